@@ -1,0 +1,186 @@
+/* dlcl — a portable OpenCL deep-learning runtime.
+ *
+ * The one public header. Every handle is opaque; every fallible function returns a
+ * dlcl_status (DLCL_OK == 0) and writes its result through an out-pointer. On failure
+ * dlcl_last_error() holds a thread-local message with context (file and line, OpenCL
+ * error name, kernel name, compiler log). The library never prints and never exits;
+ * log lines go through the callback in dlcl_ctx_params. Every _free accepts NULL.
+ */
+#ifndef DLCL_H
+#define DLCL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(DLCL_BUILDING) && defined(__GNUC__)
+#define DLCL_API __attribute__((visibility("default")))
+#else
+#define DLCL_API
+#endif
+
+#define DLCL_VERSION_MAJOR 0
+#define DLCL_VERSION_MINOR 1
+#define DLCL_VERSION_PATCH 0
+#define DLCL_VERSION_STRING "0.1.0"
+
+typedef enum dlcl_status {
+    DLCL_OK = 0,
+    DLCL_ERR_INVALID_ARG,   /* NULL pointer, bad handle, out-of-range value */
+    DLCL_ERR_NO_DEVICE,     /* no OpenCL platform/device, or DLCL_DEVICE matched none */
+    DLCL_ERR_OPENCL,        /* an OpenCL call failed; the message names it */
+    DLCL_ERR_BUILD,         /* a kernel failed to compile; the message holds the log */
+    DLCL_ERR_NOT_FOUND,     /* a file or directory is missing; the message lists paths */
+    DLCL_ERR_IO,            /* read/write failure */
+    DLCL_ERR_OUT_OF_MEMORY, /* host or device allocation failed or would exceed limits */
+    DLCL_ERR_BLAS,          /* CLBlast reported an error */
+    DLCL_ERR_CONFIG,        /* bad configuration (file:line [section]: ...) */
+    DLCL_ERR_DATA,          /* malformed data file */
+    DLCL_ERR_SHAPE,         /* incompatible tensor shapes */
+    DLCL_ERR_CHECKPOINT,    /* malformed or mismatching checkpoint */
+    DLCL_ERR_NUMERIC,       /* non-finite values */
+    DLCL_ERR_INTERRUPTED,   /* stopped on request */
+    DLCL_STATUS_COUNT
+} dlcl_status;
+
+/* Short constant name of a status ("DLCL_ERR_BUILD"); "unknown status" if out of range. */
+DLCL_API const char *dlcl_status_str(dlcl_status s);
+
+/* Message of the last failure on this thread; "" if none. Valid until the next call. */
+DLCL_API const char *dlcl_last_error(void);
+
+/* ---------------------------------------------------------------- context */
+
+typedef struct dlcl_ctx dlcl_ctx;
+
+typedef enum dlcl_log_level {
+    DLCL_LOG_DEBUG,
+    DLCL_LOG_INFO,
+    DLCL_LOG_WARN,
+    DLCL_LOG_LEVEL_COUNT
+} dlcl_log_level;
+
+typedef void (*dlcl_log_fn)(dlcl_log_level level, const char *msg, void *user);
+
+/* Options of dlcl_ctx_create. Zero-initialise, then set what you need; every field
+ * left 0/NULL takes the default. Environment variables win over these fields. */
+typedef struct dlcl_ctx_params {
+    const char *device;     /* "platform:device" indices or a name substring; NULL = first GPU,
+                               else first device. Env DLCL_DEVICE overrides. */
+    const char *kernel_dir; /* directory of .cl sources; NULL = build tree, then install dir.
+                               Env DLCL_KERNEL_DIR overrides. */
+    const char *cache_dir;  /* compiled-program cache; NULL = $XDG_CACHE_HOME/dlcl or
+                               ~/.cache/dlcl. Env DLCL_CACHE_DIR overrides. */
+    int no_cache;           /* 1 = never read or write the disk cache. Env DLCL_NO_CACHE=1. */
+    dlcl_log_fn log;        /* optional log sink; the library prints nothing itself */
+    void *log_user;
+} dlcl_ctx_params;
+
+/* Opens the chosen device, creates a context and an in-order queue, and reads every
+ * .cl source of the kernel directory. params may be NULL (all defaults). */
+DLCL_API dlcl_status dlcl_ctx_create(const dlcl_ctx_params *params, dlcl_ctx **out);
+DLCL_API void dlcl_ctx_free(dlcl_ctx *ctx);
+
+/* Name of the device in use, owned by ctx. NULL if ctx is NULL. */
+DLCL_API const char *dlcl_ctx_device_name(const dlcl_ctx *ctx);
+
+/* Directory the kernel sources were read from, owned by ctx. */
+DLCL_API const char *dlcl_ctx_kernel_dir(const dlcl_ctx *ctx);
+
+/* Counters since the context was created. */
+typedef struct dlcl_ctx_stats {
+    uint64_t programs_compiled;  /* clBuildProgram from source */
+    uint64_t programs_cached;    /* loaded from the disk cache as a binary */
+    uint64_t cache_rejected;     /* cache entries found corrupt or stale and rebuilt */
+    uint64_t pool_hits;          /* device buffers reused from the pool */
+    uint64_t pool_misses;        /* device buffers newly allocated */
+    uint64_t kernel_sources;     /* .cl files read at start-up */
+} dlcl_ctx_stats;
+
+DLCL_API dlcl_status dlcl_ctx_get_stats(const dlcl_ctx *ctx, dlcl_ctx_stats *out);
+
+/* Builds (or loads from cache) the default variant of every kernel source, as the
+ * runtime will first use them. Useful to warm the cache and to time start-up. */
+DLCL_API dlcl_status dlcl_ctx_build_all(dlcl_ctx *ctx);
+
+/* Blocks until every queued command has finished. */
+DLCL_API dlcl_status dlcl_ctx_finish(dlcl_ctx *ctx);
+
+/* ---------------------------------------------------------------- devices */
+
+typedef struct dlcl_device_info {
+    int platform_index, device_index;
+    char platform_name[128];
+    char name[128];
+    char vendor[128];
+    char type[32];           /* "GPU", "CPU", "ACCELERATOR", "OTHER" */
+    char driver_version[64];
+    char opencl_c_version[64];
+    uint32_t compute_units;
+    uint64_t global_mem_bytes;
+    uint64_t local_mem_bytes;
+    uint64_t max_alloc_bytes;
+    size_t max_work_group_size;
+    int fp16, fp64;          /* cl_khr_fp16 / cl_khr_fp64 reported */
+} dlcl_device_info;
+
+/* Lists every device of every platform. *out is malloc'ed; release with dlcl_devices_free.
+ * *chosen is the index in the list dlcl would pick for the given selector (NULL = default
+ * rule, env DLCL_DEVICE honoured), or -1 if the selector matches none. */
+DLCL_API dlcl_status dlcl_devices_list(const char *selector, dlcl_device_info **out, size_t *count,
+                              int *chosen);
+DLCL_API void dlcl_devices_free(dlcl_device_info *list);
+
+/* ---------------------------------------------------------------- tensors */
+
+#define DLCL_MAX_DIMS 8
+
+typedef struct dlcl_tensor dlcl_tensor;
+
+/* A float32 tensor in device memory, contiguous, row-major (NCHW for images).
+ * Contents are undefined until written. Buffers come from the context's pool. */
+DLCL_API dlcl_status dlcl_tensor_create(dlcl_ctx *ctx, int ndim, const int64_t *dims, dlcl_tensor **out);
+/* Returns the buffer to the pool. */
+DLCL_API void dlcl_tensor_free(dlcl_tensor *t);
+
+DLCL_API int dlcl_tensor_ndim(const dlcl_tensor *t);            /* -1 for NULL */
+DLCL_API int64_t dlcl_tensor_dim(const dlcl_tensor *t, int i);  /* -1 if out of range */
+DLCL_API int64_t dlcl_tensor_numel(const dlcl_tensor *t);       /* -1 for NULL */
+
+/* Copies count floats from host to the tensor starting at element offset (blocking). */
+DLCL_API dlcl_status dlcl_tensor_upload(dlcl_tensor *t, const float *src, size_t offset, size_t count);
+/* Copies count floats from the tensor starting at element offset to host (blocking). */
+DLCL_API dlcl_status dlcl_tensor_download(const dlcl_tensor *t, float *dst, size_t offset, size_t count);
+/* Sets every element to value. */
+DLCL_API dlcl_status dlcl_tensor_fill(dlcl_tensor *t, float value);
+
+/* ---------------------------------------------------------------- BLAS */
+
+typedef enum dlcl_transpose { DLCL_NO_TRANS = 0, DLCL_TRANS = 1 } dlcl_transpose;
+
+/* C = alpha * op(A) * op(B) + beta * C, row-major. op(A) is m x k, op(B) is k x n,
+ * C is m x n. Offsets and leading dimensions are in elements. Every access is checked
+ * against the tensors' sizes before launch. */
+DLCL_API dlcl_status dlcl_sgemm(dlcl_ctx *ctx, dlcl_transpose ta, dlcl_transpose tb,
+                       size_t m, size_t n, size_t k, float alpha,
+                       const dlcl_tensor *a, size_t a_off, size_t lda,
+                       const dlcl_tensor *b, size_t b_off, size_t ldb, float beta,
+                       dlcl_tensor *c, size_t c_off, size_t ldc);
+
+/* batch independent GEMMs; matrix i starts at off + i * stride in each tensor. */
+DLCL_API dlcl_status dlcl_sgemm_strided_batched(dlcl_ctx *ctx, dlcl_transpose ta, dlcl_transpose tb,
+                                       size_t m, size_t n, size_t k, float alpha,
+                                       const dlcl_tensor *a, size_t a_off, size_t lda,
+                                       size_t a_stride,
+                                       const dlcl_tensor *b, size_t b_off, size_t ldb,
+                                       size_t b_stride, float beta,
+                                       dlcl_tensor *c, size_t c_off, size_t ldc,
+                                       size_t c_stride, size_t batch);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DLCL_H */

@@ -1,0 +1,214 @@
+/* Internal declarations shared by the files of lib/. Not installed. */
+#ifndef DLCL_INTERNAL_H
+#define DLCL_INTERNAL_H
+
+#define CL_TARGET_OPENCL_VERSION 120
+#include <CL/cl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dlcl.h"
+
+#if defined(__GNUC__)
+#define DLCL__PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define DLCL__PRINTF(f, a)
+#endif
+
+#define DLCL__ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ------------------------------------------------------------ errors (runtime/error.c) */
+
+/* Sets the thread-local message and returns status, so failures read
+ * `return dlcl__err(DLCL_ERR_CONFIG, "%s:%d [%s]: ...", ...)`. */
+dlcl_status dlcl__err(dlcl_status status, const char *fmt, ...) DLCL__PRINTF(2, 3);
+/* Prepends "prefix: " to the current message, keeping status. */
+dlcl_status dlcl__err_prefix(dlcl_status status, const char *fmt, ...) DLCL__PRINTF(2, 3);
+/* Maps a failed OpenCL call to DLCL_ERR_OPENCL (or OUT_OF_MEMORY) with its error name. */
+dlcl_status dlcl__cl_err(cl_int err, const char *what);
+const char *dlcl__cl_error_name(cl_int err);
+void dlcl__clear_error(void);
+
+/* Overflow-checked size arithmetic: return false on overflow. */
+static inline bool dlcl__mul_ok(size_t a, size_t b, size_t *out)
+{
+    if (a != 0 && b > SIZE_MAX / a) return false;
+    *out = a * b;
+    return true;
+}
+
+/* ------------------------------------------------------------ context */
+
+typedef struct rt_program {
+    char *name;    /* source file stem, e.g. "elementwise" */
+    char *options; /* build options */
+    cl_program program;
+} rt_program;
+
+typedef struct rt_source {
+    char *name; /* file stem */
+    char *text;
+    size_t len;
+    uint64_t hash;
+} rt_source;
+
+typedef struct rt_kernel {
+    rt_program *prog;
+    char *name;
+    cl_kernel kernel;
+} rt_kernel;
+
+typedef struct rt_pool_entry {
+    cl_mem mem;
+    size_t bytes;
+} rt_pool_entry;
+
+struct dlcl_ctx {
+    cl_platform_id platform;
+    cl_device_id device;
+    cl_context context;
+    cl_command_queue queue;
+    dlcl_device_info info;
+
+    char *kernel_dir;
+    char *cache_dir; /* NULL when caching is off */
+    rt_source *sources;
+    size_t n_sources;
+
+    rt_program **programs; /* every program built in this process, never twice */
+    size_t n_programs, cap_programs;
+    rt_kernel *kernels;
+    size_t n_kernels, cap_kernels;
+
+    rt_pool_entry *pool; /* free device buffers */
+    size_t n_pool, cap_pool, pool_bytes;
+
+    size_t wg_1d; /* work-group size for simple 1-D kernels, chosen per device */
+
+    dlcl_ctx_stats stats;
+    dlcl_log_fn log;
+    void *log_user;
+};
+
+void dlcl__log(const dlcl_ctx *ctx, dlcl_log_level level, const char *fmt, ...)
+    DLCL__PRINTF(3, 4);
+
+/* ------------------------------------------------------------ devices (runtime/device.c) */
+
+/* Chooses a device by selector (see dlcl_ctx_params.device). */
+dlcl_status rt_device_choose(const char *selector, cl_platform_id *platform,
+                             cl_device_id *device);
+dlcl_status rt_device_query(cl_platform_id platform, cl_device_id device, int pi, int di,
+                            dlcl_device_info *out);
+
+/* ------------------------------------------------------------ programs (runtime/program.c) */
+
+/* Resolves the kernel directory: the first of env_dir, param_dir, build_dir, install_dir
+ * (NULLs skipped) that exists. On failure the error lists every path tried. */
+dlcl_status rt_kernel_dir_resolve(const char *env_dir, const char *param_dir,
+                                  const char *build_dir, const char *install_dir,
+                                  char **out);
+/* Reads every *.cl file of ctx->kernel_dir into ctx->sources. */
+dlcl_status rt_sources_load(dlcl_ctx *ctx);
+void rt_sources_free(dlcl_ctx *ctx);
+
+/* Returns the program built from source `name` with `options`, building it (or loading
+ * it from the disk cache) on first use. */
+dlcl_status rt_program_get(dlcl_ctx *ctx, const char *name, const char *options,
+                           rt_program **out);
+/* Returns kernel `kernel` of program (name, options); created once per process. */
+dlcl_status rt_kernel_get(dlcl_ctx *ctx, const char *program, const char *options,
+                          const char *kernel, cl_kernel *out);
+void rt_programs_free(dlcl_ctx *ctx);
+
+/* Sets kernel arguments: pairs of (size, pointer), terminated by size 0. */
+dlcl_status rt_set_args(cl_kernel k, const char *kname, ...);
+#define RT_ARG(v) sizeof(v), (const void *)&(v)
+#define RT_ARGS_END ((size_t)0)
+
+/* Enqueues k over `dims` dimensions; global sizes are rounded up to multiples of local
+ * (local may be NULL: the driver chooses). Errors name the kernel. */
+dlcl_status rt_launch(dlcl_ctx *ctx, cl_kernel k, const char *kname, cl_uint dims,
+                      const size_t *global, const size_t *local);
+/* 1-D launch over n items with the device's 1-D work-group size. */
+dlcl_status rt_launch_1d(dlcl_ctx *ctx, cl_kernel k, const char *kname, size_t n);
+
+/* ------------------------------------------------------------ cache (runtime/cache.c) */
+
+/* Key of a compiled program: everything that changes the binary. */
+typedef struct rt_cache_key {
+    const char *device_name;
+    const char *driver_version;
+    const char *platform_version;
+    uint64_t source_hash;
+    const char *options;
+} rt_cache_key;
+
+/* Loads a cached binary. Returns DLCL_OK with *bin (malloc'ed) on a valid entry,
+ * DLCL_ERR_NOT_FOUND when there is none, DLCL_ERR_DATA when the entry is corrupt. */
+dlcl_status rt_cache_load(const char *dir, const rt_cache_key *key, unsigned char **bin,
+                          size_t *len);
+/* Writes a binary atomically (temporary file, fsync, rename). */
+dlcl_status rt_cache_store(const char *dir, const rt_cache_key *key, const unsigned char *bin,
+                           size_t len);
+/* Path of the cache entry for key (for tests). */
+dlcl_status rt_cache_path(const char *dir, const rt_cache_key *key, char *out, size_t cap);
+/* Resolves the cache dir: env DLCL_CACHE_DIR, param, $XDG_CACHE_HOME/dlcl, ~/.cache/dlcl.
+ * *out NULL when caching is disabled. */
+dlcl_status rt_cache_dir_resolve(const char *param_dir, int no_cache, char **out);
+
+uint64_t rt_hash64(const void *data, size_t len, uint64_t seed);
+
+/* ------------------------------------------------------------ buffer pool (runtime/pool.c) */
+
+dlcl_status rt_buffer_acquire(dlcl_ctx *ctx, size_t bytes, const char *what, cl_mem *out);
+void rt_buffer_release(dlcl_ctx *ctx, cl_mem mem, size_t bytes);
+void rt_pool_free(dlcl_ctx *ctx);
+
+/* ------------------------------------------------------------ tensors (tensor.c) */
+
+struct dlcl_tensor {
+    dlcl_ctx *ctx;
+    cl_mem mem;
+    size_t bytes;
+    int ndim;
+    int64_t dims[DLCL_MAX_DIMS];
+    int64_t numel;
+    uint32_t magic; /* guards against freed or foreign handles */
+};
+
+#define DLCL__TENSOR_MAGIC 0x544C4344u /* "DCLT" */
+
+static inline bool dlcl__tensor_ok(const dlcl_tensor *t)
+{
+    return t != NULL && t->magic == DLCL__TENSOR_MAGIC && t->mem != NULL;
+}
+
+/* ------------------------------------------------------------ BLAS (blas.c) */
+
+/* The GEMM backends a device can use; chosen per context. CLBlast is the default;
+ * tuned parameter sets or dlcl's own kernel slot in as further rows. */
+typedef enum blas_backend {
+    BLAS_BACKEND_CLBLAST,
+    BLAS_BACKEND_COUNT
+} blas_backend;
+
+/* Row-major strided-batched SGEMM on raw buffers; batch 1 is a plain GEMM.
+ * a_size etc. are the buffers' sizes in elements, checked before launch. */
+typedef struct blas_gemm_args {
+    dlcl_transpose ta, tb;
+    size_t m, n, k;
+    float alpha, beta;
+    cl_mem a, b, c;
+    size_t a_off, b_off, c_off;
+    size_t lda, ldb, ldc;
+    size_t a_stride, b_stride, c_stride;
+    size_t batch;
+    size_t a_size, b_size, c_size;
+} blas_gemm_args;
+
+dlcl_status blas_sgemm(dlcl_ctx *ctx, const blas_gemm_args *g);
+
+#endif /* DLCL_INTERNAL_H */

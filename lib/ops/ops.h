@@ -1,0 +1,121 @@
+/* Stateless op launchers. Each family is one lib/ops/<family>.c paired with
+ * cl_kernels/<family>.cl and a plain-C twin in test/ref/<family>_ref.c.
+ *
+ * Conventions:
+ * - Buffers are passed as op_buf (cl_mem + offset in floats), because parameters and
+ *   gradients live at offsets inside one flat buffer. Kernels take the offset as an int
+ *   argument (OpenCL 1.2 has no pointer offsets on the host side).
+ * - Tensors are float32 NCHW contiguous. Labels are int32 buffers.
+ * - Launchers only enqueue: no clFinish, no host reads. Errors name the kernel.
+ * - "backward" functions overwrite their outputs (no accumulation) unless said otherwise.
+ */
+#ifndef DLCL_OPS_H
+#define DLCL_OPS_H
+
+#include "../internal.h"
+
+typedef struct op_buf {
+    cl_mem mem;
+    size_t off; /* in elements */
+} op_buf;
+
+static inline op_buf op_b(cl_mem m, size_t off) { return (op_buf){m, off}; }
+
+/* ---------------------------------------------------------------- activations (activation.c) */
+
+typedef enum op_act {
+    OP_ACT_LINEAR,  /* f(x) = x */
+    OP_ACT_RELU,    /* f(x) = max(0, x) */
+    OP_ACT_SIGMOID, /* f(x) = 1 / (1 + exp(-x)) */
+    OP_ACT_TANH,    /* f(x) = tanh(x) */
+    OP_ACT_GELU,    /* f(x) = x * Phi(x), exact erf form as torch.nn.GELU() */
+    OP_ACT_LEAKY,   /* f(x) = x > 0 ? x : slope * x */
+    OP_ACT_COUNT
+} op_act;
+
+/* "linear", "relu", ... indexed by op_act. */
+extern const char *const op_act_names[OP_ACT_COUNT];
+
+/* y = f(x) over n elements; y may alias x. */
+dlcl_status op_activation_forward(dlcl_ctx *ctx, op_act act, float slope, op_buf x, op_buf y, size_t n);
+/* dx = dy * f'(x), where x is the activation's input and y its output (whichever is cheaper
+ * is used); dx may alias dy. */
+dlcl_status op_activation_backward(dlcl_ctx *ctx, op_act act, float slope, op_buf x, op_buf y, op_buf dy,
+                                   op_buf dx, size_t n);
+
+/* ---------------------------------------------------------------- bias (bias.c) */
+
+/* y[o][c][i] += b[c] for o < outer, c < channels, i < inner. */
+dlcl_status op_bias_add(dlcl_ctx *ctx, op_buf y, op_buf b, int outer, int channels, int inner);
+/* db[c] = sum over o, i of dy[o][c][i]. */
+dlcl_status op_bias_grad(dlcl_ctx *ctx, op_buf dy, op_buf db, int outer, int channels, int inner);
+
+/* ---------------------------------------------------------------- convolution (conv.c) */
+
+typedef struct op_conv_shape {
+    int n, c, h, w;       /* input */
+    int k, r, s;          /* filters, kernel height, kernel width */
+    int stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
+    int p, q;             /* output height, width: filled by op_conv_shape_infer */
+} op_conv_shape;
+
+/* Computes p, q (PyTorch formula) and validates; DLCL_ERR_SHAPE on a bad geometry. */
+dlcl_status op_conv_shape_infer(op_conv_shape *s);
+/* Workspace the conv functions need, in floats (may be 0). */
+size_t op_conv2d_workspace(const op_conv_shape *s);
+/* y = conv(x, w) + bias; w is OIHW [k][c/groups][r][s]; bias.mem may be NULL. */
+dlcl_status op_conv2d_forward(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, op_buf w, op_buf bias, op_buf y,
+                              op_buf ws);
+/* dx = conv_transpose(dy, w). */
+dlcl_status op_conv2d_backward_data(dlcl_ctx *ctx, const op_conv_shape *s, op_buf dy, op_buf w, op_buf dx,
+                                    op_buf ws);
+/* dw = correlate(x, dy); db = sum of dy per filter (skipped when db.mem is NULL). */
+dlcl_status op_conv2d_backward_filter(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, op_buf dy, op_buf dw,
+                                      op_buf db, op_buf ws);
+
+/* ---------------------------------------------------------------- pooling (pool.c) */
+
+typedef struct op_pool_shape {
+    int n, c, h, w;
+    int size_h, size_w, stride_h, stride_w, pad_h, pad_w;
+    int p, q; /* output: filled by op_pool_shape_infer (PyTorch floor mode) */
+} op_pool_shape;
+
+dlcl_status op_pool_shape_infer(op_pool_shape *s);
+/* Max pooling; idx (int32, n*c*p*q) records the argmax for backward; padding never wins. */
+dlcl_status op_maxpool_forward(dlcl_ctx *ctx, const op_pool_shape *s, op_buf x, op_buf y, cl_mem idx);
+dlcl_status op_maxpool_backward(dlcl_ctx *ctx, const op_pool_shape *s, op_buf dy, cl_mem idx, op_buf dx);
+/* Average pooling, count_include_pad=True as PyTorch's default. */
+dlcl_status op_avgpool_forward(dlcl_ctx *ctx, const op_pool_shape *s, op_buf x, op_buf y);
+dlcl_status op_avgpool_backward(dlcl_ctx *ctx, const op_pool_shape *s, op_buf dy, op_buf dx);
+/* y[n][c] = mean over h, w; backward spreads dy / (h*w). */
+dlcl_status op_global_avgpool_forward(dlcl_ctx *ctx, int n, int c, int hw, op_buf x, op_buf y);
+dlcl_status op_global_avgpool_backward(dlcl_ctx *ctx, int n, int c, int hw, op_buf dy, op_buf dx);
+
+/* ---------------------------------------------------------------- dropout (dropout.c) */
+
+/* Inverted dropout: mask[i] = keep ? 1/(1-rate) : 0 from a counter-based hash of
+ * (seed, i), so no RNG state lives on the device; y = x * mask. */
+dlcl_status op_dropout_forward(dlcl_ctx *ctx, float rate, uint64_t seed, op_buf x, op_buf y, op_buf mask,
+                               size_t n);
+/* dx = dy * mask. */
+dlcl_status op_dropout_backward(dlcl_ctx *ctx, op_buf dy, op_buf mask, op_buf dx, size_t n);
+
+/* ---------------------------------------------------------------- loss (loss.c) */
+
+/* Numerically stable softmax cross-entropy over logits [n][classes] and int32 labels.
+ * stats[2*i] = loss of sample i, stats[2*i+1] = 1 if argmax == label else 0.
+ * If dlogits.mem is not NULL: dlogits = (softmax - onehot) * grad_scale (grad_scale is
+ * 1/batch for a mean loss). dlogits may alias logits. */
+dlcl_status op_softmax_xent(dlcl_ctx *ctx, op_buf logits, cl_mem labels, int n, int classes, float grad_scale,
+                            op_buf dlogits, op_buf stats);
+
+/* ---------------------------------------------------------------- optimizer (optimizer.c) */
+
+/* PyTorch SGD (dampening 0) over n parameters:
+ *   g = grad + weight_decay * w;  v = momentum * v + g;
+ *   step = nesterov ? g + momentum * v : v  (step = g when momentum == 0);  w -= lr * step */
+dlcl_status op_sgd_step(dlcl_ctx *ctx, op_buf w, op_buf grad, op_buf velocity, size_t n, float lr,
+                        float momentum, float weight_decay, int nesterov);
+
+#endif

@@ -1,0 +1,112 @@
+/* Context: device, OpenCL context and in-order queue, kernel sources, caches. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../internal.h"
+
+#ifndef DLCL_BUILD_KERNEL_DIR
+#define DLCL_BUILD_KERNEL_DIR ""
+#endif
+#ifndef DLCL_INSTALL_KERNEL_DIR
+#define DLCL_INSTALL_KERNEL_DIR ""
+#endif
+
+void dlcl__log(const dlcl_ctx *ctx, dlcl_log_level level, const char *fmt, ...)
+{
+    if (ctx == NULL || ctx->log == NULL) return;
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    ctx->log(level, msg, ctx->log_user);
+}
+
+/* Work-group size for simple 1-D kernels. GPUs want a few warps per group; on a CPU
+ * device (PoCL) a group is one loop that the compiler vectorises, so a larger group
+ * amortises the per-group overhead. */
+static size_t choose_wg_1d(const dlcl_device_info *info)
+{
+    size_t want = strcmp(info->type, "CPU") == 0 ? 256 : 128;
+    if (want > info->max_work_group_size) want = info->max_work_group_size;
+    return want ? want : 1;
+}
+
+dlcl_status dlcl_ctx_create(const dlcl_ctx_params *params, dlcl_ctx **out)
+{
+    if (out == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_ctx_create: out is NULL");
+    *out = NULL;
+    dlcl_ctx_params def = {0};
+    if (params == NULL) params = &def;
+    dlcl_ctx *ctx = calloc(1, sizeof *ctx);
+    if (ctx == NULL) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    ctx->log = params->log;
+    ctx->log_user = params->log_user;
+
+    dlcl_status s = rt_kernel_dir_resolve(getenv("DLCL_KERNEL_DIR"), params->kernel_dir,
+                                          DLCL_BUILD_KERNEL_DIR, DLCL_INSTALL_KERNEL_DIR, &ctx->kernel_dir);
+    if (s != DLCL_OK) goto fail;
+    s = rt_cache_dir_resolve(params->cache_dir, params->no_cache, &ctx->cache_dir);
+    if (s != DLCL_OK) goto fail;
+    s = rt_device_choose(params->device, &ctx->platform, &ctx->device);
+    if (s != DLCL_OK) goto fail;
+    s = rt_device_query(ctx->platform, ctx->device, -1, -1, &ctx->info);
+    if (s != DLCL_OK) goto fail;
+    ctx->wg_1d = choose_wg_1d(&ctx->info);
+
+    cl_int err;
+    cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->platform, 0};
+    ctx->context = clCreateContext(props, 1, &ctx->device, NULL, NULL, &err);
+    if (err != CL_SUCCESS) {
+        s = dlcl__cl_err(err, "clCreateContext");
+        goto fail;
+    }
+    ctx->queue = clCreateCommandQueue(ctx->context, ctx->device, 0, &err);
+    if (err != CL_SUCCESS) {
+        s = dlcl__cl_err(err, "clCreateCommandQueue");
+        goto fail;
+    }
+    s = rt_sources_load(ctx);
+    if (s != DLCL_OK) goto fail;
+    dlcl__log(ctx, DLCL_LOG_DEBUG, "device %s (%s), kernels from %s, cache %s", ctx->info.name,
+              ctx->info.driver_version, ctx->kernel_dir, ctx->cache_dir ? ctx->cache_dir : "off");
+    *out = ctx;
+    return DLCL_OK;
+fail:
+    dlcl_ctx_free(ctx);
+    return s;
+}
+
+void dlcl_ctx_free(dlcl_ctx *ctx)
+{
+    if (ctx == NULL) return;
+    if (ctx->queue) clFinish(ctx->queue);
+    rt_pool_free(ctx);
+    rt_programs_free(ctx);
+    rt_sources_free(ctx);
+    if (ctx->queue) clReleaseCommandQueue(ctx->queue);
+    if (ctx->context) clReleaseContext(ctx->context);
+    free(ctx->kernel_dir);
+    free(ctx->cache_dir);
+    free(ctx);
+}
+
+const char *dlcl_ctx_device_name(const dlcl_ctx *ctx) { return ctx ? ctx->info.name : NULL; }
+
+const char *dlcl_ctx_kernel_dir(const dlcl_ctx *ctx) { return ctx ? ctx->kernel_dir : NULL; }
+
+dlcl_status dlcl_ctx_get_stats(const dlcl_ctx *ctx, dlcl_ctx_stats *out)
+{
+    if (ctx == NULL || out == NULL)
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_ctx_get_stats: ctx and out must not be NULL");
+    *out = ctx->stats;
+    return DLCL_OK;
+}
+
+dlcl_status dlcl_ctx_finish(dlcl_ctx *ctx)
+{
+    if (ctx == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_ctx_finish: ctx is NULL");
+    cl_int err = clFinish(ctx->queue);
+    return err == CL_SUCCESS ? DLCL_OK : dlcl__cl_err(err, "clFinish");
+}

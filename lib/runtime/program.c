@@ -1,0 +1,398 @@
+/* Kernel sources, program building with the disk cache, kernel objects, launches.
+ *
+ * Each .cl file in the kernel directory is one program source, named by its stem. A
+ * program is (source, build options); it is built at most once per process and kept in
+ * the context's registry. Sources must be self-contained (no #include), so the source
+ * hash covers everything that goes into the binary. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../internal.h"
+
+#define BASE_OPTIONS "-cl-std=CL1.2"
+#define MAX_SOURCE_BYTES ((size_t)16 << 20)
+
+static bool is_dir(const char *p)
+{
+    struct stat st;
+    return p != NULL && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+dlcl_status rt_kernel_dir_resolve(const char *env_dir, const char *param_dir, const char *build_dir,
+                                  const char *install_dir, char **out)
+{
+    const char *cands[] = {env_dir, param_dir, build_dir, install_dir};
+    const char *labels[] = {"DLCL_KERNEL_DIR", "kernel_dir parameter", "build tree", "install dir"};
+    char tried[4096] = "";
+    size_t len = 0;
+    *out = NULL;
+    for (size_t i = 0; i < DLCL__ARRAY_LEN(cands); i++) {
+        if (cands[i] == NULL || cands[i][0] == '\0') continue;
+        if (is_dir(cands[i])) {
+            *out = strdup(cands[i]);
+            return *out ? DLCL_OK : dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+        }
+        if (len < sizeof tried)
+            len += (size_t)snprintf(tried + len, sizeof tried - len, "\n  %s (%s)", cands[i], labels[i]);
+        /* An explicit DLCL_KERNEL_DIR that does not exist is a mistake, not a hint. */
+        if (i == 0) break;
+    }
+    return dlcl__err(DLCL_ERR_NOT_FOUND,
+                     "kernel directory not found; tried:%s\nset DLCL_KERNEL_DIR to the "
+                     "directory that holds dlcl's .cl files", len ? tried : " (nothing)");
+}
+
+static dlcl_status read_file(const char *path, char **text, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) return dlcl__err(DLCL_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (n + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 16384;
+            char *nb = cap <= MAX_SOURCE_BYTES ? realloc(buf, cap) : NULL;
+            if (nb == NULL) {
+                free(buf);
+                fclose(f);
+                return dlcl__err(DLCL_ERR_IO, "%s: too large or out of memory", path);
+            }
+            buf = nb;
+        }
+        size_t r = fread(buf + n, 1, 4096, f);
+        n += r;
+        if (r < 4096) break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return dlcl__err(DLCL_ERR_IO, "read error on %s", path);
+    }
+    buf[n] = '\0';
+    *text = buf;
+    *len = n;
+    return DLCL_OK;
+}
+
+static int cmp_source(const void *a, const void *b)
+{
+    return strcmp(((const rt_source *)a)->name, ((const rt_source *)b)->name);
+}
+
+dlcl_status rt_sources_load(dlcl_ctx *ctx)
+{
+    DIR *d = opendir(ctx->kernel_dir);
+    if (d == NULL)
+        return dlcl__err(DLCL_ERR_NOT_FOUND, "cannot open kernel directory %s: %s", ctx->kernel_dir,
+                         strerror(errno));
+    dlcl_status s = DLCL_OK;
+    size_t cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t nl = strlen(e->d_name);
+        if (nl < 4 || strcmp(e->d_name + nl - 3, ".cl") != 0 || e->d_name[0] == '.') continue;
+        if (ctx->n_sources == cap) {
+            cap = cap ? cap * 2 : 16;
+            rt_source *ns = realloc(ctx->sources, cap * sizeof *ns);
+            if (ns == NULL) {
+                s = dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+                break;
+            }
+            ctx->sources = ns;
+        }
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", ctx->kernel_dir, e->d_name);
+        rt_source *src = &ctx->sources[ctx->n_sources];
+        memset(src, 0, sizeof *src);
+        s = read_file(path, &src->text, &src->len);
+        if (s != DLCL_OK) break;
+        src->name = strndup(e->d_name, nl - 3);
+        if (src->name == NULL) {
+            free(src->text);
+            s = dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+            break;
+        }
+        src->hash = rt_hash64(src->text, src->len, 0);
+        ctx->n_sources++;
+    }
+    closedir(d);
+    if (s == DLCL_OK && ctx->n_sources == 0)
+        s = dlcl__err(DLCL_ERR_NOT_FOUND, "kernel directory %s holds no .cl file", ctx->kernel_dir);
+    if (s == DLCL_OK) qsort(ctx->sources, ctx->n_sources, sizeof *ctx->sources, cmp_source);
+    ctx->stats.kernel_sources = ctx->n_sources;
+    return s;
+}
+
+void rt_sources_free(dlcl_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->n_sources; i++) {
+        free(ctx->sources[i].name);
+        free(ctx->sources[i].text);
+    }
+    free(ctx->sources);
+    ctx->sources = NULL;
+    ctx->n_sources = 0;
+}
+
+static const rt_source *find_source(const dlcl_ctx *ctx, const char *name)
+{
+    for (size_t i = 0; i < ctx->n_sources; i++)
+        if (strcmp(ctx->sources[i].name, name) == 0) return &ctx->sources[i];
+    return NULL;
+}
+
+static dlcl_status build_log_err(dlcl_ctx *ctx, cl_program prog, const char *name, const char *options,
+                                 cl_int err)
+{
+    size_t n = 0;
+    char *log = NULL;
+    if (clGetProgramBuildInfo(prog, ctx->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &n) == CL_SUCCESS &&
+        n > 0 && (log = malloc(n + 1)) != NULL) {
+        if (clGetProgramBuildInfo(prog, ctx->device, CL_PROGRAM_BUILD_LOG, n, log, NULL) != CL_SUCCESS)
+            n = 0;
+        log[n] = '\0';
+    }
+    dlcl_status s = dlcl__err(DLCL_ERR_BUILD, "kernel source '%s.cl' (options '%s') failed to build on %s: %s (%d)\n%s",
+                              name, options, ctx->info.name, dlcl__cl_error_name(err), (int)err,
+                              log ? log : "(no build log)");
+    free(log);
+    return s;
+}
+
+static dlcl_status get_binary(dlcl_ctx *ctx, cl_program prog, unsigned char **bin, size_t *len)
+{
+    size_t sz = 0;
+    cl_int err = clGetProgramInfo(prog, CL_PROGRAM_BINARY_SIZES, sizeof sz, &sz, NULL);
+    if (err != CL_SUCCESS) return dlcl__cl_err(err, "clGetProgramInfo(BINARY_SIZES)");
+    (void)ctx;
+    if (sz == 0) return dlcl__err(DLCL_ERR_OPENCL, "driver returned an empty program binary");
+    unsigned char *b = malloc(sz);
+    if (b == NULL) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    err = clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof b, &b, NULL);
+    if (err != CL_SUCCESS) {
+        free(b);
+        return dlcl__cl_err(err, "clGetProgramInfo(BINARIES)");
+    }
+    *bin = b;
+    *len = sz;
+    return DLCL_OK;
+}
+
+static dlcl_status try_cached(dlcl_ctx *ctx, const rt_cache_key *key, const char *opts, cl_program *out)
+{
+    unsigned char *bin = NULL;
+    size_t len = 0;
+    dlcl_status s = rt_cache_load(ctx->cache_dir, key, &bin, &len);
+    if (s == DLCL_ERR_NOT_FOUND) return s;
+    if (s != DLCL_OK) {
+        ctx->stats.cache_rejected++;
+        dlcl__log(ctx, DLCL_LOG_WARN, "%s; rebuilding", dlcl_last_error());
+        return s;
+    }
+    cl_int err, bin_status = CL_SUCCESS;
+    const unsigned char *cb = bin;
+    cl_program p = clCreateProgramWithBinary(ctx->context, 1, &ctx->device, &len, &cb, &bin_status, &err);
+    free(bin);
+    if (err == CL_SUCCESS && bin_status == CL_SUCCESS) {
+        err = clBuildProgram(p, 1, &ctx->device, opts, NULL, NULL);
+        if (err == CL_SUCCESS) {
+            *out = p;
+            return DLCL_OK;
+        }
+    }
+    if (p) clReleaseProgram(p);
+    ctx->stats.cache_rejected++;
+    dlcl__log(ctx, DLCL_LOG_WARN, "cached binary rejected by the driver (%s); rebuilding",
+              dlcl__cl_error_name(err != CL_SUCCESS ? err : bin_status));
+    return DLCL_ERR_DATA;
+}
+
+static dlcl_status build_program(dlcl_ctx *ctx, const rt_source *src, const char *options, cl_program *out)
+{
+    char opts[2048];
+    int n = snprintf(opts, sizeof opts, "%s %s", BASE_OPTIONS, options);
+    if (n < 0 || (size_t)n >= sizeof opts) return dlcl__err(DLCL_ERR_INVALID_ARG, "build options too long");
+    char platform_version[128] = "";
+    clGetPlatformInfo(ctx->platform, CL_PLATFORM_VERSION, sizeof platform_version - 1, platform_version, NULL);
+    rt_cache_key key = {ctx->info.name, ctx->info.driver_version, platform_version, src->hash, opts};
+    if (ctx->cache_dir != NULL && try_cached(ctx, &key, opts, out) == DLCL_OK) {
+        ctx->stats.programs_cached++;
+        return DLCL_OK;
+    }
+    cl_int err;
+    const char *text = src->text;
+    cl_program p = clCreateProgramWithSource(ctx->context, 1, &text, &src->len, &err);
+    if (err != CL_SUCCESS) return dlcl__cl_err(err, "clCreateProgramWithSource");
+    err = clBuildProgram(p, 1, &ctx->device, opts, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        dlcl_status s = build_log_err(ctx, p, src->name, options, err);
+        clReleaseProgram(p);
+        return s;
+    }
+    ctx->stats.programs_compiled++;
+    if (ctx->cache_dir != NULL) {
+        unsigned char *bin = NULL;
+        size_t len = 0;
+        dlcl_status s = get_binary(ctx, p, &bin, &len);
+        if (s == DLCL_OK) s = rt_cache_store(ctx->cache_dir, &key, bin, len);
+        if (s != DLCL_OK) /* a cache that cannot be written costs time, not correctness */
+            dlcl__log(ctx, DLCL_LOG_WARN, "program cache: %s", dlcl_last_error());
+        free(bin);
+    }
+    *out = p;
+    return DLCL_OK;
+}
+
+dlcl_status rt_program_get(dlcl_ctx *ctx, const char *name, const char *options, rt_program **out)
+{
+    if (options == NULL) options = "";
+    for (size_t i = 0; i < ctx->n_programs; i++) {
+        rt_program *p = ctx->programs[i];
+        if (strcmp(p->name, name) == 0 && strcmp(p->options, options) == 0) {
+            *out = p;
+            return DLCL_OK;
+        }
+    }
+    const rt_source *src = find_source(ctx, name);
+    if (src == NULL)
+        return dlcl__err(DLCL_ERR_NOT_FOUND, "kernel source '%s.cl' not found in %s", name, ctx->kernel_dir);
+    if (ctx->n_programs == ctx->cap_programs) {
+        size_t cap = ctx->cap_programs ? ctx->cap_programs * 2 : 16;
+        rt_program **np = realloc(ctx->programs, cap * sizeof *np);
+        if (np == NULL) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+        ctx->programs = np;
+        ctx->cap_programs = cap;
+    }
+    rt_program *p = calloc(1, sizeof *p);
+    if (p == NULL || (p->name = strdup(name)) == NULL || (p->options = strdup(options)) == NULL) {
+        if (p) free(p->name);
+        free(p);
+        return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    dlcl_status s = build_program(ctx, src, options, &p->program);
+    if (s != DLCL_OK) {
+        free(p->name);
+        free(p->options);
+        free(p);
+        return s;
+    }
+    ctx->programs[ctx->n_programs++] = p;
+    *out = p;
+    return DLCL_OK;
+}
+
+dlcl_status rt_kernel_get(dlcl_ctx *ctx, const char *program, const char *options, const char *kernel,
+                          cl_kernel *out)
+{
+    rt_program *p;
+    dlcl_status s = rt_program_get(ctx, program, options, &p);
+    if (s != DLCL_OK) return s;
+    for (size_t i = 0; i < ctx->n_kernels; i++) {
+        if (ctx->kernels[i].prog == p && strcmp(ctx->kernels[i].name, kernel) == 0) {
+            *out = ctx->kernels[i].kernel;
+            return DLCL_OK;
+        }
+    }
+    if (ctx->n_kernels == ctx->cap_kernels) {
+        size_t cap = ctx->cap_kernels ? ctx->cap_kernels * 2 : 32;
+        rt_kernel *nk = realloc(ctx->kernels, cap * sizeof *nk);
+        if (nk == NULL) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+        ctx->kernels = nk;
+        ctx->cap_kernels = cap;
+    }
+    cl_int err;
+    cl_kernel k = clCreateKernel(p->program, kernel, &err);
+    if (err != CL_SUCCESS)
+        return dlcl__err(err == CL_INVALID_KERNEL_NAME ? DLCL_ERR_NOT_FOUND : DLCL_ERR_OPENCL,
+                         "clCreateKernel('%s' in %s.cl) failed: %s", kernel, program, dlcl__cl_error_name(err));
+    char *kn = strdup(kernel);
+    if (kn == NULL) {
+        clReleaseKernel(k);
+        return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    ctx->kernels[ctx->n_kernels++] = (rt_kernel){p, kn, k};
+    *out = k;
+    return DLCL_OK;
+}
+
+void rt_programs_free(dlcl_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->n_kernels; i++) {
+        clReleaseKernel(ctx->kernels[i].kernel);
+        free(ctx->kernels[i].name);
+    }
+    free(ctx->kernels);
+    ctx->kernels = NULL;
+    ctx->n_kernels = ctx->cap_kernels = 0;
+    for (size_t i = 0; i < ctx->n_programs; i++) {
+        clReleaseProgram(ctx->programs[i]->program);
+        free(ctx->programs[i]->name);
+        free(ctx->programs[i]->options);
+        free(ctx->programs[i]);
+    }
+    free(ctx->programs);
+    ctx->programs = NULL;
+    ctx->n_programs = ctx->cap_programs = 0;
+}
+
+dlcl_status rt_set_args(cl_kernel k, const char *kname, ...)
+{
+    va_list ap;
+    va_start(ap, kname);
+    for (cl_uint i = 0;; i++) {
+        size_t sz = va_arg(ap, size_t);
+        if (sz == 0) break;
+        const void *v = va_arg(ap, const void *);
+        cl_int err = clSetKernelArg(k, i, sz, v);
+        if (err != CL_SUCCESS) {
+            va_end(ap);
+            return dlcl__err(DLCL_ERR_OPENCL, "clSetKernelArg(%s, arg %u) failed: %s", kname, i,
+                             dlcl__cl_error_name(err));
+        }
+    }
+    va_end(ap);
+    return DLCL_OK;
+}
+
+dlcl_status rt_launch(dlcl_ctx *ctx, cl_kernel k, const char *kname, cl_uint dims, const size_t *global,
+                      const size_t *local)
+{
+    size_t g[3] = {1, 1, 1};
+    if (dims < 1 || dims > 3) return dlcl__err(DLCL_ERR_INVALID_ARG, "launch of '%s': %u dimensions", kname, dims);
+    for (cl_uint i = 0; i < dims; i++) {
+        g[i] = global[i];
+        if (g[i] == 0) return DLCL_OK; /* nothing to do */
+        if (local != NULL && local[i] > 0) g[i] = (g[i] + local[i] - 1) / local[i] * local[i];
+    }
+    cl_int err = clEnqueueNDRangeKernel(ctx->queue, k, dims, NULL, g, local, 0, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        char shape[128];
+        snprintf(shape, sizeof shape, "global %zu x %zu x %zu", g[0], dims > 1 ? g[1] : 1, dims > 2 ? g[2] : 1);
+        return dlcl__err(err == CL_MEM_OBJECT_ALLOCATION_FAILURE ? DLCL_ERR_OUT_OF_MEMORY : DLCL_ERR_OPENCL,
+                         "launch of kernel '%s' (%s) failed: %s (%d)", kname, shape,
+                         dlcl__cl_error_name(err), (int)err);
+    }
+    return DLCL_OK;
+}
+
+dlcl_status rt_launch_1d(dlcl_ctx *ctx, cl_kernel k, const char *kname, size_t n)
+{
+    size_t local = ctx->wg_1d;
+    return rt_launch(ctx, k, kname, 1, &n, &local);
+}
+
+dlcl_status dlcl_ctx_build_all(dlcl_ctx *ctx)
+{
+    if (ctx == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_ctx_build_all: ctx is NULL");
+    for (size_t i = 0; i < ctx->n_sources; i++) {
+        rt_program *p;
+        dlcl_status s = rt_program_get(ctx, ctx->sources[i].name, "", &p);
+        if (s != DLCL_OK) return s;
+    }
+    return DLCL_OK;
+}

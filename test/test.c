@@ -1,0 +1,145 @@
+/* Test runner, tolerance compare, RNG, shared context. See test.h. */
+#include "test.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool cur_failed;
+static uint64_t seed_value;
+
+void t_fail(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char msg[8192];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    /* keep TAP valid: every line of the message is a comment */
+    printf("# %s:%d: ", file, line);
+    for (const char *p = msg; *p; p++) {
+        putchar(*p);
+        if (*p == '\n' && p[1]) printf("#   ");
+    }
+    putchar('\n');
+    cur_failed = true;
+}
+
+bool t_failed(void) { return cur_failed; }
+
+bool t_err_matches(dlcl_status got, dlcl_status want, const char *substr)
+{
+    return got == want && (substr == NULL || strstr(dlcl_last_error(), substr) != NULL);
+}
+
+bool t_close(const char *label, const float *got, const float *want, size_t n, float rtol, float atol)
+{
+    size_t bad = 0, worst = 0;
+    double worst_excess = -1.0;
+    for (size_t i = 0; i < n; i++) {
+        double g = got[i], w = want[i], tol = atol + rtol * fabs(w);
+        double excess = isfinite(g) && isfinite(w) ? fabs(g - w) - tol : INFINITY;
+        if (excess > 0) bad++;
+        if (excess > worst_excess) {
+            worst_excess = excess;
+            worst = i;
+        }
+    }
+    if (bad == 0) return true;
+    printf("# %s: %zu of %zu elements out of tolerance (rtol %g, atol %g); worst at [%zu]: got %.9g want %.9g\n",
+           label, bad, n, (double)rtol, (double)atol, worst, (double)got[worst], (double)want[worst]);
+    return false;
+}
+
+uint64_t t_seed(void) { return seed_value; }
+
+uint32_t t_rand_u32(uint64_t *s)
+{
+    /* splitmix64 */
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return (uint32_t)((z ^ (z >> 31)) >> 32);
+}
+
+float t_rand_uniform(uint64_t *s, float lo, float hi)
+{
+    return lo + (hi - lo) * (float)((t_rand_u32(s) >> 8) * (1.0 / 16777216.0));
+}
+
+void t_fill_uniform(uint64_t *s, float *x, size_t n, float lo, float hi)
+{
+    for (size_t i = 0; i < n; i++) x[i] = t_rand_uniform(s, lo, hi);
+}
+
+static dlcl_ctx *shared_ctx;
+
+static void log_to_tap(dlcl_log_level level, const char *msg, void *user)
+{
+    (void)user;
+    if (level >= DLCL_LOG_INFO) printf("# dlcl: %s\n", msg);
+}
+
+dlcl_ctx *t_ctx(void)
+{
+    if (shared_ctx != NULL) return shared_ctx;
+    dlcl_ctx_params p = {0};
+    p.log = log_to_tap;
+    dlcl_status s = dlcl_ctx_create(&p, &shared_ctx);
+    if (s != DLCL_OK) {
+        t_fail(__FILE__, __LINE__, "dlcl_ctx_create: %s: %s", dlcl_status_str(s), dlcl_last_error());
+        shared_ctx = NULL;
+    }
+    return shared_ctx;
+}
+
+void t_ctx_reset(void)
+{
+    dlcl_ctx_free(shared_ctx);
+    shared_ctx = NULL;
+}
+
+const char *t_tmpdir(int slot)
+{
+    static char bufs[4][512];
+    if (slot < 0 || slot > 3) return NULL;
+    const char *base = getenv("TMPDIR");
+    snprintf(bufs[slot], sizeof bufs[slot], "%s/dlcl-test-XXXXXX", base && base[0] ? base : "/tmp");
+    return mkdtemp(bufs[slot]);
+}
+
+bool t_write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (f == NULL) return false;
+    bool ok = fwrite(data, 1, len, f) == len;
+    return (fclose(f) == 0) && ok;
+}
+
+int t_main(const t_case *cases, size_t n, int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    const char *se = getenv("T_SEED");
+    seed_value = se ? strtoull(se, NULL, 10) : 20261124ull;
+    size_t run = 0, failed = 0;
+    bool sel[4096] = {false};
+    for (size_t i = 0; i < n && i < 4096; i++) {
+        sel[i] = argc <= 1;
+        for (int a = 1; a < argc; a++)
+            if (strcmp(argv[a], cases[i].name) == 0) sel[i] = true;
+        run += sel[i];
+    }
+    printf("1..%zu\n# seed %llu (set T_SEED to change)\n", run, (unsigned long long)seed_value);
+    size_t idx = 0;
+    for (size_t i = 0; i < n && i < 4096; i++) {
+        if (!sel[i]) continue;
+        cur_failed = false;
+        cases[i].fn();
+        idx++;
+        printf("%s %zu - %s\n", cur_failed ? "not ok" : "ok", idx, cases[i].name);
+        failed += cur_failed;
+    }
+    t_ctx_reset();
+    return failed ? 1 : 0;
+}
