@@ -180,6 +180,105 @@ DLCL_API dlcl_status dlcl_sgemm_strided_batched(dlcl_ctx *ctx, dlcl_transpose ta
                                        dlcl_tensor *c, size_t c_off, size_t ldc,
                                        size_t c_stride, size_t batch);
 
+
+/* ---------------------------------------------------------------- networks */
+
+typedef struct dlcl_net dlcl_net;
+
+/* Builds a network from an INI file (see README "Configuration"): parses and validates
+ * every section, infers shapes, creates a context on the configured device (params may be
+ * NULL; its device is used when the config has no device= and DLCL_DEVICE is unset),
+ * allocates parameters, activations and optimizer state, and initialises the weights like
+ * PyTorch's defaults from [net] seed. overrides are "section.key=value" strings applied
+ * before validation. Errors name file, line and section. */
+DLCL_API dlcl_status dlcl_net_create(const char *config_path, const char *const *overrides, size_t n_overrides,
+                                     const dlcl_ctx_params *params, dlcl_net **out);
+DLCL_API void dlcl_net_free(dlcl_net *net);
+
+typedef struct dlcl_net_info {
+    int batch, epochs, classes;
+    int in_c, in_h, in_w;
+    uint64_t seed;
+    size_t n_layers;
+    size_t n_params;          /* trainable floats */
+    double flops_per_sample;  /* forward */
+    uint64_t device_bytes;    /* parameters, gradients, optimizer state, activations, workspace */
+    const char *device_name;  /* owned by the net */
+    const char *checkpoint;   /* [net] checkpoint or <config stem>.safetensors; owned by the net */
+} dlcl_net_info;
+
+DLCL_API dlcl_status dlcl_net_get_info(const dlcl_net *net, dlcl_net_info *out);
+
+typedef struct dlcl_layer_info {
+    char name[64];
+    char type[32];
+    char detail[96];         /* "5x5/1 pad 2, relu" */
+    int out_c, out_h, out_w; /* per sample */
+    size_t params;
+    double flops;            /* forward, per sample */
+} dlcl_layer_info;
+
+DLCL_API dlcl_status dlcl_net_layer_info(const dlcl_net *net, size_t index, dlcl_layer_info *out);
+
+/* The context the net runs on (owned by the net). */
+DLCL_API dlcl_ctx *dlcl_net_ctx(dlcl_net *net);
+
+/* Sets the learning rate of epoch (0-based) from the [optimizer] schedule; writes it to *lr
+ * if lr is not NULL. */
+DLCL_API dlcl_status dlcl_net_begin_epoch(dlcl_net *net, int epoch, float *lr);
+
+/* One SGD step on count samples (count <= batch): x is count*C*H*W floats (already
+ * normalised), y count labels. *loss_sum is the summed cross-entropy of the batch,
+ * *correct the number of argmax hits (both before the update). */
+DLCL_API dlcl_status dlcl_net_train_batch(dlcl_net *net, const float *x, const int32_t *y, int count,
+                                          double *loss_sum, int *correct);
+
+/* Forward pass in evaluation mode (dropout off). pred (count int32, may be NULL) receives
+ * the argmax class of each sample. */
+DLCL_API dlcl_status dlcl_net_eval_batch(dlcl_net *net, const float *x, const int32_t *y, int count,
+                                         double *loss_sum, int *correct, int32_t *pred);
+
+/* Forward pass in evaluation mode; probs receives count*classes softmax probabilities. */
+DLCL_API dlcl_status dlcl_net_predict(dlcl_net *net, const float *x, int count, float *probs);
+
+/* Raw logits of the last layer for count samples (count*classes floats). */
+DLCL_API dlcl_status dlcl_net_logits(dlcl_net *net, const float *x, int count, float *logits);
+
+/* Writes the weights as safetensors with PyTorch names and layouts (<layer>.weight OIHW or
+ * [out,in], <layer>.bias), and the optimizer state (momentum buffers, epoch) to
+ * "<path>.state" beside it, both atomically. epochs_done goes into both files' metadata. */
+DLCL_API dlcl_status dlcl_net_save(dlcl_net *net, const char *path, int epochs_done);
+
+/* Loads weights from a safetensors file (written by dlcl or by PyTorch). Every tensor of the
+ * net must be present with its exact shape; missing, extra or mismatching tensors are
+ * errors naming the tensor. If "<path>.state" exists and with_state is set, the optimizer
+ * state is restored too and *epochs_done (may be NULL) receives the epoch count (else 0). */
+DLCL_API dlcl_status dlcl_net_load(dlcl_net *net, const char *path, int with_state, int *epochs_done);
+
+/* ---------------------------------------------------------------- data */
+
+typedef struct dlcl_loader dlcl_loader;
+
+typedef enum dlcl_split { DLCL_SPLIT_TRAIN, DLCL_SPLIT_TEST, DLCL_SPLIT_COUNT } dlcl_split;
+
+/* Opens and validates the [data] files of split, ready to batch with the net's batch size,
+ * normalisation and seed (the test split is never shuffled). Relative paths in the config
+ * are relative to the config file's directory. */
+DLCL_API dlcl_status dlcl_loader_create(const dlcl_net *net, dlcl_split split, dlcl_loader **out);
+DLCL_API void dlcl_loader_free(dlcl_loader *l);
+/* Samples in the split, and batches per epoch. */
+DLCL_API size_t dlcl_loader_samples(const dlcl_loader *l);
+DLCL_API size_t dlcl_loader_batches(const dlcl_loader *l);
+/* Starts epoch (0-based); the shuffle is a function of (seed, epoch), so resuming reproduces it. */
+DLCL_API dlcl_status dlcl_loader_begin_epoch(dlcl_loader *l, int epoch);
+/* Next batch, prepared by a background thread while the caller computes: *x and *y stay
+ * valid until the next call; *count is 0 at the end of the epoch. */
+DLCL_API dlcl_status dlcl_loader_next(dlcl_loader *l, const float **x, const int32_t **y, int *count);
+
+/* Reads a PNG/JPEG/BMP image (stb_image), converts it to the net's input channels, resizes it
+ * (bilinear) to H x W and normalises it like the [data] section; out holds C*H*W floats. */
+DLCL_API dlcl_status dlcl_net_load_image(const dlcl_net *net, const char *path, float *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -66,6 +66,10 @@ size_t op_conv2d_workspace(const op_conv_shape *s);
 /* y = conv(x, w) + bias; w is OIHW [k][c/groups][r][s]; bias.mem may be NULL. */
 dlcl_status op_conv2d_forward(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, op_buf w, op_buf bias, op_buf y,
                               op_buf ws);
+/* Forward algorithms; op_conv2d_forward picks one by a heuristic (see conv.c). */
+typedef enum op_conv_algo { OP_CONV_AUTO, OP_CONV_IM2COL_GEMM, OP_CONV_DIRECT, OP_CONV_ALGO_COUNT } op_conv_algo;
+dlcl_status op_conv2d_forward_algo(dlcl_ctx *ctx, const op_conv_shape *s, op_conv_algo algo, op_buf x, op_buf w,
+                                   op_buf bias, op_buf y, op_buf ws);
 /* dx = conv_transpose(dy, w). */
 dlcl_status op_conv2d_backward_data(dlcl_ctx *ctx, const op_conv_shape *s, op_buf dy, op_buf w, op_buf dx,
                                     op_buf ws);

@@ -1,0 +1,146 @@
+#!/usr/bin/python3
+"""One training epoch of the same network in dlcl (OpenCL device, PoCL on a CPU-only
+machine) and in PyTorch on the CPU, in one run; prints both epoch times, their ratio and
+both test accuracies. Each framework runs in its own process, one after the other, so
+their thread pools do not compete.
+
+  /usr/bin/python3 bench/train_vs_torch.py [--config examples/fashion_lenet.ini]
+      [--build build] [--threads 2] [--train-samples N] [--epochs 1]
+"""
+import argparse
+import configparser
+import gzip
+import os
+import re
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def torch_epoch(cfg_path, threads, samples, epochs):
+    import numpy as np
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    torch.set_num_threads(threads)
+    cfg = configparser.ConfigParser(inline_comment_prefixes=(";", "#"))
+    cfg.read(cfg_path)
+    net_s, opt_s, data_s = cfg["net"], cfg["optimizer"], cfg["data"]
+    c, h, w = (int(v) for v in net_s["input"].split(","))
+    batch = int(net_s.get("batch", 64))
+    torch.manual_seed(int(net_s.get("seed", 1)))
+
+    def idx(path):
+        with gzip.open(path) if path.endswith(".gz") else open(path, "rb") as f:
+            data = f.read()
+        nd = data[3]
+        dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(nd)]
+        return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * nd).reshape(dims)
+
+    scale, mean, std = float(data_s.get("scale", 1 / 255)), float(data_s.get("mean", 0)), float(data_s.get("std", 1))
+    def load(prefix, limit):
+        x = idx(data_s[prefix + "_images"])[:limit].astype(np.float32)
+        y = idx(data_s[prefix + "_labels"])[:limit].astype(np.int64)
+        return torch.from_numpy(((x * scale - mean) / std).reshape(-1, c, h, w)), torch.from_numpy(y)
+    xtr, ytr = load("train", samples)
+    xte, yte = load("test", None)
+
+    layers, shape = [], (c, h, w)
+    for name in cfg.sections():
+        if name in ("net", "optimizer", "data"):
+            continue
+        s = cfg[name]
+        t = s["type"]
+        if t == "conv":
+            k, size = int(s["filters"]), int(s["size"])
+            stride, pad = int(s.get("stride", 1)), int(s.get("pad", 0))
+            layers.append(nn.Conv2d(shape[0], k, size, stride, pad))
+            shape = (k, (shape[1] + 2 * pad - size) // stride + 1, (shape[2] + 2 * pad - size) // stride + 1)
+        elif t in ("maxpool", "avgpool"):
+            size = int(s.get("size", 2)); stride = int(s.get("stride", size))
+            layers.append((nn.MaxPool2d if t == "maxpool" else nn.AvgPool2d)(size, stride))
+            shape = (shape[0], (shape[1] - size) // stride + 1, (shape[2] - size) // stride + 1)
+        elif t == "dense":
+            if len(layers) == 0 or not isinstance(layers[-1], nn.Flatten):
+                layers.append(nn.Flatten())
+            units = int(s["units"])
+            layers.append(nn.Linear(shape[0] * shape[1] * shape[2], units))
+            shape = (units, 1, 1)
+        elif t == "dropout":
+            layers.append(nn.Dropout(float(s.get("rate", 0.5))))
+        else:
+            sys.exit(f"bench: layer type {t} not mapped to torch")
+        act = s.get("activation", "linear")
+        if act != "linear":
+            layers.append({"relu": nn.ReLU(), "tanh": nn.Tanh(), "sigmoid": nn.Sigmoid(), "gelu": nn.GELU()}[act])
+    model = nn.Sequential(*layers)
+    opt = torch.optim.SGD(model.parameters(), lr=float(opt_s.get("learning_rate", 0.01)),
+                          momentum=float(opt_s.get("momentum", 0)), nesterov=opt_s.get("nesterov", "0") in ("1", "true"),
+                          weight_decay=float(opt_s.get("weight_decay", 0)))
+    seconds = 0.0
+    for epoch in range(epochs):
+        model.train()
+        perm = torch.randperm(len(xtr))
+        t0 = time.perf_counter()
+        for i in range(0, len(xtr), batch):
+            j = perm[i:i + batch]
+            opt.zero_grad()
+            loss = F.cross_entropy(model(xtr[j]), ytr[j])
+            loss.backward()
+            opt.step()
+        seconds += time.perf_counter() - t0
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(xte), 1000):
+            correct += (model(xte[i:i + 1000]).argmax(1) == yte[i:i + 1000]).sum().item()
+    return seconds, correct / len(xte)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--config", default=os.path.join(ROOT, "examples/fashion_lenet.ini"))
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--train-samples", type=int, default=0, help="0: all")
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--torch-only", action="store_true", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.torch_only:
+        s, acc = torch_epoch(a.config, a.threads, a.train_samples or None, a.epochs)
+        print(f"torch_seconds={s:.2f} torch_accuracy={acc:.4f}")
+        return
+    ckpt = os.path.join(os.environ.get("TMPDIR", "/tmp"), "dlcl-bench.safetensors")
+    cmd = [os.path.join(a.build, "tools/dlcl-train"), a.config, "--set", f"net.epochs={a.epochs}",
+           "--set", f"net.checkpoint={ckpt}"]
+    if a.train_samples:
+        cmd += ["--set", f"data.train_samples={a.train_samples}"]
+    print("dlcl:  " + " ".join(cmd), flush=True)
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    m = re.search(r"^final: .*test_accuracy=([0-9.]+) .*train_seconds=([0-9.]+)", out.stdout, re.M)
+    if out.returncode != 0 or not m:
+        sys.exit("dlcl-train failed:\n" + out.stdout[-3000:] + out.stderr[-3000:])
+    d_acc, d_s = float(m.group(1)), float(m.group(2))
+    dev = re.search(r"^device: (.*)$", out.stdout, re.M)
+    # torch in its own process with the same thread count
+    env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
+    tcmd = [sys.executable, os.path.abspath(__file__), "--torch-only", "--config", a.config, "--threads", str(a.threads),
+            "--train-samples", str(a.train_samples), "--epochs", str(a.epochs)]
+    out = subprocess.run(tcmd, capture_output=True, text=True, env=env)
+    m = re.search(r"torch_seconds=([0-9.]+) torch_accuracy=([0-9.]+)", out.stdout)
+    if out.returncode != 0 or not m:
+        sys.exit("torch run failed:\n" + out.stdout[-3000:] + out.stderr[-3000:])
+    t_s, t_acc = float(m.group(1)), float(m.group(2))
+    print(f"device: {dev.group(1) if dev else '?'}; torch threads: {a.threads}; epochs: {a.epochs}; "
+          f"train samples: {a.train_samples or 'all'}")
+    print(f"{'':8} {'train s':>10} {'test acc':>9}")
+    print(f"{'dlcl':8} {d_s:10.1f} {d_acc:9.4f}")
+    print(f"{'pytorch':8} {t_s:10.1f} {t_acc:9.4f}")
+    print(f"ratio dlcl/pytorch epoch time: {d_s / t_s:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+/* Activations, forward and backward, one kernel per function so that each inner loop is
+ * branch-free and vectorises on CPU devices. In the expressions, X is the input element,
+ * Y the output element, G the incoming gradient and slope the leaky slope. */
+
+#define X x[xo + i]
+#define Y y[yo + i]
+#define G dy[dyo + i]
+
+#define ACT_KERNELS(NAME, FWD, BWD)                                                              \
+    __kernel void NAME##_forward(const int n, __global const float *x, const int xo,             \
+                                 __global float *y, const int yo, const float slope)             \
+    {                                                                                            \
+        const int i = get_global_id(0);                                                          \
+        if (i < n) y[yo + i] = (FWD);                                                            \
+    }                                                                                            \
+    __kernel void NAME##_backward(const int n, __global const float *x, const int xo,            \
+                                  __global const float *y, const int yo,                         \
+                                  __global const float *dy, const int dyo,                       \
+                                  __global float *dx, const int dxo, const float slope)          \
+    {                                                                                            \
+        const int i = get_global_id(0);                                                          \
+        if (i < n) dx[dxo + i] = (BWD);                                                          \
+    }
+
+/* f(x) = max(0, x); f' = [x > 0] */
+ACT_KERNELS(relu, fmax(X, 0.0f), select(0.0f, G, X > 0.0f))
+/* f(x) = 1 / (1 + exp(-x)); f' = y (1 - y) */
+ACT_KERNELS(sigmoid, 1.0f / (1.0f + exp(-X)), G * Y * (1.0f - Y))
+/* f(x) = tanh(x); f' = 1 - y^2 */
+ACT_KERNELS(tanh, tanh(X), G * (1.0f - Y * Y))
+/* f(x) = x Phi(x), exact erf form as torch.nn.GELU(); f' = Phi(x) + x phi(x) */
+ACT_KERNELS(gelu, 0.5f * X * (1.0f + erf(X * 0.70710678118654752f)),
+            G * (0.5f * (1.0f + erf(X * 0.70710678118654752f)) + X * 0.39894228040143268f * exp(-0.5f * X * X)))
+/* f(x) = x > 0 ? x : slope x */
+ACT_KERNELS(leaky, select(slope * X, X, X > 0.0f), select(slope * G, G, X > 0.0f))
+/* f(x) = x */
+ACT_KERNELS(linear, X, G)

@@ -1,0 +1,88 @@
+/* Convolution kernels: im2col / col2im around GEMM, a direct forward kernel, and the
+ * batch reduction of per-image filter gradients.
+ *
+ * Layouts: x [n][c][h][w], w [k][c/groups][r][s] (OIHW), y [n][k][p][q].
+ * col for one image: [c*r*s][p*q], rows ordered (channel, kernel row, kernel column). */
+
+/* col[b][row][pix] for nb images starting at image n0; global (p*q, c*r*s, nb). */
+__kernel void im2col(__global const float *x, const int xo, __global float *col,
+                     const int c, const int h, const int w, const int r, const int s,
+                     const int p, const int q, const int stride_h, const int stride_w,
+                     const int pad_h, const int pad_w, const int dil_h, const int dil_w)
+{
+    const int pix = get_global_id(0), row = get_global_id(1), b = get_global_id(2);
+    if (pix >= p * q || row >= c * r * s) return;
+    const int kw = row % s, kh = (row / s) % r, ci = row / (r * s);
+    const int oh = pix / q, ow = pix % q;
+    const int ih = oh * stride_h - pad_h + kh * dil_h, iw = ow * stride_w - pad_w + kw * dil_w;
+    const bool inside = ih >= 0 && ih < h && iw >= 0 && iw < w;
+    const size_t src = (size_t)xo + (((size_t)b * c + ci) * h + (inside ? ih : 0)) * w + (inside ? iw : 0);
+    col[((size_t)b * c * r * s + row) * p * q + pix] = inside ? x[src] : 0.0f;
+}
+
+/* dx[b][ci][ih][iw] = sum of the col entries that im2col read from it (a gather: no
+ * atomics); global (h*w, c, nb). */
+__kernel void col2im(__global const float *col, __global float *dx, const int dxo,
+                     const int c, const int h, const int w, const int r, const int s,
+                     const int p, const int q, const int stride_h, const int stride_w,
+                     const int pad_h, const int pad_w, const int dil_h, const int dil_w)
+{
+    const int pix = get_global_id(0), ci = get_global_id(1), b = get_global_id(2);
+    if (pix >= h * w || ci >= c) return;
+    const int ih = pix / w, iw = pix % w;
+    __global const float *cb = col + (size_t)b * c * r * s * p * q;
+    float sum = 0.0f;
+    for (int kh = 0; kh < r; kh++) {
+        const int th = ih + pad_h - kh * dil_h;
+        const int oh = th / stride_h;
+        if (th < 0 || oh * stride_h != th || oh >= p) continue;
+        for (int kw = 0; kw < s; kw++) {
+            const int tw = iw + pad_w - kw * dil_w;
+            const int ow = tw / stride_w;
+            if (tw < 0 || ow * stride_w != tw || ow >= q) continue;
+            sum += cb[(size_t)((ci * r + kh) * s + kw) * p * q + oh * q + ow];
+        }
+    }
+    dx[(size_t)dxo + ((size_t)b * c + ci) * h * w + pix] = sum;
+}
+
+/* Direct forward convolution for small c/groups*r*s (e.g. a first layer with one input
+ * channel), where im2col + GEMM spends more on memory than on arithmetic. One work-item
+ * per output element; global (p*q, k, n). bias may be unused (has_bias 0). */
+__kernel void conv2d_direct(__global const float *x, const int xo, __global const float *wt, const int wo,
+                            __global const float *bias, const int bo, const int has_bias,
+                            __global float *y, const int yo,
+                            const int c, const int h, const int w, const int k, const int r, const int s,
+                            const int p, const int q, const int stride_h, const int stride_w,
+                            const int pad_h, const int pad_w, const int dil_h, const int dil_w, const int groups)
+{
+    const int pix = get_global_id(0), ko = get_global_id(1), b = get_global_id(2);
+    if (pix >= p * q || ko >= k) return;
+    const int oh = pix / q, ow = pix % q;
+    const int cg = c / groups, g = ko / (k / groups);
+    float sum = has_bias ? bias[bo + ko] : 0.0f;
+    for (int ci = 0; ci < cg; ci++) {
+        __global const float *xc = x + xo + ((size_t)b * c + g * cg + ci) * h * w;
+        __global const float *wc = wt + wo + ((size_t)ko * cg + ci) * r * s;
+        for (int kh = 0; kh < r; kh++) {
+            const int ih = oh * stride_h - pad_h + kh * dil_h;
+            if (ih < 0 || ih >= h) continue;
+            for (int kw = 0; kw < s; kw++) {
+                const int iw = ow * stride_w - pad_w + kw * dil_w;
+                if (iw >= 0 && iw < w) sum = mad(xc[ih * w + iw], wc[kh * s + kw], sum);
+            }
+        }
+    }
+    y[(size_t)yo + ((size_t)b * k + ko) * p * q + pix] = sum;
+}
+
+/* dw[i] (+)= sum over b < nb of part[b][i]; global (n). accumulate 0 overwrites. */
+__kernel void reduce_batch(__global const float *part, const int po, __global float *dw, const int dwo,
+                           const int n, const int nb, const int accumulate)
+{
+    const int i = get_global_id(0);
+    if (i >= n) return;
+    float sum = accumulate ? dw[dwo + i] : 0.0f;
+    for (int b = 0; b < nb; b++) sum += part[(size_t)po + (size_t)b * n + i];
+    dw[dwo + i] = sum;
+}

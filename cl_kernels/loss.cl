@@ -1,0 +1,32 @@
+/* Softmax cross-entropy with accuracy, one work-item per sample:
+ *   loss_i = log(sum_j exp(z_ij - m_i)) + m_i - z_i,label   (m_i = max_j z_ij)
+ *   dz_ij  = (softmax_ij - [j == label]) * grad_scale
+ * stats[2i] = loss_i, stats[2i+1] = 1 if argmax_j z_ij == label (first maximum wins). */
+__kernel void softmax_xent(__global const float *z, const int zo, __global const int *labels,
+                           const int n, const int classes, const float grad_scale, const int want_grad,
+                           __global float *dz, const int dzo, __global float *stats, const int so)
+{
+    const int i = get_global_id(0);
+    if (i >= n) return;
+    __global const float *row = z + zo + (size_t)i * classes;
+    const int label = labels[i];
+    float m = row[0];
+    int arg = 0;
+    for (int j = 1; j < classes; j++)
+        if (row[j] > m) {
+            m = row[j];
+            arg = j;
+        }
+    float sum = 0.0f;
+    for (int j = 0; j < classes; j++) sum += exp(row[j] - m);
+    const float lse = log(sum) + m;
+    const float zl = row[label];
+    if (want_grad) {
+        __global float *drow = dz + dzo + (size_t)i * classes;
+        const float inv = 1.0f / sum;
+        for (int j = 0; j < classes; j++) /* read before write: dz may alias z */
+            drow[j] = (exp(row[j] - m) * inv - (j == label ? 1.0f : 0.0f)) * grad_scale;
+    }
+    stats[so + 2 * i] = lse - zl;
+    stats[so + 2 * i + 1] = arg == label ? 1.0f : 0.0f;
+}

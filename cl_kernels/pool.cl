@@ -1,0 +1,116 @@
+/* Pooling over [n][c][h][w] planes; PyTorch floor-mode output sizes. Padding never wins a
+ * max and counts in an average (count_include_pad=True, nn.AvgPool2d's default). */
+
+/* global (p*q, n*c) */
+__kernel void maxpool_forward(__global const float *x, const int xo, __global float *y, const int yo,
+                              __global int *idx, const int h, const int w, const int p, const int q,
+                              const int size_h, const int size_w, const int stride_h, const int stride_w,
+                              const int pad_h, const int pad_w)
+{
+    const int pix = get_global_id(0), plane = get_global_id(1);
+    if (pix >= p * q) return;
+    const int oh = pix / q, ow = pix % q;
+    __global const float *xp = x + xo + (size_t)plane * h * w;
+    float best = -INFINITY;
+    int arg = -1;
+    for (int kh = 0; kh < size_h; kh++) {
+        const int ih = oh * stride_h - pad_h + kh;
+        if (ih < 0 || ih >= h) continue;
+        for (int kw = 0; kw < size_w; kw++) {
+            const int iw = ow * stride_w - pad_w + kw;
+            if (iw < 0 || iw >= w) continue;
+            const float v = xp[ih * w + iw];
+            if (v > best || arg < 0 || isnan(v)) { /* NaN propagates, as in PyTorch */
+                best = v;
+                arg = ih * w + iw;
+            }
+        }
+    }
+    const size_t o = (size_t)plane * p * q + pix;
+    y[yo + o] = best;
+    idx[o] = arg;
+}
+
+/* dx[i] = sum of dy over the windows whose argmax is i (a gather); global (h*w, n*c) */
+__kernel void maxpool_backward(__global const float *dy, const int dyo, __global const int *idx,
+                               __global float *dx, const int dxo, const int h, const int w, const int p,
+                               const int q, const int size_h, const int size_w, const int stride_h,
+                               const int stride_w, const int pad_h, const int pad_w)
+{
+    const int pix = get_global_id(0), plane = get_global_id(1);
+    if (pix >= h * w) return;
+    const int ih = pix / w, iw = pix % w;
+    /* output rows whose window covers ih: oh*stride - pad <= ih <= oh*stride - pad + size - 1 */
+    const int oh0 = max(0, (ih + pad_h - size_h + stride_h) / stride_h), oh1 = min(p - 1, (ih + pad_h) / stride_h);
+    const int ow0 = max(0, (iw + pad_w - size_w + stride_w) / stride_w), ow1 = min(q - 1, (iw + pad_w) / stride_w);
+    const size_t base = (size_t)plane * p * q;
+    float sum = 0.0f;
+    for (int oh = oh0; oh <= oh1; oh++)
+        for (int ow = ow0; ow <= ow1; ow++) {
+            const size_t o = base + oh * q + ow;
+            if (idx[o] == pix) sum += dy[dyo + o];
+        }
+    dx[dxo + (size_t)plane * h * w + pix] = sum;
+}
+
+/* global (p*q, n*c) */
+__kernel void avgpool_forward(__global const float *x, const int xo, __global float *y, const int yo,
+                              const int h, const int w, const int p, const int q, const int size_h,
+                              const int size_w, const int stride_h, const int stride_w, const int pad_h,
+                              const int pad_w)
+{
+    const int pix = get_global_id(0), plane = get_global_id(1);
+    if (pix >= p * q) return;
+    const int oh = pix / q, ow = pix % q;
+    __global const float *xp = x + xo + (size_t)plane * h * w;
+    const int h0 = oh * stride_h - pad_h, w0 = ow * stride_w - pad_w;
+    /* the divisor counts padding but not the part of the window past the padded edge */
+    const int hend = min(h0 + size_h, h + pad_h), wend = min(w0 + size_w, w + pad_w);
+    const float div = (float)((hend - h0) * (wend - w0));
+    float sum = 0.0f;
+    for (int ih = max(h0, 0); ih < min(hend, h); ih++)
+        for (int iw = max(w0, 0); iw < min(wend, w); iw++) sum += xp[ih * w + iw];
+    y[yo + (size_t)plane * p * q + pix] = sum / div;
+}
+
+/* global (h*w, n*c) */
+__kernel void avgpool_backward(__global const float *dy, const int dyo, __global float *dx, const int dxo,
+                               const int h, const int w, const int p, const int q, const int size_h,
+                               const int size_w, const int stride_h, const int stride_w, const int pad_h,
+                               const int pad_w)
+{
+    const int pix = get_global_id(0), plane = get_global_id(1);
+    if (pix >= h * w) return;
+    const int ih = pix / w, iw = pix % w;
+    const int oh0 = max(0, (ih + pad_h - size_h + stride_h) / stride_h), oh1 = min(p - 1, (ih + pad_h) / stride_h);
+    const int ow0 = max(0, (iw + pad_w - size_w + stride_w) / stride_w), ow1 = min(q - 1, (iw + pad_w) / stride_w);
+    const size_t base = (size_t)plane * p * q;
+    float sum = 0.0f;
+    for (int oh = oh0; oh <= oh1; oh++)
+        for (int ow = ow0; ow <= ow1; ow++) {
+            const int h0 = oh * stride_h - pad_h, w0 = ow * stride_w - pad_w;
+            const int hend = min(h0 + size_h, h + pad_h), wend = min(w0 + size_w, w + pad_w);
+            sum += dy[dyo + base + oh * q + ow] / (float)((hend - h0) * (wend - w0));
+        }
+    dx[dxo + (size_t)plane * h * w + pix] = sum;
+}
+
+/* y[plane] = mean of the plane; one work-item per plane. */
+__kernel void global_avgpool_forward(__global const float *x, const int xo, __global float *y, const int yo,
+                                     const int planes, const int hw)
+{
+    const int plane = get_global_id(0);
+    if (plane >= planes) return;
+    __global const float *xp = x + xo + (size_t)plane * hw;
+    float sum = 0.0f;
+    for (int i = 0; i < hw; i++) sum += xp[i];
+    y[yo + plane] = sum / (float)hw;
+}
+
+/* dx[plane][i] = dy[plane] / hw; one work-item per input element. */
+__kernel void global_avgpool_backward(__global const float *dy, const int dyo, __global float *dx, const int dxo,
+                                      const int n, const int hw)
+{
+    const int i = get_global_id(0);
+    if (i < n) dx[dxo + i] = dy[dyo + i / hw] / (float)hw;
+}

@@ -1,0 +1,139 @@
+/* [name] type=conv: 2-D convolution (+ bias) (+ fused activation).
+ * y = act(conv(x, W) + b), W in OIHW as PyTorch's nn.Conv2d. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "layer.h"
+
+typedef struct conv_priv {
+    op_conv_shape shape;
+    int bias;
+    op_act act;
+    float slope;
+    dlcl_ctx *ctx;
+    op_buf z; /* pre-activation output when act != linear */
+    size_t z_bytes;
+} conv_priv;
+
+static const char *const conv_keys[] = {"filters", "size", "stride", "pad", "dilation", "groups", "bias",
+                                        "activation", "slope", NULL};
+
+static dlcl_status conv_parse(layer *l, const cfg *c, const cfg_section *s)
+{
+    conv_priv *p = calloc(1, sizeof *p);
+    if (p == NULL) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    l->priv = p;
+    long filters, size, stride, pad, dil, groups;
+    int bias;
+    dlcl_status st;
+    if ((st = cfg_get_int(c, s, "filters", 1, 0, 1, 1 << 16, &filters)) != DLCL_OK ||
+        (st = cfg_get_int(c, s, "size", 1, 0, 1, 1024, &size)) != DLCL_OK ||
+        (st = cfg_get_int(c, s, "stride", 0, 1, 1, 1024, &stride)) != DLCL_OK ||
+        (st = cfg_get_int(c, s, "pad", 0, 0, 0, 1024, &pad)) != DLCL_OK ||
+        (st = cfg_get_int(c, s, "dilation", 0, 1, 1, 1024, &dil)) != DLCL_OK ||
+        (st = cfg_get_int(c, s, "groups", 0, 1, 1, 1 << 16, &groups)) != DLCL_OK ||
+        (st = cfg_get_bool(c, s, "bias", 0, 1, &bias)) != DLCL_OK ||
+        (st = layer_parse_activation(c, s, &p->act, &p->slope)) != DLCL_OK)
+        return st;
+    p->shape = (op_conv_shape){.k = (int)filters, .r = (int)size, .s = (int)size, .stride_h = (int)stride,
+                               .stride_w = (int)stride, .pad_h = (int)pad, .pad_w = (int)pad, .dil_h = (int)dil,
+                               .dil_w = (int)dil, .groups = (int)groups};
+    p->bias = bias;
+    return DLCL_OK;
+}
+
+static dlcl_status conv_shape(layer *l)
+{
+    conv_priv *p = l->priv;
+    op_conv_shape *s = &p->shape;
+    s->n = 1;
+    s->c = l->in.c;
+    s->h = l->in.h;
+    s->w = l->in.w;
+    dlcl_status st = op_conv_shape_infer(s);
+    if (st != DLCL_OK) return dlcl__err_prefix(st, "layer [%s]", l->name);
+    l->out = (layer_shape){s->k, s->p, s->q};
+    int cg = s->c / s->groups;
+    size_t wn = (size_t)s->k * cg * s->r * s->s;
+    float fan_in = (float)cg * s->r * s->s;
+    l->params[0] = (layer_param){"weight", 4, {s->k, cg, s->r, s->s}, 0, wn, fan_in};
+    l->n_params = 1;
+    if (p->bias) {
+        l->params[1] = (layer_param){"bias", 1, {s->k}, wn, (size_t)s->k, fan_in};
+        l->n_params = 2;
+    }
+    l->param_count = wn + (p->bias ? (size_t)s->k : 0);
+    l->flops = 2.0 * (double)s->k * s->p * s->q * cg * s->r * s->s;
+    return DLCL_OK;
+}
+
+static size_t conv_ws(const layer *l, int batch)
+{
+    conv_priv *p = l->priv;
+    op_conv_shape s = p->shape;
+    s.n = batch;
+    return op_conv2d_workspace(&s);
+}
+
+static dlcl_status conv_alloc(layer *l, dlcl_ctx *ctx, int batch)
+{
+    conv_priv *p = l->priv;
+    p->ctx = ctx;
+    l->ws_floats = conv_ws(l, batch);
+    if (p->act == OP_ACT_LINEAR) return DLCL_OK;
+    return layer_buf_alloc(ctx, (size_t)batch * layer_shape_numel(l->out), l, "pre-activation", &p->z, &p->z_bytes);
+}
+
+static dlcl_status conv_forward(layer *l, const layer_io *io)
+{
+    conv_priv *p = l->priv;
+    op_conv_shape s = p->shape;
+    s.n = io->count;
+    op_buf w = op_b(io->params, l->param_off);
+    op_buf b = p->bias ? op_b(io->params, l->param_off + l->params[1].offset) : op_b(NULL, 0);
+    op_buf out = p->act == OP_ACT_LINEAR ? io->y : p->z;
+    dlcl_status st = op_conv2d_forward(io->ctx, &s, io->x, w, b, out, io->ws);
+    if (st != DLCL_OK || p->act == OP_ACT_LINEAR) return st;
+    return op_activation_forward(io->ctx, p->act, p->slope, p->z, io->y,
+                                 (size_t)io->count * layer_shape_numel(l->out));
+}
+
+static dlcl_status conv_backward(layer *l, const layer_io *io)
+{
+    conv_priv *p = l->priv;
+    op_conv_shape s = p->shape;
+    s.n = io->count;
+    dlcl_status st;
+    if (p->act != OP_ACT_LINEAR) { /* dz overwrites dy in place */
+        st = op_activation_backward(io->ctx, p->act, p->slope, p->z, io->y, io->dy, io->dy,
+                                    (size_t)io->count * layer_shape_numel(l->out));
+        if (st != DLCL_OK) return st;
+    }
+    op_buf dw = op_b(io->grads, l->param_off);
+    op_buf db = p->bias ? op_b(io->grads, l->param_off + l->params[1].offset) : op_b(NULL, 0);
+    st = op_conv2d_backward_filter(io->ctx, &s, io->x, io->dy, dw, db, io->ws);
+    if (st != DLCL_OK || io->dx.mem == NULL) return st;
+    return op_conv2d_backward_data(io->ctx, &s, io->dy, op_b(io->params, l->param_off), io->dx, io->ws);
+}
+
+static void conv_describe(const layer *l, char *buf, size_t cap)
+{
+    const conv_priv *p = l->priv;
+    const op_conv_shape *s = &p->shape;
+    int n = snprintf(buf, cap, "%dx%d/%d pad %d", s->r, s->s, s->stride_h, s->pad_h);
+    if (n > 0 && (size_t)n < cap && s->dil_h > 1) n += snprintf(buf + n, cap - n, " dil %d", s->dil_h);
+    if (n > 0 && (size_t)n < cap && s->groups > 1) n += snprintf(buf + n, cap - n, " groups %d", s->groups);
+    if (n > 0 && (size_t)n < cap && p->act != OP_ACT_LINEAR) snprintf(buf + n, cap - n, ", %s", op_act_names[p->act]);
+}
+
+static void conv_free(layer *l)
+{
+    conv_priv *p = l->priv;
+    if (p == NULL) return;
+    if (p->ctx) layer_buf_free(p->ctx, &p->z, p->z_bytes);
+    free(p);
+    l->priv = NULL;
+}
+
+const layer_type layer_conv = {"conv", conv_keys, conv_parse, conv_shape, conv_alloc,
+                               conv_forward, conv_backward, conv_describe, conv_free};

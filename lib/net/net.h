@@ -1,0 +1,60 @@
+/* The network: layers in topological (file) order over flat parameter/gradient buffers. */
+#ifndef DLCL_NET_H
+#define DLCL_NET_H
+
+#include "../layers/layer.h"
+
+typedef enum net_schedule { NET_SCHED_NONE, NET_SCHED_STEP, NET_SCHED_COSINE, NET_SCHED_COUNT } net_schedule;
+
+typedef struct net_optim {
+    double lr, momentum, weight_decay, gamma;
+    int nesterov, step_size;
+    net_schedule schedule;
+} net_optim;
+
+typedef struct net_data_cfg {
+    char *paths[DLCL_SPLIT_COUNT][2]; /* [split][0 images, 1 labels], resolved against the config dir */
+    double scale, mean, std;
+    int shuffle;
+    long limit[DLCL_SPLIT_COUNT]; /* use only the first N samples (0: all) */
+} net_data_cfg;
+
+struct dlcl_net {
+    dlcl_ctx *ctx;
+    cfg cfg;
+    char *checkpoint;
+    int batch, epochs, classes;
+    layer_shape input;
+    uint64_t seed;
+    net_optim optim;
+    net_data_cfg data;
+
+    layer *layers;
+    size_t n_layers;
+
+    size_t n_params;
+    cl_mem params, grads, velocity;
+    size_t params_bytes;
+
+    op_buf in;            /* network input, batch samples */
+    op_buf *act, *dact;   /* output of each layer and its gradient */
+    size_t *act_bytes;
+    size_t in_bytes;
+    op_buf ws;
+    size_t ws_bytes;
+    cl_mem labels;
+    size_t labels_bytes;
+    op_buf stats; /* per sample: loss, correct */
+    size_t stats_bytes;
+    float *stats_host;
+    float *host_scratch; /* batch*classes floats for logits/probabilities */
+
+    float lr;
+    uint64_t step;
+    uint64_t device_bytes;
+};
+
+/* run.c */
+dlcl_status net_forward(dlcl_net *net, const float *x, int count, int training);
+
+#endif

@@ -1,0 +1,169 @@
+/* Forward, backward and the SGD step over the whole network; one host read per batch. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net.h"
+
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static dlcl_status check_batch(const dlcl_net *net, const void *x, int count, const char *fn)
+{
+    if (net == NULL || x == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: net and x must not be NULL", fn);
+    if (count < 1 || count > net->batch)
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: count %d not in 1..%d (the net's batch size)", fn, count, net->batch);
+    return DLCL_OK;
+}
+
+static layer_io make_io(const dlcl_net *net, size_t i, int count, int training)
+{
+    const layer *l = &net->layers[i];
+    layer_io io = {0};
+    io.ctx = net->ctx;
+    io.batch = net->batch;
+    io.count = count;
+    io.training = training;
+    io.x = l->input_index < 0 ? net->in : net->act[l->input_index];
+    io.y = net->act[i];
+    io.dx = l->input_index < 0 ? op_b(NULL, 0) : net->dact[l->input_index];
+    io.dy = net->dact[i];
+    io.params = net->params;
+    io.grads = net->grads;
+    io.ws = net->ws;
+    io.seed = mix64(net->seed ^ mix64(net->step * 0x100000001b3ull + i + 1));
+    return io;
+}
+
+dlcl_status net_forward(dlcl_net *net, const float *x, int count, int training)
+{
+    size_t n = (size_t)count * layer_shape_numel(net->input);
+    cl_int err = clEnqueueWriteBuffer(net->ctx->queue, net->in.mem, CL_FALSE, 0, n * sizeof(float), x, 0, NULL, NULL);
+    if (err != CL_SUCCESS) return dlcl__cl_err(err, "clEnqueueWriteBuffer (network input)");
+    for (size_t i = 0; i < net->n_layers; i++) {
+        layer *l = &net->layers[i];
+        layer_io io = make_io(net, i, count, training);
+        dlcl_status st = l->type->forward(l, &io);
+        if (st != DLCL_OK) return dlcl__err_prefix(st, "forward of layer [%s]", l->name);
+    }
+    return DLCL_OK;
+}
+
+static dlcl_status upload_labels(dlcl_net *net, const int32_t *y, int count)
+{
+    for (int i = 0; i < count; i++)
+        if (y[i] < 0 || y[i] >= net->classes)
+            return dlcl__err(DLCL_ERR_INVALID_ARG, "label %d of sample %d is outside 0..%d", (int)y[i], i, net->classes - 1);
+    cl_int err = clEnqueueWriteBuffer(net->ctx->queue, net->labels, CL_FALSE, 0, (size_t)count * sizeof(int32_t), y, 0,
+                                      NULL, NULL);
+    return err == CL_SUCCESS ? DLCL_OK : dlcl__cl_err(err, "clEnqueueWriteBuffer (labels)");
+}
+
+/* Runs the loss (with gradient into dact[last] when training) and reads the per-sample stats. */
+static dlcl_status loss_and_stats(dlcl_net *net, int count, int training, double *loss_sum, int *correct)
+{
+    size_t last = net->n_layers - 1;
+    op_buf grad = training ? net->dact[last] : op_b(NULL, 0);
+    dlcl_status st = op_softmax_xent(net->ctx, net->act[last], net->labels, count, net->classes, 1.0f / (float)count,
+                                     grad, net->stats);
+    if (st != DLCL_OK) return st;
+    if (training) {
+        for (size_t i = net->n_layers; i-- > 0;) {
+            layer *l = &net->layers[i];
+            layer_io io = make_io(net, i, count, 1);
+            st = l->type->backward(l, &io);
+            if (st != DLCL_OK) return dlcl__err_prefix(st, "backward of layer [%s]", l->name);
+        }
+        const net_optim *o = &net->optim;
+        st = op_sgd_step(net->ctx, op_b(net->params, 0), op_b(net->grads, 0), op_b(net->velocity, 0), net->n_params,
+                         net->lr, (float)o->momentum, (float)o->weight_decay, o->nesterov);
+        if (st != DLCL_OK) return st;
+        net->step++;
+    }
+    cl_int err = clEnqueueReadBuffer(net->ctx->queue, net->stats.mem, CL_TRUE, 0, 2 * (size_t)count * sizeof(float),
+                                     net->stats_host, 0, NULL, NULL);
+    if (err != CL_SUCCESS) return dlcl__cl_err(err, "clEnqueueReadBuffer (loss)");
+    double sum = 0;
+    int hits = 0;
+    for (int i = 0; i < count; i++) {
+        sum += net->stats_host[2 * i];
+        hits += net->stats_host[2 * i + 1] > 0.5f;
+    }
+    if (!isfinite(sum))
+        return dlcl__err(DLCL_ERR_NUMERIC, "the loss is not finite (%g) at step %llu; lower learning_rate?", sum,
+                         (unsigned long long)net->step);
+    if (loss_sum) *loss_sum = sum;
+    if (correct) *correct = hits;
+    return DLCL_OK;
+}
+
+dlcl_status dlcl_net_train_batch(dlcl_net *net, const float *x, const int32_t *y, int count, double *loss_sum,
+                                 int *correct)
+{
+    dlcl_status st = check_batch(net, x, count, "dlcl_net_train_batch");
+    if (st == DLCL_OK && y == NULL) st = dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_train_batch: y is NULL");
+    if (st == DLCL_OK) st = upload_labels(net, y, count);
+    if (st == DLCL_OK) st = net_forward(net, x, count, 1);
+    if (st == DLCL_OK) st = loss_and_stats(net, count, 1, loss_sum, correct);
+    return st;
+}
+
+static dlcl_status read_logits(dlcl_net *net, int count, float *dst)
+{
+    cl_int err = clEnqueueReadBuffer(net->ctx->queue, net->act[net->n_layers - 1].mem, CL_TRUE, 0,
+                                     (size_t)count * (size_t)net->classes * sizeof(float), dst, 0, NULL, NULL);
+    return err == CL_SUCCESS ? DLCL_OK : dlcl__cl_err(err, "clEnqueueReadBuffer (logits)");
+}
+
+static void argmax_rows(const float *logits, int count, int classes, int32_t *pred)
+{
+    for (int i = 0; i < count; i++) {
+        const float *r = logits + (size_t)i * classes;
+        int best = 0;
+        for (int c = 1; c < classes; c++)
+            if (r[c] > r[best]) best = c;
+        pred[i] = best;
+    }
+}
+
+dlcl_status dlcl_net_eval_batch(dlcl_net *net, const float *x, const int32_t *y, int count, double *loss_sum,
+                                int *correct, int32_t *pred)
+{
+    dlcl_status st = check_batch(net, x, count, "dlcl_net_eval_batch");
+    if (st == DLCL_OK && y == NULL) st = dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_eval_batch: y is NULL");
+    if (st == DLCL_OK) st = upload_labels(net, y, count);
+    if (st == DLCL_OK) st = net_forward(net, x, count, 0);
+    if (st == DLCL_OK && pred != NULL) {
+        st = read_logits(net, count, net->host_scratch);
+        if (st == DLCL_OK) argmax_rows(net->host_scratch, count, net->classes, pred);
+    }
+    if (st == DLCL_OK) st = loss_and_stats(net, count, 0, loss_sum, correct);
+    return st;
+}
+
+dlcl_status dlcl_net_logits(dlcl_net *net, const float *x, int count, float *logits)
+{
+    dlcl_status st = check_batch(net, x, count, "dlcl_net_logits");
+    if (st == DLCL_OK && logits == NULL) st = dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_logits: logits is NULL");
+    if (st == DLCL_OK) st = net_forward(net, x, count, 0);
+    if (st == DLCL_OK) st = read_logits(net, count, logits);
+    return st;
+}
+
+dlcl_status dlcl_net_predict(dlcl_net *net, const float *x, int count, float *probs)
+{
+    dlcl_status st = dlcl_net_logits(net, x, count, probs);
+    if (st != DLCL_OK) return st;
+    for (int i = 0; i < count; i++) { /* softmax on the host: count*classes is small */
+        float *r = probs + (size_t)i * net->classes, m = r[0];
+        double sum = 0;
+        for (int c = 1; c < net->classes; c++) m = r[c] > m ? r[c] : m;
+        for (int c = 0; c < net->classes; c++) sum += (r[c] = expf(r[c] - m));
+        for (int c = 0; c < net->classes; c++) r[c] = (float)(r[c] / sum);
+    }
+    return DLCL_OK;
+}

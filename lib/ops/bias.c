@@ -1,0 +1,30 @@
+/* Bias launchers (bias.cl). */
+#include "ops.h"
+
+dlcl_status op_bias_add(dlcl_ctx *ctx, op_buf y, op_buf b, int outer, int channels, int inner)
+{
+    size_t n = (size_t)outer * (size_t)channels * (size_t)inner;
+    if (outer < 0 || channels < 1 || inner < 1 || n > INT32_MAX)
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "op_bias_add: bad shape %d x %d x %d", outer, channels, inner);
+    if (n == 0) return DLCL_OK;
+    cl_kernel k;
+    dlcl_status s = rt_kernel_get(ctx, "bias", "", "bias_add", &k);
+    int yo = (int)y.off, bo = (int)b.off, ni = (int)n;
+    if (s == DLCL_OK)
+        s = rt_set_args(k, "bias_add", RT_ARG(y.mem), RT_ARG(yo), RT_ARG(b.mem), RT_ARG(bo), RT_ARG(ni),
+                        RT_ARG(channels), RT_ARG(inner), RT_ARGS_END);
+    return s == DLCL_OK ? rt_launch_1d(ctx, k, "bias_add", n) : s;
+}
+
+dlcl_status op_bias_grad(dlcl_ctx *ctx, op_buf dy, op_buf db, int outer, int channels, int inner)
+{
+    if (outer < 0 || channels < 1 || inner < 1 || (size_t)outer * channels * inner > INT32_MAX)
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "op_bias_grad: bad shape %d x %d x %d", outer, channels, inner);
+    cl_kernel k;
+    dlcl_status s = rt_kernel_get(ctx, "bias", "", "bias_grad", &k);
+    int dyo = (int)dy.off, dbo = (int)db.off;
+    if (s == DLCL_OK)
+        s = rt_set_args(k, "bias_grad", RT_ARG(dy.mem), RT_ARG(dyo), RT_ARG(db.mem), RT_ARG(dbo), RT_ARG(outer),
+                        RT_ARG(channels), RT_ARG(inner), RT_ARGS_END);
+    return s == DLCL_OK ? rt_launch_1d(ctx, k, "bias_grad", (size_t)channels) : s;
+}

@@ -1,0 +1,183 @@
+/* Convolution: im2col + GEMM (CLBlast, through blas.c) for forward, backward-data and
+ * backward-filter, and a direct kernel for forward passes with little reduction work.
+ *
+ * Images are processed in chunks so that the column buffer stays bounded: for a chunk of
+ * nb images, im2col writes [nb][c*r*s][p*q], and one strided-batched GEMM per group
+ * multiplies every image's columns by the same filters (A stride 0). */
+#include <stdio.h>
+
+#include "ops.h"
+
+#define WS_CAP_FLOATS ((size_t)16 << 20) /* 64 MiB of workspace at most (unless one image needs more) */
+#define DIRECT_MAX_REDUCTION 32          /* c/groups*r*s at or below this: direct kernel */
+
+dlcl_status op_conv_shape_infer(op_conv_shape *s)
+{
+    if (s->n < 1 || s->c < 1 || s->h < 1 || s->w < 1 || s->k < 1 || s->r < 1 || s->s < 1 || s->stride_h < 1 ||
+        s->stride_w < 1 || s->pad_h < 0 || s->pad_w < 0 || s->dil_h < 1 || s->dil_w < 1 || s->groups < 1)
+        return dlcl__err(DLCL_ERR_SHAPE, "convolution: every size must be positive (n %d c %d h %d w %d k %d r %d s %d "
+                         "stride %dx%d pad %dx%d dilation %dx%d groups %d)", s->n, s->c, s->h, s->w, s->k, s->r, s->s,
+                         s->stride_h, s->stride_w, s->pad_h, s->pad_w, s->dil_h, s->dil_w, s->groups);
+    if (s->c % s->groups != 0 || s->k % s->groups != 0)
+        return dlcl__err(DLCL_ERR_SHAPE, "convolution: groups = %d must divide the %d input channels and the %d filters",
+                         s->groups, s->c, s->k);
+    long eh = (long)s->dil_h * (s->r - 1) + 1, ew = (long)s->dil_w * (s->s - 1) + 1;
+    long p = ((long)s->h + 2L * s->pad_h - eh) / s->stride_h + 1, q = ((long)s->w + 2L * s->pad_w - ew) / s->stride_w + 1;
+    if ((long)s->h + 2L * s->pad_h < eh || (long)s->w + 2L * s->pad_w < ew || p < 1 || q < 1)
+        return dlcl__err(DLCL_ERR_SHAPE, "convolution: the %ldx%ld kernel (with dilation) is larger than the %dx%d input "
+                         "padded by %d,%d", eh, ew, s->h, s->w, s->pad_h, s->pad_w);
+    if ((double)s->c * s->r * s->s * p * q > INT32_MAX || (double)s->n * s->c * s->h * s->w > INT32_MAX ||
+        (double)s->n * s->k * p * q > INT32_MAX)
+        return dlcl__err(DLCL_ERR_SHAPE, "convolution: tensors exceed 2^31 elements");
+    s->p = (int)p;
+    s->q = (int)q;
+    return DLCL_OK;
+}
+
+static size_t per_image(const op_conv_shape *s)
+{
+    size_t crs = (size_t)s->c * s->r * s->s, pq = (size_t)s->p * s->q;
+    size_t wn = (size_t)s->k * (s->c / s->groups) * s->r * s->s;
+    return crs * pq + wn; /* columns + this image's filter-gradient partial */
+}
+
+static int chunk_images(const op_conv_shape *s)
+{
+    size_t per = per_image(s), nb = per ? WS_CAP_FLOATS / per : 1;
+    if (nb < 1) nb = 1;
+    if (nb > (size_t)s->n) nb = (size_t)s->n;
+    return (int)nb;
+}
+
+size_t op_conv2d_workspace(const op_conv_shape *s) { return (size_t)chunk_images(s) * per_image(s); }
+
+/* Common integer arguments of im2col/col2im, in kernel order after the buffers. */
+#define GEOM(s) RT_ARG((s)->c), RT_ARG((s)->h), RT_ARG((s)->w), RT_ARG((s)->r), RT_ARG((s)->s), RT_ARG((s)->p), \
+                RT_ARG((s)->q), RT_ARG((s)->stride_h), RT_ARG((s)->stride_w), RT_ARG((s)->pad_h), RT_ARG((s)->pad_w), \
+                RT_ARG((s)->dil_h), RT_ARG((s)->dil_w)
+
+static dlcl_status im2col(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, int n0, int nb, op_buf col)
+{
+    cl_kernel k;
+    dlcl_status st = rt_kernel_get(ctx, "conv", "", "im2col", &k);
+    int xo = (int)(x.off + (size_t)n0 * s->c * s->h * s->w);
+    if (st == DLCL_OK) st = rt_set_args(k, "im2col", RT_ARG(x.mem), RT_ARG(xo), RT_ARG(col.mem), GEOM(s), RT_ARGS_END);
+    /* the kernel writes col from element 0 (check_ws rejects workspaces with an offset) */
+    size_t g[3] = {(size_t)s->p * s->q, (size_t)s->c * s->r * s->s, (size_t)nb};
+    return st == DLCL_OK ? rt_launch(ctx, k, "im2col", 3, g, NULL) : st;
+}
+
+static dlcl_status gemm(dlcl_ctx *ctx, dlcl_transpose ta, dlcl_transpose tb, size_t m, size_t n, size_t k, op_buf a,
+                        size_t lda, size_t sa, op_buf b, size_t ldb, size_t sb, float beta, op_buf c, size_t ldc,
+                        size_t sc, size_t batch)
+{
+    blas_gemm_args g = {ta, tb, m, n, k, 1.0f, beta, a.mem, b.mem, c.mem, a.off, b.off, c.off, lda, ldb, ldc,
+                        sa, sb, sc, batch, SIZE_MAX, SIZE_MAX, SIZE_MAX};
+    return blas_sgemm(ctx, &g);
+}
+
+static dlcl_status forward_direct(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, op_buf w, op_buf bias, op_buf y)
+{
+    cl_kernel k;
+    dlcl_status st = rt_kernel_get(ctx, "conv", "", "conv2d_direct", &k);
+    int xo = (int)x.off, wo = (int)w.off, bo = (int)bias.off, yo = (int)y.off, has_bias = bias.mem != NULL;
+    cl_mem bm = bias.mem ? bias.mem : w.mem;
+    if (st == DLCL_OK)
+        st = rt_set_args(k, "conv2d_direct", RT_ARG(x.mem), RT_ARG(xo), RT_ARG(w.mem), RT_ARG(wo), RT_ARG(bm), RT_ARG(bo),
+                         RT_ARG(has_bias), RT_ARG(y.mem), RT_ARG(yo), RT_ARG(s->c), RT_ARG(s->h), RT_ARG(s->w),
+                         RT_ARG(s->k), RT_ARG(s->r), RT_ARG(s->s), RT_ARG(s->p), RT_ARG(s->q), RT_ARG(s->stride_h),
+                         RT_ARG(s->stride_w), RT_ARG(s->pad_h), RT_ARG(s->pad_w), RT_ARG(s->dil_h), RT_ARG(s->dil_w),
+                         RT_ARG(s->groups), RT_ARGS_END);
+    size_t g[3] = {(size_t)s->p * s->q, (size_t)s->k, (size_t)s->n};
+    return st == DLCL_OK ? rt_launch(ctx, k, "conv2d_direct", 3, g, NULL) : st;
+}
+
+/* Sub-buffer offsets: kernels that write the workspace take it from element 0, so a
+ * workspace with an offset is rejected rather than silently overwritten. */
+static dlcl_status check_ws(op_buf ws, const char *fn)
+{
+    if (ws.off != 0) return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: the workspace must start at offset 0", fn);
+    if (ws.mem == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: no workspace", fn);
+    return DLCL_OK;
+}
+
+dlcl_status op_conv2d_forward_algo(dlcl_ctx *ctx, const op_conv_shape *s, op_conv_algo algo, op_buf x, op_buf w,
+                                   op_buf bias, op_buf y, op_buf ws)
+{
+    int cg = s->c / s->groups, kg = s->k / s->groups;
+    size_t K = (size_t)cg * s->r * s->s, pq = (size_t)s->p * s->q, crs = (size_t)s->c * s->r * s->s;
+    if (algo == OP_CONV_AUTO) algo = K <= DIRECT_MAX_REDUCTION ? OP_CONV_DIRECT : OP_CONV_IM2COL_GEMM;
+    if (algo == OP_CONV_DIRECT) return forward_direct(ctx, s, x, w, bias, y);
+    dlcl_status st = check_ws(ws, "op_conv2d_forward");
+    int nb = chunk_images(s);
+    for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb) {
+        int cnt = s->n - n0 < nb ? s->n - n0 : nb;
+        st = im2col(ctx, s, x, n0, cnt, ws);
+        for (int g = 0; st == DLCL_OK && g < s->groups; g++)
+            st = gemm(ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, (size_t)kg, pq, K, op_b(w.mem, w.off + (size_t)g * kg * K), K, 0,
+                      op_b(ws.mem, (size_t)g * K * pq), pq, crs * pq, 0.0f,
+                      op_b(y.mem, y.off + ((size_t)n0 * s->k + (size_t)g * kg) * pq), pq, (size_t)s->k * pq, (size_t)cnt);
+    }
+    if (st == DLCL_OK && bias.mem != NULL) st = op_bias_add(ctx, y, bias, s->n, s->k, (int)pq);
+    return st;
+}
+
+dlcl_status op_conv2d_forward(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, op_buf w, op_buf bias, op_buf y,
+                              op_buf ws)
+{
+    return op_conv2d_forward_algo(ctx, s, OP_CONV_AUTO, x, w, bias, y, ws);
+}
+
+dlcl_status op_conv2d_backward_data(dlcl_ctx *ctx, const op_conv_shape *s, op_buf dy, op_buf w, op_buf dx, op_buf ws)
+{
+    int cg = s->c / s->groups, kg = s->k / s->groups;
+    size_t K = (size_t)cg * s->r * s->s, pq = (size_t)s->p * s->q, crs = (size_t)s->c * s->r * s->s;
+    dlcl_status st = check_ws(ws, "op_conv2d_backward_data");
+    int nb = chunk_images(s);
+    cl_kernel k = NULL;
+    if (st == DLCL_OK) st = rt_kernel_get(ctx, "conv", "", "col2im", &k);
+    for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb) {
+        int cnt = s->n - n0 < nb ? s->n - n0 : nb;
+        /* col[b][g rows] = W_g^T dy[b][g] */
+        for (int g = 0; st == DLCL_OK && g < s->groups; g++)
+            st = gemm(ctx, DLCL_TRANS, DLCL_NO_TRANS, K, pq, (size_t)kg, op_b(w.mem, w.off + (size_t)g * kg * K), K, 0,
+                      op_b(dy.mem, dy.off + ((size_t)n0 * s->k + (size_t)g * kg) * pq), pq, (size_t)s->k * pq, 0.0f,
+                      op_b(ws.mem, (size_t)g * K * pq), pq, crs * pq, (size_t)cnt);
+        int dxo = (int)(dx.off + (size_t)n0 * s->c * s->h * s->w);
+        if (st == DLCL_OK)
+            st = rt_set_args(k, "col2im", RT_ARG(ws.mem), RT_ARG(dx.mem), RT_ARG(dxo), GEOM(s), RT_ARGS_END);
+        size_t gs[3] = {(size_t)s->h * s->w, (size_t)s->c, (size_t)cnt};
+        if (st == DLCL_OK) st = rt_launch(ctx, k, "col2im", 3, gs, NULL);
+    }
+    return st;
+}
+
+dlcl_status op_conv2d_backward_filter(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, op_buf dy, op_buf dw, op_buf db,
+                                      op_buf ws)
+{
+    int cg = s->c / s->groups, kg = s->k / s->groups;
+    size_t K = (size_t)cg * s->r * s->s, pq = (size_t)s->p * s->q, crs = (size_t)s->c * s->r * s->s;
+    size_t wn = (size_t)s->k * K;
+    dlcl_status st = check_ws(ws, "op_conv2d_backward_filter");
+    int nb = chunk_images(s);
+    size_t part = (size_t)nb * crs * pq; /* partial dW per image after the columns */
+    cl_kernel red = NULL;
+    if (st == DLCL_OK) st = rt_kernel_get(ctx, "conv", "", "reduce_batch", &red);
+    for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb) {
+        int cnt = s->n - n0 < nb ? s->n - n0 : nb;
+        st = im2col(ctx, s, x, n0, cnt, ws);
+        /* part[b][g] = dy[b][g] col[b][g]^T */
+        for (int g = 0; st == DLCL_OK && g < s->groups; g++)
+            st = gemm(ctx, DLCL_NO_TRANS, DLCL_TRANS, (size_t)kg, K, pq,
+                      op_b(dy.mem, dy.off + ((size_t)n0 * s->k + (size_t)g * kg) * pq), pq, (size_t)s->k * pq,
+                      op_b(ws.mem, (size_t)g * K * pq), pq, crs * pq, 0.0f,
+                      op_b(ws.mem, part + (size_t)g * kg * K), K, wn, (size_t)cnt);
+        int po = (int)part, dwo = (int)dw.off, wni = (int)wn, accumulate = n0 > 0;
+        if (st == DLCL_OK)
+            st = rt_set_args(red, "reduce_batch", RT_ARG(ws.mem), RT_ARG(po), RT_ARG(dw.mem), RT_ARG(dwo), RT_ARG(wni),
+                             RT_ARG(cnt), RT_ARG(accumulate), RT_ARGS_END);
+        if (st == DLCL_OK) st = rt_launch_1d(ctx, red, "reduce_batch", wn);
+    }
+    if (st == DLCL_OK && db.mem != NULL) st = op_bias_grad(ctx, dy, db, s->n, s->k, (int)pq);
+    return st;
+}

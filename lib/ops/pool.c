@@ -1,0 +1,101 @@
+/* Pooling launchers (pool.cl). */
+#include "ops.h"
+
+dlcl_status op_pool_shape_infer(op_pool_shape *s)
+{
+    if (s->n < 1 || s->c < 1 || s->h < 1 || s->w < 1 || s->size_h < 1 || s->size_w < 1 || s->stride_h < 1 ||
+        s->stride_w < 1 || s->pad_h < 0 || s->pad_w < 0)
+        return dlcl__err(DLCL_ERR_SHAPE, "pooling: every size must be positive (size %dx%d stride %dx%d pad %dx%d)",
+                         s->size_h, s->size_w, s->stride_h, s->stride_w, s->pad_h, s->pad_w);
+    if (2 * s->pad_h > s->size_h || 2 * s->pad_w > s->size_w)
+        return dlcl__err(DLCL_ERR_SHAPE, "pooling: pad %dx%d must be at most half the %dx%d window", s->pad_h, s->pad_w,
+                         s->size_h, s->size_w);
+    if (s->h + 2 * s->pad_h < s->size_h || s->w + 2 * s->pad_w < s->size_w)
+        return dlcl__err(DLCL_ERR_SHAPE, "pooling: the %dx%d window is larger than the %dx%d input padded by %d,%d",
+                         s->size_h, s->size_w, s->h, s->w, s->pad_h, s->pad_w);
+    if ((double)s->n * s->c * s->h * s->w > INT32_MAX) return dlcl__err(DLCL_ERR_SHAPE, "pooling: input exceeds 2^31 elements");
+    s->p = (s->h + 2 * s->pad_h - s->size_h) / s->stride_h + 1;
+    s->q = (s->w + 2 * s->pad_w - s->size_w) / s->stride_w + 1;
+    return DLCL_OK;
+}
+
+#define POOL_GEOM(s) RT_ARG((s)->h), RT_ARG((s)->w), RT_ARG((s)->p), RT_ARG((s)->q), RT_ARG((s)->size_h), \
+                     RT_ARG((s)->size_w), RT_ARG((s)->stride_h), RT_ARG((s)->stride_w), RT_ARG((s)->pad_h),   \
+                     RT_ARG((s)->pad_w)
+
+/* Launches over (pixels, planes) where pixels is the output (forward) or input (backward) plane. */
+static dlcl_status launch(dlcl_ctx *ctx, cl_kernel k, const char *name, size_t pixels, const op_pool_shape *s)
+{
+    size_t g[2] = {pixels, (size_t)s->n * s->c};
+    return rt_launch(ctx, k, name, 2, g, NULL);
+}
+
+dlcl_status op_maxpool_forward(dlcl_ctx *ctx, const op_pool_shape *s, op_buf x, op_buf y, cl_mem idx)
+{
+    cl_kernel k;
+    dlcl_status st = rt_kernel_get(ctx, "pool", "", "maxpool_forward", &k);
+    int xo = (int)x.off, yo = (int)y.off;
+    if (st == DLCL_OK)
+        st = rt_set_args(k, "maxpool_forward", RT_ARG(x.mem), RT_ARG(xo), RT_ARG(y.mem), RT_ARG(yo), RT_ARG(idx),
+                         POOL_GEOM(s), RT_ARGS_END);
+    return st == DLCL_OK ? launch(ctx, k, "maxpool_forward", (size_t)s->p * s->q, s) : st;
+}
+
+dlcl_status op_maxpool_backward(dlcl_ctx *ctx, const op_pool_shape *s, op_buf dy, cl_mem idx, op_buf dx)
+{
+    cl_kernel k;
+    dlcl_status st = rt_kernel_get(ctx, "pool", "", "maxpool_backward", &k);
+    int dyo = (int)dy.off, dxo = (int)dx.off;
+    if (st == DLCL_OK)
+        st = rt_set_args(k, "maxpool_backward", RT_ARG(dy.mem), RT_ARG(dyo), RT_ARG(idx), RT_ARG(dx.mem), RT_ARG(dxo),
+                         POOL_GEOM(s), RT_ARGS_END);
+    return st == DLCL_OK ? launch(ctx, k, "maxpool_backward", (size_t)s->h * s->w, s) : st;
+}
+
+dlcl_status op_avgpool_forward(dlcl_ctx *ctx, const op_pool_shape *s, op_buf x, op_buf y)
+{
+    cl_kernel k;
+    dlcl_status st = rt_kernel_get(ctx, "pool", "", "avgpool_forward", &k);
+    int xo = (int)x.off, yo = (int)y.off;
+    if (st == DLCL_OK)
+        st = rt_set_args(k, "avgpool_forward", RT_ARG(x.mem), RT_ARG(xo), RT_ARG(y.mem), RT_ARG(yo), POOL_GEOM(s),
+                         RT_ARGS_END);
+    return st == DLCL_OK ? launch(ctx, k, "avgpool_forward", (size_t)s->p * s->q, s) : st;
+}
+
+dlcl_status op_avgpool_backward(dlcl_ctx *ctx, const op_pool_shape *s, op_buf dy, op_buf dx)
+{
+    cl_kernel k;
+    dlcl_status st = rt_kernel_get(ctx, "pool", "", "avgpool_backward", &k);
+    int dyo = (int)dy.off, dxo = (int)dx.off;
+    if (st == DLCL_OK)
+        st = rt_set_args(k, "avgpool_backward", RT_ARG(dy.mem), RT_ARG(dyo), RT_ARG(dx.mem), RT_ARG(dxo), POOL_GEOM(s),
+                         RT_ARGS_END);
+    return st == DLCL_OK ? launch(ctx, k, "avgpool_backward", (size_t)s->h * s->w, s) : st;
+}
+
+dlcl_status op_global_avgpool_forward(dlcl_ctx *ctx, int n, int c, int hw, op_buf x, op_buf y)
+{
+    if (n < 1 || c < 1 || hw < 1 || (double)n * c * hw > INT32_MAX)
+        return dlcl__err(DLCL_ERR_SHAPE, "global_avgpool: bad shape %d x %d x %d", n, c, hw);
+    cl_kernel k;
+    dlcl_status st = rt_kernel_get(ctx, "pool", "", "global_avgpool_forward", &k);
+    int xo = (int)x.off, yo = (int)y.off, planes = n * c;
+    if (st == DLCL_OK)
+        st = rt_set_args(k, "global_avgpool_forward", RT_ARG(x.mem), RT_ARG(xo), RT_ARG(y.mem), RT_ARG(yo),
+                         RT_ARG(planes), RT_ARG(hw), RT_ARGS_END);
+    return st == DLCL_OK ? rt_launch_1d(ctx, k, "global_avgpool_forward", (size_t)planes) : st;
+}
+
+dlcl_status op_global_avgpool_backward(dlcl_ctx *ctx, int n, int c, int hw, op_buf dy, op_buf dx)
+{
+    if (n < 1 || c < 1 || hw < 1 || (double)n * c * hw > INT32_MAX)
+        return dlcl__err(DLCL_ERR_SHAPE, "global_avgpool: bad shape %d x %d x %d", n, c, hw);
+    cl_kernel k;
+    dlcl_status st = rt_kernel_get(ctx, "pool", "", "global_avgpool_backward", &k);
+    int dyo = (int)dy.off, dxo = (int)dx.off, total = n * c * hw;
+    if (st == DLCL_OK)
+        st = rt_set_args(k, "global_avgpool_backward", RT_ARG(dy.mem), RT_ARG(dyo), RT_ARG(dx.mem), RT_ARG(dxo),
+                         RT_ARG(total), RT_ARG(hw), RT_ARGS_END);
+    return st == DLCL_OK ? rt_launch_1d(ctx, k, "global_avgpool_backward", (size_t)total) : st;
+}

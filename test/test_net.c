@@ -1,0 +1,254 @@
+/* Networks from INI files: malformed configs (status, message, line), shape inference,
+ * a finite-difference check of a whole net's gradients, checkpoint round trip and its
+ * error cases. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../lib/net/net.h"
+#include "test.h"
+
+static const char *write_cfg(const char *text)
+{
+    static char path[600];
+    const char *dir = t_tmpdir(0);
+    if (dir == NULL) return NULL;
+    snprintf(path, sizeof path, "%s/net.ini", dir);
+    return t_write_file(path, text, strlen(text)) ? path : NULL;
+}
+
+#define NET_OK "[net]\ninput=1,8,8\nclasses=3\nbatch=4\n"
+
+typedef struct bad_cfg {
+    const char *name, *text;
+    dlcl_status status;
+    const char *msg1, *msg2; /* substrings the message must contain */
+} bad_cfg;
+
+static const bad_cfg bad_cfgs[] = {
+    {"unknown_layer_type", NET_OK "[c1]\ntype=conv2d\nfilters=3\nsize=3\n", DLCL_ERR_CONFIG, "net.ini:6:",
+     "did you mean 'conv'"},
+    {"unknown_key_suggests", NET_OK "[c1]\ntype=conv\nfiltres=3\nsize=3\n[f]\ntype=dense\nunits=3\n", DLCL_ERR_CONFIG,
+     "net.ini:7:", "did you mean 'filters'"},
+    {"missing_required_key", NET_OK "[c1]\ntype=conv\nsize=3\n[f]\ntype=dense\nunits=3\n", DLCL_ERR_CONFIG,
+     "net.ini:5:", "filters"},
+    {"bad_integer", NET_OK "[f]\ntype=dense\nunits=ten\n", DLCL_ERR_CONFIG, "net.ini:7:", "units"},
+    {"integer_out_of_range", NET_OK "[f]\ntype=dense\nunits=0\n", DLCL_ERR_CONFIG, "net.ini:7:", "units"},
+    {"missing_net_section", "[f]\ntype=dense\nunits=3\n", DLCL_ERR_CONFIG, "[net]", NULL},
+    {"input_not_three_values", "[net]\ninput=8,8\nclasses=3\n[f]\ntype=dense\nunits=3\n", DLCL_ERR_CONFIG,
+     "net.ini:2:", "C,H,W"},
+    {"bad_activation_suggests", NET_OK "[f]\ntype=dense\nunits=3\nactivation=rleu\n", DLCL_ERR_CONFIG, "net.ini:8:",
+     "did you mean 'relu'"},
+    {"no_layers", NET_OK, DLCL_ERR_CONFIG, "no layer sections", NULL},
+    {"last_layer_not_classes", NET_OK "[f]\ntype=dense\nunits=4\n", DLCL_ERR_SHAPE, "net.ini:5:", "classes = 3"},
+    {"kernel_larger_than_input", NET_OK "[c1]\ntype=conv\nfilters=3\nsize=9\n[f]\ntype=dense\nunits=3\n",
+     DLCL_ERR_SHAPE, "net.ini:5:", "[c1]"},
+    {"groups_do_not_divide", NET_OK "[c1]\ntype=conv\nfilters=3\nsize=3\ngroups=2\n[f]\ntype=dense\nunits=3\n",
+     DLCL_ERR_SHAPE, "net.ini:5:", "groups"},
+    {"input_names_later_layer", NET_OK "[a]\ntype=dense\nunits=3\ninput=b\n[b]\ntype=dense\nunits=3\n",
+     DLCL_ERR_CONFIG, "net.ini:8:", "layers above"},
+    {"unknown_optimizer", NET_OK "[optimizer]\ntype=adam\n[f]\ntype=dense\nunits=3\n", DLCL_ERR_CONFIG, "net.ini:6:",
+     "sgd"},
+    {"unknown_schedule_suggests", NET_OK "[optimizer]\nschedule=cosin\n[f]\ntype=dense\nunits=3\n", DLCL_ERR_CONFIG,
+     "net.ini:6:", "did you mean 'cosine'"},
+    {"pool_larger_than_input", NET_OK "[p]\ntype=maxpool\nsize=16\n[f]\ntype=dense\nunits=3\n", DLCL_ERR_SHAPE,
+     "net.ini:5:", "[p]"},
+    {"syntax_error", NET_OK "[f\ntype=dense\n", DLCL_ERR_CONFIG, "net.ini:5:", NULL},
+    {"dropout_rate_out_of_range", NET_OK "[d]\ntype=dropout\nrate=1.5\n[f]\ntype=dense\nunits=3\n", DLCL_ERR_CONFIG,
+     "net.ini:7:", "rate"},
+    {"unknown_net_key", NET_OK "epoch=3\n[f]\ntype=dense\nunits=3\n", DLCL_ERR_CONFIG, "net.ini:5:",
+     "did you mean 'epochs'"},
+};
+
+static void malformed_configs_name_file_line_section(void)
+{
+    for (size_t i = 0; i < T_COUNT(bad_cfgs); i++) {
+        const bad_cfg *b = &bad_cfgs[i];
+        const char *path = write_cfg(b->text);
+        T_CHECK(path != NULL, "cannot write config");
+        dlcl_net *net = NULL;
+        dlcl_status s = dlcl_net_create(path, NULL, 0, NULL, &net);
+        const char *msg = dlcl_last_error();
+        bool ok = s == b->status && strstr(msg, b->msg1) && (b->msg2 == NULL || strstr(msg, b->msg2));
+        dlcl_net_free(net);
+        T_CHECK(ok && net == NULL, "case %s: want %s with '%s' and '%s', got %s: %s", b->name,
+                dlcl_status_str(b->status), b->msg1, b->msg2 ? b->msg2 : "", dlcl_status_str(s), msg);
+    }
+}
+
+static void override_fixes_config_and_reports_unknown_section(void)
+{
+    const char *path = write_cfg(NET_OK "[f]\ntype=dense\nunits=4\n");
+    T_CHECK(path != NULL, "cannot write config");
+    dlcl_net *net = NULL;
+    const char *fix[] = {"f.units=3"};
+    T_OK(dlcl_net_create(path, fix, 1, NULL, &net));
+    dlcl_net_info info;
+    T_OK(dlcl_net_get_info(net, &info));
+    dlcl_net_free(net);
+    T_CHECK(info.n_params == 64 * 3 + 3, "params %zu", info.n_params);
+    const char *bad[] = {"g.units=3"};
+    T_ERR(dlcl_net_create(path, bad, 1, NULL, &net), DLCL_ERR_CONFIG, "[g]");
+}
+
+static const char *lenet_like =
+    "[net]\ninput=2,9,7\nclasses=5\nbatch=3\nseed=7\n"
+    "[optimizer]\nlearning_rate=0\nmomentum=0\n"
+    "[c1]\ntype=conv\nfilters=4\nsize=3\npad=1\nactivation=tanh\n"
+    "[p1]\ntype=avgpool\nsize=2\nstride=2\n"
+    "[c2]\ntype=conv\nfilters=4\nsize=3\npad=1\ngroups=2\nactivation=sigmoid\n"
+    "[p2]\ntype=maxpool\nsize=2\nstride=1\n"
+    "[f1]\ntype=dense\nunits=6\nactivation=gelu\n"
+    "[f2]\ntype=dense\nunits=5\n";
+
+static void shapes_and_parameter_counts_are_inferred(void)
+{
+    const char *path = write_cfg(lenet_like);
+    T_CHECK(path != NULL, "cannot write config");
+    dlcl_net *net = NULL;
+    T_OK(dlcl_net_create(path, NULL, 0, NULL, &net));
+    int want[][3] = {{4, 9, 7}, {4, 4, 3}, {4, 4, 3}, {4, 3, 2}, {6, 1, 1}, {5, 1, 1}};
+    size_t want_params[] = {4 * 2 * 9 + 4, 0, 4 * 2 * 9 + 4, 0, 24 * 6 + 6, 6 * 5 + 5};
+    for (size_t i = 0; i < 6; i++) {
+        dlcl_layer_info li;
+        dlcl_status s = dlcl_net_layer_info(net, i, &li);
+        bool ok = s == DLCL_OK && li.out_c == want[i][0] && li.out_h == want[i][1] && li.out_w == want[i][2] &&
+                  li.params == want_params[i];
+        if (!ok) dlcl_net_free(net);
+        T_CHECK(ok, "layer %zu: %dx%dx%d params %zu", i, li.out_c, li.out_h, li.out_w, li.params);
+    }
+    dlcl_net_free(net);
+}
+
+/* Mean loss of the batch at the net's current parameters. */
+static dlcl_status mean_loss(dlcl_net *net, const float *x, const int32_t *y, int n, double *out)
+{
+    double sum;
+    int c;
+    dlcl_status s = dlcl_net_eval_batch(net, x, y, n, &sum, &c, NULL);
+    *out = sum / n;
+    return s;
+}
+
+static void whole_net_gradients_match_finite_differences(void)
+{
+    const char *path = write_cfg(lenet_like);
+    T_CHECK(path != NULL, "cannot write config");
+    dlcl_net *net = NULL;
+    T_OK(dlcl_net_create(path, NULL, 0, NULL, &net));
+    uint64_t rng = t_seed();
+    enum { N = 3 };
+    float x[N * 2 * 9 * 7];
+    int32_t y[N] = {0, 3, 4};
+    t_fill_uniform(&rng, x, T_COUNT(x), -1, 1);
+    size_t np = net->n_params;
+    float *w = malloc(np * sizeof *w), *g = malloc(np * sizeof *g);
+    double loss;
+    int correct;
+    dlcl_status s = dlcl_net_train_batch(net, x, y, N, &loss, &correct); /* lr 0: grads only */
+    cl_int e1 = clEnqueueReadBuffer(net->ctx->queue, net->grads, CL_TRUE, 0, np * 4, g, 0, NULL, NULL);
+    cl_int e2 = clEnqueueReadBuffer(net->ctx->queue, net->params, CL_TRUE, 0, np * 4, w, 0, NULL, NULL);
+    int bad = 0, checked = 0;
+    const float eps = 1e-2f;
+    for (size_t i = 0; s == DLCL_OK && i < np; i += 1 + t_rand_u32(&rng) % 5) {
+        float orig = w[i];
+        double lp = 0, lm = 0;
+        w[i] = orig + eps;
+        clEnqueueWriteBuffer(net->ctx->queue, net->params, CL_TRUE, 0, np * 4, w, 0, NULL, NULL);
+        s = mean_loss(net, x, y, N, &lp);
+        w[i] = orig - eps;
+        clEnqueueWriteBuffer(net->ctx->queue, net->params, CL_TRUE, 0, np * 4, w, 0, NULL, NULL);
+        if (s == DLCL_OK) s = mean_loss(net, x, y, N, &lm);
+        w[i] = orig;
+        double fd = (lp - lm) / (2 * eps);
+        checked++;
+        if (fabs(fd - g[i]) > 2e-3 + 3e-2 * fabs(fd)) {
+            if (bad++ < 5) printf("# param %zu: analytic %.6g, finite difference %.6g\n", i, (double)g[i], fd);
+        }
+    }
+    free(w);
+    free(g);
+    dlcl_net_free(net);
+    T_CHECK(s == DLCL_OK && e1 == CL_SUCCESS && e2 == CL_SUCCESS, "%s", dlcl_last_error());
+    T_CHECK(bad == 0, "%d of %d parameters disagree with finite differences", bad, checked);
+    T_CHECK(checked > 50, "only %d parameters checked", checked);
+}
+
+static void checkpoint_round_trip_and_errors_name_the_tensor(void)
+{
+    const char *path = write_cfg(lenet_like);
+    T_CHECK(path != NULL, "cannot write config");
+    char ckpt[700], cfg2[700];
+    snprintf(ckpt, sizeof ckpt, "%s.safetensors", path);
+    dlcl_net *a = NULL, *b = NULL;
+    T_OK(dlcl_net_create(path, NULL, 0, NULL, &a));
+    const char *seed2[] = {"net.seed=99"};
+    dlcl_status s = dlcl_net_create(path, seed2, 1, NULL, &b);
+    float x[2 * 9 * 7 * 2], la[10], lb[10];
+    uint64_t rng = t_seed();
+    t_fill_uniform(&rng, x, T_COUNT(x), -1, 1);
+    if (s == DLCL_OK) s = dlcl_net_save(a, ckpt, 3);
+    if (s == DLCL_OK) s = dlcl_net_logits(a, x, 2, la);
+    int epochs = -1;
+    if (s == DLCL_OK) s = dlcl_net_load(b, ckpt, 1, &epochs);
+    if (s == DLCL_OK) s = dlcl_net_logits(b, x, 2, lb);
+    dlcl_net_free(a);
+    dlcl_net_free(b);
+    T_CHECK(s == DLCL_OK, "%s: %s", dlcl_status_str(s), dlcl_last_error());
+    T_CHECK(epochs == 3, "epochs_done %d", epochs);
+    T_CHECK(memcmp(la, lb, sizeof la) == 0, "logits differ after save/load");
+    /* the same checkpoint into nets that differ: missing, extra and mismatching tensors */
+    struct {
+        const char *set, *msg;
+    } cases[] = {{"f1.units=7", "'f1.weight' has shape"}, {"c1.bias=0", "'c1.bias' is not a parameter"}};
+    for (size_t i = 0; i < T_COUNT(cases); i++) {
+        const char *o[] = {cases[i].set};
+        T_OK(dlcl_net_create(path, o, 1, NULL, &b));
+        s = dlcl_net_load(b, ckpt, 0, NULL);
+        dlcl_net_free(b);
+        T_CHECK(t_err_matches(s, DLCL_ERR_CHECKPOINT, cases[i].msg), "%s: got %s: %s", cases[i].set,
+                dlcl_status_str(s), dlcl_last_error());
+    }
+    snprintf(cfg2, sizeof cfg2, "%s", path);
+    const char *more[] = {"f2.units=5", "f1.activation=relu"};
+    T_OK(dlcl_net_create(cfg2, more, 2, NULL, &b));
+    s = dlcl_net_load(b, "/nonexistent/ckpt.safetensors", 0, NULL);
+    dlcl_net_free(b);
+    T_CHECK(s == DLCL_ERR_NOT_FOUND || s == DLCL_ERR_IO, "missing file gave %s", dlcl_status_str(s));
+}
+
+static void training_reduces_loss_on_a_fixed_batch(void)
+{
+    const char *path = write_cfg(lenet_like);
+    T_CHECK(path != NULL, "cannot write config");
+    dlcl_net *net = NULL;
+    const char *o[] = {"optimizer.learning_rate=0.1", "optimizer.momentum=0.9", "c2.activation=relu"};
+    T_OK(dlcl_net_create(path, o, 3, NULL, &net));
+    float x[3 * 2 * 9 * 7];
+    int32_t y[3] = {1, 2, 4};
+    uint64_t rng = t_seed();
+    t_fill_uniform(&rng, x, T_COUNT(x), -1, 1);
+    double first = 0, last = 0;
+    dlcl_status s = DLCL_OK;
+    for (int i = 0; i < 150 && s == DLCL_OK; i++) {
+        int c;
+        s = dlcl_net_train_batch(net, x, y, 3, &last, &c);
+        if (i == 0) first = last;
+        if (getenv("T_VERBOSE")) printf("# step %d loss %g\n", i, last);
+    }
+    dlcl_net_free(net);
+    T_CHECK(s == DLCL_OK, "%s", dlcl_last_error());
+    T_CHECK(last < 0.25 * first, "loss went from %g to %g", first, last);
+}
+
+static const t_case cases[] = {
+    T_CASE(malformed_configs_name_file_line_section),
+    T_CASE(override_fixes_config_and_reports_unknown_section),
+    T_CASE(shapes_and_parameter_counts_are_inferred),
+    T_CASE(whole_net_gradients_match_finite_differences),
+    T_CASE(checkpoint_round_trip_and_errors_name_the_tensor),
+    T_CASE(training_reduces_loss_on_a_fixed_batch),
+};
+
+int main(int argc, char **argv) { return t_main(cases, T_COUNT(cases), argc, argv); }

@@ -1,0 +1,140 @@
+/* dlcl-bench SUBCOMMAND: measurements anyone can rerun.
+ *   gemm [--sizes 256,512,1024] [--reps N]   SGEMM GFLOP/s through dlcl next to OpenBLAS
+ *   startup                                  context creation + building every kernel */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+#ifdef DLCL_HAVE_OPENBLAS
+#include <cblas.h>
+#endif
+
+static int bench_gemm(int argc, char **argv)
+{
+    int sizes[16] = {256, 512, 1024}, n_sizes = 3, reps = 5;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--sizes") == 0 && i + 1 < argc) {
+            n_sizes = 0;
+            for (char *t = strtok(argv[++i], ","); t && n_sizes < 16; t = strtok(NULL, ",")) sizes[n_sizes++] = atoi(t);
+        } else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
+            reps = atoi(argv[++i]);
+        } else {
+            fprintf(stderr, "dlcl-bench gemm: unexpected argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    if (reps < 1) reps = 1;
+    dlcl_ctx_params params = {.log = tool_log};
+    dlcl_ctx *ctx;
+    dlcl_status s = dlcl_ctx_create(&params, &ctx);
+    if (s != DLCL_OK) return tool_fail("dlcl-bench", s);
+    printf("device: %s\n", dlcl_ctx_device_name(ctx));
+    double dl_ms[16] = {0};
+    for (int i = 0; i < n_sizes; i++) { /* dlcl first, then OpenBLAS: their threads compete for the cores */
+        int n = sizes[i];
+        if (n < 1) continue;
+        int64_t dims[2] = {n, n};
+        dlcl_tensor *a = NULL, *b = NULL, *c = NULL;
+        float *h = malloc((size_t)n * n * sizeof *h);
+        for (size_t j = 0; h && j < (size_t)n * n; j++) h[j] = (float)((j * 7919) % 1000) / 1000.0f - 0.5f;
+        s = h ? DLCL_OK : DLCL_ERR_OUT_OF_MEMORY;
+        if (s == DLCL_OK) s = dlcl_tensor_create(ctx, 2, dims, &a);
+        if (s == DLCL_OK) s = dlcl_tensor_create(ctx, 2, dims, &b);
+        if (s == DLCL_OK) s = dlcl_tensor_create(ctx, 2, dims, &c);
+        if (s == DLCL_OK) s = dlcl_tensor_upload(a, h, 0, (size_t)n * n);
+        if (s == DLCL_OK) s = dlcl_tensor_upload(b, h, 0, (size_t)n * n);
+        /* warm-up: CLBlast compiles its kernels on first use */
+        if (s == DLCL_OK) s = dlcl_sgemm(ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, n, n, n, 1, a, 0, n, b, 0, n, 0, c, 0, n);
+        if (s == DLCL_OK) s = dlcl_ctx_finish(ctx);
+        double best = 1e30;
+        for (int r = 0; r < reps && s == DLCL_OK; r++) {
+            double t0 = tool_now();
+            s = dlcl_sgemm(ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, n, n, n, 1, a, 0, n, b, 0, n, 0, c, 0, n);
+            if (s == DLCL_OK) s = dlcl_ctx_finish(ctx);
+            double t = tool_now() - t0;
+            best = t < best ? t : best;
+        }
+        dlcl_tensor_free(a);
+        dlcl_tensor_free(b);
+        dlcl_tensor_free(c);
+        free(h);
+        if (s != DLCL_OK) {
+            dlcl_ctx_free(ctx);
+            return tool_fail("dlcl-bench", s);
+        }
+        dl_ms[i] = best * 1e3;
+    }
+    dlcl_ctx_free(ctx);
+    printf("%6s %12s %12s %14s %14s %8s\n", "n", "dlcl ms", "dlcl GFLOP/s", "OpenBLAS ms", "OpenBLAS GF/s", "ratio");
+    for (int i = 0; i < n_sizes; i++) {
+        int n = sizes[i];
+        double flop = 2.0 * n * n * n, dl_gf = flop / (dl_ms[i] * 1e-3) * 1e-9;
+#ifdef DLCL_HAVE_OPENBLAS
+        float *a = malloc((size_t)n * n * sizeof *a), *c = malloc((size_t)n * n * sizeof *c);
+        if (a == NULL || c == NULL) return 1;
+        for (size_t j = 0; j < (size_t)n * n; j++) a[j] = (float)((j * 7919) % 1000) / 1000.0f - 0.5f;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, a, n, 0, c, n);
+        double best = 1e30;
+        for (int r = 0; r < reps; r++) {
+            double t0 = tool_now();
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, a, n, 0, c, n);
+            double t = tool_now() - t0;
+            best = t < best ? t : best;
+        }
+        free(a);
+        free(c);
+        double ob_gf = flop / best * 1e-9;
+        printf("%6d %12.2f %12.1f %14.2f %14.1f %8.2f\n", n, dl_ms[i], dl_gf, best * 1e3, ob_gf, dl_gf / ob_gf);
+#else
+        printf("%6d %12.2f %12.1f %14s %14s %8s\n", n, dl_ms[i], dl_gf, "-", "-", "-");
+#endif
+    }
+    return 0;
+}
+
+static int bench_startup(int argc, char **argv)
+{
+    (void)argv;
+    if (argc > 0) {
+        fprintf(stderr, "dlcl-bench startup takes no arguments\n");
+        return 2;
+    }
+    double t0 = tool_now();
+    dlcl_ctx_params params = {.log = tool_log};
+    dlcl_ctx *ctx;
+    dlcl_status s = dlcl_ctx_create(&params, &ctx);
+    if (s != DLCL_OK) return tool_fail("dlcl-bench", s);
+    double t1 = tool_now();
+    s = dlcl_ctx_build_all(ctx);
+    double t2 = tool_now();
+    dlcl_ctx_stats st;
+    dlcl_ctx_get_stats(ctx, &st);
+    dlcl_ctx_free(ctx);
+    if (s != DLCL_OK) return tool_fail("dlcl-bench", s);
+    printf("context %.3f s, build all kernels %.3f s, total %.3f s; sources %llu, compiled %llu, from cache %llu, "
+           "cache entries rejected %llu\n",
+           t1 - t0, t2 - t1, t2 - t0, (unsigned long long)st.kernel_sources, (unsigned long long)st.programs_compiled,
+           (unsigned long long)st.programs_cached, (unsigned long long)st.cache_rejected);
+    return 0;
+}
+
+static const struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *help;
+} commands[] = {
+    {"gemm", bench_gemm, "gemm [--sizes 256,512,1024] [--reps 5]   SGEMM GFLOP/s, dlcl next to OpenBLAS"},
+    {"startup", bench_startup, "startup                                 context + build of every kernel (cache cold/warm)"},
+};
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    for (size_t i = 0; argc >= 2 && i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].fn(argc - 2, argv + 2);
+    FILE *f = argc >= 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr;
+    fprintf(f, "usage: dlcl-bench COMMAND\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) fprintf(f, "  %s\n", commands[i].help);
+    return f == stdout ? 0 : 2;
+}

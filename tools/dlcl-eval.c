@@ -1,0 +1,116 @@
+/* dlcl-eval config.ini --weights FILE [--set section.key=value]...
+ * Evaluates weights on the [data] test split: a confusion matrix, then the line
+ *   accuracy=0.xxxx loss=0.xxxx */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: dlcl-eval CONFIG.ini --weights FILE.safetensors [--set section.key=value]... [--logits OUT]\n"
+               "  --logits OUT  also write the raw logits of every test sample to OUT (float32, [n][classes])\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *config = NULL, *weights = NULL, *logits_path = NULL;
+    const char **sets = calloc((size_t)argc, sizeof *sets);
+    size_t n_sets = 0;
+    if (sets == NULL) return 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--weights") == 0 && i + 1 < argc) {
+            weights = argv[++i];
+        } else if (strcmp(argv[i], "--logits") == 0 && i + 1 < argc) {
+            logits_path = argv[++i];
+        } else if (strcmp(argv[i], "--set") == 0 && i + 1 < argc) {
+            sets[n_sets++] = argv[++i];
+        } else if (argv[i][0] == '-' || config != NULL) {
+            fprintf(stderr, "dlcl-eval: unexpected argument '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        } else {
+            config = argv[i];
+        }
+    }
+    if (config == NULL || weights == NULL) {
+        usage(stderr);
+        return 2;
+    }
+    dlcl_ctx_params params = {.log = tool_log};
+    dlcl_net *net = NULL;
+    dlcl_loader *test = NULL;
+    long *confusion = NULL;
+    int32_t *pred = NULL;
+    float *logits = NULL;
+    FILE *lf = NULL;
+    int rc = 1;
+    dlcl_status s = dlcl_net_create(config, sets, n_sets, &params, &net);
+    if (s != DLCL_OK) goto fail;
+    dlcl_net_info info;
+    dlcl_net_get_info(net, &info);
+    if ((s = dlcl_net_load(net, weights, 0, NULL)) != DLCL_OK) goto fail;
+    if ((s = dlcl_loader_create(net, DLCL_SPLIT_TEST, &test)) != DLCL_OK) goto fail;
+    int k = info.classes;
+    confusion = calloc((size_t)k * (size_t)k, sizeof *confusion);
+    pred = malloc((size_t)info.batch * sizeof *pred);
+    logits = malloc((size_t)info.batch * (size_t)k * sizeof *logits);
+    if (logits_path != NULL && (lf = fopen(logits_path, "wb")) == NULL) {
+        fprintf(stderr, "dlcl-eval: cannot write %s\n", logits_path);
+        goto done;
+    }
+    if (confusion == NULL || pred == NULL || logits == NULL) {
+        fprintf(stderr, "dlcl-eval: out of memory\n");
+        goto done;
+    }
+    if ((s = dlcl_loader_begin_epoch(test, 0)) != DLCL_OK) goto fail;
+    double loss = 0;
+    long hits = 0, n = 0;
+    const float *x;
+    const int32_t *y;
+    int count;
+    while ((s = dlcl_loader_next(test, &x, &y, &count)) == DLCL_OK && count > 0) {
+        double l;
+        int c;
+        if ((s = dlcl_net_eval_batch(net, x, y, count, &l, &c, pred)) != DLCL_OK) goto fail;
+        loss += l;
+        hits += c;
+        n += count;
+        for (int i = 0; i < count; i++) confusion[(size_t)y[i] * k + pred[i]]++;
+        if (lf != NULL) {
+            if ((s = dlcl_net_logits(net, x, count, logits)) != DLCL_OK) goto fail;
+            if (fwrite(logits, sizeof *logits, (size_t)count * k, lf) != (size_t)count * k) {
+                fprintf(stderr, "dlcl-eval: write error on %s\n", logits_path);
+                goto done;
+            }
+        }
+    }
+    if (s != DLCL_OK) goto fail;
+    if (k <= 32) {
+        printf("confusion matrix (rows: true class, columns: predicted)\n%6s", "");
+        for (int j = 0; j < k; j++) printf(" %6d", j);
+        printf("\n");
+        for (int i = 0; i < k; i++) {
+            printf("%6d", i);
+            for (int j = 0; j < k; j++) printf(" %6ld", confusion[(size_t)i * k + j]);
+            printf("\n");
+        }
+    }
+    printf("accuracy=%.4f loss=%.4f\n", n ? (double)hits / n : 0.0, n ? loss / n : 0.0);
+    rc = 0;
+    goto done;
+fail:
+    rc = tool_fail("dlcl-eval", s);
+done:
+    if (lf != NULL && fclose(lf) != 0 && rc == 0) rc = 1;
+    free(logits);
+    free(confusion);
+    free(pred);
+    dlcl_loader_free(test);
+    dlcl_net_free(net);
+    free(sets);
+    return rc;
+}

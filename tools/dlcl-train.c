@@ -1,0 +1,217 @@
+/* dlcl-train config.ini [--set section.key=value]... [--resume FILE]
+ * Trains the network of an INI file, with a progress bar, a test evaluation, a checkpoint
+ * and a metrics CSV line per epoch. Ctrl-C saves and stops. The last line is
+ *   final: epochs=N test_accuracy=0.xxxx test_loss=0.xxxx train_seconds=S */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common.h"
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: dlcl-train CONFIG.ini [--set section.key=value]... [--resume CHECKPOINT]\n"
+               "  --set      override any key of the config (repeatable), e.g. --set net.epochs=1\n"
+               "  --resume   continue from a checkpoint written by dlcl-train (weights + .state)\n"
+               "environment: DLCL_DEVICE (platform:device or name), DLCL_KERNEL_DIR, DLCL_CACHE_DIR\n");
+}
+
+typedef struct progress {
+    int tty;
+    double start, last_print;
+    size_t total;
+    int last_decile;
+} progress;
+
+static void progress_update(progress *p, int epoch, int epochs, size_t done, size_t images, double loss, int final)
+{
+    double now = tool_now(), el = now - p->start;
+    double rate = el > 0 ? (double)images / el : 0, frac = p->total ? (double)done / (double)p->total : 1;
+    double eta = frac > 0 ? el * (1 - frac) / frac : 0;
+    if (p->tty) {
+        if (!final && now - p->last_print < 0.2) return;
+        p->last_print = now;
+        char bar[31];
+        int fill = (int)(frac * 30);
+        for (int i = 0; i < 30; i++) bar[i] = i < fill ? '=' : i == fill ? '>' : ' ';
+        bar[30] = '\0';
+        printf("\repoch %d/%d [%s] %zu/%zu  loss %.4f  %.0f img/s  ETA %.0fs ", epoch + 1, epochs, bar, done, p->total,
+               loss, rate, eta);
+        if (final) printf("\n");
+        fflush(stdout);
+    } else {
+        int decile = (int)(frac * 10);
+        if (decile == p->last_decile) return; /* plain lines: one per tenth of the epoch */
+        p->last_decile = decile;
+        printf("epoch %d/%d %3.0f%% batch %zu/%zu loss %.4f %.0f img/s ETA %.0fs\n", epoch + 1, epochs, frac * 100, done,
+               p->total, loss, rate, eta);
+        fflush(stdout);
+    }
+}
+
+static dlcl_status evaluate(dlcl_net *net, dlcl_loader *test, double *loss, double *acc)
+{
+    dlcl_status s = dlcl_loader_begin_epoch(test, 0);
+    double sum = 0;
+    long hits = 0, n = 0;
+    const float *x;
+    const int32_t *y;
+    int count;
+    while (s == DLCL_OK && (s = dlcl_loader_next(test, &x, &y, &count)) == DLCL_OK && count > 0) {
+        double l;
+        int c;
+        s = dlcl_net_eval_batch(net, x, y, count, &l, &c, NULL);
+        sum += l;
+        hits += c;
+        n += count;
+    }
+    *loss = n ? sum / (double)n : 0;
+    *acc = n ? (double)hits / (double)n : 0;
+    return s;
+}
+
+static char *metrics_path(const char *ckpt)
+{
+    size_t n = strlen(ckpt);
+    const char *ext = ".safetensors";
+    size_t e = strlen(ext);
+    char *p = malloc(n + 5);
+    if (p == NULL) return NULL;
+    if (n > e && strcmp(ckpt + n - e, ext) == 0) n -= e;
+    snprintf(p, n + 5, "%.*s.csv", (int)n, ckpt);
+    return p;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config = NULL, *resume = NULL;
+    const char **sets = calloc((size_t)argc, sizeof *sets);
+    size_t n_sets = 0;
+    if (sets == NULL) return 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--set") == 0 && i + 1 < argc) {
+            sets[n_sets++] = argv[++i];
+        } else if (strncmp(argv[i], "--set=", 6) == 0) {
+            sets[n_sets++] = argv[i] + 6;
+        } else if (strcmp(argv[i], "--resume") == 0 && i + 1 < argc) {
+            resume = argv[++i];
+        } else if (argv[i][0] == '-' || config != NULL) {
+            fprintf(stderr, "dlcl-train: unexpected argument '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        } else {
+            config = argv[i];
+        }
+    }
+    if (config == NULL) {
+        usage(stderr);
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    double t_start = tool_now();
+    dlcl_ctx_params params = {.log = tool_log};
+    dlcl_net *net = NULL;
+    dlcl_loader *train = NULL, *test = NULL;
+    FILE *csv = NULL;
+    char *csv_path = NULL;
+    int rc = 1;
+    dlcl_status s = dlcl_net_create(config, sets, n_sets, &params, &net);
+    if (s != DLCL_OK) goto fail;
+    dlcl_net_info info;
+    dlcl_net_get_info(net, &info);
+    tool_print_summary(net, stdout);
+    /* every data file is read and validated before the first step */
+    if ((s = dlcl_loader_create(net, DLCL_SPLIT_TRAIN, &train)) != DLCL_OK) goto fail;
+    if ((s = dlcl_loader_create(net, DLCL_SPLIT_TEST, &test)) != DLCL_OK) goto fail;
+    printf("data: %zu training and %zu test images\n", dlcl_loader_samples(train), dlcl_loader_samples(test));
+    int start_epoch = 0;
+    if (resume != NULL) {
+        if ((s = dlcl_net_load(net, resume, 1, &start_epoch)) != DLCL_OK) goto fail;
+        printf("resumed from %s after epoch %d\n", resume, start_epoch);
+    }
+    csv_path = metrics_path(info.checkpoint);
+    if (csv_path == NULL || (csv = fopen(csv_path, resume ? "a" : "w")) == NULL) {
+        fprintf(stderr, "dlcl-train: cannot write metrics file %s\n", csv_path ? csv_path : "(out of memory)");
+        goto done;
+    }
+    if (!resume) fprintf(csv, "epoch,train_loss,train_accuracy,test_loss,test_accuracy,learning_rate,seconds\n");
+    fflush(csv);
+    printf("checkpoint: %s   metrics: %s   start-up %.2fs\n", info.checkpoint, csv_path, tool_now() - t_start);
+
+    struct sigaction sa = {0};
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    double train_seconds = 0, test_loss = 0, test_acc = 0;
+    int tty = isatty(STDOUT_FILENO), epoch;
+    for (epoch = start_epoch; epoch < info.epochs; epoch++) {
+        float lr;
+        if ((s = dlcl_net_begin_epoch(net, epoch, &lr)) != DLCL_OK) goto fail;
+        if ((s = dlcl_loader_begin_epoch(train, epoch)) != DLCL_OK) goto fail;
+        progress p = {tty, tool_now(), 0, dlcl_loader_batches(train), -1};
+        double t0 = tool_now(), loss_sum = 0;
+        long hits = 0;
+        size_t images = 0, done_batches = 0;
+        const float *x;
+        const int32_t *y;
+        int count;
+        while (!interrupted && (s = dlcl_loader_next(train, &x, &y, &count)) == DLCL_OK && count > 0) {
+            double l;
+            int c;
+            if ((s = dlcl_net_train_batch(net, x, y, count, &l, &c)) != DLCL_OK) break;
+            loss_sum += l;
+            hits += c;
+            images += (size_t)count;
+            done_batches++;
+            progress_update(&p, epoch, info.epochs, done_batches, images, loss_sum / (double)images, 0);
+        }
+        double epoch_seconds = tool_now() - t0;
+        train_seconds += epoch_seconds;
+        if (s != DLCL_OK) goto fail;
+        if (interrupted) {
+            if (tty) printf("\n");
+            printf("interrupted in epoch %d: saving %s\n", epoch + 1, info.checkpoint);
+            /* the epoch is incomplete: --resume restarts it */
+            if ((s = dlcl_net_save(net, info.checkpoint, epoch)) != DLCL_OK) goto fail;
+            rc = 130;
+            goto done;
+        }
+        progress_update(&p, epoch, info.epochs, done_batches, images, images ? loss_sum / (double)images : 0, 1);
+        if ((s = evaluate(net, test, &test_loss, &test_acc)) != DLCL_OK) goto fail;
+        double train_loss = images ? loss_sum / (double)images : 0, train_acc = images ? (double)hits / (double)images : 0;
+        printf("epoch %d/%d: train_loss=%.4f train_accuracy=%.4f test_loss=%.4f test_accuracy=%.4f lr=%.5g %.1fs\n",
+               epoch + 1, info.epochs, train_loss, train_acc, test_loss, test_acc, (double)lr, epoch_seconds);
+        fprintf(csv, "%d,%.6f,%.6f,%.6f,%.6f,%.6g,%.3f\n", epoch + 1, train_loss, train_acc, test_loss, test_acc,
+                (double)lr, epoch_seconds);
+        fflush(csv);
+        if ((s = dlcl_net_save(net, info.checkpoint, epoch + 1)) != DLCL_OK) goto fail;
+    }
+    if (start_epoch >= info.epochs && (s = evaluate(net, test, &test_loss, &test_acc)) != DLCL_OK) goto fail;
+    printf("final: epochs=%d test_accuracy=%.4f test_loss=%.4f train_seconds=%.1f\n", info.epochs, test_acc, test_loss,
+           train_seconds);
+    rc = 0;
+    goto done;
+fail:
+    rc = tool_fail("dlcl-train", s);
+done:
+    if (csv) fclose(csv);
+    free(csv_path);
+    dlcl_loader_free(train);
+    dlcl_loader_free(test);
+    dlcl_net_free(net);
+    free(sets);
+    return rc;
+}
