@@ -1,0 +1,118 @@
+/* SGEMM through lib/blas.c (CLBlast) against a double-accumulating reference: odd shapes,
+ * both transposes, offsets, leading dimensions past the matrix, alpha/beta, batches, and
+ * calls that would run past a buffer. One process: CLBlast compiles on first use. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ref/ref.h"
+#include "test.h"
+
+typedef struct gemm_case {
+    size_t m, n, k;
+    int ta, tb;
+    size_t pad_ld, off; /* extra leading dimension, element offset of every operand */
+    size_t batch;
+    float alpha, beta;
+} gemm_case;
+
+static bool run_case(const gemm_case *g)
+{
+    dlcl_ctx *ctx = t_ctx();
+    if (ctx == NULL) return false;
+    size_t ar = g->ta ? g->k : g->m, ac = g->ta ? g->m : g->k, br = g->tb ? g->n : g->k, bc = g->tb ? g->k : g->n;
+    size_t lda = ac + g->pad_ld, ldb = bc + g->pad_ld, ldc = g->n + g->pad_ld;
+    size_t sa = ar * lda + 3, sb = br * ldb + 5, sc = g->m * ldc + 7; /* strides with gaps between matrices */
+    size_t na = g->off + sa * g->batch, nb = g->off + sb * g->batch, nc = g->off + sc * g->batch;
+    uint64_t rng = t_seed() ^ (g->m * 1000003 + g->n * 1009 + g->k);
+    float *a = malloc(na * 4), *b = malloc(nb * 4), *c = malloc(nc * 4), *want = malloc(nc * 4), *got = malloc(nc * 4);
+    t_fill_uniform(&rng, a, na, -1, 1);
+    t_fill_uniform(&rng, b, nb, -1, 1);
+    t_fill_uniform(&rng, c, nc, -1, 1);
+    memcpy(want, c, nc * 4);
+    for (size_t i = 0; i < g->batch; i++)
+        gemm_ref(g->ta, g->tb, g->m, g->n, g->k, g->alpha, a + g->off + i * sa, lda, b + g->off + i * sb, ldb, g->beta,
+                 want + g->off + i * sc, ldc);
+    int64_t da = (int64_t)na, db = (int64_t)nb, dc = (int64_t)nc;
+    dlcl_tensor *A = NULL, *B = NULL, *C = NULL;
+    dlcl_status s = dlcl_tensor_create(ctx, 1, &da, &A);
+    if (s == DLCL_OK) s = dlcl_tensor_create(ctx, 1, &db, &B);
+    if (s == DLCL_OK) s = dlcl_tensor_create(ctx, 1, &dc, &C);
+    if (s == DLCL_OK) s = dlcl_tensor_upload(A, a, 0, na);
+    if (s == DLCL_OK) s = dlcl_tensor_upload(B, b, 0, nb);
+    if (s == DLCL_OK) s = dlcl_tensor_upload(C, c, 0, nc);
+    if (s == DLCL_OK) {
+        if (g->batch == 1)
+            s = dlcl_sgemm(ctx, g->ta, g->tb, g->m, g->n, g->k, g->alpha, A, g->off, lda, B, g->off, ldb, g->beta, C,
+                           g->off, ldc);
+        else
+            s = dlcl_sgemm_strided_batched(ctx, g->ta, g->tb, g->m, g->n, g->k, g->alpha, A, g->off, lda, sa, B, g->off,
+                                           ldb, sb, g->beta, C, g->off, ldc, sc, g->batch);
+    }
+    if (s == DLCL_OK) s = dlcl_tensor_download(C, got, 0, nc);
+    char label[160];
+    snprintf(label, sizeof label, "gemm %zux%zux%zu ta %d tb %d ld+%zu off %zu batch %zu alpha %g beta %g", g->m, g->n,
+             g->k, g->ta, g->tb, g->pad_ld, g->off, g->batch, (double)g->alpha, (double)g->beta);
+    if (s != DLCL_OK) printf("# %s: %s: %s\n", label, dlcl_status_str(s), dlcl_last_error());
+    /* elements outside the C matrices (gaps, offset) must be untouched: compared exactly */
+    bool ok = s == DLCL_OK && t_close(label, got, want, nc, 1e-4f, 1e-4f);
+    dlcl_tensor_free(A), dlcl_tensor_free(B), dlcl_tensor_free(C);
+    free(a), free(b), free(c), free(want), free(got);
+    return ok;
+}
+
+static void gemm_matches_ref_1x1x1(void)
+{
+    T_CHECK(run_case(&(gemm_case){1, 1, 1, 0, 0, 0, 0, 1, 1.0f, 0.0f}), "mismatch");
+}
+
+static void gemm_matches_ref_7x13x5_every_transpose(void)
+{
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) T_CHECK(run_case(&(gemm_case){7, 13, 5, ta, tb, 0, 0, 1, 1.0f, 0.0f}), "mismatch");
+}
+
+static void gemm_matches_ref_129x65x33_offsets_ld_alpha_beta(void)
+{
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++)
+            T_CHECK(run_case(&(gemm_case){129, 65, 33, ta, tb, 3, 11, 1, 0.75f, -0.5f}), "mismatch");
+}
+
+static void gemm_strided_batched_matches_ref(void)
+{
+    T_CHECK(run_case(&(gemm_case){7, 13, 5, 0, 1, 2, 4, 3, 1.0f, 1.0f}), "mismatch");
+    T_CHECK(run_case(&(gemm_case){33, 17, 65, 1, 0, 0, 0, 3, -1.0f, 0.0f}), "mismatch");
+}
+
+static void gemm_rejects_calls_that_overrun_a_buffer(void)
+{
+    dlcl_ctx *ctx = t_ctx();
+    T_CHECK(ctx != NULL, "no context");
+    int64_t d = 7 * 13;
+    dlcl_tensor *a = NULL, *b = NULL, *c = NULL;
+    T_OK(dlcl_tensor_create(ctx, 1, &d, &a));
+    T_OK(dlcl_tensor_create(ctx, 1, &d, &b));
+    T_OK(dlcl_tensor_create(ctx, 1, &d, &c));
+    dlcl_status s1 = dlcl_sgemm(ctx, 0, 0, 7, 13, 13, 1, a, 0, 13, b, 0, 13, 0, c, 0, 13);            /* B is 13x13 */
+    dlcl_status s2 = dlcl_sgemm(ctx, 0, 0, 7, 13, 5, 1, a, 1, 5, b, 0, 13, 0, c, 0, 13);              /* C offset ok, A fine */
+    dlcl_status s3 = dlcl_sgemm(ctx, 0, 0, 7, 13, 5, 1, a, 0, 5, b, 0, 13, 0, c, 1, 13);              /* C + 1 overruns */
+    dlcl_status s4 = dlcl_sgemm(ctx, 0, 0, 7, 13, 5, 1, a, 0, 4, b, 0, 13, 0, c, 0, 13);              /* lda < k */
+    dlcl_status s5 = dlcl_sgemm_strided_batched(ctx, 0, 0, 7, 13, 1, 1, a, 0, 1, 7, b, 0, 13, 13, 0, c, 0, 13, 91, 2);
+    dlcl_tensor_free(a), dlcl_tensor_free(b), dlcl_tensor_free(c);
+    T_CHECK(s1 == DLCL_ERR_INVALID_ARG, "B overrun: %s", dlcl_status_str(s1));
+    T_CHECK(s2 == DLCL_OK, "valid call: %s %s", dlcl_status_str(s2), dlcl_last_error());
+    T_CHECK(s3 == DLCL_ERR_INVALID_ARG, "C overrun: %s", dlcl_status_str(s3));
+    T_CHECK(s4 == DLCL_ERR_INVALID_ARG, "lda < k: %s", dlcl_status_str(s4));
+    T_CHECK(s5 == DLCL_ERR_INVALID_ARG && strstr(dlcl_last_error(), "batch 2"), "batch overrun: %s: %s",
+            dlcl_status_str(s5), dlcl_last_error());
+}
+
+static const t_case cases[] = {
+    T_CASE(gemm_matches_ref_1x1x1),
+    T_CASE(gemm_matches_ref_7x13x5_every_transpose),
+    T_CASE(gemm_matches_ref_129x65x33_offsets_ld_alpha_beta),
+    T_CASE(gemm_strided_batched_matches_ref),
+    T_CASE(gemm_rejects_calls_that_overrun_a_buffer),
+};
+
+int main(int argc, char **argv) { return t_main(cases, T_COUNT(cases), argc, argv); }
