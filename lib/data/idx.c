@@ -30,15 +30,14 @@ static dlcl_status read_idx(const char *path, int want_rank, idx_file *out)
     gzFile f = gzopen(path, "rb");
     if (f == NULL) return dlcl__err(DLCL_ERR_IO, "%s: cannot open", path);
     dlcl_status st = DLCL_OK;
-    unsigned char hdr[4 + 4 * 3];
-    int hn = 4 + 4 * want_rank;
-    if (gzread(f, hdr, (unsigned)hn) != hn) {
-        st = dlcl__err(DLCL_ERR_DATA, "%s: truncated header (an IDX file starts with 4 + 4 x rank bytes)", path);
-        goto fail;
-    }
-    if (hdr[0] != 0 || hdr[1] != 0 || hdr[2] != 0x08 || hdr[3] != want_rank) {
+    unsigned char hdr[4 + 4 * 3] = {0};
+    if (gzread(f, hdr, 4) != 4 || hdr[0] != 0 || hdr[1] != 0 || hdr[2] != 0x08 || hdr[3] != want_rank) {
         st = dlcl__err(DLCL_ERR_DATA, "%s: magic %02x%02x%02x%02x is not an IDX uint8 file of rank %d (want 000008%02x)",
                        path, hdr[0], hdr[1], hdr[2], hdr[3], want_rank, want_rank);
+        goto fail;
+    }
+    if (gzread(f, hdr + 4, 4u * (unsigned)want_rank) != 4 * want_rank) {
+        st = dlcl__err(DLCL_ERR_DATA, "%s: truncated header (%d dimensions expected)", path, want_rank);
         goto fail;
     }
     uint64_t total = 1;
