@@ -2,10 +2,13 @@
  *
  * Every call is checked against the buffers' sizes here, so a bad offset or leading
  * dimension is a clear DLCL_ERR_INVALID_ARG rather than a CLBlast code. The backend is
- * chosen per call through one switch, so a tuned parameter set (CLBlastOverrideParameters)
- * or dlcl's own GEMM kernel can be added as another blas_backend row. */
+ * chosen per context: CLBlast, or dlcl's own kernel (gemm.cl), which is the default on CPU
+ * devices, where CLBlast's generic kernels reach a fraction of the machine (see the note
+ * in gemm.cl and the figures of `dlcl-bench gemm`). DLCL_GEMM=clblast|dlcl overrides. */
 #include <clblast_c.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -63,11 +66,96 @@ static dlcl_status gemm_clblast(dlcl_ctx *ctx, const blas_gemm_args *g)
     return c == CLBlastSuccess ? DLCL_OK : clblast_err(c, ctx, g);
 }
 
+const char *const blas_backend_names[BLAS_BACKEND_COUNT] = {"auto", "clblast", "dlcl"};
+
+dlcl_status blas_init(dlcl_ctx *ctx)
+{
+    const char *v = getenv("DLCL_GEMM");
+    ctx->gemm_backend = BLAS_BACKEND_AUTO;
+    if (v == NULL || v[0] == '\0') return DLCL_OK;
+    for (int i = 0; i < BLAS_BACKEND_COUNT; i++)
+        if (strcmp(v, blas_backend_names[i]) == 0) {
+            ctx->gemm_backend = i;
+            return DLCL_OK;
+        }
+    return dlcl__err(DLCL_ERR_INVALID_ARG, "DLCL_GEMM='%s': expected auto, clblast or dlcl", v);
+}
+
+void blas_free(dlcl_ctx *ctx)
+{
+    if (ctx->blas_scratch) rt_buffer_release(ctx, ctx->blas_scratch, ctx->blas_scratch_bytes);
+    ctx->blas_scratch = NULL;
+    ctx->blas_scratch_bytes = 0;
+}
+
+static bool fits_int(size_t v) { return v <= (size_t)INT32_MAX; }
+
 static blas_backend choose_backend(const dlcl_ctx *ctx, const blas_gemm_args *g)
 {
-    (void)ctx;
-    (void)g;
-    return BLAS_BACKEND_CLBLAST;
+    /* the kernel indexes with int: anything larger goes to CLBlast */
+    size_t span_a = g->a_off + g->a_stride * (g->batch - 1), span_b = g->b_off + g->b_stride * (g->batch - 1),
+           span_c = g->c_off + g->c_stride * (g->batch - 1);
+    bool small = fits_int(span_a + (g->m + g->k) * g->lda) && fits_int(span_b + (g->n + g->k) * g->ldb) &&
+                 fits_int(span_c + (g->m + 1) * g->ldc) && fits_int(g->batch * g->m * g->k + g->batch * g->n * g->k);
+    if (ctx->gemm_backend == BLAS_BACKEND_CLBLAST || !small) return BLAS_BACKEND_CLBLAST;
+    if (ctx->gemm_backend == BLAS_BACKEND_DLCL) return BLAS_BACKEND_DLCL;
+    return strcmp(ctx->info.type, "CPU") == 0 ? BLAS_BACKEND_DLCL : BLAS_BACKEND_CLBLAST;
+}
+
+static dlcl_status scratch(dlcl_ctx *ctx, size_t floats)
+{
+    size_t bytes = floats * sizeof(float);
+    if (bytes <= ctx->blas_scratch_bytes) return DLCL_OK;
+    blas_free(ctx);
+    bytes += bytes / 4; /* grow with headroom: batches vary */
+    dlcl_status s = rt_buffer_acquire(ctx, bytes, "GEMM transpose scratch", &ctx->blas_scratch);
+    if (s == DLCL_OK) ctx->blas_scratch_bytes = bytes;
+    return s;
+}
+
+/* Packs batch rows x cols matrices (ld, stride) transposed into the scratch buffer at
+ * element off, as batch packed cols x rows matrices. */
+static dlcl_status transpose(dlcl_ctx *ctx, cl_mem in, size_t io, size_t ld, size_t stride, size_t rows, size_t cols,
+                             size_t batch, size_t off)
+{
+    cl_kernel k;
+    dlcl_status s = rt_kernel_get(ctx, "gemm", "", "transpose", &k);
+    int r = (int)rows, c = (int)cols, ioi = (int)io, ldi = (int)ld, si = (int)stride, oo = (int)off;
+    if (s == DLCL_OK)
+        s = rt_set_args(k, "transpose", RT_ARG(r), RT_ARG(c), RT_ARG(in), RT_ARG(ioi), RT_ARG(ldi), RT_ARG(si),
+                        RT_ARG(ctx->blas_scratch), RT_ARG(oo), RT_ARGS_END);
+    size_t gs[3] = {cols, rows, batch};
+    return s == DLCL_OK ? rt_launch(ctx, k, "transpose", 3, gs, NULL) : s;
+}
+
+/* Transposed operands are packed into scratch (O(mk + kn) work against the O(mnk) product),
+ * so one kernel, NN, serves every layout. */
+static dlcl_status gemm_dlcl(dlcl_ctx *ctx, const blas_gemm_args *g)
+{
+    blas_gemm_args h = *g;
+    size_t na = g->ta ? g->batch * g->m * g->k : 0, nb = g->tb ? g->batch * g->k * g->n : 0;
+    dlcl_status s = DLCL_OK;
+    if (na + nb > 0) s = scratch(ctx, na + nb);
+    if (s == DLCL_OK && g->ta) { /* A stored k x m: pack A^T as m x k */
+        s = transpose(ctx, g->a, g->a_off, g->lda, g->a_stride, g->k, g->m, g->batch, 0);
+        h.a = ctx->blas_scratch, h.a_off = 0, h.lda = g->k, h.a_stride = g->m * g->k;
+    }
+    if (s == DLCL_OK && g->tb) { /* B stored n x k: pack B^T as k x n */
+        s = transpose(ctx, g->b, g->b_off, g->ldb, g->b_stride, g->n, g->k, g->batch, na);
+        h.b = ctx->blas_scratch, h.b_off = na, h.ldb = g->n, h.b_stride = g->k * g->n;
+    }
+    if (s != DLCL_OK) return s;
+    cl_kernel k;
+    s = rt_kernel_get(ctx, "gemm", "", "sgemm_nn_4x16", &k);
+    int m = (int)h.m, n = (int)h.n, kk = (int)h.k, ao = (int)h.a_off, lda = (int)h.lda, sa = (int)h.a_stride,
+        bo = (int)h.b_off, ldb = (int)h.ldb, sb = (int)h.b_stride, co = (int)h.c_off, ldc = (int)h.ldc,
+        sc = (int)h.c_stride;
+    if (s == DLCL_OK)
+        s = rt_set_args(k, "sgemm_nn_4x16", RT_ARG(m), RT_ARG(n), RT_ARG(kk), RT_ARG(h.alpha), RT_ARG(h.a), RT_ARG(ao),
+                        RT_ARG(lda), RT_ARG(sa), RT_ARG(h.b), RT_ARG(bo), RT_ARG(ldb), RT_ARG(sb), RT_ARG(h.beta),
+                        RT_ARG(h.c), RT_ARG(co), RT_ARG(ldc), RT_ARG(sc), RT_ARGS_END);
+    size_t gs[3] = {(h.n + 15) / 16, (h.m + 3) / 4, h.batch}, one[3] = {1, 1, 1};
+    return s == DLCL_OK ? rt_launch(ctx, k, "sgemm_nn_4x16", 3, gs, strcmp(ctx->info.type, "CPU") == 0 ? one : NULL) : s;
 }
 
 dlcl_status blas_sgemm(dlcl_ctx *ctx, const blas_gemm_args *g)
@@ -82,6 +170,8 @@ dlcl_status blas_sgemm(dlcl_ctx *ctx, const blas_gemm_args *g)
     if (s != DLCL_OK) return s;
     switch (choose_backend(ctx, g)) {
     case BLAS_BACKEND_CLBLAST: return gemm_clblast(ctx, g);
+    case BLAS_BACKEND_DLCL: return gemm_dlcl(ctx, g);
+    case BLAS_BACKEND_AUTO:
     case BLAS_BACKEND_COUNT: break;
     }
     return dlcl__err(DLCL_ERR_BLAS, "SGEMM: no backend");

@@ -86,6 +86,9 @@ struct dlcl_ctx {
     size_t n_pool, cap_pool, pool_bytes;
 
     size_t wg_1d; /* work-group size for simple 1-D kernels, chosen per device */
+    int gemm_backend;  /* blas_backend; from DLCL_GEMM, default auto */
+    cl_mem blas_scratch; /* transposed GEMM operands (blas.c) */
+    size_t blas_scratch_bytes;
 
     dlcl_ctx_stats stats;
     dlcl_log_fn log;
@@ -191,9 +194,14 @@ static inline bool dlcl__tensor_ok(const dlcl_tensor *t)
 /* The GEMM backends a device can use; chosen per context. CLBlast is the default;
  * tuned parameter sets or dlcl's own kernel slot in as further rows. */
 typedef enum blas_backend {
+    BLAS_BACKEND_AUTO,    /* dlcl's kernel on CPU devices, CLBlast elsewhere */
     BLAS_BACKEND_CLBLAST,
+    BLAS_BACKEND_DLCL,    /* cl_kernels/gemm.cl */
     BLAS_BACKEND_COUNT
 } blas_backend;
+
+/* "auto", "clblast", "dlcl": the values of DLCL_GEMM. */
+extern const char *const blas_backend_names[BLAS_BACKEND_COUNT];
 
 /* Row-major strided-batched SGEMM on raw buffers; batch 1 is a plain GEMM.
  * a_size etc. are the buffers' sizes in elements, checked before launch. */
@@ -210,5 +218,8 @@ typedef struct blas_gemm_args {
 } blas_gemm_args;
 
 dlcl_status blas_sgemm(dlcl_ctx *ctx, const blas_gemm_args *g);
+/* Reads DLCL_GEMM into ctx->gemm_backend; an unknown value is an error naming the valid ones. */
+dlcl_status blas_init(dlcl_ctx *ctx);
+void blas_free(dlcl_ctx *ctx);
 
 #endif /* DLCL_INTERNAL_H */

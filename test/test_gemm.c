@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lib/internal.h"
 #include "ref/ref.h"
 #include "test.h"
 
@@ -15,10 +16,11 @@ typedef struct gemm_case {
     float alpha, beta;
 } gemm_case;
 
-static bool run_case(const gemm_case *g)
+static bool run_case_on(const gemm_case *g, blas_backend backend)
 {
     dlcl_ctx *ctx = t_ctx();
     if (ctx == NULL) return false;
+    ctx->gemm_backend = backend;
     size_t ar = g->ta ? g->k : g->m, ac = g->ta ? g->m : g->k, br = g->tb ? g->n : g->k, bc = g->tb ? g->k : g->n;
     size_t lda = ac + g->pad_ld, ldb = bc + g->pad_ld, ldc = g->n + g->pad_ld;
     size_t sa = ar * lda + 3, sb = br * ldb + 5, sc = g->m * ldc + 7; /* strides with gaps between matrices */
@@ -50,13 +52,22 @@ static bool run_case(const gemm_case *g)
     }
     if (s == DLCL_OK) s = dlcl_tensor_download(C, got, 0, nc);
     char label[160];
-    snprintf(label, sizeof label, "gemm %zux%zux%zu ta %d tb %d ld+%zu off %zu batch %zu alpha %g beta %g", g->m, g->n,
-             g->k, g->ta, g->tb, g->pad_ld, g->off, g->batch, (double)g->alpha, (double)g->beta);
+    snprintf(label, sizeof label, "%s gemm %zux%zux%zu ta %d tb %d ld+%zu off %zu batch %zu alpha %g beta %g",
+             blas_backend_names[backend], g->m, g->n, g->k, g->ta, g->tb, g->pad_ld, g->off, g->batch, (double)g->alpha,
+             (double)g->beta);
     if (s != DLCL_OK) printf("# %s: %s: %s\n", label, dlcl_status_str(s), dlcl_last_error());
     /* elements outside the C matrices (gaps, offset) must be untouched: compared exactly */
     bool ok = s == DLCL_OK && t_close(label, got, want, nc, 1e-4f, 1e-4f);
     dlcl_tensor_free(A), dlcl_tensor_free(B), dlcl_tensor_free(C);
     free(a), free(b), free(c), free(want), free(got);
+    return ok;
+}
+
+/* Every case runs through both backends: CLBlast and dlcl's own kernel. */
+static bool run_case(const gemm_case *g)
+{
+    bool ok = run_case_on(g, BLAS_BACKEND_CLBLAST) && run_case_on(g, BLAS_BACKEND_DLCL);
+    t_ctx()->gemm_backend = BLAS_BACKEND_AUTO;
     return ok;
 }
 
@@ -82,6 +93,12 @@ static void gemm_strided_batched_matches_ref(void)
 {
     T_CHECK(run_case(&(gemm_case){7, 13, 5, 0, 1, 2, 4, 3, 1.0f, 1.0f}), "mismatch");
     T_CHECK(run_case(&(gemm_case){33, 17, 65, 1, 0, 0, 0, 3, -1.0f, 0.0f}), "mismatch");
+}
+
+static void gemm_matches_ref_on_full_and_edge_tiles(void)
+{
+    T_CHECK(run_case(&(gemm_case){64, 256, 100, 0, 0, 0, 0, 1, 1.0f, 0.0f}), "full tiles only");
+    T_CHECK(run_case(&(gemm_case){67, 250, 99, 1, 1, 5, 3, 2, 1.5f, 0.25f}), "edges, both transposed, batched");
 }
 
 static void gemm_rejects_calls_that_overrun_a_buffer(void)
@@ -112,6 +129,7 @@ static const t_case cases[] = {
     T_CASE(gemm_matches_ref_7x13x5_every_transpose),
     T_CASE(gemm_matches_ref_129x65x33_offsets_ld_alpha_beta),
     T_CASE(gemm_strided_batched_matches_ref),
+    T_CASE(gemm_matches_ref_on_full_and_edge_tiles),
     T_CASE(gemm_rejects_calls_that_overrun_a_buffer),
 };
 

@@ -69,6 +69,8 @@ dlcl_status dlcl_ctx_create(const dlcl_ctx_params *params, dlcl_ctx **out)
     }
     s = rt_sources_load(ctx);
     if (s != DLCL_OK) goto fail;
+    s = blas_init(ctx);
+    if (s != DLCL_OK) goto fail;
     dlcl__log(ctx, DLCL_LOG_DEBUG, "device %s (%s), kernels from %s, cache %s", ctx->info.name,
               ctx->info.driver_version, ctx->kernel_dir, ctx->cache_dir ? ctx->cache_dir : "off");
     *out = ctx;
@@ -82,6 +84,7 @@ void dlcl_ctx_free(dlcl_ctx *ctx)
 {
     if (ctx == NULL) return;
     if (ctx->queue) clFinish(ctx->queue);
+    blas_free(ctx);
     rt_pool_free(ctx);
     rt_programs_free(ctx);
     rt_sources_free(ctx);

@@ -1,0 +1,84 @@
+/* dlcl's own SGEMM for CPU devices (PoCL), row-major, C = alpha A B + beta C with A m x k,
+ * B k x n (callers transpose operands first; see blas.c).
+ *
+ * Each work-item owns a 4 x 16 tile of C, held in eight float8 registers, and walks k
+ * four steps at a time: a float4 of each of the 4 rows of A, a float8 pair of each of
+ * the 4 rows of B. The arithmetic is 4 x 16 x 4 multiply-adds per 16 + 64 floats loaded,
+ * which keeps a CPU core's vector units busy from L1/L2. Launched with 1 x 1 work-groups
+ * (on a CPU, one work-item per group is one loop iteration: no barrier, no local memory).
+ * Tiles that cross the edge of C take a guarded scalar path. Global: (ceil(n/16),
+ * ceil(m/4), batch). */
+
+#define TM 4
+#define TN 16
+
+__kernel void sgemm_nn_4x16(const int m, const int n, const int k, const float alpha,
+                            __global const float *a, const int ao, const int lda, const int sa,
+                            __global const float *b, const int bo, const int ldb, const int sb,
+                            const float beta, __global float *c, const int co, const int ldc, const int sc)
+{
+    const int col0 = get_global_id(0) * TN, row0 = get_global_id(1) * TM, z = get_global_id(2);
+    if (row0 >= m || col0 >= n) return;
+    __global const float *A = a + ao + (size_t)z * sa;
+    __global const float *B = b + bo + (size_t)z * sb;
+    __global float *C = c + co + (size_t)z * sc;
+
+    if (row0 + TM <= m && col0 + TN <= n) {
+        float8 c00 = 0, c01 = 0, c10 = 0, c11 = 0, c20 = 0, c21 = 0, c30 = 0, c31 = 0;
+        __global const float *a0 = A + (size_t)row0 * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
+        int l = 0;
+        for (; l + 4 <= k; l += 4) {
+            const float4 x0 = vload4(0, a0 + l), x1 = vload4(0, a1 + l), x2 = vload4(0, a2 + l), x3 = vload4(0, a3 + l);
+#define STEP(j, s)                                                                           \
+            {                                                                                \
+                __global const float *br = B + (size_t)(l + j) * ldb + col0;                 \
+                const float8 b0 = vload8(0, br), b1 = vload8(1, br);                         \
+                c00 = mad((float8)x0.s, b0, c00); c01 = mad((float8)x0.s, b1, c01);          \
+                c10 = mad((float8)x1.s, b0, c10); c11 = mad((float8)x1.s, b1, c11);          \
+                c20 = mad((float8)x2.s, b0, c20); c21 = mad((float8)x2.s, b1, c21);          \
+                c30 = mad((float8)x3.s, b0, c30); c31 = mad((float8)x3.s, b1, c31);          \
+            }
+            STEP(0, x) STEP(1, y) STEP(2, z) STEP(3, w)
+#undef STEP
+        }
+        for (; l < k; l++) {
+            __global const float *br = B + (size_t)l * ldb + col0;
+            const float8 b0 = vload8(0, br), b1 = vload8(1, br);
+            c00 = mad((float8)a0[l], b0, c00); c01 = mad((float8)a0[l], b1, c01);
+            c10 = mad((float8)a1[l], b0, c10); c11 = mad((float8)a1[l], b1, c11);
+            c20 = mad((float8)a2[l], b0, c20); c21 = mad((float8)a2[l], b1, c21);
+            c30 = mad((float8)a3[l], b0, c30); c31 = mad((float8)a3[l], b1, c31);
+        }
+        __global float *r0 = C + (size_t)row0 * ldc + col0, *r1 = r0 + ldc, *r2 = r1 + ldc, *r3 = r2 + ldc;
+        if (beta == 0.0f) { /* C may hold garbage (NaN): never read it */
+            vstore8(alpha * c00, 0, r0); vstore8(alpha * c01, 1, r0);
+            vstore8(alpha * c10, 0, r1); vstore8(alpha * c11, 1, r1);
+            vstore8(alpha * c20, 0, r2); vstore8(alpha * c21, 1, r2);
+            vstore8(alpha * c30, 0, r3); vstore8(alpha * c31, 1, r3);
+        } else {
+            vstore8(mad(alpha, c00, beta * vload8(0, r0)), 0, r0); vstore8(mad(alpha, c01, beta * vload8(1, r0)), 1, r0);
+            vstore8(mad(alpha, c10, beta * vload8(0, r1)), 0, r1); vstore8(mad(alpha, c11, beta * vload8(1, r1)), 1, r1);
+            vstore8(mad(alpha, c20, beta * vload8(0, r2)), 0, r2); vstore8(mad(alpha, c21, beta * vload8(1, r2)), 1, r2);
+            vstore8(mad(alpha, c30, beta * vload8(0, r3)), 0, r3); vstore8(mad(alpha, c31, beta * vload8(1, r3)), 1, r3);
+        }
+        return;
+    }
+    /* edge tile: scalar, guarded */
+    for (int i = row0; i < min(row0 + TM, m); i++)
+        for (int j = col0; j < min(col0 + TN, n); j++) {
+            float acc = 0.0f;
+            for (int l = 0; l < k; l++) acc = mad(A[(size_t)i * lda + l], B[(size_t)l * ldb + j], acc);
+            __global float *cp = C + (size_t)i * ldc + j;
+            *cp = beta == 0.0f ? alpha * acc : mad(alpha, acc, beta * *cp);
+        }
+}
+
+/* out[z][j][i] = in[z][i][j]: an rows x cols matrix (leading dimension ld_in, batch stride
+ * s_in) into a packed cols x rows one at out + oo; global (cols, rows, batch). */
+__kernel void transpose(const int rows, const int cols, __global const float *in, const int io, const int ld_in,
+                        const int s_in, __global float *out, const int oo)
+{
+    const int j = get_global_id(0), i = get_global_id(1), z = get_global_id(2);
+    if (i < rows && j < cols)
+        out[(size_t)oo + ((size_t)z * cols + j) * rows + i] = in[io + (size_t)z * s_in + (size_t)i * ld_in + j];
+}
