@@ -4,20 +4,27 @@
  * Layouts: x [n][c][h][w], w [k][c/groups][r][s] (OIHW), y [n][k][p][q].
  * col for one image: [c*r*s][p*q], rows ordered (channel, kernel row, kernel column). */
 
-/* col[b][row][pix] for nb images starting at image n0; global (p*q, c*r*s, nb). */
+/* col[b][row][oh*q + ow] for nb images starting at x; global (q, c*r*s, nb). Each work-item
+ * fills one output column ow of one row for every oh, so the (channel, kernel row, kernel
+ * column) decomposition is paid once per p elements, and neighbouring work-items store to
+ * neighbouring addresses (PoCL vectorises across dimension 0). */
 __kernel void im2col(__global const float *x, const int xo, __global float *col,
                      const int c, const int h, const int w, const int r, const int s,
                      const int p, const int q, const int stride_h, const int stride_w,
                      const int pad_h, const int pad_w, const int dil_h, const int dil_w)
 {
-    const int pix = get_global_id(0), row = get_global_id(1), b = get_global_id(2);
-    if (pix >= p * q || row >= c * r * s) return;
+    const int ow = get_global_id(0), row = get_global_id(1), b = get_global_id(2);
+    if (ow >= q || row >= c * r * s) return;
     const int kw = row % s, kh = (row / s) % r, ci = row / (r * s);
-    const int oh = pix / q, ow = pix % q;
-    const int ih = oh * stride_h - pad_h + kh * dil_h, iw = ow * stride_w - pad_w + kw * dil_w;
-    const bool inside = ih >= 0 && ih < h && iw >= 0 && iw < w;
-    const size_t src = (size_t)xo + (((size_t)b * c + ci) * h + (inside ? ih : 0)) * w + (inside ? iw : 0);
-    col[((size_t)b * c * r * s + row) * p * q + pix] = inside ? x[src] : 0.0f;
+    const int iw = ow * stride_w - pad_w + kw * dil_w;
+    const bool col_inside = iw >= 0 && iw < w;
+    __global const float *xp = x + xo + ((size_t)b * c + ci) * h * w + (col_inside ? iw : 0);
+    __global float *out = col + ((size_t)b * c * r * s + row) * p * q + ow;
+    for (int oh = 0; oh < p; oh++) {
+        const int ih = oh * stride_h - pad_h + kh * dil_h;
+        const bool inside = col_inside && ih >= 0 && ih < h;
+        out[oh * q] = inside ? xp[(inside ? ih : 0) * w] : 0.0f;
+    }
 }
 
 /* dx[b][ci][ih][iw] = sum of the col entries that im2col read from it (a gather: no

@@ -63,13 +63,24 @@ __kernel void sgemm_nn_4x16(const int m, const int n, const int k, const float a
         }
         return;
     }
-    /* edge tile: scalar, guarded */
-    for (int i = row0; i < min(row0 + TM, m); i++)
-        for (int j = col0; j < min(col0 + TN, n); j++) {
-            float acc = 0.0f;
-            for (int l = 0; l < k; l++) acc = mad(A[(size_t)i * lda + l], B[(size_t)l * ldb + j], acc);
-            __global float *cp = C + (size_t)i * ldc + j;
-            *cp = beta == 0.0f ? alpha * acc : mad(alpha, acc, beta * *cp);
+    /* edge tile: the same 4 x 16 accumulators with guarded loads (rows past m read row 0,
+     * columns past n read 0), so edges cost little more than full tiles */
+    float acc[TM][TN];
+    for (int i = 0; i < TM; i++)
+        for (int j = 0; j < TN; j++) acc[i][j] = 0.0f;
+    const int rows = min(TM, m - row0), cols = min(TN, n - col0);
+    for (int l = 0; l < k; l++) {
+        float av[TM], bv[TN];
+        for (int i = 0; i < TM; i++) av[i] = A[(size_t)(row0 + (i < rows ? i : 0)) * lda + l];
+        __global const float *br = B + (size_t)l * ldb + col0;
+        for (int j = 0; j < TN; j++) bv[j] = j < cols ? br[j] : 0.0f;
+        for (int i = 0; i < TM; i++)
+            for (int j = 0; j < TN; j++) acc[i][j] = mad(av[i], bv[j], acc[i][j]);
+    }
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) {
+            __global float *cp = C + (size_t)(row0 + i) * ldc + col0 + j;
+            *cp = beta == 0.0f ? alpha * acc[i][j] : mad(alpha, acc[i][j], beta * *cp);
         }
 }
 

@@ -255,6 +255,19 @@ DLCL_API dlcl_status dlcl_net_save(dlcl_net *net, const char *path, int epochs_d
  * state is restored too and *epochs_done (may be NULL) receives the epoch count (else 0). */
 DLCL_API dlcl_status dlcl_net_load(dlcl_net *net, const char *path, int with_state, int *epochs_done);
 
+/* Per-layer timing of one training step, each launch followed by a wait (so the figures
+ * add up to more than a real step, which overlaps nothing but also waits for nothing). */
+typedef struct dlcl_layer_timing {
+    double forward_ms, backward_ms;
+} dlcl_layer_timing;
+
+/* Runs reps training steps on (x, y) with learning rate 0 (the weights do not change; the
+ * momentum buffers do) and
+ * writes the mean time of each layer to layers[0..n_layers-1]; *loss_ms and *step_ms get
+ * the loss and the optimizer step. */
+DLCL_API dlcl_status dlcl_net_profile(dlcl_net *net, const float *x, const int32_t *y, int count, int reps,
+                                      dlcl_layer_timing *layers, double *loss_ms, double *step_ms);
+
 /* ---------------------------------------------------------------- data */
 
 typedef struct dlcl_loader dlcl_loader;

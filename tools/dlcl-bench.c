@@ -1,6 +1,7 @@
 /* dlcl-bench SUBCOMMAND: measurements anyone can rerun.
  *   gemm [--sizes 256,512,1024] [--reps N]   SGEMM GFLOP/s through dlcl next to OpenBLAS
- *   startup                                  context creation + building every kernel */
+ *   startup                                  context creation + building every kernel
+ *   CONFIG.ini [--reps N]                    per-layer time of a training step */
 #include <stdlib.h>
 #include <string.h>
 
@@ -119,6 +120,68 @@ static int bench_startup(int argc, char **argv)
     return 0;
 }
 
+/* dlcl-bench CONFIG.ini [--reps N] [--set k=v]...: where a training step's time goes. */
+static int bench_net(const char *config, int argc, char **argv)
+{
+    int reps = 5;
+    const char **sets = calloc((size_t)argc + 1, sizeof *sets);
+    size_t n_sets = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--set") == 0 && i + 1 < argc) sets[n_sets++] = argv[++i];
+        else {
+            fprintf(stderr, "dlcl-bench: unexpected argument '%s'\n", argv[i]);
+            free(sets);
+            return 2;
+        }
+    }
+    dlcl_ctx_params params = {.log = tool_log};
+    dlcl_net *net = NULL;
+    dlcl_status s = dlcl_net_create(config, sets, n_sets, &params, &net);
+    free(sets);
+    if (s != DLCL_OK) return tool_fail("dlcl-bench", s);
+    dlcl_net_info info;
+    dlcl_net_get_info(net, &info);
+    size_t per = (size_t)info.in_c * info.in_h * info.in_w;
+    float *x = malloc((size_t)info.batch * per * sizeof *x);
+    int32_t *y = malloc((size_t)info.batch * sizeof *y);
+    dlcl_layer_timing *t = calloc(info.n_layers, sizeof *t);
+    if (!x || !y || !t) return 1;
+    uint64_t r = 12345;
+    for (size_t i = 0; i < (size_t)info.batch * per; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (float)(r >> 40) / 16777216.0f * 2 - 1;
+    }
+    for (int i = 0; i < info.batch; i++) y[i] = i % info.classes;
+    double loss_ms, step_ms;
+    s = dlcl_net_profile(net, x, y, info.batch, 1, t, &loss_ms, &step_ms); /* warm-up: kernel builds */
+    if (s == DLCL_OK) s = dlcl_net_profile(net, x, y, info.batch, reps, t, &loss_ms, &step_ms);
+    if (s != DLCL_OK) {
+        dlcl_net_free(net);
+        return tool_fail("dlcl-bench", s);
+    }
+    printf("device: %s   batch %d   mean of %d steps, each launch waited for\n", info.device_name, info.batch, reps);
+    printf("%-14s %-15s %-24s %10s %10s %10s %10s\n", "layer", "type", "detail", "fwd ms", "fwd GF/s", "bwd ms",
+           "bwd GF/s");
+    double total = loss_ms + step_ms;
+    for (size_t i = 0; i < info.n_layers; i++) {
+        dlcl_layer_info li;
+        dlcl_net_layer_info(net, i, &li);
+        double f = li.flops * info.batch * 1e-9; /* backward of conv/dense is twice the forward work */
+        printf("%-14s %-15s %-24s %10.2f %10.1f %10.2f %10.1f\n", li.name, li.type, li.detail, t[i].forward_ms,
+               t[i].forward_ms > 0 ? f / (t[i].forward_ms * 1e-3) : 0, t[i].backward_ms,
+               t[i].backward_ms > 0 ? 2 * f / (t[i].backward_ms * 1e-3) : 0);
+        total += t[i].forward_ms + t[i].backward_ms;
+    }
+    printf("%-14s %-15s %-24s %10.2f\n%-14s %-15s %-24s %10.2f\n", "loss", "softmax_xent", "", loss_ms, "optimizer",
+           "sgd_step", "", step_ms);
+    printf("step %.2f ms = %.0f images/s; device memory %.1f MiB\n", total, info.batch / (total * 1e-3),
+           info.device_bytes / 1048576.0);
+    free(x), free(y), free(t);
+    dlcl_net_free(net);
+    return 0;
+}
+
 static const struct {
     const char *name;
     int (*fn)(int argc, char **argv);
@@ -131,10 +194,13 @@ static const struct {
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    size_t l = argc >= 2 ? strlen(argv[1]) : 0;
+    if (l > 4 && strcmp(argv[1] + l - 4, ".ini") == 0) return bench_net(argv[1], argc - 2, argv + 2);
     for (size_t i = 0; argc >= 2 && i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0) return commands[i].fn(argc - 2, argv + 2);
     FILE *f = argc >= 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr;
-    fprintf(f, "usage: dlcl-bench COMMAND\n");
+    fprintf(f, "usage: dlcl-bench COMMAND | CONFIG.ini [--reps N] [--set section.key=value]...\n"
+               "  CONFIG.ini                              per-layer forward/backward time of a training step\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) fprintf(f, "  %s\n", commands[i].help);
     return f == stdout ? 0 : 2;
 }

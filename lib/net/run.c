@@ -2,6 +2,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "net.h"
 
@@ -166,4 +167,65 @@ dlcl_status dlcl_net_predict(dlcl_net *net, const float *x, int count, float *pr
         for (int c = 0; c < net->classes; c++) r[c] = (float)(r[c] / sum);
     }
     return DLCL_OK;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+/* Waits for the queue and returns the time since *t0 (then resets it). */
+static dlcl_status lap(dlcl_net *net, double *t0, double *acc)
+{
+    cl_int err = clFinish(net->ctx->queue);
+    double t = now_ms();
+    *acc += t - *t0;
+    *t0 = t;
+    return err == CL_SUCCESS ? DLCL_OK : dlcl__cl_err(err, "clFinish (profile)");
+}
+
+dlcl_status dlcl_net_profile(dlcl_net *net, const float *x, const int32_t *y, int count, int reps,
+                             dlcl_layer_timing *layers, double *loss_ms, double *step_ms)
+{
+    dlcl_status st = check_batch(net, x, count, "dlcl_net_profile");
+    if (st == DLCL_OK && (y == NULL || layers == NULL || loss_ms == NULL || step_ms == NULL || reps < 1))
+        st = dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_profile: NULL output or reps < 1");
+    if (st == DLCL_OK) st = upload_labels(net, y, count);
+    if (st != DLCL_OK) return st;
+    memset(layers, 0, net->n_layers * sizeof *layers);
+    *loss_ms = *step_ms = 0;
+    size_t n = (size_t)count * layer_shape_numel(net->input);
+    size_t last = net->n_layers - 1;
+    for (int r = 0; r < reps && st == DLCL_OK; r++) {
+        cl_int err = clEnqueueWriteBuffer(net->ctx->queue, net->in.mem, CL_TRUE, 0, n * sizeof(float), x, 0, NULL, NULL);
+        if (err != CL_SUCCESS) return dlcl__cl_err(err, "clEnqueueWriteBuffer (network input)");
+        double t0 = now_ms();
+        for (size_t i = 0; i < net->n_layers && st == DLCL_OK; i++) {
+            layer_io io = make_io(net, i, count, 1);
+            st = net->layers[i].type->forward(&net->layers[i], &io);
+            if (st == DLCL_OK) st = lap(net, &t0, &layers[i].forward_ms);
+        }
+        if (st == DLCL_OK)
+            st = op_softmax_xent(net->ctx, net->act[last], net->labels, count, net->classes, 1.0f / (float)count,
+                                 net->dact[last], net->stats);
+        if (st == DLCL_OK) st = lap(net, &t0, loss_ms);
+        for (size_t i = net->n_layers; i-- > 0 && st == DLCL_OK;) {
+            layer_io io = make_io(net, i, count, 1);
+            st = net->layers[i].type->backward(&net->layers[i], &io);
+            if (st == DLCL_OK) st = lap(net, &t0, &layers[i].backward_ms);
+        }
+        if (st == DLCL_OK) /* learning rate 0: the timing run leaves the weights as they were */
+            st = op_sgd_step(net->ctx, op_b(net->params, 0), op_b(net->grads, 0), op_b(net->velocity, 0),
+                             net->n_params, 0.0f, 0.0f, 0.0f, 0);
+        if (st == DLCL_OK) st = lap(net, &t0, step_ms);
+    }
+    for (size_t i = 0; i < net->n_layers; i++) {
+        layers[i].forward_ms /= reps;
+        layers[i].backward_ms /= reps;
+    }
+    *loss_ms /= reps;
+    *step_ms /= reps;
+    return st;
 }
