@@ -27,8 +27,32 @@ __kernel void im2col(__global const float *x, const int xo, __global float *col,
     }
 }
 
+/* colT[b][oh*q + ow][row]: im2col transposed ("im2row"), so that the filter gradient
+ * dy x col^T is a plain NN product dy x colT; global (c, p*q, nb). A work-item writes the
+ * r*s contiguous entries of one (pixel, channel). */
+__kernel void im2row(__global const float *x, const int xo, __global float *colt,
+                     const int c, const int h, const int w, const int r, const int s,
+                     const int p, const int q, const int stride_h, const int stride_w,
+                     const int pad_h, const int pad_w, const int dil_h, const int dil_w)
+{
+    const int ci = get_global_id(0), pix = get_global_id(1), b = get_global_id(2);
+    if (ci >= c || pix >= p * q) return;
+    const int oh = pix / q, ow = pix % q;
+    __global const float *xp = x + xo + ((size_t)b * c + ci) * h * w;
+    __global float *out = colt + ((size_t)b * p * q + pix) * c * r * s + ci * r * s;
+    for (int kh = 0; kh < r; kh++) {
+        const int ih = oh * stride_h - pad_h + kh * dil_h;
+        const bool row_inside = ih >= 0 && ih < h;
+        for (int kw = 0; kw < s; kw++) {
+            const int iw = ow * stride_w - pad_w + kw * dil_w;
+            const bool inside = row_inside && iw >= 0 && iw < w;
+            out[kh * s + kw] = inside ? xp[(inside ? ih : 0) * w + (inside ? iw : 0)] : 0.0f;
+        }
+    }
+}
+
 /* dx[b][ci][ih][iw] = sum of the col entries that im2col read from it (a gather: no
- * atomics); global (h*w, c, nb). */
+ * atomics); global (h*w, c, nb). Stride 1, the common case, needs no division. */
 __kernel void col2im(__global const float *col, __global float *dx, const int dxo,
                      const int c, const int h, const int w, const int r, const int s,
                      const int p, const int q, const int stride_h, const int stride_w,
@@ -37,17 +61,28 @@ __kernel void col2im(__global const float *col, __global float *dx, const int dx
     const int pix = get_global_id(0), ci = get_global_id(1), b = get_global_id(2);
     if (pix >= h * w || ci >= c) return;
     const int ih = pix / w, iw = pix % w;
-    __global const float *cb = col + (size_t)b * c * r * s * p * q;
+    __global const float *cb = col + ((size_t)b * c + ci) * r * s * p * q;
     float sum = 0.0f;
-    for (int kh = 0; kh < r; kh++) {
-        const int th = ih + pad_h - kh * dil_h;
-        const int oh = th / stride_h;
-        if (th < 0 || oh * stride_h != th || oh >= p) continue;
-        for (int kw = 0; kw < s; kw++) {
-            const int tw = iw + pad_w - kw * dil_w;
-            const int ow = tw / stride_w;
-            if (tw < 0 || ow * stride_w != tw || ow >= q) continue;
-            sum += cb[(size_t)((ci * r + kh) * s + kw) * p * q + oh * q + ow];
+    if (stride_h == 1 && stride_w == 1) {
+        for (int kh = 0; kh < r; kh++) {
+            const int oh = ih + pad_h - kh * dil_h;
+            if (oh < 0 || oh >= p) continue;
+            for (int kw = 0; kw < s; kw++) {
+                const int ow = iw + pad_w - kw * dil_w;
+                if (ow >= 0 && ow < q) sum += cb[(size_t)(kh * s + kw) * p * q + oh * q + ow];
+            }
+        }
+    } else {
+        for (int kh = 0; kh < r; kh++) {
+            const int th = ih + pad_h - kh * dil_h;
+            const int oh = th / stride_h;
+            if (th < 0 || oh * stride_h != th || oh >= p) continue;
+            for (int kw = 0; kw < s; kw++) {
+                const int tw = iw + pad_w - kw * dil_w;
+                const int ow = tw / stride_w;
+                if (tw < 0 || ow * stride_w != tw || ow >= q) continue;
+                sum += cb[(size_t)(kh * s + kw) * p * q + oh * q + ow];
+            }
         }
     }
     dx[(size_t)dxo + ((size_t)b * c + ci) * h * w + pix] = sum;

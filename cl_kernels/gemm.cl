@@ -85,11 +85,11 @@ __kernel void sgemm_nn_4x16(const int m, const int n, const int k, const float a
 }
 
 /* out[z][j][i] = in[z][i][j]: an rows x cols matrix (leading dimension ld_in, batch stride
- * s_in) into a packed cols x rows one at out + oo; global (cols, rows, batch). */
+ * s_in) into a cols x rows one (ld_out, s_out); global (cols, rows, batch). */
 __kernel void transpose(const int rows, const int cols, __global const float *in, const int io, const int ld_in,
-                        const int s_in, __global float *out, const int oo)
+                        const int s_in, __global float *out, const int oo, const int ld_out, const int s_out)
 {
     const int j = get_global_id(0), i = get_global_id(1), z = get_global_id(2);
     if (i < rows && j < cols)
-        out[(size_t)oo + ((size_t)z * cols + j) * rows + i] = in[io + (size_t)z * s_in + (size_t)i * ld_in + j];
+        out[(size_t)oo + (size_t)z * s_out + (size_t)j * ld_out + i] = in[io + (size_t)z * s_in + (size_t)i * ld_in + j];
 }

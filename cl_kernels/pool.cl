@@ -53,6 +53,19 @@ __kernel void maxpool_backward(__global const float *dy, const int dyo, __global
     dx[dxo + (size_t)plane * h * w + pix] = sum;
 }
 
+/* Non-overlapping windows (stride >= size): each input has at most one window, so each
+ * output scatters its gradient to its argmax in a zeroed dx without conflicts; global (p*q, n*c). */
+__kernel void maxpool_backward_scatter(__global const float *dy, const int dyo, __global const int *idx,
+                                       __global float *dx, const int dxo, const int h, const int w, const int p,
+                                       const int q)
+{
+    const int pix = get_global_id(0), plane = get_global_id(1);
+    if (pix >= p * q) return;
+    const size_t o = (size_t)plane * p * q + pix;
+    const int i = idx[o];
+    if (i >= 0) dx[dxo + (size_t)plane * h * w + i] = dy[dyo + o];
+}
+
 /* global (p*q, n*c) */
 __kernel void avgpool_forward(__global const float *x, const int xo, __global float *y, const int yo,
                               const int h, const int w, const int p, const int q, const int size_h,

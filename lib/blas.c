@@ -96,7 +96,7 @@ static blas_backend choose_backend(const dlcl_ctx *ctx, const blas_gemm_args *g)
     size_t span_a = g->a_off + g->a_stride * (g->batch - 1), span_b = g->b_off + g->b_stride * (g->batch - 1),
            span_c = g->c_off + g->c_stride * (g->batch - 1);
     bool small = fits_int(span_a + (g->m + g->k) * g->lda) && fits_int(span_b + (g->n + g->k) * g->ldb) &&
-                 fits_int(span_c + (g->m + 1) * g->ldc) && fits_int(g->batch * g->m * g->k + g->batch * g->n * g->k);
+                 fits_int(span_c + (g->m + 1) * g->ldc) && fits_int(g->batch * (g->m * g->k + g->n * g->k + g->n * g->m));
     if (ctx->gemm_backend == BLAS_BACKEND_CLBLAST || !small) return BLAS_BACKEND_CLBLAST;
     if (ctx->gemm_backend == BLAS_BACKEND_DLCL) return BLAS_BACKEND_DLCL;
     return strcmp(ctx->info.type, "CPU") == 0 ? BLAS_BACKEND_DLCL : BLAS_BACKEND_CLBLAST;
@@ -113,38 +113,70 @@ static dlcl_status scratch(dlcl_ctx *ctx, size_t floats)
     return s;
 }
 
-/* Packs batch rows x cols matrices (ld, stride) transposed into the scratch buffer at
- * element off, as batch packed cols x rows matrices. */
-static dlcl_status transpose(dlcl_ctx *ctx, cl_mem in, size_t io, size_t ld, size_t stride, size_t rows, size_t cols,
-                             size_t batch, size_t off)
+/* out[z] = in[z]^T for batch rows x cols matrices (ld_in, s_in) into (ld_out, s_out). */
+static dlcl_status transpose(dlcl_ctx *ctx, cl_mem in, size_t io, size_t ld_in, size_t s_in, size_t rows, size_t cols,
+                             size_t batch, cl_mem out, size_t oo, size_t ld_out, size_t s_out)
 {
     cl_kernel k;
     dlcl_status s = rt_kernel_get(ctx, "gemm", "", "transpose", &k);
-    int r = (int)rows, c = (int)cols, ioi = (int)io, ldi = (int)ld, si = (int)stride, oo = (int)off;
+    int r = (int)rows, c = (int)cols, ioi = (int)io, ldi = (int)ld_in, si = (int)s_in, ooi = (int)oo, ldo = (int)ld_out,
+        so = (int)s_out;
     if (s == DLCL_OK)
         s = rt_set_args(k, "transpose", RT_ARG(r), RT_ARG(c), RT_ARG(in), RT_ARG(ioi), RT_ARG(ldi), RT_ARG(si),
-                        RT_ARG(ctx->blas_scratch), RT_ARG(oo), RT_ARGS_END);
+                        RT_ARG(out), RT_ARG(ooi), RT_ARG(ldo), RT_ARG(so), RT_ARGS_END);
     size_t gs[3] = {cols, rows, batch};
     return s == DLCL_OK ? rt_launch(ctx, k, "transpose", 3, gs, NULL) : s;
+}
+
+static dlcl_status gemm_nn_kernel(dlcl_ctx *ctx, const blas_gemm_args *h);
+
+/* C = A B^T with B much larger than A (a dense layer's forward: B is the weight matrix):
+ * packing B^T would move all of B each call, so compute D = B A^T (only the small A is
+ * packed) and transpose the small D into C. */
+static bool wide_nt(const blas_gemm_args *g)
+{
+    return !g->ta && g->tb && g->batch == 1 && g->beta == 0.0f && g->n >= 4 * g->m;
+}
+
+static dlcl_status gemm_wide_nt(dlcl_ctx *ctx, const blas_gemm_args *g)
+{
+    size_t km = g->k * g->m;
+    dlcl_status s = scratch(ctx, km + g->n * g->m);
+    if (s == DLCL_OK) s = transpose(ctx, g->a, g->a_off, g->lda, 0, g->m, g->k, 1, ctx->blas_scratch, 0, g->m, 0);
+    blas_gemm_args d = {DLCL_NO_TRANS, DLCL_NO_TRANS, g->n, g->m, g->k, g->alpha, 0.0f, g->b, ctx->blas_scratch,
+                        ctx->blas_scratch, g->b_off, 0, km, g->ldb, g->m, g->m, 0, 0, 0, 1, 0, 0, 0};
+    if (s == DLCL_OK) s = gemm_nn_kernel(ctx, &d);
+    if (s == DLCL_OK) s = transpose(ctx, ctx->blas_scratch, km, g->m, 0, g->n, g->m, 1, g->c, g->c_off, g->ldc, 0);
+    return s;
 }
 
 /* Transposed operands are packed into scratch (O(mk + kn) work against the O(mnk) product),
  * so one kernel, NN, serves every layout. */
 static dlcl_status gemm_dlcl(dlcl_ctx *ctx, const blas_gemm_args *g)
 {
+    if (wide_nt(g)) return gemm_wide_nt(ctx, g);
     blas_gemm_args h = *g;
     size_t na = g->ta ? g->batch * g->m * g->k : 0, nb = g->tb ? g->batch * g->k * g->n : 0;
     dlcl_status s = DLCL_OK;
     if (na + nb > 0) s = scratch(ctx, na + nb);
     if (s == DLCL_OK && g->ta) { /* A stored k x m: pack A^T as m x k */
-        s = transpose(ctx, g->a, g->a_off, g->lda, g->a_stride, g->k, g->m, g->batch, 0);
+        s = transpose(ctx, g->a, g->a_off, g->lda, g->a_stride, g->k, g->m, g->batch, ctx->blas_scratch, 0, g->k,
+                      g->m * g->k);
         h.a = ctx->blas_scratch, h.a_off = 0, h.lda = g->k, h.a_stride = g->m * g->k;
     }
     if (s == DLCL_OK && g->tb) { /* B stored n x k: pack B^T as k x n */
-        s = transpose(ctx, g->b, g->b_off, g->ldb, g->b_stride, g->n, g->k, g->batch, na);
+        s = transpose(ctx, g->b, g->b_off, g->ldb, g->b_stride, g->n, g->k, g->batch, ctx->blas_scratch, na, g->n,
+                      g->k * g->n);
         h.b = ctx->blas_scratch, h.b_off = na, h.ldb = g->n, h.b_stride = g->k * g->n;
     }
     if (s != DLCL_OK) return s;
+    return gemm_nn_kernel(ctx, &h);
+}
+
+static dlcl_status gemm_nn_kernel(dlcl_ctx *ctx, const blas_gemm_args *g)
+{
+    blas_gemm_args h = *g;
+    dlcl_status s;
     cl_kernel k;
     s = rt_kernel_get(ctx, "gemm", "", "sgemm_nn_4x16", &k);
     int m = (int)h.m, n = (int)h.n, kk = (int)h.k, ao = (int)h.a_off, lda = (int)h.lda, sa = (int)h.a_stride,

@@ -99,6 +99,8 @@ static void gemm_matches_ref_on_full_and_edge_tiles(void)
 {
     T_CHECK(run_case(&(gemm_case){64, 256, 100, 0, 0, 0, 0, 1, 1.0f, 0.0f}), "full tiles only");
     T_CHECK(run_case(&(gemm_case){67, 250, 99, 1, 1, 5, 3, 2, 1.5f, 0.25f}), "edges, both transposed, batched");
+    /* A B^T with B much wider than A: computed as (B A^T)^T (a dense layer's forward) */
+    T_CHECK(run_case(&(gemm_case){7, 65, 33, 0, 1, 3, 5, 1, 0.5f, 0.0f}), "wide NT");
 }
 
 static void gemm_rejects_calls_that_overrun_a_buffer(void)

@@ -70,6 +70,16 @@ static dlcl_status im2col(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, int n
     return st == DLCL_OK ? rt_launch(ctx, k, "im2col", 3, g, NULL) : st;
 }
 
+static dlcl_status im2row(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, int n0, int nb, op_buf colt)
+{
+    cl_kernel k;
+    dlcl_status st = rt_kernel_get(ctx, "conv", "", "im2row", &k);
+    int xo = (int)(x.off + (size_t)n0 * s->c * s->h * s->w);
+    if (st == DLCL_OK) st = rt_set_args(k, "im2row", RT_ARG(x.mem), RT_ARG(xo), RT_ARG(colt.mem), GEOM(s), RT_ARGS_END);
+    size_t g[3] = {(size_t)s->c, (size_t)s->p * s->q, (size_t)nb};
+    return st == DLCL_OK ? rt_launch(ctx, k, "im2row", 3, g, NULL) : st;
+}
+
 static dlcl_status gemm(dlcl_ctx *ctx, dlcl_transpose ta, dlcl_transpose tb, size_t m, size_t n, size_t k, op_buf a,
                         size_t lda, size_t sa, op_buf b, size_t ldb, size_t sb, float beta, op_buf c, size_t ldc,
                         size_t sc, size_t batch)
@@ -168,12 +178,13 @@ dlcl_status op_conv2d_backward_filter(dlcl_ctx *ctx, const op_conv_shape *s, op_
     if (st == DLCL_OK) st = rt_kernel_get(ctx, "conv", "", "reduce_batch", &red);
     for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb) {
         int cnt = s->n - n0 < nb ? s->n - n0 : nb;
-        st = im2col(ctx, s, x, n0, cnt, ws);
-        /* part[b][g] = dy[b][g] col[b][g]^T */
+        st = im2row(ctx, s, x, n0, cnt, ws);
+        /* part[b][g] = dy[b][g] colT[b][:, g columns]: colT is [pq][c*r*s], so group g's
+         * columns start at g*K with leading dimension c*r*s */
         for (int g = 0; st == DLCL_OK && g < s->groups; g++)
-            st = gemm(ctx, DLCL_NO_TRANS, DLCL_TRANS, (size_t)kg, K, pq,
+            st = gemm(ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, (size_t)kg, K, pq,
                       op_b(dy.mem, dy.off + ((size_t)n0 * s->k + (size_t)g * kg) * pq), pq, (size_t)s->k * pq,
-                      op_b(ws.mem, (size_t)g * K * pq), pq, crs * pq, 0.0f,
+                      op_b(ws.mem, (size_t)g * K), crs, crs * pq, 0.0f,
                       op_b(ws.mem, part + (size_t)g * kg * K), K, wn, (size_t)cnt);
         int po = (int)part, dwo = (int)dw.off, wni = (int)wn, accumulate = n0 > 0;
         if (st == DLCL_OK)

@@ -44,6 +44,19 @@ dlcl_status op_maxpool_forward(dlcl_ctx *ctx, const op_pool_shape *s, op_buf x, 
 dlcl_status op_maxpool_backward(dlcl_ctx *ctx, const op_pool_shape *s, op_buf dy, cl_mem idx, op_buf dx)
 {
     cl_kernel k;
+    if (s->stride_h >= s->size_h && s->stride_w >= s->size_w) { /* zero, then scatter: 4x fewer work-items for 2x2/2 */
+        float zero = 0.0f;
+        size_t nx = (size_t)s->n * s->c * s->h * s->w;
+        cl_int err = clEnqueueFillBuffer(ctx->queue, dx.mem, &zero, sizeof zero, dx.off * sizeof(float),
+                                         nx * sizeof(float), 0, NULL, NULL);
+        if (err != CL_SUCCESS) return dlcl__cl_err(err, "clEnqueueFillBuffer (maxpool backward)");
+        dlcl_status st = rt_kernel_get(ctx, "pool", "", "maxpool_backward_scatter", &k);
+        int dyo = (int)dy.off, dxo = (int)dx.off;
+        if (st == DLCL_OK)
+            st = rt_set_args(k, "maxpool_backward_scatter", RT_ARG(dy.mem), RT_ARG(dyo), RT_ARG(idx), RT_ARG(dx.mem),
+                             RT_ARG(dxo), RT_ARG(s->h), RT_ARG(s->w), RT_ARG(s->p), RT_ARG(s->q), RT_ARGS_END);
+        return st == DLCL_OK ? launch(ctx, k, "maxpool_backward_scatter", (size_t)s->p * s->q, s) : st;
+    }
     dlcl_status st = rt_kernel_get(ctx, "pool", "", "maxpool_backward", &k);
     int dyo = (int)dy.off, dxo = (int)dx.off;
     if (st == DLCL_OK)
