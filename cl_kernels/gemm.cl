@@ -6,18 +6,22 @@
  * the 4 rows of B. The arithmetic is 4 x 16 x 4 multiply-adds per 16 + 64 floats loaded,
  * which keeps a CPU core's vector units busy from L1/L2. Launched with 1 x 1 work-groups
  * (on a CPU, one work-item per group is one loop iteration: no barrier, no local memory).
- * Tiles that cross the edge of C take a guarded scalar path. Global: (ceil(n/16),
- * ceil(m/4), batch). */
+ * Tiles that cross the edge of C take a guarded path. Global: (ceil(m/4), ceil(n/16), batch)
+ * when rows_first, else (ceil(n/16), ceil(m/4), batch). */
 
 #define TM 4
 #define TN 16
 
-__kernel void sgemm_nn_4x16(const int m, const int n, const int k, const float alpha,
+__kernel void sgemm_nn_4x16(const int rows_first, const int m, const int n, const int k, const float alpha,
                             __global const float *a, const int ao, const int lda, const int sa,
                             __global const float *b, const int bo, const int ldb, const int sb,
                             const float beta, __global float *c, const int co, const int ldc, const int sc)
 {
-    const int col0 = get_global_id(0) * TN, row0 = get_global_id(1) * TM, z = get_global_id(2);
+    /* rows_first: consecutive work-items share a column strip of B (kept in cache while A
+     * streams), which suits a small A; otherwise they share rows of A. */
+    const int g0 = get_global_id(0), g1 = get_global_id(1); /* PoCL 3.1 fails on get_global_id(non-constant) */
+    const int row0 = (rows_first ? g0 : g1) * TM, col0 = (rows_first ? g1 : g0) * TN;
+    const int z = get_global_id(2);
     if (row0 >= m || col0 >= n) return;
     __global const float *A = a + ao + (size_t)z * sa;
     __global const float *B = b + bo + (size_t)z * sb;

@@ -179,14 +179,18 @@ static dlcl_status gemm_nn_kernel(dlcl_ctx *ctx, const blas_gemm_args *g)
     dlcl_status s;
     cl_kernel k;
     s = rt_kernel_get(ctx, "gemm", "", "sgemm_nn_4x16", &k);
+    /* Walk rows first when A is small enough to stay in cache across a B strip (measured on
+     * PoCL: 64x3136x1024 goes from 35 to 93 GFLOP/s; 1024^3 prefers the other order). */
+    int rows_first = h.m * h.k <= ((size_t)1 << 19);
     int m = (int)h.m, n = (int)h.n, kk = (int)h.k, ao = (int)h.a_off, lda = (int)h.lda, sa = (int)h.a_stride,
         bo = (int)h.b_off, ldb = (int)h.ldb, sb = (int)h.b_stride, co = (int)h.c_off, ldc = (int)h.ldc,
         sc = (int)h.c_stride;
     if (s == DLCL_OK)
-        s = rt_set_args(k, "sgemm_nn_4x16", RT_ARG(m), RT_ARG(n), RT_ARG(kk), RT_ARG(h.alpha), RT_ARG(h.a), RT_ARG(ao),
+        s = rt_set_args(k, "sgemm_nn_4x16", RT_ARG(rows_first), RT_ARG(m), RT_ARG(n), RT_ARG(kk), RT_ARG(h.alpha), RT_ARG(h.a), RT_ARG(ao),
                         RT_ARG(lda), RT_ARG(sa), RT_ARG(h.b), RT_ARG(bo), RT_ARG(ldb), RT_ARG(sb), RT_ARG(h.beta),
                         RT_ARG(h.c), RT_ARG(co), RT_ARG(ldc), RT_ARG(sc), RT_ARGS_END);
-    size_t gs[3] = {(h.n + 15) / 16, (h.m + 3) / 4, h.batch}, one[3] = {1, 1, 1};
+    size_t gs[3] = {(h.m + 3) / 4, (h.n + 15) / 16, h.batch}, one[3] = {1, 1, 1};
+    if (!rows_first) gs[0] = (h.n + 15) / 16, gs[1] = (h.m + 3) / 4;
     return s == DLCL_OK ? rt_launch(ctx, k, "sgemm_nn_4x16", 3, gs, strcmp(ctx->info.type, "CPU") == 0 ? one : NULL) : s;
 }
 
