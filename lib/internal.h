@@ -164,6 +164,9 @@ dlcl_status rt_cache_dir_resolve(const char *param_dir, int no_cache, char **out
 
 uint64_t rt_hash64(const void *data, size_t len, uint64_t seed);
 
+/* write(2) until all n bytes are out, retrying on EINTR; 0 or -1 (errno set). */
+int dlcl__write_all(int fd, const void *buf, size_t n);
+
 /* ------------------------------------------------------------ buffer pool (runtime/pool.c) */
 
 dlcl_status rt_buffer_acquire(dlcl_ctx *ctx, size_t bytes, const char *what, cl_mem *out);

@@ -1,6 +1,6 @@
-/* Parsers of untrusted files: INI configs (lib/io/config.c), safetensors
- * (lib/io/safetensors.c) and IDX data with its loader (lib/data). Each malformed input
- * expects its status and a message naming the place. No OpenCL needed. */
+/* Parsers of untrusted files: INI configs (lib/io/config.c) and IDX data with its loader
+ * (lib/data); safetensors has test_safetensors.c. Each malformed input expects its status
+ * and a message naming the place. No OpenCL needed. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +8,6 @@
 
 #include "../lib/data/data.h"
 #include "../lib/io/config.h"
-#include "../lib/io/safetensors.h"
 #include "test.h"
 
 static const char *tmpfile_with(const char *name, const void *data, size_t len)
@@ -122,100 +121,6 @@ static void config_suggest_picks_nearest_close_name(void)
     T_CHECK(cfg_suggest("strde", c) == c[2], "deletion");
     T_CHECK(cfg_suggest("paddingx", c) == NULL, "far word");
     T_CHECK(cfg_suggest("SIZE", c) == c[1], "case");
-}
-
-/* ------------------------------------------------------------------ safetensors */
-
-static size_t st_bytes(unsigned char *buf, const char *header, const void *data, size_t data_len)
-{
-    uint64_t n = strlen(header);
-    for (int i = 0; i < 8; i++) buf[i] = (unsigned char)(n >> (8 * i));
-    memcpy(buf + 8, header, n);
-    memcpy(buf + 8 + n, data, data_len);
-    return 8 + n + data_len;
-}
-
-static void safetensors_round_trip(void)
-{
-    float a[2 * 3 * 5], b[7], c[1];
-    for (int i = 0; i < 30; i++) a[i] = (float)i / 7 - 1;
-    for (int i = 0; i < 7; i++) b[i] = -(float)i * 1e-3f;
-    c[0] = 42;
-    st_tensor t[3] = {{"conv1.weight", 3, {2, 3, 5}, a}, {"conv1.bias", 1, {7}, b}, {"scalar", 0, {0}, c}};
-    const char *keys[] = {"format", "epochs_done"}, *vals[] = {"pt", "3"};
-    const char *dir = t_tmpdir(0);
-    char path[700];
-    snprintf(path, sizeof path, "%s/w.safetensors", dir);
-    T_OK(st_write(path, t, 3, keys, vals, 2));
-    T_OK(st_write(path, t, 3, keys, vals, 2)); /* overwrite in place */
-    st_file f;
-    T_OK(st_read(path, &f));
-    const st_tensor *ra = st_find(&f, "conv1.weight"), *rb = st_find(&f, "conv1.bias"), *rc = st_find(&f, "scalar");
-    bool ok = f.count == 3 && ra && rb && rc && ra->ndim == 3 && ra->dims[2] == 5 && !memcmp(ra->data, a, sizeof a) &&
-              rb->ndim == 1 && !memcmp(rb->data, b, sizeof b) && rc->ndim == 0 && rc->data[0] == 42 && f.meta_count == 2 &&
-              !strcmp(f.meta_keys[1], "epochs_done") && !strcmp(f.meta_values[1], "3");
-    st_file_free(&f);
-    st_file_free(&f); /* idempotent */
-    T_CHECK(ok, "round trip differs");
-    char bad_path[700];
-    snprintf(bad_path, sizeof bad_path, "%s/no/such/dir/w.safetensors", dir);
-    T_ERR(st_write(bad_path, t, 3, keys, vals, 2), DLCL_ERR_IO, "no/such/dir");
-}
-
-static void safetensors_converts_f16_bf16_f64(void)
-{
-    unsigned char data[2 * 2 + 2 * 2 + 8 * 2], buf[512];
-    uint16_t h[2] = {0x3c00, 0xc500}; /* 1.0, -5.0 */
-    uint16_t bf[2] = {0x4049, 0xbf80}; /* 3.140625, -1.0 */
-    double d[2] = {0.25, -1e-3};
-    memcpy(data, h, 4);
-    memcpy(data + 4, bf, 4);
-    memcpy(data + 8, d, 16);
-    const char *hdr = "{\"h\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[0,4]},"
-                      "\"b\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[4,8]},"
-                      "\"d\":{\"dtype\":\"F64\",\"shape\":[1,2],\"data_offsets\":[8,24]}}";
-    size_t n = st_bytes(buf, hdr, data, sizeof data);
-    st_file f;
-    T_OK(st_read(tmpfile_with("t.safetensors", buf, n), &f));
-    const st_tensor *th = st_find(&f, "h"), *tb = st_find(&f, "b"), *td = st_find(&f, "d");
-    bool ok = th && tb && td && th->data[0] == 1.0f && th->data[1] == -5.0f && tb->data[0] == 3.140625f &&
-              tb->data[1] == -1.0f && td->data[0] == 0.25f && td->data[1] == (float)-1e-3;
-    st_file_free(&f);
-    T_CHECK(ok, "conversion wrong");
-}
-
-static void safetensors_malformed_files_are_refused(void)
-{
-    unsigned char buf[1024], data[64] = {0};
-    struct {
-        const char *header;
-        size_t data_len;
-        const char *msg;
-    } cases[] = {
-        {"not json at all", 0, "not a JSON object"},
-        {"{\"w\":{\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "tensor 'w': needs dtype"},
-        {"{\"w\":{\"dtype\":\"I8\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2, "tensor 'w': dtype 'I8'"},
-        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, "tensor 'w': shape and dtype"},
-        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 4, "tensor 'w': data_offsets outside"},
-        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-         "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12, "overlaps"},
-        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", 8, "non-negative"},
-        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4294967296],\"data_offsets\":[0,8]}}", 8, "overflow"},
-        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, "gap"},
-        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 8, "longer than its tensors"},
-    };
-    for (size_t i = 0; i < T_COUNT(cases); i++) {
-        size_t n = st_bytes(buf, cases[i].header, data, cases[i].data_len);
-        st_file f;
-        dlcl_status s = st_read(tmpfile_with("m.safetensors", buf, n), &f);
-        T_CHECK(s == DLCL_ERR_CHECKPOINT && strstr(dlcl_last_error(), cases[i].msg) &&
-                strstr(dlcl_last_error(), "m.safetensors"), "case %zu: %s: %s", i, dlcl_status_str(s), dlcl_last_error());
-    }
-    st_file f;
-    T_ERR(st_read(tmpfile_with("s.safetensors", "abc", 3), &f), DLCL_ERR_CHECKPOINT, "shorter than the 8-byte");
-    unsigned char huge[16] = {0, 0, 0, 0, 0, 0, 0, 0x40, '{', '}'}; /* header length 2^62 */
-    T_ERR(st_read(tmpfile_with("h.safetensors", huge, sizeof huge), &f), DLCL_ERR_CHECKPOINT, "does not fit");
-    T_ERR(st_read("/nonexistent/w.safetensors", &f), DLCL_ERR_NOT_FOUND, "/nonexistent/w.safetensors");
 }
 
 /* ------------------------------------------------------------------ IDX and loader */
@@ -418,9 +323,6 @@ static const t_case cases[] = {
     T_CASE(config_syntax_errors_name_the_line),
     T_CASE(config_values_getters_and_errors),
     T_CASE(config_suggest_picks_nearest_close_name),
-    T_CASE(safetensors_round_trip),
-    T_CASE(safetensors_converts_f16_bf16_f64),
-    T_CASE(safetensors_malformed_files_are_refused),
     T_CASE(idx_raw_and_gzip_load_identically),
     T_CASE(idx_malformed_files_are_refused),
     T_CASE(idx_reads_real_fashion_mnist_test_set),

@@ -38,9 +38,9 @@ static inline void tool_print_summary(dlcl_net *net, FILE *f)
     if (dlcl_net_get_info(net, &info) != DLCL_OK) return;
     fprintf(f, "device: %s\n", info.device_name);
     fprintf(f, "%-4s %-14s %-15s %-24s %-16s %12s %12s\n", "#", "layer", "type", "detail", "output", "params", "MFLOPs");
-    fprintf(f, "%-4s %-14s %-15s %-24s %-16s %12s %12s\n", "", "input", "", "", "", "", "");
     char shape[48];
     snprintf(shape, sizeof shape, "%dx%dx%d", info.in_c, info.in_h, info.in_w);
+    fprintf(f, "%-4s %-14s %-15s %-24s %-16s %12s %12s\n", "", "input", "", "", shape, "", "");
     for (size_t i = 0; i < info.n_layers; i++) {
         dlcl_layer_info li;
         if (dlcl_net_layer_info(net, i, &li) != DLCL_OK) return;

@@ -121,7 +121,7 @@ static int mkdir_p(const char *dir)
     return (mkdir(tmp, 0755) != 0 && errno != EEXIST) ? -1 : 0;
 }
 
-static int write_all(int fd, const void *buf, size_t n)
+int dlcl__write_all(int fd, const void *buf, size_t n)
 {
     const unsigned char *p = buf;
     while (n > 0) {
@@ -153,8 +153,8 @@ dlcl_status rt_cache_store(const char *dir, const rt_cache_key *key, const unsig
     }
     uint32_t klen = (uint32_t)strlen(ks);
     uint64_t plen = len, phash = rt_hash64(bin, len, 0);
-    int bad = write_all(fd, CACHE_MAGIC, 8) || write_all(fd, &klen, 4) || write_all(fd, ks, klen) ||
-              write_all(fd, &plen, 8) || write_all(fd, &phash, 8) || write_all(fd, bin, len) ||
+    int bad = dlcl__write_all(fd, CACHE_MAGIC, 8) || dlcl__write_all(fd, &klen, 4) || dlcl__write_all(fd, ks, klen) ||
+              dlcl__write_all(fd, &plen, 8) || dlcl__write_all(fd, &phash, 8) || dlcl__write_all(fd, bin, len) ||
               fsync(fd) != 0;
     bad |= close(fd) != 0;
     free(ks);
