@@ -521,7 +521,7 @@ dlcl_status st_write(const char *path, const st_tensor *tensors, size_t count, c
     if ((st = check_write_args(tensors, count, meta_keys, meta_values, meta_count, bytes)) != DLCL_OK) goto done;
     for (size_t i = 0; i < count; i++) names[i] = tensors[i].name;
     if ((st = find_duplicate(names, count, &dup)) != DLCL_OK) goto done;
-    if (dup == NULL) {
+    if (dup == NULL && meta_count > 0) {
         memcpy(names, meta_keys, meta_count * sizeof *names);
         if ((st = find_duplicate(names, meta_count, &dup)) != DLCL_OK) goto done;
     }
