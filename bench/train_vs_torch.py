@@ -1,10 +1,10 @@
 #!/usr/bin/python3
-"""One training epoch of the same network in dlcl (OpenCL device, PoCL on a CPU-only
+"""Training epochs of the same networks in dlcl (OpenCL device, PoCL on a CPU-only
 machine) and in PyTorch on the CPU, in one run; prints both epoch times, their ratio and
-both test accuracies. Each framework runs in its own process, one after the other, so
-their thread pools do not compete.
+both test accuracies per network. Each framework runs in its own process, one after the
+other, so their thread pools do not compete.
 
-  /usr/bin/python3 bench/train_vs_torch.py [--config examples/fashion_lenet.ini]
+  /usr/bin/python3 bench/train_vs_torch.py [--config NET.ini]... (default: LeNet and VGG)
       [--build build] [--threads 2] [--train-samples N] [--epochs 1]
 """
 import argparse
@@ -102,7 +102,7 @@ def torch_epoch(cfg_path, threads, samples, epochs):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--config", default=os.path.join(ROOT, "examples/fashion_lenet.ini"))
+    ap.add_argument("--config", action="append", help="repeatable; default: fashion_lenet.ini and fashion_vgg.ini")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--train-samples", type=int, default=0, help="0: all")
@@ -110,11 +110,21 @@ def main():
     ap.add_argument("--torch-only", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.torch_only:
-        s, acc = torch_epoch(a.config, a.threads, a.train_samples or None, a.epochs)
+        s, acc = torch_epoch(a.config[0], a.threads, a.train_samples or None, a.epochs)
         print(f"torch_seconds={s:.2f} torch_accuracy={acc:.4f}")
         return
+    configs = a.config or [os.path.join(ROOT, "examples", n) for n in ("fashion_lenet.ini", "fashion_vgg.ini")]
+    rows = [run_one(a, c) for c in configs]
+    print(f"\ntorch threads: {a.threads}; epochs: {a.epochs}; train samples: {a.train_samples or 'all'}; "
+          f"device: {rows[0][1]}")
+    print(f"{'net':22} {'dlcl s':>9} {'torch s':>9} {'ratio':>7} {'dlcl acc':>9} {'torch acc':>10}")
+    for name, _, d_s, d_acc, t_s, t_acc in rows:
+        print(f"{name:22} {d_s:9.1f} {t_s:9.1f} {d_s / t_s:7.2f} {d_acc:9.4f} {t_acc:10.4f}")
+
+
+def run_one(a, config):
     ckpt = os.path.join(os.environ.get("TMPDIR", "/tmp"), "dlcl-bench.safetensors")
-    cmd = [os.path.join(a.build, "tools/dlcl-train"), a.config, "--set", f"net.epochs={a.epochs}",
+    cmd = [os.path.join(a.build, "tools/dlcl-train"), config, "--set", f"net.epochs={a.epochs}",
            "--set", f"net.checkpoint={ckpt}"]
     if a.train_samples:
         cmd += ["--set", f"data.train_samples={a.train_samples}"]
@@ -127,19 +137,14 @@ def main():
     dev = re.search(r"^device: (.*)$", out.stdout, re.M)
     # torch in its own process with the same thread count
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
-    tcmd = [sys.executable, os.path.abspath(__file__), "--torch-only", "--config", a.config, "--threads", str(a.threads),
+    tcmd = [sys.executable, os.path.abspath(__file__), "--torch-only", "--config", config, "--threads", str(a.threads),
             "--train-samples", str(a.train_samples), "--epochs", str(a.epochs)]
+    print("torch: " + " ".join(tcmd), flush=True)
     out = subprocess.run(tcmd, capture_output=True, text=True, env=env)
     m = re.search(r"torch_seconds=([0-9.]+) torch_accuracy=([0-9.]+)", out.stdout)
     if out.returncode != 0 or not m:
         sys.exit("torch run failed:\n" + out.stdout[-3000:] + out.stderr[-3000:])
-    t_s, t_acc = float(m.group(1)), float(m.group(2))
-    print(f"device: {dev.group(1) if dev else '?'}; torch threads: {a.threads}; epochs: {a.epochs}; "
-          f"train samples: {a.train_samples or 'all'}")
-    print(f"{'':8} {'train s':>10} {'test acc':>9}")
-    print(f"{'dlcl':8} {d_s:10.1f} {d_acc:9.4f}")
-    print(f"{'pytorch':8} {t_s:10.1f} {t_acc:9.4f}")
-    print(f"ratio dlcl/pytorch epoch time: {d_s / t_s:.2f}")
+    return (os.path.basename(config), dev.group(1) if dev else "?", d_s, d_acc, float(m.group(1)), float(m.group(2)))
 
 
 if __name__ == "__main__":
