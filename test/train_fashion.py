@@ -15,7 +15,7 @@ import zlib
 
 TOOLS, SRC = sys.argv[1], sys.argv[2]
 DATA = "/usr/share/datasets/fashion-mnist"
-MIN_ACCURACY = 0.80  # one epoch of the MLP on 12000 images reaches about 0.83
+MIN_ACCURACY = 0.78  # one epoch of the MLP on 12000 images reached 0.8175 here; chance is 0.10
 tmp = tempfile.mkdtemp(prefix="dlcl-e2e-")
 ckpt = f"{tmp}/mlp.safetensors"
 count = failed = 0
