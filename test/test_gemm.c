@@ -1,6 +1,7 @@
 /* SGEMM through lib/blas.c (CLBlast) against a double-accumulating reference: odd shapes,
  * both transposes, offsets, leading dimensions past the matrix, alpha/beta, batches, and
  * calls that would run past a buffer. One process: CLBlast compiles on first use. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,7 @@ typedef struct gemm_case {
     size_t pad_ld, off; /* extra leading dimension, element offset of every operand */
     size_t batch;
     float alpha, beta;
+    bool nan_c; /* C's matrices start as NaN: with beta 0, C must not be read (BLAS rule) */
 } gemm_case;
 
 static bool run_case_on(const gemm_case *g, blas_backend backend)
@@ -30,6 +32,12 @@ static bool run_case_on(const gemm_case *g, blas_backend backend)
     t_fill_uniform(&rng, a, na, -1, 1);
     t_fill_uniform(&rng, b, nb, -1, 1);
     t_fill_uniform(&rng, c, nc, -1, 1);
+    bool *in_c = calloc(nc, 1); /* elements of the C matrices; all others must stay as they were */
+    for (size_t z = 0; in_c && z < g->batch; z++)
+        for (size_t i = 0; i < g->m; i++)
+            for (size_t j = 0; j < g->n; j++) in_c[g->off + z * sc + i * ldc + j] = true;
+    for (size_t i = 0; g->nan_c && in_c && i < nc; i++)
+        if (in_c[i]) c[i] = NAN;
     memcpy(want, c, nc * 4);
     for (size_t i = 0; i < g->batch; i++)
         gemm_ref(g->ta, g->tb, g->m, g->n, g->k, g->alpha, a + g->off + i * sa, lda, b + g->off + i * sb, ldb, g->beta,
@@ -56,10 +64,17 @@ static bool run_case_on(const gemm_case *g, blas_backend backend)
              blas_backend_names[backend], g->m, g->n, g->k, g->ta, g->tb, g->pad_ld, g->off, g->batch, (double)g->alpha,
              (double)g->beta);
     if (s != DLCL_OK) printf("# %s: %s: %s\n", label, dlcl_status_str(s), dlcl_last_error());
-    /* elements outside the C matrices (gaps, offset) must be untouched: compared exactly */
-    bool ok = s == DLCL_OK && t_close(label, got, want, nc, 1e-4f, 1e-4f);
+    /* the C matrices within tolerance; every element outside them (offset, padding past n,
+     * gaps between batches) bit-for-bit unchanged */
+    bool ok = s == DLCL_OK && in_c != NULL && t_close(label, got, want, nc, 1e-4f, 1e-4f);
+    for (size_t i = 0; ok && i < nc; i++)
+        if (!in_c[i] && memcmp(&got[i], &want[i], sizeof got[i]) != 0) {
+            printf("# %s: element %zu outside every C matrix changed: %.9g -> %.9g\n", label, i, (double)want[i],
+                   (double)got[i]);
+            ok = false;
+        }
     dlcl_tensor_free(A), dlcl_tensor_free(B), dlcl_tensor_free(C);
-    free(a), free(b), free(c), free(want), free(got);
+    free(a), free(b), free(c), free(want), free(got), free(in_c);
     return ok;
 }
 
@@ -73,57 +88,91 @@ static bool run_case(const gemm_case *g)
 
 static void gemm_matches_ref_1x1x1(void)
 {
-    T_CHECK(run_case(&(gemm_case){1, 1, 1, 0, 0, 0, 0, 1, 1.0f, 0.0f}), "mismatch");
+    T_CHECK(run_case(&(gemm_case){1, 1, 1, 0, 0, 0, 0, 1, 1.0f, 0.0f, false}), "mismatch");
 }
 
 static void gemm_matches_ref_7x13x5_every_transpose(void)
 {
     for (int ta = 0; ta < 2; ta++)
-        for (int tb = 0; tb < 2; tb++) T_CHECK(run_case(&(gemm_case){7, 13, 5, ta, tb, 0, 0, 1, 1.0f, 0.0f}), "mismatch");
+        for (int tb = 0; tb < 2; tb++)
+            T_CHECK(run_case(&(gemm_case){7, 13, 5, ta, tb, 0, 0, 1, 1.0f, 0.0f, false}), "mismatch");
 }
 
 static void gemm_matches_ref_129x65x33_offsets_ld_alpha_beta(void)
 {
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++)
-            T_CHECK(run_case(&(gemm_case){129, 65, 33, ta, tb, 3, 11, 1, 0.75f, -0.5f}), "mismatch");
+            T_CHECK(run_case(&(gemm_case){129, 65, 33, ta, tb, 3, 11, 1, 0.75f, -0.5f, false}), "mismatch");
 }
 
 static void gemm_strided_batched_matches_ref(void)
 {
-    T_CHECK(run_case(&(gemm_case){7, 13, 5, 0, 1, 2, 4, 3, 1.0f, 1.0f}), "mismatch");
-    T_CHECK(run_case(&(gemm_case){33, 17, 65, 1, 0, 0, 0, 3, -1.0f, 0.0f}), "mismatch");
+    T_CHECK(run_case(&(gemm_case){7, 13, 5, 0, 1, 2, 4, 3, 1.0f, 1.0f, false}), "mismatch");
+    T_CHECK(run_case(&(gemm_case){33, 17, 65, 1, 0, 0, 0, 3, -1.0f, 0.0f, false}), "mismatch");
 }
 
 static void gemm_matches_ref_on_full_and_edge_tiles(void)
 {
-    T_CHECK(run_case(&(gemm_case){64, 256, 100, 0, 0, 0, 0, 1, 1.0f, 0.0f}), "full tiles only");
-    T_CHECK(run_case(&(gemm_case){67, 250, 99, 1, 1, 5, 3, 2, 1.5f, 0.25f}), "edges, both transposed, batched");
+    T_CHECK(run_case(&(gemm_case){64, 256, 100, 0, 0, 0, 0, 1, 1.0f, 0.0f, false}), "full tiles only");
+    T_CHECK(run_case(&(gemm_case){67, 250, 99, 1, 1, 5, 3, 2, 1.5f, 0.25f, false}), "edges, both transposed, batched");
     /* A B^T with B much wider than A: computed as (B A^T)^T (a dense layer's forward) */
-    T_CHECK(run_case(&(gemm_case){7, 65, 33, 0, 1, 3, 5, 1, 0.5f, 0.0f}), "wide NT");
+    T_CHECK(run_case(&(gemm_case){7, 65, 33, 0, 1, 3, 5, 1, 0.5f, 0.0f, false}), "wide NT");
 }
 
+static void gemm_beta_zero_ignores_nan_in_c(void)
+{
+    for (int t = 0; t < 4; t++)
+        T_CHECK(run_case(&(gemm_case){7, 13, 5, t & 1, t >> 1, 1, 2, 1, 1.0f, 0.0f, true}), "ta %d tb %d", t & 1,
+                t >> 1);
+    T_CHECK(run_case(&(gemm_case){67, 250, 99, 0, 0, 0, 0, 3, 0.5f, 0.0f, true}), "batched, edge tiles");
+    T_CHECK(run_case(&(gemm_case){7, 65, 33, 0, 1, 3, 5, 1, 0.5f, 0.0f, true}), "wide NT");
+}
+
+/* A call that must be refused with DLCL_ERR_INVALID_ARG and a message containing substr. */
+static bool refused(dlcl_status s, const char *what, const char *substr)
+{
+    if (s == DLCL_ERR_INVALID_ARG && strstr(dlcl_last_error(), substr) != NULL) return true;
+    printf("# %s: want DLCL_ERR_INVALID_ARG with \"%s\", got %s: %s\n", what, substr, dlcl_status_str(s),
+           dlcl_last_error());
+    return false;
+}
+
+/* Each refused call names the operand and launches nothing: C keeps its sentinel values. */
 static void gemm_rejects_calls_that_overrun_a_buffer(void)
 {
     dlcl_ctx *ctx = t_ctx();
     T_CHECK(ctx != NULL, "no context");
     int64_t d = 7 * 13;
+    float sentinel[7 * 13], after[7 * 13];
+    for (int i = 0; i < 7 * 13; i++) sentinel[i] = 1000.0f + (float)i;
     dlcl_tensor *a = NULL, *b = NULL, *c = NULL;
-    T_OK(dlcl_tensor_create(ctx, 1, &d, &a));
-    T_OK(dlcl_tensor_create(ctx, 1, &d, &b));
-    T_OK(dlcl_tensor_create(ctx, 1, &d, &c));
-    dlcl_status s1 = dlcl_sgemm(ctx, 0, 0, 7, 13, 13, 1, a, 0, 13, b, 0, 13, 0, c, 0, 13);            /* B is 13x13 */
-    dlcl_status s2 = dlcl_sgemm(ctx, 0, 0, 7, 13, 5, 1, a, 1, 5, b, 0, 13, 0, c, 0, 13);              /* C offset ok, A fine */
-    dlcl_status s3 = dlcl_sgemm(ctx, 0, 0, 7, 13, 5, 1, a, 0, 5, b, 0, 13, 0, c, 1, 13);              /* C + 1 overruns */
-    dlcl_status s4 = dlcl_sgemm(ctx, 0, 0, 7, 13, 5, 1, a, 0, 4, b, 0, 13, 0, c, 0, 13);              /* lda < k */
-    dlcl_status s5 = dlcl_sgemm_strided_batched(ctx, 0, 0, 7, 13, 1, 1, a, 0, 1, 7, b, 0, 13, 13, 0, c, 0, 13, 91, 2);
+    dlcl_status s = dlcl_tensor_create(ctx, 1, &d, &a);
+    if (s == DLCL_OK) s = dlcl_tensor_create(ctx, 1, &d, &b);
+    if (s == DLCL_OK) s = dlcl_tensor_create(ctx, 1, &d, &c);
+    if (s == DLCL_OK) s = dlcl_tensor_upload(a, sentinel, 0, 7 * 13);
+    if (s == DLCL_OK) s = dlcl_tensor_upload(b, sentinel, 0, 7 * 13);
+    if (s == DLCL_OK) s = dlcl_tensor_upload(c, sentinel, 0, 7 * 13);
+    bool all = s == DLCL_OK;
+    /* 7x13 = A(7x5) B(5x13) fits each 91-float buffer; each call below breaks one bound */
+    all &= refused(dlcl_sgemm(ctx, 0, 0, 7, 13, 13, 1, a, 0, 13, b, 0, 13, 0, c, 0, 13), "B 13x13", "B (13 x 13");
+    all &= refused(dlcl_sgemm(ctx, 0, 0, 7, 13, 5, 1, a, 0, 5, b, 0, 13, 0, c, 1, 13), "C + 1", "C (7 x 13, offset 1,");
+    all &= refused(dlcl_sgemm(ctx, 0, 0, 7, 13, 5, 1, a, 0, 4, b, 0, 13, 0, c, 0, 13), "lda < k", "ldA = 4");
+    all &= refused(dlcl_sgemm(ctx, 0, 0, 7, 13, 5, 1, a, 91, 5, b, 0, 13, 0, c, 0, 13), "A+91", "A (7 x 5, offset 91,");
+    all &= refused(dlcl_sgemm(ctx, 0, 0, 7, 13, 5, 1, a, 0, 5, b, 0, 13, 0, c, 0, 14), "ldc 14", "ld 14");
+    all &= refused(dlcl_sgemm(ctx, 0, 0, 7, 13, 5, 1, a, 0, 5, b, 0, 13, 0, c, SIZE_MAX - 10, 13), "offset wraps",
+                   "runs past");
+    all &= refused(dlcl_sgemm(ctx, 0, 0, 7, 13, 5, 1, a, 0, SIZE_MAX / 2, b, 0, 13, 0, c, 0, 13), "lda * rows wraps",
+                   "runs past");
+    all &= refused(dlcl_sgemm_strided_batched(ctx, 0, 0, 7, 13, 1, 1, a, 0, 1, 7, b, 0, 13, 13, 0, c, 0, 13, 91, 2),
+                   "second C of the batch", "batch 2");
+    dlcl_status sd = dlcl_tensor_download(c, after, 0, 7 * 13);
+    dlcl_status ok = dlcl_sgemm(ctx, 0, 0, 7, 13, 5, 1, a, 1, 5, b, 0, 13, 0, c, 0, 13); /* A + 1 still fits */
+    if (ok == DLCL_OK) ok = dlcl_sgemm(ctx, 1, 1, 7, 13, 5, 1, a, 56, 7, b, 26, 5, 0, c, 0, 13); /* both ends exact */
     dlcl_tensor_free(a), dlcl_tensor_free(b), dlcl_tensor_free(c);
-    T_CHECK(s1 == DLCL_ERR_INVALID_ARG, "B overrun: %s", dlcl_status_str(s1));
-    T_CHECK(s2 == DLCL_OK, "valid call: %s %s", dlcl_status_str(s2), dlcl_last_error());
-    T_CHECK(s3 == DLCL_ERR_INVALID_ARG, "C overrun: %s", dlcl_status_str(s3));
-    T_CHECK(s4 == DLCL_ERR_INVALID_ARG, "lda < k: %s", dlcl_status_str(s4));
-    T_CHECK(s5 == DLCL_ERR_INVALID_ARG && strstr(dlcl_last_error(), "batch 2"), "batch overrun: %s: %s",
-            dlcl_status_str(s5), dlcl_last_error());
+    T_CHECK(all, "a call past a buffer was not refused as it should be (see above)");
+    T_CHECK(sd == DLCL_OK, "download: %s", dlcl_last_error());
+    T_CHECK(memcmp(sentinel, after, sizeof after) == 0, "a refused call wrote to C");
+    T_CHECK(ok == DLCL_OK, "valid call: %s %s", dlcl_status_str(ok), dlcl_last_error());
 }
 
 static const t_case cases[] = {
@@ -132,6 +181,7 @@ static const t_case cases[] = {
     T_CASE(gemm_matches_ref_129x65x33_offsets_ld_alpha_beta),
     T_CASE(gemm_strided_batched_matches_ref),
     T_CASE(gemm_matches_ref_on_full_and_edge_tiles),
+    T_CASE(gemm_beta_zero_ignores_nan_in_c),
     T_CASE(gemm_rejects_calls_that_overrun_a_buffer),
 };
 

@@ -2,6 +2,7 @@
  * disk cache (warm start builds nothing, corrupt entries are rebuilt), device choice,
  * tensors and the buffer pool. */
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -9,6 +10,31 @@
 
 #include "../lib/internal.h"
 #include "test.h"
+
+/* Temporary directories made by this test (flat: files only), removed after each case. */
+static char made_dirs[16][512];
+static int n_made;
+
+static const char *tmpdir(int slot)
+{
+    const char *d = t_tmpdir(slot);
+    if (d != NULL && n_made < 16) snprintf(made_dirs[n_made++], sizeof made_dirs[0], "%s", d);
+    return d;
+}
+
+static void tmpdirs_remove(void)
+{
+    for (int i = 0; i < n_made; i++) {
+        DIR *d = opendir(made_dirs[i]);
+        struct dirent *e;
+        while (d && (e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) unlinkat(dirfd(d), e->d_name, 0);
+        }
+        if (d) closedir(d);
+        rmdir(made_dirs[i]);
+    }
+    n_made = 0;
+}
 
 static char saved_env[4][1024];
 static const char *const env_names[4] = {"DLCL_KERNEL_DIR", "DLCL_CACHE_DIR", "DLCL_NO_CACHE", "DLCL_DEVICE"};
@@ -30,6 +56,7 @@ static void env_restore(void)
         else unsetenv(env_names[i]);
     }
     t_ctx_reset();
+    tmpdirs_remove();
 }
 
 static const char *kernel_src_dir(void)
@@ -43,7 +70,7 @@ static const char *kernel_src_dir(void)
 /* A kernel directory holding a copy of elementwise.cl (+ extra source if given). */
 static const char *make_kernel_dir(int slot, const char *extra_name, const char *extra_src)
 {
-    const char *dir = t_tmpdir(slot);
+    const char *dir = tmpdir(slot);
     if (dir == NULL) return NULL;
     char from[1200], to[1200];
     snprintf(from, sizeof from, "%s/elementwise.cl", kernel_src_dir());
@@ -63,7 +90,7 @@ static const char *make_kernel_dir(int slot, const char *extra_name, const char 
 
 static void kernel_dir_resolves_each_location_in_order(void)
 {
-    const char *a = t_tmpdir(0), *b = t_tmpdir(1);
+    const char *a = tmpdir(0), *b = tmpdir(1);
     char *out = NULL;
     T_CHECK(a && b, "tmpdir");
     T_OK(rt_kernel_dir_resolve(a, b, NULL, NULL, &out));
@@ -98,6 +125,17 @@ static void ctx_reads_kernels_from_env_dir_and_runs_them(void)
     bool same = s == DLCL_OK && strcmp(dlcl_ctx_kernel_dir(ctx), dir) == 0;
     dlcl_ctx_stats st = {0};
     if (s == DLCL_OK) dlcl_ctx_get_stats(ctx, &st);
+    /* the copied source builds and runs: fill 13 floats (a ragged work-group) */
+    dlcl_tensor *t = NULL;
+    int64_t dim = 13;
+    float out[13] = {0};
+    dlcl_status run = s;
+    if (run == DLCL_OK) run = dlcl_tensor_create(ctx, 1, &dim, &t);
+    if (run == DLCL_OK) run = dlcl_tensor_fill(t, -3.25f);
+    if (run == DLCL_OK) run = dlcl_tensor_download(t, out, 0, 13);
+    char run_msg[1024];
+    snprintf(run_msg, sizeof run_msg, "%s", dlcl_last_error());
+    dlcl_tensor_free(t);
     dlcl_ctx_free(ctx);
     setenv("DLCL_KERNEL_DIR", "/nonexistent/kernels", 1);
     dlcl_status s2 = dlcl_ctx_create(NULL, &ctx);
@@ -105,6 +143,8 @@ static void ctx_reads_kernels_from_env_dir_and_runs_them(void)
     snprintf(msg, sizeof msg, "%s", dlcl_last_error());
     env_restore();
     T_CHECK(s == DLCL_OK && same && st.kernel_sources == 1, "%s", dlcl_last_error());
+    T_CHECK(run == DLCL_OK, "fill from the env kernel dir: %s: %s", dlcl_status_str(run), run_msg);
+    for (int i = 0; i < 13; i++) T_CHECK(out[i] == -3.25f, "fill[%d] = %g", i, (double)out[i]);
     T_CHECK(s2 == DLCL_ERR_NOT_FOUND && ctx == NULL && strstr(msg, "/nonexistent/kernels"), "missing dir: %s", msg);
 }
 
@@ -150,7 +190,7 @@ static bool build_all_stats(dlcl_ctx_stats *st)
 static void warm_start_builds_nothing(void)
 {
     env_save();
-    const char *cache = t_tmpdir(1);
+    const char *cache = tmpdir(1);
     setenv("DLCL_CACHE_DIR", cache, 1);
     unsetenv("DLCL_NO_CACHE");
     dlcl_ctx_stats cold = {0}, warm = {0};
@@ -174,7 +214,7 @@ static void warm_start_builds_nothing(void)
 static void corrupt_cache_entries_are_rebuilt(void)
 {
     env_save();
-    const char *cache = t_tmpdir(1);
+    const char *cache = tmpdir(1);
     setenv("DLCL_CACHE_DIR", cache, 1);
     unsetenv("DLCL_NO_CACHE");
     dlcl_ctx_stats first = {0}, second = {0};
@@ -225,7 +265,7 @@ static void corrupt_cache_entries_are_rebuilt(void)
 static void no_cache_writes_nothing(void)
 {
     env_save();
-    const char *cache = t_tmpdir(1);
+    const char *cache = tmpdir(1);
     setenv("DLCL_CACHE_DIR", cache, 1);
     setenv("DLCL_NO_CACHE", "1", 1);
     dlcl_ctx_stats st = {0};
@@ -243,7 +283,11 @@ static void device_choice_by_dlcl_device(void)
     int chosen = -1;
     unsetenv("DLCL_DEVICE");
     dlcl_status s = dlcl_devices_list(NULL, &list, &n, &chosen);
-    T_CHECK(s == DLCL_OK && n > 0 && chosen >= 0, "%s", dlcl_last_error());
+    if (s != DLCL_OK || n == 0 || chosen < 0) {
+        dlcl_devices_free(list);
+        env_restore();
+        T_CHECK(false, "dlcl_devices_list: %s: %s (n %zu, chosen %d)", dlcl_status_str(s), dlcl_last_error(), n, chosen);
+    }
     char name_part[8];
     snprintf(name_part, sizeof name_part, "%.6s", list[chosen].name);
     char idx[32];
@@ -308,6 +352,24 @@ static void tensor_round_trip_and_pool_reuse(void)
     T_CHECK(after.pool_hits == before.pool_hits + 1 && after.pool_misses == before.pool_misses,
             "pool not reused: hits %llu -> %llu", (unsigned long long)before.pool_hits,
             (unsigned long long)after.pool_hits);
+    /* a pooled buffer lent to a smaller tensor keeps its real size: a 100-float buffer that
+     * served 60 floats still serves 100 */
+    int64_t big = 100, small = 60;
+    T_OK(dlcl_tensor_create(ctx, 1, &big, &t));
+    dlcl_tensor_free(t);
+    T_OK(dlcl_tensor_create(ctx, 1, &small, &t));
+    dlcl_tensor_free(t);
+    T_OK(dlcl_ctx_get_stats(ctx, &before));
+    T_OK(dlcl_tensor_create(ctx, 1, &big, &t));
+    T_OK(dlcl_ctx_get_stats(ctx, &after));
+    T_OK(dlcl_tensor_upload(t, in, 0, 100));
+    T_OK(dlcl_tensor_download(t, out, 0, 100));
+    dlcl_tensor_free(t);
+    T_CHECK(memcmp(in, out, 100 * sizeof *in) == 0, "reused buffer round trip differs");
+    T_CHECK(after.pool_hits == before.pool_hits + 1 && after.pool_misses == before.pool_misses,
+            "buffer shrank in the pool's books: hits %llu -> %llu, misses %llu -> %llu",
+            (unsigned long long)before.pool_hits, (unsigned long long)after.pool_hits,
+            (unsigned long long)before.pool_misses, (unsigned long long)after.pool_misses);
     int64_t huge[2] = {1 << 20, 1 << 20}; /* 4 TiB */
     T_ERR(dlcl_tensor_create(ctx, 2, huge, &t), DLCL_ERR_OUT_OF_MEMORY, "MAX_MEM_ALLOC_SIZE");
 }
@@ -323,4 +385,9 @@ static const t_case cases[] = {
     T_CASE(tensor_round_trip_and_pool_reuse),
 };
 
-int main(int argc, char **argv) { return t_main(cases, T_COUNT(cases), argc, argv); }
+int main(int argc, char **argv)
+{
+    int rc = t_main(cases, T_COUNT(cases), argc, argv);
+    tmpdirs_remove();
+    return rc;
+}

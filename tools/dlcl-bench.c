@@ -16,7 +16,15 @@ static int bench_gemm(int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--sizes") == 0 && i + 1 < argc) {
             n_sizes = 0;
-            for (char *t = strtok(argv[++i], ","); t && n_sizes < 16; t = strtok(NULL, ",")) sizes[n_sizes++] = atoi(t);
+            for (char *t = strtok(argv[++i], ","); t && n_sizes < 16; t = strtok(NULL, ",")) {
+                char *end;
+                long v = strtol(t, &end, 10);
+                if (*end != '\0' || v < 1 || v > 65536) {
+                    fprintf(stderr, "dlcl-bench gemm: bad size '%s' (want 1..65536)\n", t);
+                    return 2;
+                }
+                sizes[n_sizes++] = (int)v;
+            }
         } else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
             reps = atoi(argv[++i]);
         } else {

@@ -1,5 +1,5 @@
 /* dlcl-devices [SELECTOR]: every OpenCL platform and device; '*' marks the one dlcl uses
- * (by SELECTOR, else DLCL_DEVICE, else the first GPU, else the first device). */
+ * (DLCL_DEVICE if set, else SELECTOR, else the first GPU, else the first device). */
 #include <string.h>
 
 #include "common.h"
@@ -7,13 +7,21 @@
 int main(int argc, char **argv)
 {
     if (argc > 2 || (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))) {
-        printf("usage: dlcl-devices [platform:device | name substring]\n");
+        FILE *f = argc > 2 ? stderr : stdout;
+        fprintf(f, "usage: dlcl-devices [SELECTOR]\n"
+                   "Lists every OpenCL platform and device. '*' marks the one dlcl would use: DLCL_DEVICE if set,\n"
+                   "else SELECTOR ('platform:device' indices or a name substring), else the first GPU, else the\n"
+                   "first device. Exits 1 if the selector matches no device.\n");
         return argc > 2 ? 2 : 0;
     }
+    /* the library's rule: DLCL_DEVICE wins over a selector passed in (as over a config's device=) */
+    const char *env = getenv("DLCL_DEVICE"), *arg = argc == 2 ? argv[1] : NULL;
+    const char *sel = env && env[0] ? env : arg;
+    if (arg && sel == env) fprintf(stderr, "dlcl-devices: note: DLCL_DEVICE='%s' overrides '%s'\n", env, arg);
     dlcl_device_info *list;
     size_t n;
     int chosen;
-    dlcl_status s = dlcl_devices_list(argc == 2 ? argv[1] : NULL, &list, &n, &chosen);
+    dlcl_status s = dlcl_devices_list(arg, &list, &n, &chosen);
     if (s != DLCL_OK) return tool_fail("dlcl-devices", s);
     const char *last_platform = "";
     for (size_t i = 0; i < n; i++) {
@@ -29,7 +37,9 @@ int main(int argc, char **argv)
                d->max_work_group_size, d->fp16 ? "yes" : "no", d->fp64 ? "yes" : "no");
     }
     if (chosen < 0) {
-        fprintf(stderr, "dlcl-devices: the selector matches no device\n");
+        fprintf(stderr, "dlcl-devices: %s: device selector '%s'%s matches no device\n",
+                dlcl_status_str(DLCL_ERR_NO_DEVICE), sel ? sel : "(default)",
+                sel && sel == env ? " (from DLCL_DEVICE)" : "");
         dlcl_devices_free(list);
         return 1;
     }

@@ -507,7 +507,7 @@ dlcl_status st_write(const char *path, const st_tensor *tensors, size_t count, c
     if (path == NULL || (count > 0 && tensors == NULL) || (meta_count > 0 && (!meta_keys || !meta_values)))
         return dlcl__err(DLCL_ERR_INVALID_ARG, "st_write: NULL argument");
     uint64_t *bytes = malloc((count + 1) * sizeof *bytes);
-    const char **names = malloc((count + meta_count + 1) * sizeof *names);
+    const char **names = calloc(count + meta_count + 1, sizeof *names);
     char *hdr = NULL, *tmp = NULL;
     int fd = -1;
     bool tmp_exists = false;
