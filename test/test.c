@@ -1,10 +1,12 @@
 /* Test runner, tolerance compare, RNG, shared context. See test.h. */
 #include "test.h"
 
+#include <ftw.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static bool cur_failed;
 static uint64_t seed_value;
@@ -100,13 +102,32 @@ void t_ctx_reset(void)
     shared_ctx = NULL;
 }
 
+/* Every directory t_tmpdir made, removed (with its contents) when t_main returns. */
+static char made_dirs[256][512];
+static int n_made;
+
 const char *t_tmpdir(int slot)
 {
     static char bufs[4][512];
     if (slot < 0 || slot > 3) return NULL;
     const char *base = getenv("TMPDIR");
     snprintf(bufs[slot], sizeof bufs[slot], "%s/dlcl-test-XXXXXX", base && base[0] ? base : "/tmp");
-    return mkdtemp(bufs[slot]);
+    const char *d = mkdtemp(bufs[slot]);
+    if (d != NULL && n_made < 256) snprintf(made_dirs[n_made++], sizeof made_dirs[0], "%s", d);
+    return d;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void tmpdirs_remove(void)
+{
+    for (int i = 0; i < n_made; i++) nftw(made_dirs[i], remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    n_made = 0;
 }
 
 bool t_write_file(const char *path, const void *data, size_t len)
@@ -141,5 +162,6 @@ int t_main(const t_case *cases, size_t n, int argc, char **argv)
         failed += cur_failed;
     }
     t_ctx_reset();
+    if (getenv("T_KEEP_TMP") == NULL) tmpdirs_remove();
     return failed ? 1 : 0;
 }

@@ -86,8 +86,9 @@ dlcl_ctx *t_ctx(void);
 /* Frees the shared context (called by t_main at exit; tests that need a fresh one call it). */
 void t_ctx_reset(void);
 
-/* Creates a temporary directory (mkdtemp) under the build's scratch area; returns its path
- * in a static buffer per call slot (0..3). */
+/* Creates a temporary directory (mkdtemp under $TMPDIR or /tmp); returns its path in a
+ * static buffer per call slot (0..3). t_main removes every one at exit unless T_KEEP_TMP
+ * is set. */
 const char *t_tmpdir(int slot);
 /* Writes a file; returns false on failure. */
 bool t_write_file(const char *path, const void *data, size_t len);

@@ -11,31 +11,6 @@
 #include "../lib/internal.h"
 #include "test.h"
 
-/* Temporary directories made by this test (flat: files only), removed after each case. */
-static char made_dirs[16][512];
-static int n_made;
-
-static const char *tmpdir(int slot)
-{
-    const char *d = t_tmpdir(slot);
-    if (d != NULL && n_made < 16) snprintf(made_dirs[n_made++], sizeof made_dirs[0], "%s", d);
-    return d;
-}
-
-static void tmpdirs_remove(void)
-{
-    for (int i = 0; i < n_made; i++) {
-        DIR *d = opendir(made_dirs[i]);
-        struct dirent *e;
-        while (d && (e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) unlinkat(dirfd(d), e->d_name, 0);
-        }
-        if (d) closedir(d);
-        rmdir(made_dirs[i]);
-    }
-    n_made = 0;
-}
-
 static char saved_env[4][1024];
 static const char *const env_names[4] = {"DLCL_KERNEL_DIR", "DLCL_CACHE_DIR", "DLCL_NO_CACHE", "DLCL_DEVICE"};
 static int saved_set[4];
@@ -56,7 +31,6 @@ static void env_restore(void)
         else unsetenv(env_names[i]);
     }
     t_ctx_reset();
-    tmpdirs_remove();
 }
 
 static const char *kernel_src_dir(void)
@@ -70,7 +44,7 @@ static const char *kernel_src_dir(void)
 /* A kernel directory holding a copy of elementwise.cl (+ extra source if given). */
 static const char *make_kernel_dir(int slot, const char *extra_name, const char *extra_src)
 {
-    const char *dir = tmpdir(slot);
+    const char *dir = t_tmpdir(slot);
     if (dir == NULL) return NULL;
     char from[1200], to[1200];
     snprintf(from, sizeof from, "%s/elementwise.cl", kernel_src_dir());
@@ -90,7 +64,7 @@ static const char *make_kernel_dir(int slot, const char *extra_name, const char 
 
 static void kernel_dir_resolves_each_location_in_order(void)
 {
-    const char *a = tmpdir(0), *b = tmpdir(1);
+    const char *a = t_tmpdir(0), *b = t_tmpdir(1);
     char *out = NULL;
     T_CHECK(a && b, "tmpdir");
     T_OK(rt_kernel_dir_resolve(a, b, NULL, NULL, &out));
@@ -190,7 +164,7 @@ static bool build_all_stats(dlcl_ctx_stats *st)
 static void warm_start_builds_nothing(void)
 {
     env_save();
-    const char *cache = tmpdir(1);
+    const char *cache = t_tmpdir(1);
     setenv("DLCL_CACHE_DIR", cache, 1);
     unsetenv("DLCL_NO_CACHE");
     dlcl_ctx_stats cold = {0}, warm = {0};
@@ -214,7 +188,7 @@ static void warm_start_builds_nothing(void)
 static void corrupt_cache_entries_are_rebuilt(void)
 {
     env_save();
-    const char *cache = tmpdir(1);
+    const char *cache = t_tmpdir(1);
     setenv("DLCL_CACHE_DIR", cache, 1);
     unsetenv("DLCL_NO_CACHE");
     dlcl_ctx_stats first = {0}, second = {0};
@@ -265,7 +239,7 @@ static void corrupt_cache_entries_are_rebuilt(void)
 static void no_cache_writes_nothing(void)
 {
     env_save();
-    const char *cache = tmpdir(1);
+    const char *cache = t_tmpdir(1);
     setenv("DLCL_CACHE_DIR", cache, 1);
     setenv("DLCL_NO_CACHE", "1", 1);
     dlcl_ctx_stats st = {0};
@@ -387,7 +361,5 @@ static const t_case cases[] = {
 
 int main(int argc, char **argv)
 {
-    int rc = t_main(cases, T_COUNT(cases), argc, argv);
-    tmpdirs_remove();
-    return rc;
+    return t_main(cases, T_COUNT(cases), argc, argv);
 }

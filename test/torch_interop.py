@@ -4,6 +4,7 @@
 dlcl-eval. Usage: torch_interop.py TOOLS_DIR"""
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -205,4 +206,5 @@ def main():
 
 
 main()
+shutil.rmtree(tmp, ignore_errors=True)
 sys.exit(1 if failed else 0)

@@ -4,6 +4,7 @@ dlcl-eval agrees with it, --resume continues, dlcl-predict classifies a PNG, Ctr
 Usage: train_fashion.py TOOLS_DIR SOURCE_DIR"""
 import gzip
 import os
+import shutil
 import re
 import signal
 import struct
@@ -108,4 +109,5 @@ except subprocess.TimeoutExpired:
 buf += rest
 report(p.returncode == 130 and "interrupted" in buf and os.path.exists(f"{tmp}/int.safetensors"),
        "sigint_saves_checkpoint_and_stops", buf)
+shutil.rmtree(tmp, ignore_errors=True)
 sys.exit(1 if failed else 0)
