@@ -1,5 +1,5 @@
-/* openblas-sgemm N... [--reps R]: best time of R square cblas_sgemm calls per size, one
- * line "n ms" each. A separate process from dlcl-bench on purpose: OpenBLAS's threads,
+/* openblas-sgemm MxNxK... [--reps R]: best time of R cblas_sgemm calls (row-major
+ * C[M][N] = A[M][K] B[K][N]) per size, one line "MxNxK ms" each; a plain N is N x N x N. A separate process from dlcl-bench on purpose: OpenBLAS's threads,
  * once started, compete with PoCL's for the same cores. */
 #include <cblas.h>
 #include <stdio.h>
@@ -24,20 +24,23 @@ int main(int argc, char **argv)
             i++;
             continue;
         }
-        int n = atoi(argv[i]);
-        if (n < 1) continue;
-        float *a = malloc((size_t)n * n * sizeof *a), *c = malloc((size_t)n * n * sizeof *c);
+        int m = 0, n = 0, k = 0, got = sscanf(argv[i], "%dx%dx%d", &m, &n, &k);
+        if (got == 1) n = k = m;
+        else if (got != 3) continue;
+        if (m < 1 || n < 1 || k < 1) continue;
+        size_t big = (size_t)(m > n ? m : n) * k;
+        float *a = malloc(big * sizeof *a), *c = malloc((size_t)m * n * sizeof *c);
         if (a == NULL || c == NULL) return 1;
-        for (size_t j = 0; j < (size_t)n * n; j++) a[j] = (float)((j * 7919) % 1000) / 1000.0f - 0.5f;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, a, n, 0, c, n);
+        for (size_t j = 0; j < big; j++) a[j] = (float)((j * 7919) % 1000) / 1000.0f - 0.5f;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1, a, k, a, n, 0, c, n);
         double best = 1e30;
         for (int r = 0; r < (reps > 0 ? reps : 1); r++) {
             double t0 = now();
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, a, n, 0, c, n);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1, a, k, a, n, 0, c, n);
             double t = now() - t0;
             best = t < best ? t : best;
         }
-        printf("%d %.6f\n", n, best * 1e3);
+        printf("%dx%dx%d %.6f\n", m, n, k, best * 1e3);
         free(a);
         free(c);
     }

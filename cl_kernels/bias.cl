@@ -8,7 +8,8 @@ __kernel void bias_add(__global float *y, const int yo, __global const float *b,
     if (i < n) y[yo + i] += b[bo + (i / inner) % channels];
 }
 
-/* db[c] = sum over o, i of dy[o][c][i]; one work-item per channel. */
+/* db[c] = sum over o, i of dy[o][c][i]; one work-item per channel. For inner == 1 (dense
+ * layers): neighbouring work-items read neighbouring addresses. */
 __kernel void bias_grad(__global const float *dy, const int dyo, __global float *db, const int dbo,
                         const int outer, const int channels, const int inner)
 {
@@ -20,4 +21,31 @@ __kernel void bias_grad(__global const float *dy, const int dyo, __global float 
         for (int i = 0; i < inner; i++) sum += p[i];
     }
     db[dbo + c] = sum;
+}
+
+/* The same sum for large inner (convolutions), for CPU devices: a work-item per channel
+ * walks each contiguous [o][c] row with float16 loads into two independent accumulators
+ * (a scalar chain per channel costs 4 cycles per element; PoCL cannot vectorise a loop
+ * inside a work-item across work-items). Launched with one work-item per group. */
+__kernel void bias_grad_rows(__global const float *dy, const int dyo, __global float *db, const int dbo,
+                             const int outer, const int channels, const int inner)
+{
+    const int c = get_global_id(0);
+    if (c >= channels) return;
+    float16 a0 = 0, a1 = 0;
+    float tail = 0.0f;
+    for (int o = 0; o < outer; o++) {
+        __global const float *p = dy + dyo + ((size_t)o * channels + c) * inner;
+        int i = 0;
+        for (; i + 32 <= inner; i += 32) {
+            a0 += vload16(0, p + i);
+            a1 += vload16(1, p + i);
+        }
+        for (; i + 16 <= inner; i += 16) a0 += vload16(0, p + i);
+        for (; i < inner; i++) tail += p[i];
+    }
+    a0 += a1;
+    float8 h8 = a0.lo + a0.hi;
+    float4 h4 = h8.lo + h8.hi;
+    db[dbo + c] = h4.x + h4.y + h4.z + h4.w + tail;
 }

@@ -1,15 +1,17 @@
-/* Convolution kernels: im2col / col2im around GEMM, a direct forward kernel, and the
- * batch reduction of per-image filter gradients.
+/* Convolution kernels: im2col / col2im around GEMM, the layout changes between NCHW and
+ * the GEMM's [k][images*p*q], and a direct forward kernel.
  *
  * Layouts: x [n][c][h][w], w [k][c/groups][r][s] (OIHW), y [n][k][p][q].
- * col for one image: [c*r*s][p*q], rows ordered (channel, kernel row, kernel column). */
+ * col: rows ordered (channel, kernel row, kernel column); image b's p*q entries of row
+ * `row` start at b*img_stride + row*row_ld. conv.c uses img_stride = p*q and
+ * row_ld = nb*p*q: [c*r*s][nb*p*q], so one GEMM spans all nb images. */
 
-/* col[b][row][oh*q + ow] for nb images starting at x; global (q, c*r*s, nb). Each work-item
+/* col entries for nb images starting at x; global (q, c*r*s, nb). Each work-item
  * fills one output column ow of one row for every oh, so the (channel, kernel row, kernel
  * column) decomposition is paid once per p elements, and neighbouring work-items store to
  * neighbouring addresses (PoCL vectorises across dimension 0). */
-__kernel void im2col(__global const float *x, const int xo, __global float *col,
-                     const int c, const int h, const int w, const int r, const int s,
+__kernel void im2col(__global const float *x, const int xo, __global float *col, const int img_stride,
+                     const int row_ld, const int c, const int h, const int w, const int r, const int s,
                      const int p, const int q, const int stride_h, const int stride_w,
                      const int pad_h, const int pad_w, const int dil_h, const int dil_w)
 {
@@ -19,7 +21,7 @@ __kernel void im2col(__global const float *x, const int xo, __global float *col,
     const int iw = ow * stride_w - pad_w + kw * dil_w;
     const bool col_inside = iw >= 0 && iw < w;
     __global const float *xp = x + xo + ((size_t)b * c + ci) * h * w + (col_inside ? iw : 0);
-    __global float *out = col + ((size_t)b * c * r * s + row) * p * q + ow;
+    __global float *out = col + (size_t)b * img_stride + (size_t)row * row_ld + ow;
     for (int oh = 0; oh < p; oh++) {
         const int ih = oh * stride_h - pad_h + kh * dil_h;
         const bool inside = col_inside && ih >= 0 && ih < h;
@@ -53,15 +55,15 @@ __kernel void im2row(__global const float *x, const int xo, __global float *colt
 
 /* dx[b][ci][ih][iw] = sum of the col entries that im2col read from it (a gather: no
  * atomics); global (h*w, c, nb). Stride 1, the common case, needs no division. */
-__kernel void col2im(__global const float *col, __global float *dx, const int dxo,
-                     const int c, const int h, const int w, const int r, const int s,
+__kernel void col2im(__global const float *col, const int img_stride, const int row_ld, __global float *dx,
+                     const int dxo, const int c, const int h, const int w, const int r, const int s,
                      const int p, const int q, const int stride_h, const int stride_w,
                      const int pad_h, const int pad_w, const int dil_h, const int dil_w)
 {
     const int pix = get_global_id(0), ci = get_global_id(1), b = get_global_id(2);
     if (pix >= h * w || ci >= c) return;
     const int ih = pix / w, iw = pix % w;
-    __global const float *cb = col + ((size_t)b * c + ci) * r * s * p * q;
+    __global const float *cb = col + (size_t)b * img_stride + (size_t)ci * r * s * row_ld;
     float sum = 0.0f;
     if (stride_h == 1 && stride_w == 1) {
         for (int kh = 0; kh < r; kh++) {
@@ -69,7 +71,7 @@ __kernel void col2im(__global const float *col, __global float *dx, const int dx
             if (oh < 0 || oh >= p) continue;
             for (int kw = 0; kw < s; kw++) {
                 const int ow = iw + pad_w - kw * dil_w;
-                if (ow >= 0 && ow < q) sum += cb[(size_t)(kh * s + kw) * p * q + oh * q + ow];
+                if (ow >= 0 && ow < q) sum += cb[(size_t)(kh * s + kw) * row_ld + oh * q + ow];
             }
         }
     } else {
@@ -81,7 +83,7 @@ __kernel void col2im(__global const float *col, __global float *dx, const int dx
                 const int tw = iw + pad_w - kw * dil_w;
                 const int ow = tw / stride_w;
                 if (tw < 0 || ow * stride_w != tw || ow >= q) continue;
-                sum += cb[(size_t)(kh * s + kw) * p * q + oh * q + ow];
+                sum += cb[(size_t)(kh * s + kw) * row_ld + oh * q + ow];
             }
         }
     }
@@ -118,13 +120,23 @@ __kernel void conv2d_direct(__global const float *x, const int xo, __global cons
     y[(size_t)yo + ((size_t)b * k + ko) * p * q + pix] = sum;
 }
 
-/* dw[i] (+)= sum over b < nb of part[b][i]; global (n). accumulate 0 overwrites. */
-__kernel void reduce_batch(__global const float *part, const int po, __global float *dw, const int dwo,
-                           const int n, const int nb, const int accumulate)
+/* y[b][ko][pix] = t[ko][b*pq + pix] (+ bias[ko]): the GEMM's [k][nb*p*q] result into NCHW;
+ * global (p*q, k, nb). */
+__kernel void kn_to_nchw(__global const float *t, const int to, __global float *y, const int yo, __global const float *bias,
+                         const int bo, const int has_bias, const int k, const int pq, const int nb)
 {
-    const int i = get_global_id(0);
-    if (i >= n) return;
-    float sum = accumulate ? dw[dwo + i] : 0.0f;
-    for (int b = 0; b < nb; b++) sum += part[(size_t)po + (size_t)b * n + i];
-    dw[dwo + i] = sum;
+    const int pix = get_global_id(0), ko = get_global_id(1), b = get_global_id(2);
+    if (pix >= pq || ko >= k) return;
+    const float add = has_bias ? bias[bo + ko] : 0.0f;
+    y[(size_t)yo + ((size_t)b * k + ko) * pq + pix] = t[(size_t)to + ((size_t)ko * nb + b) * pq + pix] + add;
+}
+
+/* t[ko][b*pq + pix] = dy[b][ko][pix]: NCHW gradients into the GEMM's [k][nb*p*q];
+ * global (p*q, k, nb). */
+__kernel void nchw_to_kn(__global const float *dy, const int dyo, __global float *t, const int to, const int k, const int pq,
+                         const int nb)
+{
+    const int pix = get_global_id(0), ko = get_global_id(1), b = get_global_id(2);
+    if (pix >= pq || ko >= k) return;
+    t[(size_t)to + ((size_t)ko * nb + b) * pq + pix] = dy[(size_t)dyo + ((size_t)b * k + ko) * pq + pix];
 }

@@ -97,3 +97,59 @@ __kernel void transpose(const int rows, const int cols, __global const float *in
     if (i < rows && j < cols)
         out[(size_t)oo + (size_t)z * s_out + (size_t)j * ld_out + i] = in[io + (size_t)z * s_in + (size_t)i * ld_in + j];
 }
+
+/* The same product with an 8 x 32 tile of C per work-item in sixteen float16 registers (one
+ * AVX-512 register each): per step of k, two float16 loads of B and eight broadcasts of A
+ * feed sixteen vector multiply-adds. Whole tiles only (m % 8 == 0, n % 32 == 0): blas.c
+ * gives the edges to sgemm_nn_4x16. Same global layout as sgemm_nn_4x16 with 8 x 32 tiles. */
+__kernel void sgemm_nn_8x32(const int rows_first, const int m, const int n, const int k, const float alpha,
+                            __global const float *a, const int ao, const int lda, const int sa,
+                            __global const float *b, const int bo, const int ldb, const int sb,
+                            const float beta, __global float *c, const int co, const int ldc, const int sc)
+{
+    const int g0 = get_global_id(0), g1 = get_global_id(1);
+    const int row0 = (rows_first ? g0 : g1) * 8, col0 = (rows_first ? g1 : g0) * 32;
+    const int z = get_global_id(2);
+    __global const float *A = a + ao + (size_t)z * sa + (size_t)row0 * lda;
+    __global const float *B = b + bo + (size_t)z * sb + col0;
+    __global float *C = c + co + (size_t)z * sc + (size_t)row0 * ldc + col0;
+    float16 c00 = 0, c01 = 0, c10 = 0, c11 = 0, c20 = 0, c21 = 0, c30 = 0, c31 = 0;
+    float16 c40 = 0, c41 = 0, c50 = 0, c51 = 0, c60 = 0, c61 = 0, c70 = 0, c71 = 0;
+    for (int l = 0; l < k; l++) {
+        __global const float *br = B + (size_t)l * ldb;
+        const float16 b0 = vload16(0, br), b1 = vload16(1, br);
+        __global const float *ac = A + l;
+        float x;
+        x = ac[0];       c00 = mad((float16)x, b0, c00); c01 = mad((float16)x, b1, c01);
+        x = ac[lda];     c10 = mad((float16)x, b0, c10); c11 = mad((float16)x, b1, c11);
+        x = ac[2 * lda]; c20 = mad((float16)x, b0, c20); c21 = mad((float16)x, b1, c21);
+        x = ac[3 * lda]; c30 = mad((float16)x, b0, c30); c31 = mad((float16)x, b1, c31);
+        x = ac[4 * lda]; c40 = mad((float16)x, b0, c40); c41 = mad((float16)x, b1, c41);
+        x = ac[5 * lda]; c50 = mad((float16)x, b0, c50); c51 = mad((float16)x, b1, c51);
+        x = ac[6 * lda]; c60 = mad((float16)x, b0, c60); c61 = mad((float16)x, b1, c61);
+        x = ac[7 * lda]; c70 = mad((float16)x, b0, c70); c71 = mad((float16)x, b1, c71);
+    }
+#define ST(i, r0, r1)                                                                              \
+    {                                                                                              \
+        __global float *cr = C + (size_t)(i) * ldc;                                                \
+        if (beta == 0.0f) { vstore16(alpha * r0, 0, cr); vstore16(alpha * r1, 1, cr); }            \
+        else { vstore16(mad(alpha, r0, beta * vload16(0, cr)), 0, cr);                             \
+               vstore16(mad(alpha, r1, beta * vload16(1, cr)), 1, cr); }                           \
+    }
+    ST(0, c00, c01) ST(1, c10, c11) ST(2, c20, c21) ST(3, c30, c31)
+    ST(4, c40, c41) ST(5, c50, c51) ST(6, c60, c61) ST(7, c70, c71)
+#undef ST
+}
+
+/* c[i][j] = alpha * sum over z < np of part[z][i][j] + beta * c[i][j] (beta 0: c not read):
+ * split-k partial products (m x n each, dense) added into C; global (n, m). */
+__kernel void sum_parts(__global const float *part, const int np, const int m, const int n, const float alpha,
+                        const float beta, __global float *c, const int co, const int ldc)
+{
+    const int j = get_global_id(0), i = get_global_id(1);
+    if (i >= m || j >= n) return;
+    float sum = 0.0f;
+    for (int z = 0; z < np; z++) sum += part[((size_t)z * m + i) * n + j];
+    __global float *cp = c + co + (size_t)i * ldc + j;
+    *cp = beta == 0.0f ? alpha * sum : mad(alpha, sum, beta * *cp);
+}

@@ -92,11 +92,13 @@ static bool fits_int(size_t v) { return v <= (size_t)INT32_MAX; }
 
 static blas_backend choose_backend(const dlcl_ctx *ctx, const blas_gemm_args *g)
 {
-    /* the kernel indexes with int: anything larger goes to CLBlast */
+    /* the kernels index with int: anything larger goes to CLBlast. An operand stored with
+     * R rows of leading dimension ld spans R * ld elements past its offset. */
+    size_t rows_a = g->ta ? g->k : g->m, rows_b = g->tb ? g->n : g->k;
     size_t span_a = g->a_off + g->a_stride * (g->batch - 1), span_b = g->b_off + g->b_stride * (g->batch - 1),
            span_c = g->c_off + g->c_stride * (g->batch - 1);
-    bool small = fits_int(span_a + (g->m + g->k) * g->lda) && fits_int(span_b + (g->n + g->k) * g->ldb) &&
-                 fits_int(span_c + (g->m + 1) * g->ldc) && fits_int(g->batch * (g->m * g->k + g->n * g->k + g->n * g->m));
+    bool small = fits_int(span_a + rows_a * g->lda) && fits_int(span_b + rows_b * g->ldb) &&
+                 fits_int(span_c + g->m * g->ldc) && fits_int(g->batch * (g->m * g->k + g->n * g->k + g->n * g->m));
     if (ctx->gemm_backend == BLAS_BACKEND_CLBLAST || !small) return BLAS_BACKEND_CLBLAST;
     if (ctx->gemm_backend == BLAS_BACKEND_DLCL) return BLAS_BACKEND_DLCL;
     return strcmp(ctx->info.type, "CPU") == 0 ? BLAS_BACKEND_DLCL : BLAS_BACKEND_CLBLAST;
@@ -128,7 +130,7 @@ static dlcl_status transpose(dlcl_ctx *ctx, cl_mem in, size_t io, size_t ld_in, 
     return s == DLCL_OK ? rt_launch(ctx, k, "transpose", 3, gs, NULL) : s;
 }
 
-static dlcl_status gemm_nn_kernel(dlcl_ctx *ctx, const blas_gemm_args *h);
+static dlcl_status gemm_nn_kernel(dlcl_ctx *ctx, const blas_gemm_args *g);
 
 /* C = A B^T with B much larger than A (a dense layer's forward: B is the weight matrix):
  * packing B^T would move all of B each call, so compute D = B A^T (only the small A is
@@ -173,25 +175,121 @@ static dlcl_status gemm_dlcl(dlcl_ctx *ctx, const blas_gemm_args *g)
     return gemm_nn_kernel(ctx, &h);
 }
 
+/* Blocking of dlcl's GEMM on CPU devices (PoCL runs each work-item's whole k loop before
+ * the next work-item): k is cut into blocks of GEMM_KB so that a work-item's 32-column strip
+ * of B (GEMM_KB x 32 floats, 32 KiB) stays in L1 while neighbouring work-items reuse it, and
+ * the block of the other operand they stream stays in L2. Measured with `dlcl-bench gemm` on
+ * a 2-core AVX-512 Xeon (48 KiB L1d, 2 MiB L2 per core): 1024^3 from 90 to 160-186 GFLOP/s,
+ * 64x800x12544 (a filter gradient) from 53 to 104; 128 and 512 were slower than 256. */
+#define GEMM_KB 256
+#define GEMM_STREAM_MAX ((size_t)1 << 20) /* bytes of a streamed operand block kept in L2 */
+
+/* One launch of an NN tile kernel over h's m x n (tm x tn per work-item). rows_first:
+ * neighbouring work-items walk down a column strip of C (sharing B's strip, streaming A);
+ * otherwise along a row strip (sharing A's rows, streaming B). */
+static dlcl_status launch_nn(dlcl_ctx *ctx, const char *kname, size_t tm, size_t tn, int rows_first,
+                             const blas_gemm_args *h)
+{
+    cl_kernel k;
+    dlcl_status s = rt_kernel_get(ctx, "gemm", "", kname, &k);
+    int m = (int)h->m, n = (int)h->n, kk = (int)h->k, ao = (int)h->a_off, lda = (int)h->lda, sa = (int)h->a_stride,
+        bo = (int)h->b_off, ldb = (int)h->ldb, sb = (int)h->b_stride, co = (int)h->c_off, ldc = (int)h->ldc,
+        sc = (int)h->c_stride;
+    if (s == DLCL_OK)
+        s = rt_set_args(k, kname, RT_ARG(rows_first), RT_ARG(m), RT_ARG(n), RT_ARG(kk), RT_ARG(h->alpha), RT_ARG(h->a),
+                        RT_ARG(ao), RT_ARG(lda), RT_ARG(sa), RT_ARG(h->b), RT_ARG(bo), RT_ARG(ldb), RT_ARG(sb),
+                        RT_ARG(h->beta), RT_ARG(h->c), RT_ARG(co), RT_ARG(ldc), RT_ARG(sc), RT_ARGS_END);
+    size_t gs[3] = {(h->m + tm - 1) / tm, (h->n + tn - 1) / tn, h->batch}, one[3] = {1, 1, 1};
+    if (!rows_first) gs[0] = (h->n + tn - 1) / tn, gs[1] = (h->m + tm - 1) / tm;
+    return s == DLCL_OK ? rt_launch(ctx, k, kname, 3, gs, strcmp(ctx->info.type, "CPU") == 0 ? one : NULL) : s;
+}
+
+/* The 8 x 32 kernel (sixteen float16 accumulators: AVX-512 width) takes the whole tiles of C;
+ * the 4 x 16 kernel, which has an edge path, takes the right and bottom strips. Measured with
+ * `dlcl-bench gemm` on PoCL (AVX-512): n = 512 from ~120 to ~145-200 GFLOP/s. */
+static dlcl_status gemm_nn_tiles(dlcl_ctx *ctx, int rows_first, const blas_gemm_args *g)
+{
+    size_t m8 = g->m / 8 * 8, n32 = g->n / 32 * 32;
+    if (m8 == 0 || n32 == 0) return launch_nn(ctx, "sgemm_nn_4x16", 4, 16, rows_first, g);
+    blas_gemm_args h = *g;
+    h.m = m8, h.n = n32;
+    dlcl_status s = launch_nn(ctx, "sgemm_nn_8x32", 8, 32, rows_first, &h);
+    if (s == DLCL_OK && n32 < g->n) { /* right strip, all rows */
+        h = *g;
+        h.n = g->n - n32, h.b_off += n32, h.c_off += n32;
+        s = launch_nn(ctx, "sgemm_nn_4x16", 4, 16, rows_first, &h);
+    }
+    if (s == DLCL_OK && m8 < g->m) { /* bottom strip, left of the right strip */
+        h = *g;
+        h.m = g->m - m8, h.n = n32, h.a_off += m8 * g->lda, h.c_off += m8 * g->ldc;
+        s = launch_nn(ctx, "sgemm_nn_4x16", 4, 16, rows_first, &h);
+    }
+    return s;
+}
+
+/* C = alpha A B + beta C by blocks of k (see GEMM_KB). */
+static dlcl_status gemm_nn_blocked(dlcl_ctx *ctx, const blas_gemm_args *g)
+{
+    bool cpu = strcmp(ctx->info.type, "CPU") == 0;
+    size_t kb = cpu ? GEMM_KB : g->k;
+    /* stream whichever operand block is smaller; B's when both fit (measured: 1024^3 186
+     * against 150 GFLOP/s, 2048^3 100 against 150 when B's block outgrows L2) */
+    size_t kbl = g->k < kb ? g->k : kb;
+    int rows_first = g->m < g->n || g->n * kbl * sizeof(float) > GEMM_STREAM_MAX;
+    dlcl_status s = DLCL_OK;
+    for (size_t k0 = 0; s == DLCL_OK && k0 < g->k;) {
+        blas_gemm_args h = *g;
+        h.k = g->k - k0 < kb + kb / 2 ? g->k - k0 : kb; /* no short last block */
+        h.a_off += k0, h.b_off += k0 * g->ldb;
+        if (k0 > 0) h.beta = 1.0f;
+        s = gemm_nn_tiles(ctx, rows_first, &h);
+        k0 += h.k;
+    }
+    return s;
+}
+
+/* A small C with a long k (a first conv layer's filter gradient: 32 x 25 over k = 64 images x
+ * 784 pixels) has too few tiles to keep the cores busy, and blocking k would mean hundreds of
+ * launches: cut k into SPLITK_CHUNK-long chunks computed as one batched product into partial
+ * Cs, then add them up. Measured on LeNet's conv1 (32 x 25 x 50176): CLBlast 7.5 ms; blocked
+ * 196 launches, 9 ms. */
+#define SPLITK_CHUNK 1024
+#define SPLITK_MAX_TILES 64
+
+static dlcl_status gemm_nn_splitk(dlcl_ctx *ctx, const blas_gemm_args *g, size_t chunks)
+{
+    size_t mn = g->m * g->n, bytes = chunks * mn * sizeof(float), kc = SPLITK_CHUNK;
+    cl_mem part = NULL;
+    dlcl_status s = rt_buffer_acquire(ctx, bytes, "GEMM split-k partial products", &part);
+    /* partial z = A[:, z*kc ...] B[z*kc ..., :], a batch of chunks */
+    blas_gemm_args h = *g;
+    h.k = kc, h.alpha = 1.0f, h.beta = 0.0f, h.a_stride = kc, h.b_stride = kc * g->ldb, h.batch = chunks;
+    h.c = part, h.c_off = 0, h.ldc = g->n, h.c_stride = mn;
+    if (s == DLCL_OK) s = gemm_nn_blocked(ctx, &h);
+    cl_kernel k;
+    if (s == DLCL_OK) s = rt_kernel_get(ctx, "gemm", "", "sum_parts", &k);
+    int m = (int)g->m, n = (int)g->n, np = (int)chunks, co = (int)g->c_off, ldc = (int)g->ldc;
+    if (s == DLCL_OK)
+        s = rt_set_args(k, "sum_parts", RT_ARG(part), RT_ARG(np), RT_ARG(m), RT_ARG(n), RT_ARG(g->alpha),
+                        RT_ARG(g->beta), RT_ARG(g->c), RT_ARG(co), RT_ARG(ldc), RT_ARGS_END);
+    size_t gs[2] = {g->n, g->m};
+    if (s == DLCL_OK) s = rt_launch(ctx, k, "sum_parts", 2, gs, NULL);
+    if (part) rt_buffer_release(ctx, part, bytes); /* in-order queue: a later user runs after */
+    size_t done = chunks * kc;
+    if (s == DLCL_OK && done < g->k) { /* the rest of k, added to C */
+        h = *g;
+        h.k = g->k - done, h.a_off += done, h.b_off += done * g->ldb, h.beta = 1.0f;
+        s = gemm_nn_blocked(ctx, &h);
+    }
+    return s;
+}
+
 static dlcl_status gemm_nn_kernel(dlcl_ctx *ctx, const blas_gemm_args *g)
 {
-    blas_gemm_args h = *g;
-    dlcl_status s;
-    cl_kernel k;
-    s = rt_kernel_get(ctx, "gemm", "", "sgemm_nn_4x16", &k);
-    /* Walk rows first when A is small enough to stay in cache across a B strip (measured on
-     * PoCL: 64x3136x1024 goes from 35 to 93 GFLOP/s; 1024^3 prefers the other order). */
-    int rows_first = h.m * h.k <= ((size_t)1 << 19);
-    int m = (int)h.m, n = (int)h.n, kk = (int)h.k, ao = (int)h.a_off, lda = (int)h.lda, sa = (int)h.a_stride,
-        bo = (int)h.b_off, ldb = (int)h.ldb, sb = (int)h.b_stride, co = (int)h.c_off, ldc = (int)h.ldc,
-        sc = (int)h.c_stride;
-    if (s == DLCL_OK)
-        s = rt_set_args(k, "sgemm_nn_4x16", RT_ARG(rows_first), RT_ARG(m), RT_ARG(n), RT_ARG(kk), RT_ARG(h.alpha), RT_ARG(h.a), RT_ARG(ao),
-                        RT_ARG(lda), RT_ARG(sa), RT_ARG(h.b), RT_ARG(bo), RT_ARG(ldb), RT_ARG(sb), RT_ARG(h.beta),
-                        RT_ARG(h.c), RT_ARG(co), RT_ARG(ldc), RT_ARG(sc), RT_ARGS_END);
-    size_t gs[3] = {(h.m + 3) / 4, (h.n + 15) / 16, h.batch}, one[3] = {1, 1, 1};
-    if (!rows_first) gs[0] = (h.n + 15) / 16, gs[1] = (h.m + 3) / 4;
-    return s == DLCL_OK ? rt_launch(ctx, k, "sgemm_nn_4x16", 3, gs, strcmp(ctx->info.type, "CPU") == 0 ? one : NULL) : s;
+    size_t tiles = (g->m + 7) / 8 * ((g->n + 31) / 32) * g->batch, chunks = g->k / SPLITK_CHUNK;
+    if (strcmp(ctx->info.type, "CPU") == 0 && g->batch == 1 && tiles <= SPLITK_MAX_TILES && chunks >= 4)
+        return gemm_nn_splitk(ctx, g, chunks);
+    return gemm_nn_blocked(ctx, g);
 }
 
 dlcl_status blas_sgemm(dlcl_ctx *ctx, const blas_gemm_args *g)

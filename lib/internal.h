@@ -65,6 +65,14 @@ typedef struct rt_pool_entry {
     size_t bytes;
 } rt_pool_entry;
 
+/* One row of the DLCL_PROFILE=1 table: a kernel name, its launches after the first and
+ * their wall time; the first launch is apart (drivers such as PoCL compile there). */
+typedef struct {
+    char name[40];
+    size_t launches;
+    double ms, first_ms;
+} rt_kprof;
+
 struct dlcl_ctx {
     cl_platform_id platform;
     cl_device_id device;
@@ -91,6 +99,9 @@ struct dlcl_ctx {
     size_t blas_scratch_bytes;
 
     dlcl_ctx_stats stats;
+    rt_kprof *kprof; /* DLCL_PROFILE=1: per-kernel wall time, printed at dlcl_ctx_free */
+    size_t n_kprof, cap_kprof;
+    int kprof_on;
     dlcl_log_fn log;
     void *log_user;
 };
@@ -137,6 +148,10 @@ dlcl_status rt_launch(dlcl_ctx *ctx, cl_kernel k, const char *kname, cl_uint dim
                       const size_t *global, const size_t *local);
 /* 1-D launch over n items with the device's 1-D work-group size. */
 dlcl_status rt_launch_1d(dlcl_ctx *ctx, cl_kernel k, const char *kname, size_t n);
+/* Milliseconds on the monotonic clock. */
+double rt_now_ms(void);
+/* Prints the DLCL_PROFILE=1 table (kernels by total wall time) on stderr. */
+void rt_kprof_print(dlcl_ctx *ctx);
 
 /* ------------------------------------------------------------ cache (runtime/cache.c) */
 

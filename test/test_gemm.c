@@ -117,6 +117,12 @@ static void gemm_matches_ref_on_full_and_edge_tiles(void)
     T_CHECK(run_case(&(gemm_case){67, 250, 99, 1, 1, 5, 3, 2, 1.5f, 0.25f, false}), "edges, both transposed, batched");
     /* A B^T with B much wider than A: computed as (B A^T)^T (a dense layer's forward) */
     T_CHECK(run_case(&(gemm_case){7, 65, 33, 0, 1, 3, 5, 1, 0.5f, 0.0f, false}), "wide NT");
+    /* k cut into blocks on CPU devices (blas.c GEMM_KB = 256): a block of 256 then a last one
+     * of 450, accumulated with beta = 1 after the caller's beta; rows-first and columns-first */
+    T_CHECK(run_case(&(gemm_case){40, 96, 706, 0, 0, 1, 2, 2, 0.5f, -0.75f, false}), "k blocks, wide");
+    T_CHECK(run_case(&(gemm_case){99, 35, 1030, 1, 0, 0, 0, 1, 1.0f, 0.0f, false}), "k blocks, tall");
+    /* a small C over a long k: split into 1024-long chunks summed afterwards, plus a rest */
+    T_CHECK(run_case(&(gemm_case){13, 21, 4500, 0, 0, 2, 1, 1, 0.5f, 0.25f, false}), "split k");
 }
 
 static void gemm_beta_zero_ignores_nan_in_c(void)

@@ -137,6 +137,18 @@ static void conv_matches_ref_dilation2_nonsquare(void)
                            .pad_h = 2, .pad_w = 0, .dil_h = 2, .dil_w = 3, .groups = 1), 0), "mismatch");
 }
 
+/* More images than one workspace chunk holds (conv.c caps it at 16M floats): per image
+ * (c*r*s + k)*p*q = (576 + 8)*24*23 floats, so 53 images take two chunks, and the filter
+ * gradient accumulates across them. Groups 2 and a bias on the way. */
+static void conv_matches_ref_across_workspace_chunks(void)
+{
+    op_conv_shape s = CONV(.n = 53, .c = 64, .h = 24, .w = 23, .k = 8, .r = 3, .s = 3, .stride_h = 1, .stride_w = 1,
+                           .pad_h = 1, .pad_w = 1, .dil_h = 1, .dil_w = 1, .groups = 2);
+    T_CHECK(op_conv_shape_infer(&s) == DLCL_OK, "%s", dlcl_last_error());
+    T_CHECK(op_conv2d_workspace(&s) < (size_t)s.n * (s.c * 9 + s.k) * s.p * s.q, "one chunk would hold every image");
+    T_CHECK(conv_case(s, 1), "mismatch");
+}
+
 static void conv_matches_ref_groups2_and_depthwise(void)
 {
     T_CHECK(conv_case(CONV(.n = 3, .c = 4, .h = 9, .w = 7, .k = 6, .r = 3, .s = 3, .stride_h = 1, .stride_w = 1,
@@ -459,6 +471,7 @@ static const t_case cases[] = {
     T_CASE(conv_matches_ref_odd_stride2_pad1),
     T_CASE(conv_matches_ref_dilation2_nonsquare),
     T_CASE(conv_matches_ref_groups2_and_depthwise),
+    T_CASE(conv_matches_ref_across_workspace_chunks),
     T_CASE(conv_matches_ref_1x1_and_large_reduction),
     T_CASE(conv_shape_errors_are_reported),
     T_CASE(pool_matches_ref_on_odd_shapes),

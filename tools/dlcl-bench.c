@@ -1,5 +1,6 @@
 /* dlcl-bench SUBCOMMAND: measurements anyone can rerun.
- *   gemm [--sizes 256,512,1024] [--reps N]   SGEMM GFLOP/s through dlcl next to OpenBLAS
+ *   gemm [--sizes 256,512,64x12544x800] [--reps N]   SGEMM GFLOP/s through dlcl next to OpenBLAS
+ *                                            (N is N x N x N; MxNxK is C[M][N] = A[M][K] B[K][N])
  *   startup                                  context creation + building every kernel
  *   CONFIG.ini [--reps N]                    per-layer time of a training step */
 #include <stdlib.h>
@@ -12,18 +13,29 @@
 
 static int bench_gemm(int argc, char **argv)
 {
-    int sizes[16] = {256, 512, 1024}, n_sizes = 3, reps = 5;
+    int sizes[16][3] = {{256, 256, 256}, {512, 512, 512}, {1024, 1024, 1024}}, n_sizes = 3, reps = 5;
+    char *tokens[16] = {"256", "512", "1024"};
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--sizes") == 0 && i + 1 < argc) {
             n_sizes = 0;
             for (char *t = strtok(argv[++i], ","); t && n_sizes < 16; t = strtok(NULL, ",")) {
-                char *end;
-                long v = strtol(t, &end, 10);
-                if (*end != '\0' || v < 1 || v > 65536) {
-                    fprintf(stderr, "dlcl-bench gemm: bad size '%s' (want 1..65536)\n", t);
+                long v[3];
+                int got = 0;
+                char *q = t, *end = t;
+                while (got < 3) {
+                    v[got++] = strtol(q, &end, 10);
+                    if (*end != 'x') break;
+                    q = end + 1;
+                }
+                if (got == 1) v[1] = v[2] = v[0];
+                if (*end != '\0' || got == 2 || v[0] < 1 || v[1] < 1 || v[2] < 1 || v[0] > 65536 || v[1] > 65536 ||
+                    v[2] > 65536) {
+                    fprintf(stderr, "dlcl-bench gemm: bad size '%s' (want N or MxNxK, each 1..65536)\n", t);
                     return 2;
                 }
-                sizes[n_sizes++] = (int)v;
+                tokens[n_sizes] = t;
+                for (int j = 0; j < 3; j++) sizes[n_sizes][j] = (int)v[j];
+                n_sizes++;
             }
         } else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
             reps = atoi(argv[++i]);
@@ -40,25 +52,25 @@ static int bench_gemm(int argc, char **argv)
     printf("device: %s\n", dlcl_ctx_device_name(ctx));
     double dl_ms[16] = {0};
     for (int i = 0; i < n_sizes; i++) { /* dlcl first, then OpenBLAS: their threads compete for the cores */
-        int n = sizes[i];
-        if (n < 1) continue;
-        int64_t dims[2] = {n, n};
+        int m = sizes[i][0], n = sizes[i][1], k = sizes[i][2];
+        int64_t da[2] = {m, k}, db[2] = {k, n}, dc[2] = {m, n};
+        size_t big = (size_t)(m > n ? m : n) * k;
         dlcl_tensor *a = NULL, *b = NULL, *c = NULL;
-        float *h = malloc((size_t)n * n * sizeof *h);
-        for (size_t j = 0; h && j < (size_t)n * n; j++) h[j] = (float)((j * 7919) % 1000) / 1000.0f - 0.5f;
+        float *h = malloc(big * sizeof *h);
+        for (size_t j = 0; h && j < big; j++) h[j] = (float)((j * 7919) % 1000) / 1000.0f - 0.5f;
         s = h ? DLCL_OK : DLCL_ERR_OUT_OF_MEMORY;
-        if (s == DLCL_OK) s = dlcl_tensor_create(ctx, 2, dims, &a);
-        if (s == DLCL_OK) s = dlcl_tensor_create(ctx, 2, dims, &b);
-        if (s == DLCL_OK) s = dlcl_tensor_create(ctx, 2, dims, &c);
-        if (s == DLCL_OK) s = dlcl_tensor_upload(a, h, 0, (size_t)n * n);
-        if (s == DLCL_OK) s = dlcl_tensor_upload(b, h, 0, (size_t)n * n);
+        if (s == DLCL_OK) s = dlcl_tensor_create(ctx, 2, da, &a);
+        if (s == DLCL_OK) s = dlcl_tensor_create(ctx, 2, db, &b);
+        if (s == DLCL_OK) s = dlcl_tensor_create(ctx, 2, dc, &c);
+        if (s == DLCL_OK) s = dlcl_tensor_upload(a, h, 0, (size_t)m * k);
+        if (s == DLCL_OK) s = dlcl_tensor_upload(b, h, 0, (size_t)k * n);
         /* warm-up: CLBlast compiles its kernels on first use */
-        if (s == DLCL_OK) s = dlcl_sgemm(ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, n, n, n, 1, a, 0, n, b, 0, n, 0, c, 0, n);
+        if (s == DLCL_OK) s = dlcl_sgemm(ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, m, n, k, 1, a, 0, k, b, 0, n, 0, c, 0, n);
         if (s == DLCL_OK) s = dlcl_ctx_finish(ctx);
         double best = 1e30;
         for (int r = 0; r < reps && s == DLCL_OK; r++) {
             double t0 = tool_now();
-            s = dlcl_sgemm(ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, n, n, n, 1, a, 0, n, b, 0, n, 0, c, 0, n);
+            s = dlcl_sgemm(ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, m, n, k, 1, a, 0, k, b, 0, n, 0, c, 0, n);
             if (s == DLCL_OK) s = dlcl_ctx_finish(ctx);
             double t = tool_now() - t0;
             best = t < best ? t : best;
@@ -83,24 +95,24 @@ static int bench_gemm(int argc, char **argv)
         exe[len] = '\0';
         int n = snprintf(cmd, sizeof cmd, "'%s/../bench/openblas-sgemm' --reps %d", dirname(exe), reps);
         for (int i = 0; i < n_sizes && n > 0 && (size_t)n < sizeof cmd - 16; i++)
-            n += snprintf(cmd + n, sizeof cmd - (size_t)n, " %d", sizes[i]);
+            n += snprintf(cmd + n, sizeof cmd - (size_t)n, " %dx%dx%d", sizes[i][0], sizes[i][1], sizes[i][2]);
         snprintf(cmd + n, sizeof cmd - (size_t)n, " 2>/dev/null");
         p = popen(cmd, "r");
     }
-    int got_n;
+    int gm, gn, gk;
     double got_ms;
-    while (p && fscanf(p, "%d %lf", &got_n, &got_ms) == 2)
+    while (p && fscanf(p, "%dx%dx%d %lf", &gm, &gn, &gk, &got_ms) == 4)
         for (int i = 0; i < n_sizes; i++)
-            if (sizes[i] == got_n) ob_ms[i] = got_ms;
+            if (sizes[i][0] == gm && sizes[i][1] == gn && sizes[i][2] == gk) ob_ms[i] = got_ms;
     if (p) pclose(p);
-    printf("%6s %12s %12s %14s %14s %8s\n", "n", "dlcl ms", "dlcl GFLOP/s", "OpenBLAS ms", "OpenBLAS GF/s", "ratio");
+    printf("%16s %12s %12s %14s %14s %8s\n", "size", "dlcl ms", "dlcl GFLOP/s", "OpenBLAS ms", "OpenBLAS GF/s", "ratio");
     for (int i = 0; i < n_sizes; i++) {
-        double flop = 2.0 * sizes[i] * sizes[i] * sizes[i], dl_gf = flop / (dl_ms[i] * 1e-3) * 1e-9;
+        double flop = 2.0 * sizes[i][0] * sizes[i][1] * sizes[i][2], dl_gf = flop / (dl_ms[i] * 1e-3) * 1e-9;
         if (ob_ms[i] > 0) {
             double ob_gf = flop / (ob_ms[i] * 1e-3) * 1e-9;
-            printf("%6d %12.2f %12.1f %14.2f %14.1f %8.2f\n", sizes[i], dl_ms[i], dl_gf, ob_ms[i], ob_gf, dl_gf / ob_gf);
+            printf("%16s %12.2f %12.1f %14.2f %14.1f %8.2f\n", tokens[i], dl_ms[i], dl_gf, ob_ms[i], ob_gf, dl_gf / ob_gf);
         } else {
-            printf("%6d %12.2f %12.1f %14s %14s %8s\n", sizes[i], dl_ms[i], dl_gf, "-", "-", "-");
+            printf("%16s %12.2f %12.1f %14s %14s %8s\n", tokens[i], dl_ms[i], dl_gf, "-", "-", "-");
         }
     }
     return 0;
@@ -199,7 +211,7 @@ static const struct {
     int (*fn)(int argc, char **argv);
     const char *help;
 } commands[] = {
-    {"gemm", bench_gemm, "gemm [--sizes 256,512,1024] [--reps 5]   SGEMM GFLOP/s, dlcl next to OpenBLAS"},
+    {"gemm", bench_gemm, "gemm [--sizes 256,512,MxNxK] [--reps 5]   SGEMM GFLOP/s, dlcl next to OpenBLAS"},
     {"startup", bench_startup, "startup                                 context + build of every kernel (cache cold/warm)"},
 };
 

@@ -1,9 +1,11 @@
-/* Convolution: im2col + GEMM (CLBlast, through blas.c) for forward, backward-data and
+/* Convolution: im2col + GEMM (through blas.c) for forward, backward-data and
  * backward-filter, and a direct kernel for forward passes with little reduction work.
  *
- * Images are processed in chunks so that the column buffer stays bounded: for a chunk of
- * nb images, im2col writes [nb][c*r*s][p*q], and one strided-batched GEMM per group
- * multiplies every image's columns by the same filters (A stride 0). */
+ * Images are processed in chunks so that the column buffer stays bounded. For a chunk of
+ * nb images the columns are [c*r*s][nb*p*q] and the outputs [k][nb*p*q], so each group is
+ * one GEMM with n = nb*p*q: whole tiles of the GEMM kernel instead of one narrow product
+ * per image with a ragged edge of p*q % 16 columns (LeNet's conv2: p*q = 196). Small
+ * kernels move tensors between NCHW and [k][nb*p*q]; the forward one adds the bias. */
 #include <stdio.h>
 
 #include "ops.h"
@@ -40,8 +42,7 @@ dlcl_status op_conv_shape_infer(op_conv_shape *s)
 static size_t per_image(const op_conv_shape *s)
 {
     size_t crs = (size_t)s->c * s->r * s->s, pq = (size_t)s->p * s->q;
-    size_t wn = (size_t)s->k * (s->c / s->groups) * s->r * s->s;
-    return crs * pq + wn; /* columns + this image's filter-gradient partial */
+    return (crs + (size_t)s->k) * pq; /* columns + outputs (or gradients) as [k][nb*p*q] */
 }
 
 static int chunk_images(const op_conv_shape *s)
@@ -59,12 +60,15 @@ size_t op_conv2d_workspace(const op_conv_shape *s) { return (size_t)chunk_images
                 RT_ARG((s)->q), RT_ARG((s)->stride_h), RT_ARG((s)->stride_w), RT_ARG((s)->pad_h), RT_ARG((s)->pad_w), \
                 RT_ARG((s)->dil_h), RT_ARG((s)->dil_w)
 
+/* col [c*r*s][nb*p*q] at element 0 of col.mem */
 static dlcl_status im2col(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, int n0, int nb, op_buf col)
 {
     cl_kernel k;
     dlcl_status st = rt_kernel_get(ctx, "conv", "", "im2col", &k);
-    int xo = (int)(x.off + (size_t)n0 * s->c * s->h * s->w);
-    if (st == DLCL_OK) st = rt_set_args(k, "im2col", RT_ARG(x.mem), RT_ARG(xo), RT_ARG(col.mem), GEOM(s), RT_ARGS_END);
+    int xo = (int)(x.off + (size_t)n0 * s->c * s->h * s->w), pq = s->p * s->q, ld = nb * pq;
+    if (st == DLCL_OK)
+        st = rt_set_args(k, "im2col", RT_ARG(x.mem), RT_ARG(xo), RT_ARG(col.mem), RT_ARG(pq), RT_ARG(ld), GEOM(s),
+                         RT_ARGS_END);
     /* the kernel writes col from element 0 (check_ws rejects workspaces with an offset) */
     size_t g[3] = {(size_t)s->q, (size_t)s->c * s->r * s->s, (size_t)nb};
     return st == DLCL_OK ? rt_launch(ctx, k, "im2col", 3, g, NULL) : st;
@@ -78,6 +82,26 @@ static dlcl_status im2row(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, int n
     if (st == DLCL_OK) st = rt_set_args(k, "im2row", RT_ARG(x.mem), RT_ARG(xo), RT_ARG(colt.mem), GEOM(s), RT_ARGS_END);
     size_t g[3] = {(size_t)s->c, (size_t)s->p * s->q, (size_t)nb};
     return st == DLCL_OK ? rt_launch(ctx, k, "im2row", 3, g, NULL) : st;
+}
+
+/* t [k][nb*p*q] <-> NCHW images n0 .. n0+nb-1 of y; to_nchw adds bias when bias.mem is set. */
+static dlcl_status relayout(dlcl_ctx *ctx, const op_conv_shape *s, bool to_nchw, op_buf t, op_buf y, op_buf bias,
+                            int n0, int nb)
+{
+    const char *name = to_nchw ? "kn_to_nchw" : "nchw_to_kn";
+    cl_kernel k;
+    dlcl_status st = rt_kernel_get(ctx, "conv", "", name, &k);
+    int pq = s->p * s->q, yo = (int)(y.off + (size_t)n0 * s->k * pq), bo = (int)bias.off, hb = bias.mem != NULL,
+        to = (int)t.off;
+    cl_mem bm = bias.mem ? bias.mem : t.mem;
+    if (st == DLCL_OK && to_nchw)
+        st = rt_set_args(k, name, RT_ARG(t.mem), RT_ARG(to), RT_ARG(y.mem), RT_ARG(yo), RT_ARG(bm), RT_ARG(bo), RT_ARG(hb),
+                         RT_ARG(s->k), RT_ARG(pq), RT_ARG(nb), RT_ARGS_END);
+    else if (st == DLCL_OK)
+        st = rt_set_args(k, name, RT_ARG(y.mem), RT_ARG(yo), RT_ARG(t.mem), RT_ARG(to), RT_ARG(s->k), RT_ARG(pq), RT_ARG(nb),
+                         RT_ARGS_END);
+    size_t g[3] = {(size_t)pq, (size_t)s->k, (size_t)nb};
+    return st == DLCL_OK ? rt_launch(ctx, k, name, 3, g, NULL) : st;
 }
 
 static dlcl_status gemm(dlcl_ctx *ctx, dlcl_transpose ta, dlcl_transpose tb, size_t m, size_t n, size_t k, op_buf a,
@@ -125,13 +149,14 @@ dlcl_status op_conv2d_forward_algo(dlcl_ctx *ctx, const op_conv_shape *s, op_con
     int nb = chunk_images(s);
     for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb) {
         int cnt = s->n - n0 < nb ? s->n - n0 : nb;
+        size_t cols = (size_t)cnt * pq, t = crs * cols; /* outputs [k][cols] follow the columns */
         st = im2col(ctx, s, x, n0, cnt, ws);
         for (int g = 0; st == DLCL_OK && g < s->groups; g++)
-            st = gemm(ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, (size_t)kg, pq, K, op_b(w.mem, w.off + (size_t)g * kg * K), K, 0,
-                      op_b(ws.mem, (size_t)g * K * pq), pq, crs * pq, 0.0f,
-                      op_b(y.mem, y.off + ((size_t)n0 * s->k + (size_t)g * kg) * pq), pq, (size_t)s->k * pq, (size_t)cnt);
+            st = gemm(ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, (size_t)kg, cols, K, op_b(w.mem, w.off + (size_t)g * kg * K),
+                      K, 0, op_b(ws.mem, (size_t)g * K * cols), cols, 0, 0.0f,
+                      op_b(ws.mem, t + (size_t)g * kg * cols), cols, 0, 1);
+        if (st == DLCL_OK) st = relayout(ctx, s, true, op_b(ws.mem, t), y, bias, n0, cnt);
     }
-    if (st == DLCL_OK && bias.mem != NULL) st = op_bias_add(ctx, y, bias, s->n, s->k, (int)pq);
     return st;
 }
 
@@ -151,14 +176,17 @@ dlcl_status op_conv2d_backward_data(dlcl_ctx *ctx, const op_conv_shape *s, op_bu
     if (st == DLCL_OK) st = rt_kernel_get(ctx, "conv", "", "col2im", &k);
     for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb) {
         int cnt = s->n - n0 < nb ? s->n - n0 : nb;
-        /* col[b][g rows] = W_g^T dy[b][g] */
+        size_t cols = (size_t)cnt * pq, t = crs * cols;
+        st = relayout(ctx, s, false, op_b(ws.mem, t), dy, op_b(NULL, 0), n0, cnt);
+        /* col rows of group g = W_g^T dy_g */
         for (int g = 0; st == DLCL_OK && g < s->groups; g++)
-            st = gemm(ctx, DLCL_TRANS, DLCL_NO_TRANS, K, pq, (size_t)kg, op_b(w.mem, w.off + (size_t)g * kg * K), K, 0,
-                      op_b(dy.mem, dy.off + ((size_t)n0 * s->k + (size_t)g * kg) * pq), pq, (size_t)s->k * pq, 0.0f,
-                      op_b(ws.mem, (size_t)g * K * pq), pq, crs * pq, (size_t)cnt);
-        int dxo = (int)(dx.off + (size_t)n0 * s->c * s->h * s->w);
+            st = gemm(ctx, DLCL_TRANS, DLCL_NO_TRANS, K, cols, (size_t)kg, op_b(w.mem, w.off + (size_t)g * kg * K), K,
+                      0, op_b(ws.mem, t + (size_t)g * kg * cols), cols, 0, 0.0f,
+                      op_b(ws.mem, (size_t)g * K * cols), cols, 0, 1);
+        int dxo = (int)(dx.off + (size_t)n0 * s->c * s->h * s->w), ipq = (int)pq, ld = (int)cols;
         if (st == DLCL_OK)
-            st = rt_set_args(k, "col2im", RT_ARG(ws.mem), RT_ARG(dx.mem), RT_ARG(dxo), GEOM(s), RT_ARGS_END);
+            st = rt_set_args(k, "col2im", RT_ARG(ws.mem), RT_ARG(ipq), RT_ARG(ld), RT_ARG(dx.mem), RT_ARG(dxo), GEOM(s),
+                             RT_ARGS_END);
         size_t gs[3] = {(size_t)s->h * s->w, (size_t)s->c, (size_t)cnt};
         if (st == DLCL_OK) st = rt_launch(ctx, k, "col2im", 3, gs, NULL);
     }
@@ -170,27 +198,19 @@ dlcl_status op_conv2d_backward_filter(dlcl_ctx *ctx, const op_conv_shape *s, op_
 {
     int cg = s->c / s->groups, kg = s->k / s->groups;
     size_t K = (size_t)cg * s->r * s->s, pq = (size_t)s->p * s->q, crs = (size_t)s->c * s->r * s->s;
-    size_t wn = (size_t)s->k * K;
     dlcl_status st = check_ws(ws, "op_conv2d_backward_filter");
     int nb = chunk_images(s);
-    size_t part = (size_t)nb * crs * pq; /* partial dW per image after the columns */
-    cl_kernel red = NULL;
-    if (st == DLCL_OK) st = rt_kernel_get(ctx, "conv", "", "reduce_batch", &red);
     for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb) {
         int cnt = s->n - n0 < nb ? s->n - n0 : nb;
+        size_t cols = (size_t)cnt * pq, t = crs * cols;
+        /* colT [nb*p*q][c*r*s] (im2row's [b][pix][row] is that matrix), dy as [k][nb*p*q];
+         * dW_g (+)= dy_g colT[:, group g's K columns], accumulating over chunks */
         st = im2row(ctx, s, x, n0, cnt, ws);
-        /* part[b][g] = dy[b][g] colT[b][:, g columns]: colT is [pq][c*r*s], so group g's
-         * columns start at g*K with leading dimension c*r*s */
+        if (st == DLCL_OK) st = relayout(ctx, s, false, op_b(ws.mem, t), dy, op_b(NULL, 0), n0, cnt);
         for (int g = 0; st == DLCL_OK && g < s->groups; g++)
-            st = gemm(ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, (size_t)kg, K, pq,
-                      op_b(dy.mem, dy.off + ((size_t)n0 * s->k + (size_t)g * kg) * pq), pq, (size_t)s->k * pq,
-                      op_b(ws.mem, (size_t)g * K), crs, crs * pq, 0.0f,
-                      op_b(ws.mem, part + (size_t)g * kg * K), K, wn, (size_t)cnt);
-        int po = (int)part, dwo = (int)dw.off, wni = (int)wn, accumulate = n0 > 0;
-        if (st == DLCL_OK)
-            st = rt_set_args(red, "reduce_batch", RT_ARG(ws.mem), RT_ARG(po), RT_ARG(dw.mem), RT_ARG(dwo), RT_ARG(wni),
-                             RT_ARG(cnt), RT_ARG(accumulate), RT_ARGS_END);
-        if (st == DLCL_OK) st = rt_launch_1d(ctx, red, "reduce_batch", wn);
+            st = gemm(ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, (size_t)kg, K, cols, op_b(ws.mem, t + (size_t)g * kg * cols),
+                      cols, 0, op_b(ws.mem, (size_t)g * K), crs, 0, n0 > 0 ? 1.0f : 0.0f,
+                      op_b(dw.mem, dw.off + (size_t)g * kg * K), K, 0, 1);
     }
     if (st == DLCL_OK && db.mem != NULL) st = op_bias_grad(ctx, dy, db, s->n, s->k, (int)pq);
     return st;

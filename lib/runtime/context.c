@@ -54,6 +54,8 @@ dlcl_status dlcl_ctx_create(const dlcl_ctx_params *params, dlcl_ctx **out)
     s = rt_device_query(ctx->platform, ctx->device, -1, -1, &ctx->info);
     if (s != DLCL_OK) goto fail;
     ctx->wg_1d = choose_wg_1d(&ctx->info);
+    const char *prof = getenv("DLCL_PROFILE");
+    ctx->kprof_on = prof != NULL && prof[0] != '\0' && strcmp(prof, "0") != 0;
 
     cl_int err;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->platform, 0};
@@ -84,6 +86,8 @@ void dlcl_ctx_free(dlcl_ctx *ctx)
 {
     if (ctx == NULL) return;
     if (ctx->queue) clFinish(ctx->queue);
+    rt_kprof_print(ctx);
+    free(ctx->kprof);
     blas_free(ctx);
     rt_pool_free(ctx);
     rt_programs_free(ctx);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "../internal.h"
 
@@ -359,6 +360,60 @@ dlcl_status rt_set_args(cl_kernel k, const char *kname, ...)
     return DLCL_OK;
 }
 
+double rt_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+/* Waits for the launch and books its wall time under the kernel's name. */
+static cl_int rt_kprof_add(dlcl_ctx *ctx, const char *kname, double t0)
+{
+    cl_int err = clFinish(ctx->queue);
+    double ms = rt_now_ms() - t0;
+    size_t i = 0;
+    while (i < ctx->n_kprof && strncmp(ctx->kprof[i].name, kname, sizeof ctx->kprof[i].name - 1) != 0) i++;
+    if (i == ctx->n_kprof) {
+        if (ctx->n_kprof == ctx->cap_kprof) {
+            size_t cap = ctx->cap_kprof ? 2 * ctx->cap_kprof : 16;
+            rt_kprof *p = realloc(ctx->kprof, cap * sizeof *p);
+            if (p == NULL) return err; /* profiling is best effort */
+            ctx->kprof = p, ctx->cap_kprof = cap;
+        }
+        rt_kprof *r = &ctx->kprof[ctx->n_kprof++];
+        snprintf(r->name, sizeof r->name, "%s", kname);
+        r->launches = 0, r->ms = 0.0, r->first_ms = ms;
+        return err;
+    }
+    ctx->kprof[i].launches++;
+    ctx->kprof[i].ms += ms;
+    return err;
+}
+
+static int kprof_cmp(const void *a, const void *b)
+{
+    double d = ((const rt_kprof *)b)->ms - ((const rt_kprof *)a)->ms;
+    return (d > 0) - (d < 0);
+}
+
+void rt_kprof_print(dlcl_ctx *ctx)
+{
+    if (ctx->n_kprof == 0) return;
+    double total = 0;
+    for (size_t i = 0; i < ctx->n_kprof; i++) total += ctx->kprof[i].ms;
+    qsort(ctx->kprof, ctx->n_kprof, sizeof *ctx->kprof, kprof_cmp);
+    fprintf(stderr,
+            "DLCL_PROFILE: kernel wall time, each launch waited for; the first launch of each kernel is\n"
+            "counted apart (drivers compile there)\n%-24s %10s %12s %8s %6s %10s\n",
+            "kernel", "launches", "total ms", "ms each", "share", "first ms");
+    for (size_t i = 0; i < ctx->n_kprof; i++) {
+        const rt_kprof *r = &ctx->kprof[i];
+        fprintf(stderr, "%-24s %10zu %12.1f %8.3f %5.1f%% %10.1f\n", r->name, r->launches, r->ms,
+                r->launches ? r->ms / r->launches : 0.0, total > 0 ? 100.0 * r->ms / total : 0.0, r->first_ms);
+    }
+}
+
 dlcl_status rt_launch(dlcl_ctx *ctx, cl_kernel k, const char *kname, cl_uint dims, const size_t *global,
                       const size_t *local)
 {
@@ -369,7 +424,9 @@ dlcl_status rt_launch(dlcl_ctx *ctx, cl_kernel k, const char *kname, cl_uint dim
         if (g[i] == 0) return DLCL_OK; /* nothing to do */
         if (local != NULL && local[i] > 0) g[i] = (g[i] + local[i] - 1) / local[i] * local[i];
     }
+    double t0 = ctx->kprof_on ? rt_now_ms() : 0.0;
     cl_int err = clEnqueueNDRangeKernel(ctx->queue, k, dims, NULL, g, local, 0, NULL, NULL);
+    if (err == CL_SUCCESS && ctx->kprof_on) err = rt_kprof_add(ctx, kname, t0);
     if (err != CL_SUCCESS) {
         char shape[128];
         snprintf(shape, sizeof shape, "global %zu x %zu x %zu", g[0], dims > 1 ? g[1] : 1, dims > 2 ? g[2] : 1);
