@@ -205,6 +205,8 @@ typedef struct dlcl_net_info {
     uint64_t device_bytes;    /* parameters, gradients, optimizer state, activations, workspace */
     const char *device_name;  /* owned by the net */
     const char *checkpoint;   /* [net] checkpoint or <config stem>.safetensors; owned by the net */
+    int checkpoint_every;     /* [net] checkpoint_every: batches between checkpoints (0: epoch ends) */
+    double checkpoint_seconds; /* [net] checkpoint_seconds: at most this long between checkpoints */
 } dlcl_net_info;
 
 DLCL_API dlcl_status dlcl_net_get_info(const dlcl_net *net, dlcl_net_info *out);
@@ -255,6 +257,25 @@ DLCL_API dlcl_status dlcl_net_save(dlcl_net *net, const char *path, int epochs_d
  * state is restored too and *epochs_done (may be NULL) receives the epoch count (else 0). */
 DLCL_API dlcl_status dlcl_net_load(dlcl_net *net, const char *path, int with_state, int *epochs_done);
 
+/* Where training stands: enough to continue exactly where it stopped (the shuffle is a
+ * function of seed and epoch, dropout of seed and step; the step counter is saved too). */
+typedef struct dlcl_train_progress {
+    int epochs_done;      /* complete epochs */
+    int64_t batches_done; /* batches of the current (next) epoch already trained */
+    double loss_sum;      /* that epoch's running sums, so its metrics line comes out whole */
+    int64_t correct, images;
+} dlcl_train_progress;
+
+/* Like dlcl_net_save, with a position inside an epoch. The .state file then holds everything
+ * a resume needs (weights, momentum, progress) in one atomic file, so a crash at any moment,
+ * even between the two files, leaves a consistent state to resume from. */
+DLCL_API dlcl_status dlcl_net_save_progress(dlcl_net *net, const char *path, const dlcl_train_progress *p);
+
+/* Resumes from what dlcl_net_save_progress wrote: from "<path>.state" when it is complete
+ * (weights and momentum), else from the weights at path alone (momentum zero, position from
+ * its metadata, a warning logged). */
+DLCL_API dlcl_status dlcl_net_load_progress(dlcl_net *net, const char *path, dlcl_train_progress *p);
+
 /* Per-layer timing of one training step, each launch followed by a wait (so the figures
  * add up to more than a real step, which overlaps nothing but also waits for nothing). */
 typedef struct dlcl_layer_timing {
@@ -284,6 +305,8 @@ DLCL_API size_t dlcl_loader_samples(const dlcl_loader *l);
 DLCL_API size_t dlcl_loader_batches(const dlcl_loader *l);
 /* Starts epoch (0-based); the shuffle is a function of (seed, epoch), so resuming reproduces it. */
 DLCL_API dlcl_status dlcl_loader_begin_epoch(dlcl_loader *l, int epoch);
+/* The same, skipping the epoch's first first_batch batches (resuming mid-epoch). */
+DLCL_API dlcl_status dlcl_loader_begin_epoch_at(dlcl_loader *l, int epoch, size_t first_batch);
 /* Next batch, prepared by a background thread while the caller computes: *x and *y stay
  * valid until the next call; *count is 0 at the end of the epoch. */
 DLCL_API dlcl_status dlcl_loader_next(dlcl_loader *l, const float **x, const int32_t **y, int *count);

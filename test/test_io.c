@@ -259,7 +259,7 @@ static int epoch_order(data_loader *l, int epoch, int *order, int n, int *batche
     const int32_t *y;
     int count, seen = 0;
     *batches = 0;
-    if (data_loader_begin_epoch(l, epoch) != DLCL_OK) return -1;
+    if (data_loader_begin_epoch(l, epoch, 0) != DLCL_OK) return -1;
     while (data_loader_next(l, &x, &y, &count) == DLCL_OK && count > 0) {
         for (int i = 0; i < count && seen < n; i++, seen++) {
             order[seen] = y[i];
@@ -308,7 +308,7 @@ static void loader_covers_each_sample_once_and_reproduces_shuffles(void)
     const float *x;
     const int32_t *y;
     int count;
-    data_loader_begin_epoch(a, 1);
+    data_loader_begin_epoch(a, 1, 0);
     data_loader_next(a, &x, &y, &count);
     data_loader_free(a);
     data_set_free(&ds);

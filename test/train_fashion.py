@@ -72,7 +72,7 @@ report(rc2 == 0 and fin and m and abs(float(m.group(1)) - fin[1]) < 1e-9 and abs
 rc3, out3 = run([f"{TOOLS}/dlcl-train", cfg, "--set", "net.epochs=2", "--resume", ckpt] + common)
 fin3 = final_line(out3)
 csv = open(f"{tmp}/mlp.csv").read().splitlines() if os.path.exists(f"{tmp}/mlp.csv") else []
-report(rc3 == 0 and "after epoch 1" in out3 and fin3 and fin3[0] == 2 and len(csv) == 3 and csv[2].startswith("2,"),
+report(rc3 == 0 and "1 epochs and 0 batches done" in out3 and fin3 and fin3[0] == 2 and len(csv) == 3 and csv[2].startswith("2,"),
        "resume_continues_with_next_epoch_and_appends_metrics", out3 + "\n" + "\n".join(csv))
 
 with gzip.open(f"{DATA}/t10k-images-idx3-ubyte.gz") as f:

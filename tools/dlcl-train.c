@@ -1,6 +1,9 @@
 /* dlcl-train config.ini [--set section.key=value]... [--resume FILE]
  * Trains the network of an INI file, with a progress bar, a test evaluation, a checkpoint
- * and a metrics CSV line per epoch. Ctrl-C saves and stops. The last line is
+ * and a metrics CSV line per epoch, and checkpoints inside epochs every [net]
+ * checkpoint_every batches or checkpoint_seconds seconds. Ctrl-C saves and stops; --resume
+ * continues from the exact batch where a checkpoint was taken, so a killed run loses at
+ * most the batches since its last checkpoint. The last line is
  *   final: epochs=N test_accuracy=0.xxxx test_loss=0.xxxx train_seconds=S */
 #include <signal.h>
 #include <stdlib.h>
@@ -79,6 +82,28 @@ static dlcl_status evaluate(dlcl_net *net, dlcl_loader *test, double *loss, doub
     return s;
 }
 
+/* Keeps the header and the lines of epochs 1..epochs of a metrics CSV (a resumed run writes
+ * the later ones again); rewritten through a temporary file and a rename. */
+static int csv_keep_epochs(const char *path, int epochs)
+{
+    FILE *in = fopen(path, "r");
+    if (in == NULL) return 0; /* nothing to keep: a new file gets a header below */
+    size_t n = strlen(path) + 8;
+    char *tmp = malloc(n), line[4096];
+    FILE *out = tmp ? (snprintf(tmp, n, "%s.tmp", path), fopen(tmp, "w")) : NULL;
+    int first = 1, ok = out != NULL;
+    while (ok && fgets(line, sizeof line, in)) {
+        if (first || atoi(line) <= epochs) ok = fputs(line, out) >= 0;
+        first = 0;
+    }
+    fclose(in);
+    if (out && fclose(out) != 0) ok = 0;
+    if (ok && rename(tmp, path) != 0) ok = 0;
+    if (!ok && tmp) remove(tmp);
+    free(tmp);
+    return ok ? 0 : -1;
+}
+
 static char *metrics_path(const char *ckpt)
 {
     size_t n = strlen(ckpt);
@@ -136,17 +161,29 @@ int main(int argc, char **argv)
     if ((s = dlcl_loader_create(net, DLCL_SPLIT_TRAIN, &train)) != DLCL_OK) goto fail;
     if ((s = dlcl_loader_create(net, DLCL_SPLIT_TEST, &test)) != DLCL_OK) goto fail;
     printf("data: %zu training and %zu test images\n", dlcl_loader_samples(train), dlcl_loader_samples(test));
-    int start_epoch = 0;
+    dlcl_train_progress at = {0};
     if (resume != NULL) {
-        if ((s = dlcl_net_load(net, resume, 1, &start_epoch)) != DLCL_OK) goto fail;
-        printf("resumed from %s after epoch %d\n", resume, start_epoch);
+        if ((s = dlcl_net_load_progress(net, resume, &at)) != DLCL_OK) goto fail;
+        if ((size_t)at.batches_done > dlcl_loader_batches(train)) {
+            fprintf(stderr, "dlcl-train: %s stopped at batch %lld of an epoch, but this config has %zu batches per "
+                            "epoch (was the batch size or the data changed?)\n",
+                    resume, (long long)at.batches_done, dlcl_loader_batches(train));
+            goto done;
+        }
+        printf("resumed from %s: %d epochs and %lld batches done\n", resume, at.epochs_done,
+               (long long)at.batches_done);
     }
     csv_path = metrics_path(info.checkpoint);
-    if (csv_path == NULL || (csv = fopen(csv_path, resume ? "a" : "w")) == NULL) {
+    if (csv_path != NULL && resume && csv_keep_epochs(csv_path, at.epochs_done) != 0) {
+        fprintf(stderr, "dlcl-train: cannot rewrite metrics file %s\n", csv_path);
+        goto done;
+    }
+    int csv_new = csv_path == NULL || !resume || access(csv_path, F_OK) != 0;
+    if (csv_path == NULL || (csv = fopen(csv_path, csv_new ? "w" : "a")) == NULL) {
         fprintf(stderr, "dlcl-train: cannot write metrics file %s\n", csv_path ? csv_path : "(out of memory)");
         goto done;
     }
-    if (!resume) fprintf(csv, "epoch,train_loss,train_accuracy,test_loss,test_accuracy,learning_rate,seconds\n");
+    if (csv_new) fprintf(csv, "epoch,train_loss,train_accuracy,test_loss,test_accuracy,learning_rate,seconds\n");
     fflush(csv);
     printf("checkpoint: %s   metrics: %s   start-up %.2fs\n", info.checkpoint, csv_path, tool_now() - t_start);
 
@@ -157,14 +194,17 @@ int main(int argc, char **argv)
 
     double train_seconds = 0, test_loss = 0, test_acc = 0;
     int tty = isatty(STDOUT_FILENO), epoch;
-    for (epoch = start_epoch; epoch < info.epochs; epoch++) {
+    double last_ckpt = tool_now();
+    for (epoch = at.epochs_done; epoch < info.epochs; epoch++) {
         float lr;
+        /* a resumed epoch starts at the checkpoint's batch with its running sums */
+        dlcl_train_progress pos = {epoch, 0, 0.0, 0, 0};
+        if (epoch == at.epochs_done) pos = at;
         if ((s = dlcl_net_begin_epoch(net, epoch, &lr)) != DLCL_OK) goto fail;
-        if ((s = dlcl_loader_begin_epoch(train, epoch)) != DLCL_OK) goto fail;
+        if ((s = dlcl_loader_begin_epoch_at(train, epoch, (size_t)pos.batches_done)) != DLCL_OK) goto fail;
         progress p = {tty, tool_now(), 0, dlcl_loader_batches(train), -1};
-        double t0 = tool_now(), loss_sum = 0;
-        long hits = 0;
-        size_t images = 0, done_batches = 0;
+        double t0 = tool_now();
+        size_t run_images = 0;
         const float *x;
         const int32_t *y;
         int count;
@@ -172,24 +212,35 @@ int main(int argc, char **argv)
             double l;
             int c;
             if ((s = dlcl_net_train_batch(net, x, y, count, &l, &c)) != DLCL_OK) break;
-            loss_sum += l;
-            hits += c;
-            images += (size_t)count;
-            done_batches++;
-            progress_update(&p, epoch, info.epochs, done_batches, images, loss_sum / (double)images, 0);
+            pos.loss_sum += l;
+            pos.correct += c;
+            pos.images += count;
+            pos.batches_done++;
+            run_images += (size_t)count;
+            progress_update(&p, epoch, info.epochs, (size_t)pos.batches_done, run_images,
+                            pos.loss_sum / (double)pos.images, 0);
+            double now = tool_now();
+            if ((info.checkpoint_every > 0 && pos.batches_done % info.checkpoint_every == 0) ||
+                now - last_ckpt >= info.checkpoint_seconds) {
+                if ((s = dlcl_net_save_progress(net, info.checkpoint, &pos)) != DLCL_OK) break;
+                last_ckpt = now;
+            }
         }
+        double loss_sum = pos.loss_sum;
+        long hits = (long)pos.correct;
+        size_t images = (size_t)pos.images, done_batches = (size_t)pos.batches_done;
         double epoch_seconds = tool_now() - t0;
         train_seconds += epoch_seconds;
         if (s != DLCL_OK) goto fail;
         if (interrupted) {
             if (tty) printf("\n");
-            printf("interrupted in epoch %d: saving %s\n", epoch + 1, info.checkpoint);
-            /* the epoch is incomplete: --resume restarts it */
-            if ((s = dlcl_net_save(net, info.checkpoint, epoch)) != DLCL_OK) goto fail;
+            printf("interrupted in epoch %d after batch %zu: saving %s (--resume %s continues from there)\n",
+                   epoch + 1, done_batches, info.checkpoint, info.checkpoint);
+            if ((s = dlcl_net_save_progress(net, info.checkpoint, &pos)) != DLCL_OK) goto fail;
             rc = 130;
             goto done;
         }
-        progress_update(&p, epoch, info.epochs, done_batches, images, images ? loss_sum / (double)images : 0, 1);
+        progress_update(&p, epoch, info.epochs, done_batches, run_images, images ? loss_sum / (double)images : 0, 1);
         if ((s = evaluate(net, test, &test_loss, &test_acc)) != DLCL_OK) goto fail;
         double train_loss = images ? loss_sum / (double)images : 0, train_acc = images ? (double)hits / (double)images : 0;
         printf("epoch %d/%d: train_loss=%.4f train_accuracy=%.4f test_loss=%.4f test_accuracy=%.4f lr=%.5g %.1fs\n",
@@ -198,8 +249,9 @@ int main(int argc, char **argv)
                 (double)lr, epoch_seconds);
         fflush(csv);
         if ((s = dlcl_net_save(net, info.checkpoint, epoch + 1)) != DLCL_OK) goto fail;
+        last_ckpt = tool_now();
     }
-    if (start_epoch >= info.epochs && (s = evaluate(net, test, &test_loss, &test_acc)) != DLCL_OK) goto fail;
+    if (at.epochs_done >= info.epochs && (s = evaluate(net, test, &test_loss, &test_acc)) != DLCL_OK) goto fail;
     printf("final: epochs=%d test_accuracy=%.4f test_loss=%.4f train_seconds=%.1f\n", info.epochs, test_acc, test_loss,
            train_seconds);
     rc = 0;

@@ -31,7 +31,7 @@ typedef struct data_loader_params {
  * while the caller uses the current one. */
 dlcl_status data_loader_create(const data_set *ds, const data_loader_params *p, data_loader **out);
 /* Starts epoch e: the order is a function of (seed, e), so a resumed run repeats it. */
-dlcl_status data_loader_begin_epoch(data_loader *l, int epoch);
+dlcl_status data_loader_begin_epoch(data_loader *l, int epoch, int first_batch);
 /* Next batch; *x, *y valid until the next call; *count 0 at the end of the epoch. */
 dlcl_status data_loader_next(data_loader *l, const float **x, const int32_t **y, int *count);
 int data_loader_batches(const data_loader *l);

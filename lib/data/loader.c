@@ -133,9 +133,10 @@ dlcl_status data_loader_create(const data_set *ds, const data_loader_params *p, 
     return DLCL_OK;
 }
 
-dlcl_status data_loader_begin_epoch(data_loader *l, int epoch)
+dlcl_status data_loader_begin_epoch(data_loader *l, int epoch, int first_batch)
 {
-    if (l == NULL || epoch < 0) return dlcl__err(DLCL_ERR_INVALID_ARG, "data_loader_begin_epoch: bad arguments");
+    if (l == NULL || epoch < 0 || first_batch < 0)
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "data_loader_begin_epoch: bad arguments");
     pthread_mutex_lock(&l->mu);
     while (l->pending[0] || l->pending[1]) pthread_cond_wait(&l->cv, &l->mu); /* worker idle */
     int n = l->ds->n;
@@ -149,7 +150,7 @@ dlcl_status data_loader_begin_epoch(data_loader *l, int epoch)
             l->perm[j] = t;
         }
     }
-    l->next_batch = 0;
+    l->next_batch = first_batch < l->batches ? first_batch : l->batches;
     l->cur = -1;
     l->ready[0] = l->ready[1] = 0;
     request(l, 0);

@@ -7,6 +7,7 @@
  * dtypes, which widen to float) is ever allocated. */
 #include <cJSON.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -501,6 +502,16 @@ static void sync_parent_dir(const char *path)
     free(dir);
 }
 
+/* Fault injection for the crash test (test/kill_resume.py): with DLCL_FAULT_KILL_IN_WRITE=N
+ * in the environment, the N-th st_write of the process kills the process (SIGKILL, as an
+ * OOM killer or a power cut would) halfway through writing its temporary file. */
+static void fault_kill_mid_write(void)
+{
+    static int calls;
+    const char *v = getenv("DLCL_FAULT_KILL_IN_WRITE");
+    if (v != NULL && ++calls == atoi(v)) raise(SIGKILL);
+}
+
 dlcl_status st_write(const char *path, const st_tensor *tensors, size_t count, const char *const *meta_keys,
                      const char *const *meta_values, size_t meta_count)
 {
@@ -547,7 +558,10 @@ dlcl_status st_write(const char *path, const st_tensor *tensors, size_t count, c
     unsigned char lenb[8];
     for (int i = 0; i < 8; i++) lenb[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
     bool ok = dlcl__write_all(fd, lenb, 8) == 0 && dlcl__write_all(fd, hdr, hlen) == 0;
-    for (size_t i = 0; ok && i < count; i++) ok = dlcl__write_all(fd, tensors[i].data, (size_t)bytes[i]) == 0;
+    for (size_t i = 0; ok && i < count; i++) {
+        if (i == count / 2) fault_kill_mid_write();
+        ok = dlcl__write_all(fd, tensors[i].data, (size_t)bytes[i]) == 0;
+    }
     ok = ok && fsync(fd) == 0;
     if (!ok) {
         st = dlcl__err(DLCL_ERR_IO, "%s: cannot write %s: %s", path, tmp, strerror(errno));

@@ -1,6 +1,9 @@
-/* Checkpoints: weights as safetensors with PyTorch names and layouts, optimizer state in
- * "<path>.state" beside them (so the weights file loads into torch with strict
- * load_state_dict). Both are written atomically by st_write. */
+/* Checkpoints: weights as safetensors with PyTorch names and layouts (so the file loads into
+ * torch with strict load_state_dict), and "<path>.state" beside them with everything a resume
+ * needs in one file: the weights again ("param." names), the momentum buffers ("momentum."),
+ * and the position (epoch, batch, step, seed, the epoch's running sums) in its metadata.
+ * st_write writes each atomically (temporary file, fsync, rename), and the state file goes
+ * first: whenever the process dies, the state file is a whole, consistent snapshot. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,11 +44,18 @@ static dlcl_status gather(dlcl_net *net, cl_mem buf, float *host, st_tensor *ten
 
 dlcl_status dlcl_net_save(dlcl_net *net, const char *path, int epochs_done)
 {
-    if (net == NULL || path == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_save: net and path must not be NULL");
+    dlcl_train_progress p = {epochs_done, 0, 0.0, 0, 0};
+    return dlcl_net_save_progress(net, path, &p);
+}
+
+dlcl_status dlcl_net_save_progress(dlcl_net *net, const char *path, const dlcl_train_progress *pr)
+{
+    if (net == NULL || path == NULL || pr == NULL)
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_save_progress: net, path and progress must not be NULL");
     size_t nt = count_tensors(net), plen = strlen(path);
-    float *host = malloc((net->n_params ? net->n_params : 1) * sizeof *host);
-    st_tensor *tensors = calloc(nt ? nt : 1, sizeof *tensors);
-    char (*names)[160] = calloc(nt ? nt : 1, sizeof *names);
+    float *host = malloc((net->n_params ? 2 * net->n_params : 1) * sizeof *host);
+    st_tensor *tensors = calloc(nt ? 2 * nt : 1, sizeof *tensors);
+    char (*names)[160] = calloc(nt ? 2 * nt : 1, sizeof *names);
     char *state_path = malloc(plen + sizeof STATE_SUFFIX);
     dlcl_status st = DLCL_OK;
     if (!host || !tensors || !names || !state_path) {
@@ -53,18 +63,25 @@ dlcl_status dlcl_net_save(dlcl_net *net, const char *path, int epochs_done)
         goto done;
     }
     snprintf(state_path, plen + sizeof STATE_SUFFIX, "%s%s", path, STATE_SUFFIX);
-    char epochs[32], step[32], seed[32];
-    snprintf(epochs, sizeof epochs, "%d", epochs_done);
+    char epochs[32], batches[32], step[32], seed[32], loss[48], correct[32], images[32];
+    snprintf(epochs, sizeof epochs, "%d", pr->epochs_done);
+    snprintf(batches, sizeof batches, "%lld", (long long)pr->batches_done);
     snprintf(step, sizeof step, "%llu", (unsigned long long)net->step);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)net->seed);
-    const char *keys[] = {"format", "producer", "epochs_done", "step", "seed"};
-    const char *vals[] = {"pt", "dlcl " DLCL_VERSION_STRING, epochs, step, seed};
-    /* state first: a crash between the two leaves new state with old weights at worst, and
-     * epochs_done in both lets load detect the mismatch */
-    if ((st = gather(net, net->velocity, host, tensors, names, "momentum.")) != DLCL_OK) goto done;
-    if ((st = st_write(state_path, tensors, nt, keys, vals, DLCL__ARRAY_LEN(keys))) != DLCL_OK) goto done;
-    if ((st = gather(net, net->params, host, tensors, names, "")) != DLCL_OK) goto done;
-    st = st_write(path, tensors, nt, keys, vals, DLCL__ARRAY_LEN(keys));
+    snprintf(loss, sizeof loss, "%.17g", pr->loss_sum); /* round-trips exactly */
+    snprintf(correct, sizeof correct, "%lld", (long long)pr->correct);
+    snprintf(images, sizeof images, "%lld", (long long)pr->images);
+    const char *keys[] = {"format", "producer", "epochs_done", "step", "seed",
+                          "batches_done", "loss_sum", "correct", "images"};
+    const char *vals[] = {"pt", "dlcl " DLCL_VERSION_STRING, epochs, step, seed, batches, loss, correct, images};
+    /* the state file: weights and momentum, one atomic write */
+    if ((st = gather(net, net->params, host, tensors, names, "param.")) != DLCL_OK) goto done;
+    if ((st = gather(net, net->velocity, host + net->n_params, tensors + nt, names + nt, "momentum.")) != DLCL_OK)
+        goto done;
+    if ((st = st_write(state_path, tensors, 2 * nt, keys, vals, DLCL__ARRAY_LEN(keys))) != DLCL_OK) goto done;
+    /* the weights for users (and PyTorch), from the same host copy */
+    for (size_t t = 0; t < nt; t++) tensors[t].name = names[t] + strlen("param.");
+    st = st_write(path, tensors, nt, keys, vals, 5);
 done:
     free(host);
     free(tensors);
@@ -113,8 +130,11 @@ static dlcl_status scatter(dlcl_net *net, const st_file *f, const char *path, co
             matched++;
         }
     }
-    if (st == DLCL_OK && matched != f->count) {
+    size_t with_prefix = 0, plen = strlen(prefix);
+    for (size_t i = 0; i < f->count; i++) with_prefix += strncmp(f->tensors[i].name, prefix, plen) == 0;
+    if (st == DLCL_OK && matched != with_prefix) {
         for (size_t i = 0; i < f->count; i++) {
+            if (strncmp(f->tensors[i].name, prefix, plen) != 0) continue;
             bool known = false;
             for (size_t j = 0; j < net->n_layers && !known; j++)
                 for (int p = 0; p < net->layers[j].n_params && !known; p++) {
@@ -134,6 +154,67 @@ static dlcl_status scatter(dlcl_net *net, const st_file *f, const char *path, co
         if (err != CL_SUCCESS) st = dlcl__cl_err(err, "clEnqueueWriteBuffer (checkpoint)");
     }
     free(host);
+    return st;
+}
+
+static int64_t meta_i64(const st_file *f, const char *key)
+{
+    const char *v = meta(f, key);
+    return v ? strtoll(v, NULL, 10) : 0;
+}
+
+/* The position in f's metadata; false when a value is missing or out of range. */
+static bool read_progress(const st_file *f, dlcl_train_progress *p, uint64_t *step)
+{
+    const char *e = meta(f, "epochs_done"), *s = meta(f, "step");
+    if (e == NULL || s == NULL) return false;
+    p->epochs_done = atoi(e);
+    p->batches_done = meta_i64(f, "batches_done");
+    const char *l = meta(f, "loss_sum");
+    p->loss_sum = l ? strtod(l, NULL) : 0.0;
+    p->correct = meta_i64(f, "correct");
+    p->images = meta_i64(f, "images");
+    *step = strtoull(s, NULL, 10);
+    return p->epochs_done >= 0 && p->batches_done >= 0 && p->correct >= 0 && p->images >= 0;
+}
+
+dlcl_status dlcl_net_load_progress(dlcl_net *net, const char *path, dlcl_train_progress *p)
+{
+    if (net == NULL || path == NULL || p == NULL)
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_load_progress: net, path and progress must not be NULL");
+    *p = (dlcl_train_progress){0};
+    size_t plen = strlen(path);
+    char *state_path = malloc(plen + sizeof STATE_SUFFIX);
+    if (state_path == NULL) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    snprintf(state_path, plen + sizeof STATE_SUFFIX, "%s%s", path, STATE_SUFFIX);
+    st_file s = {0};
+    dlcl_status st = DLCL_OK;
+    uint64_t step = 0;
+    bool has_params = false;
+    if (access(state_path, F_OK) == 0) {
+        if ((st = st_read(state_path, &s)) != DLCL_OK) goto done;
+        for (size_t i = 0; i < s.count && !has_params; i++) has_params = strncmp(s.tensors[i].name, "param.", 6) == 0;
+    } else {
+        dlcl__log(net->ctx, DLCL_LOG_WARN, "%s not found: resuming from the weights in %s with momentum zero",
+                  state_path, path);
+    }
+    if (!has_params) { /* no state file, or one from an older dlcl (momentum only) */
+        int epochs = 0;
+        st = dlcl_net_load(net, path, 1, &epochs);
+        p->epochs_done = epochs;
+        goto done;
+    }
+    if (!read_progress(&s, p, &step)) {
+        st = dlcl__err(DLCL_ERR_CHECKPOINT, "%s: the metadata lacks epochs_done or step, or holds negative values",
+                       state_path);
+        goto done;
+    }
+    if ((st = scatter(net, &s, state_path, "param.", net->params)) != DLCL_OK) goto done;
+    if ((st = scatter(net, &s, state_path, "momentum.", net->velocity)) != DLCL_OK) goto done;
+    net->step = step;
+done:
+    st_file_free(&s);
+    free(state_path);
     return st;
 }
 

@@ -67,10 +67,15 @@ size_t dlcl_loader_samples(const dlcl_loader *l) { return l ? (size_t)l->ds.n : 
 
 size_t dlcl_loader_batches(const dlcl_loader *l) { return l ? (size_t)data_loader_batches(l->dl) : 0; }
 
-dlcl_status dlcl_loader_begin_epoch(dlcl_loader *l, int epoch)
+dlcl_status dlcl_loader_begin_epoch(dlcl_loader *l, int epoch) { return dlcl_loader_begin_epoch_at(l, epoch, 0); }
+
+dlcl_status dlcl_loader_begin_epoch_at(dlcl_loader *l, int epoch, size_t first_batch)
 {
     if (l == NULL || epoch < 0) return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_loader_begin_epoch: bad loader or epoch");
-    return data_loader_begin_epoch(l->dl, epoch);
+    if (first_batch > (size_t)data_loader_batches(l->dl))
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_loader_begin_epoch_at: batch %zu is past the %d of an epoch",
+                         first_batch, data_loader_batches(l->dl));
+    return data_loader_begin_epoch(l->dl, epoch, (int)first_batch);
 }
 
 dlcl_status dlcl_loader_next(dlcl_loader *l, const float **x, const int32_t **y, int *count)

@@ -8,7 +8,10 @@
 
 #include "net.h"
 
-static const char *const net_keys[] = {"input", "classes", "batch", "epochs", "seed", "device", "checkpoint", NULL};
+static const char *const net_keys[] = {"input",  "classes",          "batch",
+                                       "epochs", "seed",             "device",
+                                       "checkpoint", "checkpoint_every", "checkpoint_seconds",
+                                       "check_numerics", NULL};
 static const char *const optim_keys[] = {"type", "learning_rate", "momentum", "nesterov", "weight_decay",
                                          "schedule", "step_size", "gamma", NULL};
 static const char *const data_keys[] = {"format", "train_images", "train_labels", "test_images", "test_labels",
@@ -41,7 +44,7 @@ static dlcl_status parse_net_section(dlcl_net *net, const char **device)
     const cfg *c = &net->cfg;
     cfg_section *s = cfg_find_section(c, "net");
     if (s == NULL) return dlcl__err(DLCL_ERR_CONFIG, "%s: missing section [net] (it sets input=C,H,W and classes)", c->path);
-    long in[3], classes, batch, epochs, seed;
+    long in[3], classes, batch, epochs, seed, every, seconds, numerics;
     int n_in = 0;
     dlcl_status st;
     if ((st = cfg_get_int_list(c, s, "input", 1, 1, 1 << 16, in, 3, &n_in)) != DLCL_OK) return st;
@@ -58,6 +61,9 @@ static dlcl_status parse_net_section(dlcl_net *net, const char **device)
         (st = cfg_get_int(c, s, "seed", 0, 1, 0, 0x7fffffffL, &seed)) != DLCL_OK ||
         (st = cfg_get_str(c, s, "device", 0, "", device)) != DLCL_OK ||
         (st = cfg_get_str(c, s, "checkpoint", 0, "", &ckpt)) != DLCL_OK ||
+        (st = cfg_get_int(c, s, "checkpoint_every", 0, 0, 0, 1L << 30, &every)) != DLCL_OK ||
+        (st = cfg_get_int(c, s, "checkpoint_seconds", 0, 600, 1, 1L << 30, &seconds)) != DLCL_OK ||
+        (st = cfg_get_int(c, s, "check_numerics", 0, 0, 0, 1, &numerics)) != DLCL_OK ||
         (st = cfg_check_unused(c, s, net_keys)) != DLCL_OK)
         return st;
     net->input = (layer_shape){(int)in[0], (int)in[1], (int)in[2]};
@@ -65,6 +71,9 @@ static dlcl_status parse_net_section(dlcl_net *net, const char **device)
     net->batch = (int)batch;
     net->epochs = (int)epochs;
     net->seed = (uint64_t)seed;
+    net->checkpoint_every = (int)every;
+    net->checkpoint_seconds = (double)seconds;
+    net->check_numerics = (int)numerics;
     if (ckpt[0] != '\0') {
         net->checkpoint = strdup(ckpt);
     } else { /* <config stem>.safetensors in the working directory */
@@ -411,7 +420,8 @@ dlcl_status dlcl_net_get_info(const dlcl_net *net, dlcl_net_info *o)
     double flops = 0;
     for (size_t i = 0; i < net->n_layers; i++) flops += net->layers[i].flops;
     *o = (dlcl_net_info){net->batch, net->epochs, net->classes, net->input.c, net->input.h, net->input.w, net->seed,
-                         net->n_layers, net->n_params, flops, net->device_bytes, net->ctx->info.name, net->checkpoint};
+                         net->n_layers, net->n_params, flops, net->device_bytes, net->ctx->info.name, net->checkpoint,
+                         net->checkpoint_every, net->checkpoint_seconds};
     return DLCL_OK;
 }
 

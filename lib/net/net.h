@@ -23,6 +23,9 @@ struct dlcl_net {
     dlcl_ctx *ctx;
     cfg cfg;
     char *checkpoint;
+    int checkpoint_every;      /* batches; 0: epoch ends */
+    double checkpoint_seconds; /* at most this long between checkpoints */
+    int check_numerics;        /* 1: test every layer's output for NaN/Inf after each batch */
     int batch, epochs, classes;
     layer_shape input;
     uint64_t seed;
