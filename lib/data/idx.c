@@ -31,7 +31,13 @@ static dlcl_status read_idx(const char *path, int want_rank, idx_file *out)
     if (f == NULL) return dlcl__err(DLCL_ERR_IO, "%s: cannot open", path);
     dlcl_status st = DLCL_OK;
     unsigned char hdr[4 + 4 * 3] = {0};
-    if (gzread(f, hdr, 4) != 4 || hdr[0] != 0 || hdr[1] != 0 || hdr[2] != 0x08 || hdr[3] != want_rank) {
+    int head = gzread(f, hdr, 4);
+    if (head != 4) {
+        st = dlcl__err(DLCL_ERR_DATA, "%s: %s (an IDX file starts with a 4-byte magic number)", path,
+                       head == 0 ? "empty" : "truncated");
+        goto fail;
+    }
+    if (hdr[0] != 0 || hdr[1] != 0 || hdr[2] != 0x08 || hdr[3] != want_rank) {
         st = dlcl__err(DLCL_ERR_DATA, "%s: magic %02x%02x%02x%02x is not an IDX uint8 file of rank %d (want 000008%02x)",
                        path, hdr[0], hdr[1], hdr[2], hdr[3], want_rank, want_rank);
         goto fail;

@@ -123,7 +123,12 @@ static char *reader(char *str, int num, void *stream)
         }
     if (str[0] == '[') {
         char *end = strchr(str, ']');
-        if (end != NULL) { /* a header without ']' is left to inih, which reports it */
+        if (end == NULL) {
+            ps->st = dlcl__err(DLCL_ERR_CONFIG, "%s: section header without ']'",
+                               cfg_where(ps->c, ps->line, where, sizeof where));
+            return NULL;
+        }
+        {
             char *name = str + 1;
             while (name < end && isspace((unsigned char)*name)) name++;
             char *e = end;

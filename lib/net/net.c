@@ -297,12 +297,43 @@ static dlcl_status alloc_buf(dlcl_net *net, size_t floats, const char *what, op_
     return rt_buffer_acquire(net->ctx, *bytes, what, &b->mem);
 }
 
+/* Before any device buffer exists: the sizes of the net's buffers against the device's
+ * largest buffer and its memory, so that a net too large for the device fails at once with
+ * the tensor to blame, not half-allocated (or, on PoCL, by swapping the host). Layer-private
+ * buffers (pre-activations, dropout masks) are at most one output each: counted as such. */
+static dlcl_status plan_device_memory(const dlcl_net *net)
+{
+    const dlcl_device_info *d = &net->ctx->info;
+    double B = net->batch, total = 3.0 * net->n_params * sizeof(float) + B * layer_shape_numel(net->input) * 4.0;
+    double largest = 0;
+    const char *largest_name = "parameters";
+    for (size_t i = 0; i < net->n_layers; i++) {
+        const layer *l = &net->layers[i];
+        double bytes = B * (double)layer_shape_numel(l->out) * sizeof(float);
+        total += 3 * bytes + (double)l->ws_floats * sizeof(float);
+        if (bytes > largest) largest = bytes, largest_name = l->name;
+        if (bytes > (double)d->max_alloc_bytes)
+            return dlcl__err(DLCL_ERR_OUT_OF_MEMORY,
+                             "layer [%s]: its output for a batch of %d (%.2f GiB) is larger than the largest buffer of "
+                             "%s (%.2f GiB); lower [net] batch or the input size", l->name, net->batch,
+                             bytes / 1073741824.0, d->name, d->max_alloc_bytes / 1073741824.0);
+    }
+    if (total > (double)d->global_mem_bytes)
+        return dlcl__err(DLCL_ERR_OUT_OF_MEMORY,
+                         "the net needs about %.2f GiB of device memory for a batch of %d (largest: layer [%s] output, "
+                         "%.2f GiB), more than the %.2f GiB of %s; lower [net] batch or the input size",
+                         total / 1073741824.0, net->batch, largest_name, largest / 1073741824.0,
+                         d->global_mem_bytes / 1073741824.0, d->name);
+    return DLCL_OK;
+}
+
 static dlcl_status alloc_device(dlcl_net *net)
 {
     size_t B = (size_t)net->batch;
     op_buf tmp;
     dlcl_status st;
     char what[128];
+    if ((st = plan_device_memory(net)) != DLCL_OK) return st;
     if ((st = alloc_buf(net, net->n_params, "parameters", &tmp, &net->params_bytes)) != DLCL_OK) return st;
     net->params = tmp.mem;
     if ((st = alloc_buf(net, net->n_params, "gradients", &tmp, &net->params_bytes)) != DLCL_OK) return st;
