@@ -195,6 +195,11 @@ CASES = [
      ["{good.ini}", "--weights", "{w.st}", "{i.png}"], "DLCL_ERR_DATA", r"i\.png"),
     ("image_beyond_pixel_limit", {"w.st": safetensors([W, B]), "i.png": png(20000, 20000, pixels=False)},
      "dlcl-predict", ["{good.ini}", "--weights", "{w.st}", "{i.png}"], "DLCL_ERR_DATA", r"i\.png.*limit"),
+    # found by fuzz/fuzz_image: stb_image's PNM integer parser overflows int on long digit runs
+    ("image_pnm_header_overflow", {"w.st": safetensors([W, B]), "i.pgm": b"P5\t" + b"2" * 82 + b"8 3\xc8"},
+     "dlcl-predict", ["{good.ini}", "--weights", "{w.st}", "{i.pgm}"], "DLCL_ERR_DATA", r"i\.pgm.*9 digits"),
+    ("image_is_a_directory", {"w.st": safetensors([W, B])}, "dlcl-predict",
+     ["{good.ini}", "--weights", "{w.st}", "{.}"], "DLCL_ERR_DATA", r"not a regular file"),
 ]
 
 print(f"1..{len(CASES)}", flush=True)

@@ -17,6 +17,15 @@ typedef struct data_set {
 dlcl_status data_set_load_idx(const char *images_path, const char *labels_path, int classes, data_set *out);
 void data_set_free(data_set *ds); /* NULL-safe, idempotent */
 
+/* Images for prediction: larger ones are refused before decoding (see [data] max_image_pixels). */
+#define IMAGE_DEFAULT_MAX_PIXELS (64L << 20)
+/* Reads a PNG/JPEG/BMP/GIF/PNM/... image (stb_image), converts it to c channels (1 or 3),
+ * resizes it bilinearly to h x w (pixel centres aligned, as torch's interpolate with
+ * align_corners=False) and writes (v * scale - mean) / std as c*h*w floats. Images over
+ * max_pixels are refused from their header, before decoding. Errors name the path. */
+dlcl_status image_load(const char *path, int c, int h, int w, double scale, double mean, double std, long max_pixels,
+                       float *out);
+
 typedef struct data_loader data_loader;
 
 typedef struct data_loader_params {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../data/data.h"
 #include "net.h"
 
 static const char *const net_keys[] = {"input",  "classes",          "batch",
@@ -15,7 +16,8 @@ static const char *const net_keys[] = {"input",  "classes",          "batch",
 static const char *const optim_keys[] = {"type", "learning_rate", "momentum", "nesterov", "weight_decay",
                                          "schedule", "step_size", "gamma", NULL};
 static const char *const data_keys[] = {"format", "train_images", "train_labels", "test_images", "test_labels",
-                                        "scale", "mean", "std", "shuffle", "train_samples", "test_samples", NULL};
+                                        "scale", "mean", "std", "shuffle", "train_samples", "test_samples",
+                                        "max_image_pixels", NULL};
 static const char *const reserved[] = {"net", "optimizer", "data", NULL};
 
 static bool is_reserved(const char *name)
@@ -128,6 +130,7 @@ static dlcl_status parse_data(dlcl_net *net)
     d->scale = 1.0 / 255.0;
     d->std = 1.0;
     d->shuffle = 1;
+    d->max_image_pixels = IMAGE_DEFAULT_MAX_PIXELS;
     cfg_section *s = cfg_find_section(c, "data");
     if (s == NULL) return DLCL_OK;
     static const char *const formats[] = {"idx", NULL};
@@ -141,7 +144,9 @@ static dlcl_status parse_data(dlcl_net *net)
         (st = cfg_get_float(c, s, "std", 0, 1.0, 1e-12, 1e9, &d->std)) != DLCL_OK ||
         (st = cfg_get_bool(c, s, "shuffle", 0, 1, &d->shuffle)) != DLCL_OK ||
         (st = cfg_get_int(c, s, "train_samples", 0, 0, 0, 1L << 40, &d->limit[DLCL_SPLIT_TRAIN])) != DLCL_OK ||
-        (st = cfg_get_int(c, s, "test_samples", 0, 0, 0, 1L << 40, &d->limit[DLCL_SPLIT_TEST])) != DLCL_OK)
+        (st = cfg_get_int(c, s, "test_samples", 0, 0, 0, 1L << 40, &d->limit[DLCL_SPLIT_TEST])) != DLCL_OK ||
+        (st = cfg_get_int(c, s, "max_image_pixels", 0, IMAGE_DEFAULT_MAX_PIXELS, 1, 1L << 40, &d->max_image_pixels)) !=
+            DLCL_OK)
         return st;
     for (int sp = 0; sp < DLCL_SPLIT_COUNT; sp++)
         for (int k = 0; k < 2; k++) {

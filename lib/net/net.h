@@ -17,6 +17,7 @@ typedef struct net_data_cfg {
     double scale, mean, std;
     int shuffle;
     long limit[DLCL_SPLIT_COUNT]; /* use only the first N samples (0: all) */
+    long max_image_pixels;        /* dlcl_net_load_image refuses larger images */
 } net_data_cfg;
 
 struct dlcl_net {
