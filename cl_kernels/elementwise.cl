@@ -21,3 +21,10 @@ __kernel void scale(__global float *x, const int n, const float alpha)
     const int i = get_global_id(0);
     if (i < n) x[i] *= alpha;
 }
+
+/* flags[slot] = 1 if any of x[off .. off+n) is NaN or infinite (every writer stores the same 1). */
+__kernel void flag_nonfinite(__global const float *x, const int off, const int n, __global int *flags, const int slot)
+{
+    const int i = get_global_id(0);
+    if (i < n && !isfinite(x[off + i])) flags[slot] = 1;
+}

@@ -231,7 +231,11 @@ DLCL_API dlcl_status dlcl_net_begin_epoch(dlcl_net *net, int epoch, float *lr);
 
 /* One SGD step on count samples (count <= batch): x is count*C*H*W floats (already
  * normalised), y count labels. *loss_sum is the summed cross-entropy of the batch,
- * *correct the number of argmax hits (both before the update). */
+ * *correct the number of argmax hits (both before the update).
+ * A non-finite loss gives DLCL_ERR_NUMERIC naming the input or the first layer whose output
+ * is not finite; the step has then been taken, so reload a checkpoint. With [net]
+ * check_numerics=1 every output and parameter gradient is tested before the step, which is
+ * then not taken (one extra pass over the activations and a read per batch). */
 DLCL_API dlcl_status dlcl_net_train_batch(dlcl_net *net, const float *x, const int32_t *y, int count,
                                           double *loss_sum, int *correct);
 

@@ -2,7 +2,8 @@
 """Crash safety of dlcl-train, reported in TAP. A reference run trains without interruption;
 a second run is killed with SIGKILL in the middle of an epoch, resumed, killed again in the
 middle of writing a checkpoint (fault injection: DLCL_FAULT_KILL_IN_WRITE), and resumed to
-the end. Training is deterministic (the shuffle follows seed and epoch, dropout seed and
+the end, then made to diverge (a non-finite loss must stop it and keep the checkpoint).
+Training is deterministic (the shuffle follows seed and epoch, dropout seed and
 step, and no kernel reduces in a varying order), so the two runs must end with the same
 weights, byte for byte, and the same per-epoch metrics.
 Usage: kill_resume.py TOOLS_DIR"""
@@ -86,7 +87,7 @@ units = 10
 cfg = f"{tmp}/net.ini"
 with open(cfg, "w") as f:
     f.write(CONFIG)
-print("1..5", flush=True)
+print("1..6", flush=True)
 
 
 def train(name, extra=(), env=None):
@@ -141,5 +142,12 @@ ref_m, run_m = metrics("ref"), metrics("run")
 report(same_weights and ref_m is not None and ref_m == run_m and len(ref_m) == 4,
        "killed_and_resumed_run_equals_uninterrupted_run",
        f"weights equal: {same_weights}\nreference:\n" + "\n".join(ref_m or []) + "\nresumed:\n" + "\n".join(run_m or []))
+# A learning rate that blows up: training stops at the first non-finite loss, names the layer
+# where it started, and leaves the last good checkpoint as it was.
+before = read(ckpt), read(ckpt + ".state")
+rc, out = train("run", ["--resume", ckpt, "--set", "net.epochs=4", "--set", "optimizer.learning_rate=1e6"])
+report(rc not in (0, None) and rc > 0 and "DLCL_ERR_NUMERIC" in out and re.search(r"output of layer \[\w+\]", out)
+       and before == (read(ckpt), read(ckpt + ".state")) and len(before[0]) > 0,
+       "nonfinite_loss_stops_naming_the_layer_and_keeps_the_checkpoint", f"rc {rc}\n{out}")
 shutil.rmtree(tmp, ignore_errors=True)
 sys.exit(1 if failed else 0)

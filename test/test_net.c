@@ -242,6 +242,70 @@ static void training_reduces_loss_on_a_fixed_batch(void)
     T_CHECK(last < 0.25 * first, "loss went from %g to %g", first, last);
 }
 
+/* Poisons one weight of layer `name` with +Inf, through the net's flat parameter buffer. */
+static bool poison_weight(dlcl_net *net, const char *name)
+{
+    for (size_t i = 0; i < net->n_layers; i++)
+        if (strcmp(net->layers[i].name, name) == 0) {
+            float inf = INFINITY;
+            return clEnqueueWriteBuffer(net->ctx->queue, net->params, CL_TRUE, net->layers[i].param_off * sizeof(float),
+                                        sizeof inf, &inf, 0, NULL, NULL) == CL_SUCCESS;
+        }
+    return false;
+}
+
+static bool read_params(dlcl_net *net, float *dst)
+{
+    return clEnqueueReadBuffer(net->ctx->queue, net->params, CL_TRUE, 0, net->n_params * sizeof(float), dst, 0, NULL,
+                               NULL) == CL_SUCCESS;
+}
+
+/* A non-finite loss names the first layer whose output is not finite (or the input); with
+ * check_numerics=1 training stops before the parameters change. */
+static void nonfinite_values_name_the_first_layer(void)
+{
+    const char *path = write_cfg(lenet_like);
+    T_CHECK(path != NULL, "cannot write config");
+    float x[3 * 2 * 9 * 7];
+    int32_t y[3] = {1, 2, 4};
+    uint64_t rng = t_seed();
+    t_fill_uniform(&rng, x, T_COUNT(x), -1, 1);
+    for (int check = 0; check < 2; check++) {
+        dlcl_net *net = NULL;
+        const char *o[] = {"optimizer.learning_rate=0.1", check ? "net.check_numerics=1" : "net.check_numerics=0"};
+        T_OK(dlcl_net_create(path, o, 2, NULL, &net));
+        double loss;
+        int c;
+        /* an infinite weight in c2: c1 and p1 stay finite, c2 is the first that is not */
+        float *before = malloc(net->n_params * sizeof(float)), *after = malloc(net->n_params * sizeof(float));
+        bool poisoned = before && after && poison_weight(net, "c2") && read_params(net, before);
+        dlcl_status s = dlcl_net_eval_batch(net, x, y, 3, &loss, &c, NULL);
+        bool eval_named = s == DLCL_ERR_NUMERIC && strstr(dlcl_last_error(), "layer [c2]") != NULL;
+        char msg0[512];
+        snprintf(msg0, sizeof msg0, "%s", dlcl_last_error());
+        s = dlcl_net_train_batch(net, x, y, 3, &loss, &c);
+        bool c2_named = s == DLCL_ERR_NUMERIC && strstr(dlcl_last_error(), "layer [c2] (line ") != NULL;
+        bool unchanged = poisoned && read_params(net, after) && memcmp(before, after, net->n_params * sizeof(float)) == 0;
+        char msg2[512];
+        snprintf(msg2, sizeof msg2, "%s", dlcl_last_error());
+        /* a NaN pixel: the input is named first, whatever the parameters hold now */
+        x[17] = NAN;
+        s = dlcl_net_train_batch(net, x, y, 3, &loss, &c);
+        x[17] = 0.5f;
+        bool input_named = s == DLCL_ERR_NUMERIC && strstr(dlcl_last_error(), "input batch") != NULL;
+        char msg1[512];
+        snprintf(msg1, sizeof msg1, "%s", dlcl_last_error());
+        free(before);
+        free(after);
+        dlcl_net_free(net);
+        T_CHECK(input_named, "check %d: NaN input: %s", check, msg1);
+        T_CHECK(poisoned && c2_named, "check %d: Inf weight in c2: %s", check, msg2);
+        T_CHECK(!check || unchanged, "check_numerics=1 updated the parameters of a non-finite batch");
+        T_CHECK(check || !unchanged, "without check_numerics the step should have been taken (test is blind)");
+        T_CHECK(eval_named, "check %d: eval: %s", check, msg0);
+    }
+}
+
 static const t_case cases[] = {
     T_CASE(malformed_configs_name_file_line_section),
     T_CASE(override_fixes_config_and_reports_unknown_section),
@@ -249,6 +313,7 @@ static const t_case cases[] = {
     T_CASE(whole_net_gradients_match_finite_differences),
     T_CASE(checkpoint_round_trip_and_errors_name_the_tensor),
     T_CASE(training_reduces_loss_on_a_fixed_batch),
+    T_CASE(nonfinite_values_name_the_first_layer),
 };
 
 int main(int argc, char **argv) { return t_main(cases, T_COUNT(cases), argc, argv); }

@@ -152,9 +152,9 @@ int main(int argc, char **argv)
     FILE *csv = NULL;
     char *csv_path = NULL;
     int rc = 1;
+    dlcl_net_info info = {0};
     dlcl_status s = dlcl_net_create(config, sets, n_sets, &params, &net);
     if (s != DLCL_OK) goto fail;
-    dlcl_net_info info;
     dlcl_net_get_info(net, &info);
     tool_print_summary(net, stdout);
     /* every data file is read and validated before the first step */
@@ -258,6 +258,9 @@ int main(int argc, char **argv)
     goto done;
 fail:
     rc = tool_fail("dlcl-train", s);
+    if (s == DLCL_ERR_NUMERIC && info.checkpoint != NULL)
+        fprintf(stderr, "dlcl-train: training stopped; %s keeps the last good checkpoint (it was not overwritten)\n",
+                info.checkpoint);
 done:
     if (csv) fclose(csv);
     free(csv_path);

@@ -373,9 +373,13 @@ static dlcl_status alloc_device(dlcl_net *net)
     net->device_bytes += net->labels_bytes;
     if ((st = rt_buffer_acquire(net->ctx, net->labels_bytes, "labels", &net->labels)) != DLCL_OK) return st;
     if ((st = alloc_buf(net, 2 * B, "loss statistics", &net->stats, &net->stats_bytes)) != DLCL_OK) return st;
+    net->nf_bytes = (1 + 2 * n) * sizeof(int);
+    net->device_bytes += net->nf_bytes;
+    if ((st = rt_buffer_acquire(net->ctx, net->nf_bytes, "numerics flags", &net->nf_flags)) != DLCL_OK) return st;
+    net->nf_host = malloc(net->nf_bytes);
     net->stats_host = malloc(2 * B * sizeof(float));
     net->host_scratch = malloc(B * (size_t)net->classes * sizeof(float));
-    if (!net->stats_host || !net->host_scratch) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    if (!net->stats_host || !net->host_scratch || !net->nf_host) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
     return init_params(net);
 }
 
@@ -433,12 +437,14 @@ void dlcl_net_free(dlcl_net *net)
         release(net, &net->ws.mem, net->ws_bytes);
         release(net, &net->labels, net->labels_bytes);
         release(net, &net->stats.mem, net->stats_bytes);
+        release(net, &net->nf_flags, net->nf_bytes);
     }
     dlcl_ctx_free(net->ctx);
     free(net->act);
     free(net->dact);
     free(net->act_bytes);
     free(net->stats_host);
+    free(net->nf_host);
     free(net->host_scratch);
     free(net->layers);
     free(net->checkpoint);

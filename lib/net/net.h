@@ -51,6 +51,9 @@ struct dlcl_net {
     op_buf stats; /* per sample: loss, correct */
     size_t stats_bytes;
     float *stats_host;
+    cl_mem nf_flags; /* int per slot: 0 the input, 1+i layer i's output, 1+n+i its parameter gradient */
+    size_t nf_bytes;
+    int *nf_host;
     float *host_scratch; /* batch*classes floats for logits/probabilities */
 
     float lr;

@@ -1,5 +1,6 @@
 /* Forward, backward and the SGD step over the whole network; one host read per batch. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -64,6 +65,66 @@ static dlcl_status upload_labels(dlcl_net *net, const int32_t *y, int count)
     return err == CL_SUCCESS ? DLCL_OK : dlcl__cl_err(err, "clEnqueueWriteBuffer (labels)");
 }
 
+/* Numerical guards. Flags which of the batch input, the layer outputs and (grads: 1) the
+ * layers' parameter gradients hold NaN or Inf, with one blocking read. The outputs are still
+ * those of this batch's forward pass: backward only writes gradients. */
+static dlcl_status scan_nonfinite(dlcl_net *net, int count, int grads)
+{
+    size_t n = net->n_layers;
+    int zero = 0;
+    cl_int err = clEnqueueFillBuffer(net->ctx->queue, net->nf_flags, &zero, sizeof zero, 0, net->nf_bytes, 0, NULL,
+                                     NULL);
+    if (err != CL_SUCCESS) return dlcl__cl_err(err, "clEnqueueFillBuffer (numerics flags)");
+    dlcl_status st = op_flag_nonfinite(net->ctx, net->in, (size_t)count * layer_shape_numel(net->input), net->nf_flags, 0);
+    for (size_t i = 0; i < n && st == DLCL_OK; i++) {
+        const layer *l = &net->layers[i];
+        st = op_flag_nonfinite(net->ctx, net->act[i], (size_t)count * layer_shape_numel(l->out), net->nf_flags,
+                               (int)(1 + i));
+        if (st == DLCL_OK && grads && l->param_count > 0)
+            st = op_flag_nonfinite(net->ctx, op_b(net->grads, l->param_off), l->param_count, net->nf_flags,
+                                   (int)(1 + n + i));
+    }
+    if (st != DLCL_OK) return st;
+    err = clEnqueueReadBuffer(net->ctx->queue, net->nf_flags, CL_TRUE, 0, net->nf_bytes, net->nf_host, 0, NULL, NULL);
+    return err == CL_SUCCESS ? DLCL_OK : dlcl__cl_err(err, "clEnqueueReadBuffer (numerics flags)");
+}
+
+/* Names the first non-finite place the last scan found (DLCL_ERR_NUMERIC), or DLCL_OK if none.
+ * `what` starts the message, `after` ends it. Gradients are searched in backward order. */
+static dlcl_status nonfinite_error(const dlcl_net *net, const char *what, const char *after)
+{
+    size_t n = net->n_layers;
+    const int *f = net->nf_host;
+    if (f[0])
+        return dlcl__err(DLCL_ERR_NUMERIC, "%s: the input batch holds NaN or Inf (check the data and [data] scale)%s", what,
+                         after);
+    for (size_t i = 0; i < n; i++)
+        if (f[1 + i]) {
+            const layer *l = &net->layers[i];
+            return dlcl__err(DLCL_ERR_NUMERIC, "%s: the output of layer [%s] (line %d) is the first that is not finite%s",
+                             what, l->name, l->line, after);
+        }
+    for (size_t i = n; i-- > 0;)
+        if (f[1 + n + i]) {
+            const layer *l = &net->layers[i];
+            return dlcl__err(DLCL_ERR_NUMERIC,
+                             "%s: every output is finite, but the gradient of layer [%s] (line %d) parameters is not%s",
+                             what, l->name, l->line, after);
+        }
+    return DLCL_OK;
+}
+
+/* check_numerics = 1: stop before the batch changes anything if an output or gradient is not finite. */
+static dlcl_status check_numerics(dlcl_net *net, int count, int grads)
+{
+    if (!net->check_numerics) return DLCL_OK;
+    dlcl_status st = scan_nonfinite(net, count, grads);
+    if (st != DLCL_OK) return st;
+    char what[64];
+    snprintf(what, sizeof what, "check_numerics at step %llu", (unsigned long long)net->step);
+    return nonfinite_error(net, what, "; the parameters were not updated");
+}
+
 /* Runs the loss (with gradient into dact[last] when training) and reads the per-sample stats. */
 static dlcl_status loss_and_stats(dlcl_net *net, int count, int training, double *loss_sum, int *correct)
 {
@@ -79,6 +140,7 @@ static dlcl_status loss_and_stats(dlcl_net *net, int count, int training, double
             st = l->type->backward(l, &io);
             if (st != DLCL_OK) return dlcl__err_prefix(st, "backward of layer [%s]", l->name);
         }
+        if ((st = check_numerics(net, count, 1)) != DLCL_OK) return st;
         const net_optim *o = &net->optim;
         st = op_sgd_step(net->ctx, op_b(net->params, 0), op_b(net->grads, 0), op_b(net->velocity, 0), net->n_params,
                          net->lr, (float)o->momentum, (float)o->weight_decay, o->nesterov);
@@ -94,9 +156,18 @@ static dlcl_status loss_and_stats(dlcl_net *net, int count, int training, double
         sum += net->stats_host[2 * i];
         hits += net->stats_host[2 * i + 1] > 0.5f;
     }
-    if (!isfinite(sum))
-        return dlcl__err(DLCL_ERR_NUMERIC, "the loss is not finite (%g) at step %llu; lower learning_rate?", sum,
-                         (unsigned long long)net->step);
+    if (!isfinite(sum)) {
+        /* find where it started: this batch's outputs are still in act[] */
+        char what[96];
+        snprintf(what, sizeof what, "the loss is not finite (%g) at step %llu", sum,
+                 (unsigned long long)(net->step - (training ? 1 : 0)));
+        const char *after = training ? "; the parameters were updated with it: reload the last checkpoint "
+                                       "(lower learning_rate?)"
+                                     : "";
+        if ((st = scan_nonfinite(net, count, 0)) != DLCL_OK) return st;
+        if ((st = nonfinite_error(net, what, after)) != DLCL_OK) return st;
+        return dlcl__err(DLCL_ERR_NUMERIC, "%s, though every layer's output is finite%s", what, after);
+    }
     if (loss_sum) *loss_sum = sum;
     if (correct) *correct = hits;
     return DLCL_OK;
@@ -109,6 +180,7 @@ dlcl_status dlcl_net_train_batch(dlcl_net *net, const float *x, const int32_t *y
     if (st == DLCL_OK && y == NULL) st = dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_train_batch: y is NULL");
     if (st == DLCL_OK) st = upload_labels(net, y, count);
     if (st == DLCL_OK) st = net_forward(net, x, count, 1);
+    if (st == DLCL_OK) st = check_numerics(net, count, 0);
     if (st == DLCL_OK) st = loss_and_stats(net, count, 1, loss_sum, correct);
     return st;
 }

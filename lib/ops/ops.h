@@ -114,6 +114,12 @@ dlcl_status op_dropout_backward(dlcl_ctx *ctx, op_buf dy, op_buf mask, op_buf dx
 dlcl_status op_softmax_xent(dlcl_ctx *ctx, op_buf logits, cl_mem labels, int n, int classes, float grad_scale,
                             op_buf dlogits, op_buf stats);
 
+/* ---------------------------------------------------------------- numerical guards (numerics.c) */
+
+/* Sets the int flags[slot] to 1 if any of the n floats of x is NaN or infinite; leaves it
+ * alone otherwise (the caller zeroes the flags). */
+dlcl_status op_flag_nonfinite(dlcl_ctx *ctx, op_buf x, size_t n, cl_mem flags, int slot);
+
 /* ---------------------------------------------------------------- optimizer (optimizer.c) */
 
 /* PyTorch SGD (dampening 0) over n parameters:
