@@ -19,6 +19,22 @@ static float sample(const unsigned char *img, int w, int h, int comp, int ch, fl
 #undef PX
 }
 
+/* Interleaved 8-bit pixels with `comp` channels (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA) to `c`
+ * (1 or 3) channels; alpha is dropped and grey is stb_image's luma (77 R + 150 G + 29 B) / 256. */
+static unsigned char *convert_channels(const unsigned char *src, size_t pixels, int comp, int c)
+{
+    unsigned char *dst = malloc(pixels * (size_t)c);
+    if (dst == NULL) return NULL;
+    for (size_t i = 0; i < pixels; i++) {
+        const unsigned char *p = src + i * (size_t)comp;
+        if (c == 1)
+            dst[i] = comp >= 3 ? (unsigned char)((p[0] * 77 + p[1] * 150 + p[2] * 29) >> 8) : p[0];
+        else
+            for (int ch = 0; ch < 3; ch++) dst[i * 3 + (size_t)ch] = comp >= 3 ? p[ch] : p[0];
+    }
+    return dst;
+}
+
 /* stb_image parses PNM header integers with a plain `value*10 + digit` that overflows int (UB) on
  * long digit runs (found by fuzz/fuzz_image). Such headers are refused here before stb sees them:
  * each of width, height and maxval may have at most 9 digits. Comments start with '#'. */
@@ -86,8 +102,8 @@ dlcl_status image_load(const char *path, int c, int h, int w, double scale, doub
         return dlcl__err(DLCL_ERR_INVALID_ARG, "image_load: bad arguments");
     if (c != 1 && c != 3)
         return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: images can feed nets with 1 or 3 input channels, not %d", path, c);
-    unsigned char *file;
-    size_t len;
+    unsigned char *file = NULL;
+    size_t len = 0;
     dlcl_status st = read_bounded(path, max_pixels, &file, &len);
     if (st != DLCL_OK) return st;
     if (len > INT32_MAX) {
@@ -108,13 +124,18 @@ dlcl_status image_load(const char *path, int c, int h, int w, double scale, doub
         return dlcl__err(DLCL_ERR_DATA, "%s: %dx%d image is larger than the %ld-pixel limit ([data] max_image_pixels)",
                          path, iw, ih, max_pixels);
     }
-    unsigned char *img = stbi_load_from_memory(file, (int)len, &iw, &ih, &comp, c);
+    /* decoded with its own channel count: stb's conversion overruns on 16-bit PNM (fuzz/fuzz_image) */
+    unsigned char *raw = stbi_load_from_memory(file, (int)len, &iw, &ih, &comp, 0);
     free(file);
-    if (img == NULL) return dlcl__err(DLCL_ERR_DATA, "%s: cannot decode (%s)", path, stbi_failure_reason());
-    if ((uint64_t)iw * (uint64_t)ih > (uint64_t)max_pixels) { /* the decoder disagreed with the header scan */
-        stbi_image_free(img);
-        return dlcl__err(DLCL_ERR_DATA, "%s: decoded to %dx%d, beyond the %ld-pixel limit", path, iw, ih, max_pixels);
+    if (raw == NULL) return dlcl__err(DLCL_ERR_DATA, "%s: cannot decode (%s)", path, stbi_failure_reason());
+    if ((uint64_t)iw * (uint64_t)ih > (uint64_t)max_pixels || comp < 1 || comp > 4) {
+        stbi_image_free(raw);
+        return dlcl__err(DLCL_ERR_DATA, "%s: decoded to %dx%d with %d channels, beyond the %ld-pixel limit", path, iw, ih,
+                         comp, max_pixels);
     }
+    unsigned char *img = convert_channels(raw, (size_t)iw * (size_t)ih, comp, c);
+    stbi_image_free(raw);
+    if (img == NULL) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "%s: no host memory for a %dx%d image", path, iw, ih);
     for (int ch = 0; ch < c; ch++)
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++) {
@@ -125,6 +146,6 @@ dlcl_status image_load(const char *path, int c, int h, int w, double scale, doub
                 float v = sample(img, iw, ih, c, ch, fy, fx);
                 out[((size_t)ch * h + y) * w + x] = (float)((v * scale - mean) / std);
             }
-    stbi_image_free(img);
+    free(img);
     return DLCL_OK;
 }
