@@ -3,6 +3,9 @@
 #   bash tools/setup.sh train   install packages, build, train examples/fashion_lenet.ini
 #   bash tools/setup.sh test    install packages, build, run every test; last line "N passed, N failed"
 #   bash tools/setup.sh build   install packages and build only
+#   bash tools/setup.sh sanitize  build into build-asan/ with ASan+UBSan, run every test with
+#                                 leak checking and halting on undefined behaviour
+#   bash tools/setup.sh fuzz [S]  build the libFuzzer targets (clang 14), run each S seconds (600)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +13,7 @@ BUILD_PKGS=(meson ninja-build pkg-config gcc libc6-dev ocl-icd-opencl-dev opencl
             libclblast-dev libclfft-dev libstb-dev zlib1g-dev libinih-dev libcjson-dev libopenblas-dev)
 DATA_PKGS=(dataset-fashion-mnist)
 TEST_PKGS=(python3 python3-torch)
+FUZZ_PKGS=(clang-14 libclang-rt-14-dev)
 
 need_install() {
     local p
@@ -38,11 +42,11 @@ build() {
 }
 
 run_tests() {
-    local rc=0
-    meson test -C build --print-errorlogs --num-processes 1 "$@" || rc=$?
+    local rc=0 dir=${TEST_BUILD_DIR:-build}
+    meson test -C "$dir" --print-errorlogs --num-processes 1 "$@" || rc=$?
     # Count the TAP subtests (each test executable runs many cases); a test that died
     # without reporting a failing case counts as one failure.
-    python3 - build/meson-logs/testlog.json <<'PY'
+    python3 - "$dir/meson-logs/testlog.json" <<'PY'
 import json, re, sys
 passed = failed = skipped = 0
 for line in open(sys.argv[1]):
@@ -76,7 +80,26 @@ case "${1:-}" in
         install_pkgs "${BUILD_PKGS[@]}" "${DATA_PKGS[@]}" "${TEST_PKGS[@]}"
         build
         run_tests "${@:2}" ;;
+    sanitize)
+        install_pkgs "${BUILD_PKGS[@]}" "${DATA_PKGS[@]}" "${TEST_PKGS[@]}"
+        [ -f build-asan/build.ninja ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false
+        ninja -C build-asan
+        # Leaks are checked (no suppressions are needed with PoCL 3.1); any UBSan report aborts
+        # the test that hit it; the Python tests also fail a case whose tool printed a report.
+        export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:${ASAN_OPTIONS:-}
+        export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:${UBSAN_OPTIONS:-}
+        TEST_BUILD_DIR=build-asan run_tests "${@:2}" ;;
+    fuzz)
+        install_pkgs "${BUILD_PKGS[@]}" "${FUZZ_PKGS[@]}"
+        bash fuzz/build.sh
+        secs=${2:-600}
+        for t in config idx safetensors image; do
+            echo "== fuzz_$t for ${secs}s"
+            build-fuzz/fuzz_$t -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
+                -print_final_stats=1 -artifact_prefix="build-fuzz/$t-" "build-fuzz/corpus-$t" "fuzz/corpus/$t" 2>&1 |
+                grep -E "^stat::number_of_executed_units|ERROR|SUMMARY|Test unit written" || true
+        done ;;
     *)
-        echo "usage: bash tools/setup.sh train|test|build" >&2
+        echo "usage: bash tools/setup.sh train|test|build|sanitize|fuzz [seconds]" >&2
         exit 2 ;;
 esac
