@@ -348,6 +348,29 @@ static void tensor_round_trip_and_pool_reuse(void)
     T_ERR(dlcl_tensor_create(ctx, 2, huge, &t), DLCL_ERR_OUT_OF_MEMORY, "MAX_MEM_ALLOC_SIZE");
 }
 
+/* A failed launch names the kernel and its launch shape (here: a work-group larger than any
+ * device allows). */
+static void launch_failure_names_kernel_and_shape(void)
+{
+    dlcl_ctx *ctx = t_ctx();
+    T_CHECK(ctx != NULL, "no context");
+    cl_kernel k;
+    T_OK(rt_kernel_get(ctx, "elementwise", "", "fill", &k));
+    cl_mem m;
+    T_OK(rt_buffer_acquire(ctx, 64, "launch test", &m));
+    int n = 3;
+    float v = 1;
+    dlcl_status s = rt_set_args(k, "fill", RT_ARG(m), RT_ARG(n), RT_ARG(v), RT_ARGS_END);
+    size_t global = 3, local = (size_t)1 << 20;
+    if (s == DLCL_OK) s = rt_launch(ctx, k, "fill", 1, &global, &local);
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", dlcl_last_error());
+    rt_buffer_release(ctx, m, 64);
+    T_CHECK(s == DLCL_ERR_OPENCL && strstr(msg, "kernel 'fill'") && strstr(msg, "global 1048576 x 1 x 1") &&
+                strstr(msg, "CL_INVALID_WORK_GROUP_SIZE"),
+            "%s: %s", dlcl_status_str(s), msg);
+}
+
 static const t_case cases[] = {
     T_CASE(kernel_dir_resolves_each_location_in_order),
     T_CASE(ctx_reads_kernels_from_env_dir_and_runs_them),
@@ -357,6 +380,7 @@ static const t_case cases[] = {
     T_CASE(no_cache_writes_nothing),
     T_CASE(device_choice_by_dlcl_device),
     T_CASE(tensor_round_trip_and_pool_reuse),
+    T_CASE(launch_failure_names_kernel_and_shape),
 };
 
 int main(int argc, char **argv)

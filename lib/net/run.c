@@ -50,7 +50,9 @@ dlcl_status net_forward(dlcl_net *net, const float *x, int count, int training)
         layer *l = &net->layers[i];
         layer_io io = make_io(net, i, count, training);
         dlcl_status st = l->type->forward(l, &io);
-        if (st != DLCL_OK) return dlcl__err_prefix(st, "forward of layer [%s]", l->name);
+        if (st != DLCL_OK)
+            return dlcl__err_prefix(st, "forward of layer [%s] (%d x %dx%dx%d -> %dx%dx%d)", l->name, count, l->in.c,
+                                    l->in.h, l->in.w, l->out.c, l->out.h, l->out.w);
     }
     return DLCL_OK;
 }
@@ -138,7 +140,9 @@ static dlcl_status loss_and_stats(dlcl_net *net, int count, int training, double
             layer *l = &net->layers[i];
             layer_io io = make_io(net, i, count, 1);
             st = l->type->backward(l, &io);
-            if (st != DLCL_OK) return dlcl__err_prefix(st, "backward of layer [%s]", l->name);
+            if (st != DLCL_OK)
+                return dlcl__err_prefix(st, "backward of layer [%s] (%d x %dx%dx%d -> %dx%dx%d)", l->name, count,
+                                        l->in.c, l->in.h, l->in.w, l->out.c, l->out.h, l->out.w);
         }
         if ((st = check_numerics(net, count, 1)) != DLCL_OK) return st;
         const net_optim *o = &net->optim;

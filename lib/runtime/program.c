@@ -428,8 +428,11 @@ dlcl_status rt_launch(dlcl_ctx *ctx, cl_kernel k, const char *kname, cl_uint dim
     cl_int err = clEnqueueNDRangeKernel(ctx->queue, k, dims, NULL, g, local, 0, NULL, NULL);
     if (err == CL_SUCCESS && ctx->kprof_on) err = rt_kprof_add(ctx, kname, t0);
     if (err != CL_SUCCESS) {
-        char shape[128];
-        snprintf(shape, sizeof shape, "global %zu x %zu x %zu", g[0], dims > 1 ? g[1] : 1, dims > 2 ? g[2] : 1);
+        char shape[160];
+        int at = snprintf(shape, sizeof shape, "global %zu x %zu x %zu", g[0], dims > 1 ? g[1] : 1, dims > 2 ? g[2] : 1);
+        if (local != NULL)
+            snprintf(shape + at, sizeof shape - (size_t)at, ", local %zu x %zu x %zu", local[0], dims > 1 ? local[1] : 1,
+                     dims > 2 ? local[2] : 1);
         return dlcl__err(err == CL_MEM_OBJECT_ALLOCATION_FAILURE ? DLCL_ERR_OUT_OF_MEMORY : DLCL_ERR_OPENCL,
                          "launch of kernel '%s' (%s) failed: %s (%d)", kname, shape,
                          dlcl__cl_error_name(err), (int)err);
