@@ -8,10 +8,10 @@ __kernel void bias_add(__global float *y, const int yo, __global const float *b,
     if (i < n) y[yo + i] += b[bo + (i / inner) % channels];
 }
 
-/* db[c] = sum over o, i of dy[o][c][i]; one work-item per channel. For inner == 1 (dense
+/* db[c] = sum over o, i of dy[o][c][i] (accumulate: added to db[c]); one work-item per channel. For inner == 1 (dense
  * layers): neighbouring work-items read neighbouring addresses. */
 __kernel void bias_grad(__global const float *dy, const int dyo, __global float *db, const int dbo,
-                        const int outer, const int channels, const int inner)
+                        const int outer, const int channels, const int inner, const int accumulate)
 {
     const int c = get_global_id(0);
     if (c >= channels) return;
@@ -20,7 +20,7 @@ __kernel void bias_grad(__global const float *dy, const int dyo, __global float 
         __global const float *p = dy + dyo + ((size_t)o * channels + c) * inner;
         for (int i = 0; i < inner; i++) sum += p[i];
     }
-    db[dbo + c] = sum;
+    db[dbo + c] = accumulate ? db[dbo + c] + sum : sum;
 }
 
 /* The same sum for large inner (convolutions), for CPU devices: a work-item per channel
@@ -28,7 +28,7 @@ __kernel void bias_grad(__global const float *dy, const int dyo, __global float 
  * (a scalar chain per channel costs 4 cycles per element; PoCL cannot vectorise a loop
  * inside a work-item across work-items). Launched with one work-item per group. */
 __kernel void bias_grad_rows(__global const float *dy, const int dyo, __global float *db, const int dbo,
-                             const int outer, const int channels, const int inner)
+                             const int outer, const int channels, const int inner, const int accumulate)
 {
     const int c = get_global_id(0);
     if (c >= channels) return;
@@ -47,5 +47,6 @@ __kernel void bias_grad_rows(__global const float *dy, const int dyo, __global f
     a0 += a1;
     float8 h8 = a0.lo + a0.hi;
     float4 h4 = h8.lo + h8.hi;
-    db[dbo + c] = h4.x + h4.y + h4.z + h4.w + tail;
+    const float sum = h4.x + h4.y + h4.z + h4.w + tail;
+    db[dbo + c] = accumulate ? db[dbo + c] + sum : sum;
 }

@@ -120,23 +120,51 @@ __kernel void conv2d_direct(__global const float *x, const int xo, __global cons
     y[(size_t)yo + ((size_t)b * k + ko) * p * q + pix] = sum;
 }
 
-/* y[b][ko][pix] = t[ko][b*pq + pix] (+ bias[ko]): the GEMM's [k][nb*p*q] result into NCHW;
- * global (p*q, k, nb). */
+/* Activations fused into the relayouts; `act` follows lib/ops/ops.h op_act: 0 linear,
+ * 1 relu, 2 sigmoid, 3 tanh, 4 gelu, 5 leaky. It is a kernel argument, the same for every
+ * work-item, so the branch does not diverge. */
+inline float act_fwd(const int act, const float slope, const float v)
+{
+    if (act == 1) return fmax(v, 0.0f);
+    if (act == 2) return 1.0f / (1.0f + exp(-v));
+    if (act == 3) return tanh(v);
+    if (act == 4) return 0.5f * v * (1.0f + erf(v * 0.70710678118654752f));
+    if (act == 5) return select(slope * v, v, v > 0.0f);
+    return v;
+}
+
+/* The gradient through the activation from its output y (gelu has no such form and is not
+ * fused backward; relu and leaky use y > 0, which holds exactly when the input was > 0). */
+inline float act_bwd_from_y(const int act, const float slope, const float g, const float y)
+{
+    if (act == 1) return select(0.0f, g, y > 0.0f);
+    if (act == 2) return g * y * (1.0f - y);
+    if (act == 3) return g * (1.0f - y * y);
+    if (act == 5) return select(slope * g, g, y > 0.0f);
+    return g;
+}
+
+/* y[b][ko][pix] = act(t[ko][b*pq + pix] (+ bias[ko])): the GEMM's [k][nb*p*q] result into
+ * NCHW; global (p*q, k, nb). */
 __kernel void kn_to_nchw(__global const float *t, const int to, __global float *y, const int yo, __global const float *bias,
-                         const int bo, const int has_bias, const int k, const int pq, const int nb)
+                         const int bo, const int has_bias, const int k, const int pq, const int nb, const int act,
+                         const float slope)
 {
     const int pix = get_global_id(0), ko = get_global_id(1), b = get_global_id(2);
     if (pix >= pq || ko >= k) return;
     const float add = has_bias ? bias[bo + ko] : 0.0f;
-    y[(size_t)yo + ((size_t)b * k + ko) * pq + pix] = t[(size_t)to + ((size_t)ko * nb + b) * pq + pix] + add;
+    y[(size_t)yo + ((size_t)b * k + ko) * pq + pix] = act_fwd(act, slope, t[(size_t)to + ((size_t)ko * nb + b) * pq + pix] + add);
 }
 
-/* t[ko][b*pq + pix] = dy[b][ko][pix]: NCHW gradients into the GEMM's [k][nb*p*q];
- * global (p*q, k, nb). */
-__kernel void nchw_to_kn(__global const float *dy, const int dyo, __global float *t, const int to, const int k, const int pq,
-                         const int nb)
+/* t[ko][b*pq + pix] = dy[b][ko][pix] * act'(y[b][ko][pix]): NCHW gradients into the GEMM's
+ * [k][nb*p*q], through the fused activation (act 0: y is not read); global (p*q, k, nb). */
+__kernel void nchw_to_kn(__global const float *dy, const int dyo, __global const float *y, const int yo,
+                         __global float *t, const int to, const int k, const int pq, const int nb, const int act,
+                         const float slope)
 {
     const int pix = get_global_id(0), ko = get_global_id(1), b = get_global_id(2);
     if (pix >= pq || ko >= k) return;
-    t[(size_t)to + ((size_t)ko * nb + b) * pq + pix] = dy[(size_t)dyo + ((size_t)b * k + ko) * pq + pix];
+    const size_t i = ((size_t)b * k + ko) * pq + pix;
+    const float g = dy[(size_t)dyo + i];
+    t[(size_t)to + ((size_t)ko * nb + b) * pq + pix] = act ? act_bwd_from_y(act, slope, g, y[(size_t)yo + i]) : g;
 }

@@ -108,6 +108,29 @@ static bool conv_case(op_conv_shape s, int with_bias)
     if (ok) ok = op_conv2d_backward_filter(ctx, &s, ob(&X), ob(&DY), ob(&DW), dbias, op_b(ws, 0)) == DLCL_OK &&
                  dbuf_read(&DW, dw, "dw") && t_close("backward filter", dw, dw_ref, nw, 1e-4f, 1e-3f);
     if (ok && with_bias) ok = dbuf_read(&DB, db, "db") && t_close("bias gradient", db, db_ref, s.k, 1e-4f, 1e-3f);
+    /* fused activation (relu with a bias, leaky without): y = act(conv + b) in the forward
+     * relayout, dz = dy * act'(y) in the backward one; the reference runs the plain conv
+     * and applies the activation and its derivative on the host */
+    op_act act = with_bias ? OP_ACT_RELU : OP_ACT_LEAKY;
+    const float slope = 0.1f;
+    for (size_t i = 0; i < ny; i++) y_ref[i] = y_ref[i] > 0 ? y_ref[i] : act == OP_ACT_RELU ? 0.0f : slope * y_ref[i];
+    float *dz = malloc(ny * 4);
+    ok = ok && dz != NULL;
+    if (ok) {
+        for (size_t i = 0; i < ny; i++) dz[i] = y_ref[i] > 0 ? dy[i] : act == OP_ACT_RELU ? 0.0f : slope * dy[i];
+        conv2d_backward_data_ref(&g, dz, w, dx_ref);
+        conv2d_backward_filter_ref(&g, x, dz, dw_ref, db_ref);
+    }
+    for (int algo = OP_CONV_IM2COL_GEMM; ok && algo <= OP_CONV_DIRECT; algo++)
+        ok = op_conv2d_forward_act(ctx, &s, (op_conv_algo)algo, ob(&X), ob(&Wt), bias, act, slope, ob(&Y),
+                                   op_b(ws, 0)) == DLCL_OK &&
+             dbuf_read(&Y, y, "y") && t_close("forward + activation", y, y_ref, ny, 1e-4f, 1e-4f);
+    if (ok) ok = op_conv2d_backward(ctx, &s, act, slope, ob(&Y), ob(&X), ob(&DY), ob(&Wt), ob(&DW), dbias, ob(&DX),
+                                    op_b(ws, 0)) == DLCL_OK &&
+                 dbuf_read(&DX, dx, "dx") && t_close("fused backward data", dx, dx_ref, nx, 1e-4f, 2e-4f) &&
+                 dbuf_read(&DW, dw, "dw") && t_close("fused backward filter", dw, dw_ref, nw, 1e-4f, 1e-3f);
+    if (ok && with_bias) ok = dbuf_read(&DB, db, "db") && t_close("fused bias gradient", db, db_ref, s.k, 1e-4f, 1e-3f);
+    free(dz);
     if (!ok && dlcl_last_error()[0]) printf("# last error: %s\n", dlcl_last_error());
     dbuf *all[] = {&X, &Wt, &B, &Y, &DY, &DX, &DW, &DB};
     for (size_t i = 0; i < T_COUNT(all); i++) dbuf_free(all[i]);

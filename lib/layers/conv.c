@@ -11,7 +11,7 @@ typedef struct conv_priv {
     op_act act;
     float slope;
     dlcl_ctx *ctx;
-    op_buf z; /* pre-activation output when act != linear */
+    op_buf z; /* pre-activation output, kept for GELU only: other activations are fused */
     size_t z_bytes;
 } conv_priv;
 
@@ -80,10 +80,13 @@ static dlcl_status conv_alloc(layer *l, dlcl_ctx *ctx, int batch)
     conv_priv *p = l->priv;
     p->ctx = ctx;
     l->ws_floats = conv_ws(l, batch);
-    if (p->act == OP_ACT_LINEAR) return DLCL_OK;
+    if (p->act != OP_ACT_GELU) return DLCL_OK;
     return layer_buf_alloc(ctx, (size_t)batch * layer_shape_numel(l->out), l, "pre-activation", &p->z, &p->z_bytes);
 }
 
+/* The activation is applied in the conv's output relayout and undone from y in the
+ * gradient relayout (op_conv2d_forward_act / op_conv2d_backward); GELU, whose derivative
+ * needs its input, keeps z and runs its own kernels. */
 static dlcl_status conv_forward(layer *l, const layer_io *io)
 {
     conv_priv *p = l->priv;
@@ -91,11 +94,11 @@ static dlcl_status conv_forward(layer *l, const layer_io *io)
     s.n = io->count;
     op_buf w = op_b(io->params, l->param_off);
     op_buf b = p->bias ? op_b(io->params, l->param_off + l->params[1].offset) : op_b(NULL, 0);
-    op_buf out = p->act == OP_ACT_LINEAR ? io->y : p->z;
-    dlcl_status st = op_conv2d_forward(io->ctx, &s, io->x, w, b, out, io->ws);
-    if (st != DLCL_OK || p->act == OP_ACT_LINEAR) return st;
-    return op_activation_forward(io->ctx, p->act, p->slope, p->z, io->y,
-                                 (size_t)io->count * layer_shape_numel(l->out));
+    if (p->act != OP_ACT_GELU)
+        return op_conv2d_forward_act(io->ctx, &s, OP_CONV_AUTO, io->x, w, b, p->act, p->slope, io->y, io->ws);
+    dlcl_status st = op_conv2d_forward(io->ctx, &s, io->x, w, b, p->z, io->ws);
+    if (st != DLCL_OK) return st;
+    return op_activation_forward(io->ctx, p->act, p->slope, p->z, io->y, (size_t)io->count * layer_shape_numel(l->out));
 }
 
 static dlcl_status conv_backward(layer *l, const layer_io *io)
@@ -103,17 +106,17 @@ static dlcl_status conv_backward(layer *l, const layer_io *io)
     conv_priv *p = l->priv;
     op_conv_shape s = p->shape;
     s.n = io->count;
-    dlcl_status st;
-    if (p->act != OP_ACT_LINEAR) { /* dz overwrites dy in place */
-        st = op_activation_backward(io->ctx, p->act, p->slope, p->z, io->y, io->dy, io->dy,
-                                    (size_t)io->count * layer_shape_numel(l->out));
+    op_act act = p->act;
+    if (act == OP_ACT_GELU) { /* dz overwrites dy in place */
+        dlcl_status st = op_activation_backward(io->ctx, act, p->slope, p->z, io->y, io->dy, io->dy,
+                                                (size_t)io->count * layer_shape_numel(l->out));
         if (st != DLCL_OK) return st;
+        act = OP_ACT_LINEAR;
     }
     op_buf dw = op_b(io->grads, l->param_off);
     op_buf db = p->bias ? op_b(io->grads, l->param_off + l->params[1].offset) : op_b(NULL, 0);
-    st = op_conv2d_backward_filter(io->ctx, &s, io->x, io->dy, dw, db, io->ws);
-    if (st != DLCL_OK || io->dx.mem == NULL) return st;
-    return op_conv2d_backward_data(io->ctx, &s, io->dy, op_b(io->params, l->param_off), io->dx, io->ws);
+    return op_conv2d_backward(io->ctx, &s, act, p->slope, io->y, io->x, io->dy, op_b(io->params, l->param_off), dw, db,
+                              io->dx, io->ws);
 }
 
 static void conv_describe(const layer *l, char *buf, size_t cap)

@@ -84,24 +84,38 @@ static dlcl_status im2row(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, int n
     return st == DLCL_OK ? rt_launch(ctx, k, "im2row", 3, g, NULL) : st;
 }
 
-/* t [k][nb*p*q] <-> NCHW images n0 .. n0+nb-1 of y; to_nchw adds bias when bias.mem is set. */
-static dlcl_status relayout(dlcl_ctx *ctx, const op_conv_shape *s, bool to_nchw, op_buf t, op_buf y, op_buf bias,
-                            int n0, int nb)
+/* t [k][nb*p*q] -> NCHW images n0 .. n0+nb-1 of y, adding the bias (bias.mem may be NULL)
+ * and applying the activation. */
+static dlcl_status kn_to_nchw(dlcl_ctx *ctx, const op_conv_shape *s, op_buf t, op_buf y, op_buf bias, op_act act,
+                              float slope, int n0, int nb)
 {
-    const char *name = to_nchw ? "kn_to_nchw" : "nchw_to_kn";
     cl_kernel k;
-    dlcl_status st = rt_kernel_get(ctx, "conv", "", name, &k);
+    dlcl_status st = rt_kernel_get(ctx, "conv", "", "kn_to_nchw", &k);
     int pq = s->p * s->q, yo = (int)(y.off + (size_t)n0 * s->k * pq), bo = (int)bias.off, hb = bias.mem != NULL,
-        to = (int)t.off;
+        to = (int)t.off, a = (int)act;
     cl_mem bm = bias.mem ? bias.mem : t.mem;
-    if (st == DLCL_OK && to_nchw)
-        st = rt_set_args(k, name, RT_ARG(t.mem), RT_ARG(to), RT_ARG(y.mem), RT_ARG(yo), RT_ARG(bm), RT_ARG(bo), RT_ARG(hb),
-                         RT_ARG(s->k), RT_ARG(pq), RT_ARG(nb), RT_ARGS_END);
-    else if (st == DLCL_OK)
-        st = rt_set_args(k, name, RT_ARG(y.mem), RT_ARG(yo), RT_ARG(t.mem), RT_ARG(to), RT_ARG(s->k), RT_ARG(pq), RT_ARG(nb),
-                         RT_ARGS_END);
+    if (st == DLCL_OK)
+        st = rt_set_args(k, "kn_to_nchw", RT_ARG(t.mem), RT_ARG(to), RT_ARG(y.mem), RT_ARG(yo), RT_ARG(bm), RT_ARG(bo),
+                         RT_ARG(hb), RT_ARG(s->k), RT_ARG(pq), RT_ARG(nb), RT_ARG(a), RT_ARG(slope), RT_ARGS_END);
     size_t g[3] = {(size_t)pq, (size_t)s->k, (size_t)nb};
-    return st == DLCL_OK ? rt_launch(ctx, k, name, 3, g, NULL) : st;
+    return st == DLCL_OK ? rt_launch(ctx, k, "kn_to_nchw", 3, g, NULL) : st;
+}
+
+/* NCHW gradients dy of images n0 .. n0+nb-1, through the activation whose output is y
+ * (y.mem NULL: linear), -> t [k][nb*p*q]. */
+static dlcl_status nchw_to_kn(dlcl_ctx *ctx, const op_conv_shape *s, op_buf dy, op_buf y, op_act act, float slope,
+                              op_buf t, int n0, int nb)
+{
+    cl_kernel k;
+    dlcl_status st = rt_kernel_get(ctx, "conv", "", "nchw_to_kn", &k);
+    int pq = s->p * s->q, first = (int)((size_t)n0 * s->k * pq), dyo = (int)dy.off + first,
+        yo = y.mem ? (int)y.off + first : 0, to = (int)t.off, a = y.mem ? (int)act : 0;
+    cl_mem ym = y.mem ? y.mem : dy.mem;
+    if (st == DLCL_OK)
+        st = rt_set_args(k, "nchw_to_kn", RT_ARG(dy.mem), RT_ARG(dyo), RT_ARG(ym), RT_ARG(yo), RT_ARG(t.mem), RT_ARG(to),
+                         RT_ARG(s->k), RT_ARG(pq), RT_ARG(nb), RT_ARG(a), RT_ARG(slope), RT_ARGS_END);
+    size_t g[3] = {(size_t)pq, (size_t)s->k, (size_t)nb};
+    return st == DLCL_OK ? rt_launch(ctx, k, "nchw_to_kn", 3, g, NULL) : st;
 }
 
 static dlcl_status gemm(dlcl_ctx *ctx, dlcl_transpose ta, dlcl_transpose tb, size_t m, size_t n, size_t k, op_buf a,
@@ -138,13 +152,18 @@ static dlcl_status check_ws(op_buf ws, const char *fn)
     return DLCL_OK;
 }
 
-dlcl_status op_conv2d_forward_algo(dlcl_ctx *ctx, const op_conv_shape *s, op_conv_algo algo, op_buf x, op_buf w,
-                                   op_buf bias, op_buf y, op_buf ws)
+dlcl_status op_conv2d_forward_act(dlcl_ctx *ctx, const op_conv_shape *s, op_conv_algo algo, op_buf x, op_buf w,
+                                  op_buf bias, op_act act, float slope, op_buf y, op_buf ws)
 {
     int cg = s->c / s->groups, kg = s->k / s->groups;
     size_t K = (size_t)cg * s->r * s->s, pq = (size_t)s->p * s->q, crs = (size_t)s->c * s->r * s->s;
+    if ((unsigned)act >= OP_ACT_COUNT) return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_forward: activation %d", (int)act);
     if (algo == OP_CONV_AUTO) algo = K <= DIRECT_MAX_REDUCTION ? OP_CONV_DIRECT : OP_CONV_IM2COL_GEMM;
-    if (algo == OP_CONV_DIRECT) return forward_direct(ctx, s, x, w, bias, y);
+    if (algo == OP_CONV_DIRECT) {
+        dlcl_status st = forward_direct(ctx, s, x, w, bias, y);
+        if (st != DLCL_OK || act == OP_ACT_LINEAR) return st;
+        return op_activation_forward(ctx, act, slope, y, y, (size_t)s->n * s->k * pq);
+    }
     dlcl_status st = check_ws(ws, "op_conv2d_forward");
     int nb = chunk_images(s);
     for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb) {
@@ -155,30 +174,51 @@ dlcl_status op_conv2d_forward_algo(dlcl_ctx *ctx, const op_conv_shape *s, op_con
             st = gemm(ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, (size_t)kg, cols, K, op_b(w.mem, w.off + (size_t)g * kg * K),
                       K, 0, op_b(ws.mem, (size_t)g * K * cols), cols, 0, 0.0f,
                       op_b(ws.mem, t + (size_t)g * kg * cols), cols, 0, 1);
-        if (st == DLCL_OK) st = relayout(ctx, s, true, op_b(ws.mem, t), y, bias, n0, cnt);
+        if (st == DLCL_OK) st = kn_to_nchw(ctx, s, op_b(ws.mem, t), y, bias, act, slope, n0, cnt);
     }
     return st;
+}
+
+dlcl_status op_conv2d_forward_algo(dlcl_ctx *ctx, const op_conv_shape *s, op_conv_algo algo, op_buf x, op_buf w,
+                                   op_buf bias, op_buf y, op_buf ws)
+{
+    return op_conv2d_forward_act(ctx, s, algo, x, w, bias, OP_ACT_LINEAR, 0.0f, y, ws);
 }
 
 dlcl_status op_conv2d_forward(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, op_buf w, op_buf bias, op_buf y,
                               op_buf ws)
 {
-    return op_conv2d_forward_algo(ctx, s, OP_CONV_AUTO, x, w, bias, y, ws);
+    return op_conv2d_forward_act(ctx, s, OP_CONV_AUTO, x, w, bias, OP_ACT_LINEAR, 0.0f, y, ws);
 }
 
-dlcl_status op_conv2d_backward_data(dlcl_ctx *ctx, const op_conv_shape *s, op_buf dy, op_buf w, op_buf dx, op_buf ws)
+/* Per chunk of images: dz = dy * act'(y) relaid out once as [k][cols]; the bias gradient
+ * is its row sums; colT = im2row(x) and dW_g (+)= dz_g colT_g; then the columns' gradient
+ * W_g^T dz_g overwrites colT and col2im scatters it into dx. Filter and bias gradients
+ * accumulate across chunks. */
+dlcl_status op_conv2d_backward(dlcl_ctx *ctx, const op_conv_shape *s, op_act act, float slope, op_buf y, op_buf x,
+                               op_buf dy, op_buf w, op_buf dw, op_buf db, op_buf dx, op_buf ws)
 {
     int cg = s->c / s->groups, kg = s->k / s->groups;
     size_t K = (size_t)cg * s->r * s->s, pq = (size_t)s->p * s->q, crs = (size_t)s->c * s->r * s->s;
-    dlcl_status st = check_ws(ws, "op_conv2d_backward_data");
+    if ((unsigned)act >= OP_ACT_COUNT || act == OP_ACT_GELU || (act != OP_ACT_LINEAR && y.mem == NULL))
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_backward: activation %d cannot be fused here", (int)act);
+    dlcl_status st = check_ws(ws, "op_conv2d_backward");
     int nb = chunk_images(s);
     cl_kernel k = NULL;
-    if (st == DLCL_OK) st = rt_kernel_get(ctx, "conv", "", "col2im", &k);
+    if (st == DLCL_OK && dx.mem != NULL) st = rt_kernel_get(ctx, "conv", "", "col2im", &k);
     for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb) {
         int cnt = s->n - n0 < nb ? s->n - n0 : nb;
         size_t cols = (size_t)cnt * pq, t = crs * cols;
-        st = relayout(ctx, s, false, op_b(ws.mem, t), dy, op_b(NULL, 0), n0, cnt);
-        /* col rows of group g = W_g^T dy_g */
+        st = nchw_to_kn(ctx, s, dy, act == OP_ACT_LINEAR ? op_b(NULL, 0) : y, act, slope, op_b(ws.mem, t), n0, cnt);
+        if (st == DLCL_OK && db.mem != NULL) st = op_bias_grad_acc(ctx, op_b(ws.mem, t), db, 1, s->k, (int)cols, n0 > 0);
+        if (st == DLCL_OK && dw.mem != NULL) {
+            st = im2row(ctx, s, x, n0, cnt, ws);
+            for (int g = 0; st == DLCL_OK && g < s->groups; g++)
+                st = gemm(ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, (size_t)kg, K, cols, op_b(ws.mem, t + (size_t)g * kg * cols),
+                          cols, 0, op_b(ws.mem, (size_t)g * K), crs, 0, n0 > 0 ? 1.0f : 0.0f,
+                          op_b(dw.mem, dw.off + (size_t)g * kg * K), K, 0, 1);
+        }
+        if (st != DLCL_OK || dx.mem == NULL) continue;
         for (int g = 0; st == DLCL_OK && g < s->groups; g++)
             st = gemm(ctx, DLCL_TRANS, DLCL_NO_TRANS, K, cols, (size_t)kg, op_b(w.mem, w.off + (size_t)g * kg * K), K,
                       0, op_b(ws.mem, t + (size_t)g * kg * cols), cols, 0, 0.0f,
@@ -193,25 +233,15 @@ dlcl_status op_conv2d_backward_data(dlcl_ctx *ctx, const op_conv_shape *s, op_bu
     return st;
 }
 
+dlcl_status op_conv2d_backward_data(dlcl_ctx *ctx, const op_conv_shape *s, op_buf dy, op_buf w, op_buf dx, op_buf ws)
+{
+    return op_conv2d_backward(ctx, s, OP_ACT_LINEAR, 0.0f, op_b(NULL, 0), op_b(NULL, 0), dy, w, op_b(NULL, 0),
+                              op_b(NULL, 0), dx, ws);
+}
+
 dlcl_status op_conv2d_backward_filter(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, op_buf dy, op_buf dw, op_buf db,
                                       op_buf ws)
 {
-    int cg = s->c / s->groups, kg = s->k / s->groups;
-    size_t K = (size_t)cg * s->r * s->s, pq = (size_t)s->p * s->q, crs = (size_t)s->c * s->r * s->s;
-    dlcl_status st = check_ws(ws, "op_conv2d_backward_filter");
-    int nb = chunk_images(s);
-    for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb) {
-        int cnt = s->n - n0 < nb ? s->n - n0 : nb;
-        size_t cols = (size_t)cnt * pq, t = crs * cols;
-        /* colT [nb*p*q][c*r*s] (im2row's [b][pix][row] is that matrix), dy as [k][nb*p*q];
-         * dW_g (+)= dy_g colT[:, group g's K columns], accumulating over chunks */
-        st = im2row(ctx, s, x, n0, cnt, ws);
-        if (st == DLCL_OK) st = relayout(ctx, s, false, op_b(ws.mem, t), dy, op_b(NULL, 0), n0, cnt);
-        for (int g = 0; st == DLCL_OK && g < s->groups; g++)
-            st = gemm(ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, (size_t)kg, K, cols, op_b(ws.mem, t + (size_t)g * kg * cols),
-                      cols, 0, op_b(ws.mem, (size_t)g * K), crs, 0, n0 > 0 ? 1.0f : 0.0f,
-                      op_b(dw.mem, dw.off + (size_t)g * kg * K), K, 0, 1);
-    }
-    if (st == DLCL_OK && db.mem != NULL) st = op_bias_grad(ctx, dy, db, s->n, s->k, (int)pq);
-    return st;
+    return op_conv2d_backward(ctx, s, OP_ACT_LINEAR, 0.0f, op_b(NULL, 0), x, dy, op_b(NULL, 0), dw, db, op_b(NULL, 0),
+                              ws);
 }

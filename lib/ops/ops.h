@@ -49,6 +49,8 @@ dlcl_status op_activation_backward(dlcl_ctx *ctx, op_act act, float slope, op_bu
 dlcl_status op_bias_add(dlcl_ctx *ctx, op_buf y, op_buf b, int outer, int channels, int inner);
 /* db[c] = sum over o, i of dy[o][c][i]. */
 dlcl_status op_bias_grad(dlcl_ctx *ctx, op_buf dy, op_buf db, int outer, int channels, int inner);
+/* The same, added to db when accumulate is set (for sums over chunks). */
+dlcl_status op_bias_grad_acc(dlcl_ctx *ctx, op_buf dy, op_buf db, int outer, int channels, int inner, int accumulate);
 
 /* ---------------------------------------------------------------- convolution (conv.c) */
 
@@ -70,6 +72,15 @@ dlcl_status op_conv2d_forward(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, o
 typedef enum op_conv_algo { OP_CONV_AUTO, OP_CONV_IM2COL_GEMM, OP_CONV_DIRECT, OP_CONV_ALGO_COUNT } op_conv_algo;
 dlcl_status op_conv2d_forward_algo(dlcl_ctx *ctx, const op_conv_shape *s, op_conv_algo algo, op_buf x, op_buf w,
                                    op_buf bias, op_buf y, op_buf ws);
+/* y = act(conv(x, w) + bias), the activation fused into the output relayout. */
+dlcl_status op_conv2d_forward_act(dlcl_ctx *ctx, const op_conv_shape *s, op_conv_algo algo, op_buf x, op_buf w,
+                                  op_buf bias, op_act act, float slope, op_buf y, op_buf ws);
+/* The whole backward pass of y = act(conv(x, w) + b) from dy, with dy relaid out once:
+ * dz = dy * act'(z) from the output y (act may be any but GELU; y.mem may be NULL for
+ * linear), dw = correlate(x, dz), db = sums of dz, dx = conv_transpose(dz, w). Each of dw,
+ * db, dx is skipped when its mem is NULL (x is then not needed for dw; w not for dx). */
+dlcl_status op_conv2d_backward(dlcl_ctx *ctx, const op_conv_shape *s, op_act act, float slope, op_buf y, op_buf x,
+                               op_buf dy, op_buf w, op_buf dw, op_buf db, op_buf dx, op_buf ws);
 /* dx = conv_transpose(dy, w). */
 dlcl_status op_conv2d_backward_data(dlcl_ctx *ctx, const op_conv_shape *s, op_buf dy, op_buf w, op_buf dx,
                                     op_buf ws);
