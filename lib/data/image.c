@@ -2,6 +2,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include <stb_image.h>
@@ -56,6 +57,27 @@ static int pnm_header_ok(const unsigned char *b, size_t n)
         if (digits > 9) return 0;
     }
     return 1;
+}
+
+/* stb_image computes `idata + ioff` with idata still NULL when the first IDAT chunk of a PNG is
+ * empty (undefined behaviour, found by fuzz/fuzz_image). An empty IDAT adds no data, so such
+ * chunks are cut out of the buffer (in place) before stb sees it; the image decodes the same. */
+static void png_drop_empty_idat(unsigned char *b, size_t *len)
+{
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a};
+    size_t n = *len, i = 8;
+    if (n < 8 || memcmp(b, sig, 8) != 0) return;
+    while (i + 12 <= n) {
+        uint32_t l = (uint32_t)b[i] << 24 | (uint32_t)b[i + 1] << 16 | (uint32_t)b[i + 2] << 8 | b[i + 3];
+        if (l > n - i - 12) break; /* truncated: stb reports it */
+        if (l == 0 && memcmp(b + i + 4, "IDAT", 4) == 0) {
+            memmove(b + i, b + i + 12, n - i - 12);
+            n -= 12;
+            continue;
+        }
+        i += 12 + (size_t)l;
+    }
+    *len = n;
 }
 
 /* Reads the whole file, refusing files larger than any image within the pixel limit could be
@@ -114,6 +136,7 @@ dlcl_status image_load(const char *path, int c, int h, int w, double scale, doub
         free(file);
         return dlcl__err(DLCL_ERR_DATA, "%s: PNM header has a number longer than 9 digits", path);
     }
+    png_drop_empty_idat(file, &len);
     int iw, ih, comp;
     if (!stbi_info_from_memory(file, (int)len, &iw, &ih, &comp)) {
         free(file);
