@@ -19,7 +19,6 @@ __kernel void softmax_xent(__global const float *z, const int zo, __global const
         }
     float sum = 0.0f;
     for (int j = 0; j < classes; j++) sum += exp(row[j] - m);
-    const float lse = log(sum) + m;
     const float zl = row[label];
     if (want_grad) {
         __global float *drow = dz + dzo + (size_t)i * classes;
@@ -27,6 +26,6 @@ __kernel void softmax_xent(__global const float *z, const int zo, __global const
         for (int j = 0; j < classes; j++) /* read before write: dz may alias z */
             drow[j] = (exp(row[j] - m) * inv - (j == label ? 1.0f : 0.0f)) * grad_scale;
     }
-    stats[so + 2 * i] = lse - zl;
+    stats[so + 2 * i] = (m - zl) + log(sum); /* not log(sum) + m - zl: m's rounding swamps the loss at |z| ~ 1e4 */
     stats[so + 2 * i + 1] = arg == label ? 1.0f : 0.0f;
 }
