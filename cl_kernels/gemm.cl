@@ -101,17 +101,19 @@ __kernel void transpose(const int rows, const int cols, __global const float *in
 /* The same product with an 8 x 32 tile of C per work-item in sixteen float16 registers (one
  * AVX-512 register each): per step of k, two float16 loads of B and eight broadcasts of A
  * feed sixteen vector multiply-adds. Whole tiles only (m % 8 == 0, n % 32 == 0): blas.c
- * gives the edges to sgemm_nn_4x16. Same global layout as sgemm_nn_4x16 with 8 x 32 tiles. */
+ * gives the edges to sgemm_nn_4x16. Same global layout as sgemm_nn_4x16 with 8 x 32 tiles.
+ * B's element (l, j) is at b[bo + z*sb + (j/32)*bps + l*ldb + j%32]: bps = 32 reads a plain
+ * row-major B, ldb = 32 and bps = 32*k one packed by pack_panels into contiguous strips. */
 __kernel void sgemm_nn_8x32(const int rows_first, const int m, const int n, const int k, const float alpha,
                             __global const float *a, const int ao, const int lda, const int sa,
-                            __global const float *b, const int bo, const int ldb, const int sb,
+                            __global const float *b, const int bo, const int ldb, const int bps, const int sb,
                             const float beta, __global float *c, const int co, const int ldc, const int sc)
 {
     const int g0 = get_global_id(0), g1 = get_global_id(1);
     const int row0 = (rows_first ? g0 : g1) * 8, col0 = (rows_first ? g1 : g0) * 32;
     const int z = get_global_id(2);
     __global const float *A = a + ao + (size_t)z * sa + (size_t)row0 * lda;
-    __global const float *B = b + bo + (size_t)z * sb + col0;
+    __global const float *B = b + bo + (size_t)z * sb + (size_t)(col0 / 32) * bps;
     __global float *C = c + co + (size_t)z * sc + (size_t)row0 * ldc + col0;
     float16 c00 = 0, c01 = 0, c10 = 0, c11 = 0, c20 = 0, c21 = 0, c30 = 0, c31 = 0;
     float16 c40 = 0, c41 = 0, c50 = 0, c51 = 0, c60 = 0, c61 = 0, c70 = 0, c71 = 0;
@@ -139,6 +141,66 @@ __kernel void sgemm_nn_8x32(const int rows_first, const int m, const int n, cons
     ST(0, c00, c01) ST(1, c10, c11) ST(2, c20, c21) ST(3, c30, c31)
     ST(4, c40, c41) ST(5, c50, c51) ST(6, c60, c61) ST(7, c70, c71)
 #undef ST
+}
+
+/* The same product with an R x 16 tile of C in 2R float8 registers, for 8-wide vector
+ * units. R = 6 is the shape of BLIS's Haswell micro-kernel: twelve accumulators, two
+ * registers of B and the broadcast of A fill AVX2's sixteen; sgemm_nn_8x32's float16
+ * accumulators spill there (and so do R = 8's: 0.45-0.52 of OpenBLAS where 6 reached
+ * 0.63-0.80). R = 4 serves small m that 6 does not divide (32, 64 filters), so no row
+ * strip is left to the edge kernel: 32x50192x288 at 0.82 of OpenBLAS against 0.46. Whole tiles only
+ * (m % R == 0, n % 16 == 0); same global layout with R x 16 tiles, and B addressed as in
+ * sgemm_nn_8x32 with 16-column strips. */
+#define NN16_ACC(i) float8 c##i##0 = 0, c##i##1 = 0;
+#define NN16_FMA(i)                                                                                 \
+    x = ac[(i) * lda];                                                                              \
+    c##i##0 = mad((float8)x, b0, c##i##0);                                                          \
+    c##i##1 = mad((float8)x, b1, c##i##1);
+#define NN16_STORE(i)                                                                               \
+    {                                                                                               \
+        __global float *cr = C + (size_t)(i) * ldc;                                                 \
+        if (beta == 0.0f) { vstore8(alpha * c##i##0, 0, cr); vstore8(alpha * c##i##1, 1, cr); }     \
+        else { vstore8(mad(alpha, c##i##0, beta * vload8(0, cr)), 0, cr);                           \
+               vstore8(mad(alpha, c##i##1, beta * vload8(1, cr)), 1, cr); }                         \
+    }
+#define NN16_ROWS4(M) M(0) M(1) M(2) M(3)
+#define NN16_ROWS6(M) NN16_ROWS4(M) M(4) M(5)
+#define NN16_KERNEL(NAME, R, ROWS)                                                                  \
+__kernel void NAME(const int rows_first, const int m, const int n, const int k, const float alpha,  \
+                   __global const float *a, const int ao, const int lda, const int sa,              \
+                   __global const float *b, const int bo, const int ldb, const int bps, const int sb, \
+                   const float beta, __global float *c, const int co, const int ldc, const int sc)  \
+{                                                                                                   \
+    const int g0 = get_global_id(0), g1 = get_global_id(1);                                         \
+    const int row0 = (rows_first ? g0 : g1) * (R), col0 = (rows_first ? g1 : g0) * 16;              \
+    const int z = get_global_id(2);                                                                 \
+    __global const float *A = a + ao + (size_t)z * sa + (size_t)row0 * lda;                         \
+    __global const float *B = b + bo + (size_t)z * sb + (size_t)(col0 / 16) * bps;                  \
+    __global float *C = c + co + (size_t)z * sc + (size_t)row0 * ldc + col0;                        \
+    ROWS(NN16_ACC)                                                                                  \
+    for (int l = 0; l < k; l++) {                                                                   \
+        __global const float *br = B + (size_t)l * ldb;                                             \
+        const float8 b0 = vload8(0, br), b1 = vload8(1, br);                                        \
+        __global const float *ac = A + l;                                                           \
+        float x;                                                                                    \
+        ROWS(NN16_FMA)                                                                              \
+    }                                                                                               \
+    ROWS(NN16_STORE)                                                                                \
+}
+NN16_KERNEL(sgemm_nn_4x16f, 4, NN16_ROWS4)
+NN16_KERNEL(sgemm_nn_6x16, 6, NN16_ROWS6)
+
+/* out[z][j/width][l][j%width] = in[z][l][j]: the first cols (a multiple of width) columns
+ * of a rows x cols block of B cut into contiguous strips of width columns, so that the GEMM
+ * kernels read each strip sequentially instead of one cache line per row of B at a stride
+ * of ld_in (a multiple of 4 KiB maps every row onto the same L1 set). global (cols, rows, batch) */
+__kernel void pack_panels(const int rows, const int cols, const int width, __global const float *in, const int io,
+                          const int ld_in, const int s_in, __global float *out, const int s_out)
+{
+    const int j = get_global_id(0), l = get_global_id(1), z = get_global_id(2);
+    if (l < rows && j < cols)
+        out[(size_t)z * s_out + ((size_t)(j / width) * rows + l) * width + j % width] =
+            in[io + (size_t)z * s_in + (size_t)l * ld_in + j];
 }
 
 /* c[i][j] = alpha * sum over z < np of part[z][i][j] + beta * c[i][j] (beta 0: c not read):

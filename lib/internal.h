@@ -95,8 +95,11 @@ struct dlcl_ctx {
 
     size_t wg_1d; /* work-group size for simple 1-D kernels, chosen per device */
     int gemm_backend;  /* blas_backend; from DLCL_GEMM, default auto */
+    int gemm_vector_width; /* CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT: picks the GEMM tile (blas.c) */
     cl_mem blas_scratch; /* transposed GEMM operands (blas.c) */
     size_t blas_scratch_bytes;
+    cl_mem blas_pack;    /* B packed into strips for the GEMM kernels (blas.c) */
+    size_t blas_pack_bytes;
 
     dlcl_ctx_stats stats;
     rt_kprof *kprof; /* DLCL_PROFILE=1: per-kernel wall time, printed at dlcl_ctx_free */
