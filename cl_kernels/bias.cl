@@ -8,16 +8,17 @@ __kernel void bias_add(__global float *y, const int yo, __global const float *b,
     if (i < n) y[yo + i] += b[bo + (i / inner) % channels];
 }
 
-/* db[c] = sum over o, i of dy[o][c][i] (accumulate: added to db[c]); one work-item per channel. For inner == 1 (dense
+/* db[c] = sum over o, i of dy[o][c][i] (accumulate: added to db[c]), the rows of inner values
+ * ld apart (ld == inner: a dense tensor); one work-item per channel. For inner == 1 (dense
  * layers): neighbouring work-items read neighbouring addresses. */
 __kernel void bias_grad(__global const float *dy, const int dyo, __global float *db, const int dbo,
-                        const int outer, const int channels, const int inner, const int accumulate)
+                        const int outer, const int channels, const int inner, const int ld, const int accumulate)
 {
     const int c = get_global_id(0);
     if (c >= channels) return;
     float sum = 0.0f;
     for (int o = 0; o < outer; o++) {
-        __global const float *p = dy + dyo + ((size_t)o * channels + c) * inner;
+        __global const float *p = dy + dyo + ((size_t)o * channels + c) * ld;
         for (int i = 0; i < inner; i++) sum += p[i];
     }
     db[dbo + c] = accumulate ? db[dbo + c] + sum : sum;
@@ -28,14 +29,15 @@ __kernel void bias_grad(__global const float *dy, const int dyo, __global float 
  * (a scalar chain per channel costs 4 cycles per element; PoCL cannot vectorise a loop
  * inside a work-item across work-items). Launched with one work-item per group. */
 __kernel void bias_grad_rows(__global const float *dy, const int dyo, __global float *db, const int dbo,
-                             const int outer, const int channels, const int inner, const int accumulate)
+                             const int outer, const int channels, const int inner, const int ld,
+                             const int accumulate)
 {
     const int c = get_global_id(0);
     if (c >= channels) return;
     float16 a0 = 0, a1 = 0;
     float tail = 0.0f;
     for (int o = 0; o < outer; o++) {
-        __global const float *p = dy + dyo + ((size_t)o * channels + c) * inner;
+        __global const float *p = dy + dyo + ((size_t)o * channels + c) * ld;
         int i = 0;
         for (; i + 32 <= inner; i += 32) {
             a0 += vload16(0, p + i);

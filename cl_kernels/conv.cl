@@ -4,7 +4,8 @@
  * Layouts: x [n][c][h][w], w [k][c/groups][r][s] (OIHW), y [n][k][p][q].
  * col: rows ordered (channel, kernel row, kernel column); image b's p*q entries of row
  * `row` start at b*img_stride + row*row_ld. conv.c uses img_stride = p*q and
- * row_ld = nb*p*q: [c*r*s][nb*p*q], so one GEMM spans all nb images. */
+ * row_ld >= nb*p*q: [c*r*s][nb*p*q], so one GEMM spans all nb images (conv.c pads row_ld
+ * so that rows do not share cache sets). */
 
 /* col entries for nb images starting at x; global (q, c*r*s, nb). Each work-item
  * fills one output column ow of one row for every oh, so the (channel, kernel row, kernel
@@ -29,10 +30,10 @@ __kernel void im2col(__global const float *x, const int xo, __global float *col,
     }
 }
 
-/* colT[b][oh*q + ow][row]: im2col transposed ("im2row"), so that the filter gradient
+/* colT[(b*p*q + oh*q + ow)*ld + row]: im2col transposed ("im2row"), so that the filter gradient
  * dy x col^T is a plain NN product dy x colT; global (c, p*q, nb). A work-item writes the
  * r*s contiguous entries of one (pixel, channel). */
-__kernel void im2row(__global const float *x, const int xo, __global float *colt,
+__kernel void im2row(__global const float *x, const int xo, __global float *colt, const int ld,
                      const int c, const int h, const int w, const int r, const int s,
                      const int p, const int q, const int stride_h, const int stride_w,
                      const int pad_h, const int pad_w, const int dil_h, const int dil_w)
@@ -41,7 +42,7 @@ __kernel void im2row(__global const float *x, const int xo, __global float *colt
     if (ci >= c || pix >= p * q) return;
     const int oh = pix / q, ow = pix % q;
     __global const float *xp = x + xo + ((size_t)b * c + ci) * h * w;
-    __global float *out = colt + ((size_t)b * p * q + pix) * c * r * s + ci * r * s;
+    __global float *out = colt + ((size_t)b * p * q + pix) * ld + ci * r * s;
     for (int kh = 0; kh < r; kh++) {
         const int ih = oh * stride_h - pad_h + kh * dil_h;
         const bool row_inside = ih >= 0 && ih < h;
@@ -51,43 +52,6 @@ __kernel void im2row(__global const float *x, const int xo, __global float *colt
             out[kh * s + kw] = inside ? xp[(inside ? ih : 0) * w + (inside ? iw : 0)] : 0.0f;
         }
     }
-}
-
-/* dx[b][ci][ih][iw] = sum of the col entries that im2col read from it (a gather: no
- * atomics); global (h*w, c, nb). Stride 1, the common case, needs no division. */
-__kernel void col2im(__global const float *col, const int img_stride, const int row_ld, __global float *dx,
-                     const int dxo, const int c, const int h, const int w, const int r, const int s,
-                     const int p, const int q, const int stride_h, const int stride_w,
-                     const int pad_h, const int pad_w, const int dil_h, const int dil_w)
-{
-    const int pix = get_global_id(0), ci = get_global_id(1), b = get_global_id(2);
-    if (pix >= h * w || ci >= c) return;
-    const int ih = pix / w, iw = pix % w;
-    __global const float *cb = col + (size_t)b * img_stride + (size_t)ci * r * s * row_ld;
-    float sum = 0.0f;
-    if (stride_h == 1 && stride_w == 1) {
-        for (int kh = 0; kh < r; kh++) {
-            const int oh = ih + pad_h - kh * dil_h;
-            if (oh < 0 || oh >= p) continue;
-            for (int kw = 0; kw < s; kw++) {
-                const int ow = iw + pad_w - kw * dil_w;
-                if (ow >= 0 && ow < q) sum += cb[(size_t)(kh * s + kw) * row_ld + oh * q + ow];
-            }
-        }
-    } else {
-        for (int kh = 0; kh < r; kh++) {
-            const int th = ih + pad_h - kh * dil_h;
-            const int oh = th / stride_h;
-            if (th < 0 || oh * stride_h != th || oh >= p) continue;
-            for (int kw = 0; kw < s; kw++) {
-                const int tw = iw + pad_w - kw * dil_w;
-                const int ow = tw / stride_w;
-                if (tw < 0 || ow * stride_w != tw || ow >= q) continue;
-                sum += cb[(size_t)(kh * s + kw) * row_ld + oh * q + ow];
-            }
-        }
-    }
-    dx[(size_t)dxo + ((size_t)b * c + ci) * h * w + pix] = sum;
 }
 
 /* Direct forward convolution for small c/groups*r*s (e.g. a first layer with one input
@@ -144,27 +108,27 @@ inline float act_bwd_from_y(const int act, const float slope, const float g, con
     return g;
 }
 
-/* y[b][ko][pix] = act(t[ko][b*pq + pix] (+ bias[ko])): the GEMM's [k][nb*p*q] result into
- * NCHW; global (p*q, k, nb). */
+/* y[b][ko][pix] = act(t[ko*ld + b*pq + pix] (+ bias[ko])): the GEMM's [k][nb*p*q] result
+ * (rows ld apart) into NCHW; global (p*q, k, nb). */
 __kernel void kn_to_nchw(__global const float *t, const int to, __global float *y, const int yo, __global const float *bias,
-                         const int bo, const int has_bias, const int k, const int pq, const int nb, const int act,
+                         const int bo, const int has_bias, const int k, const int pq, const int ld, const int act,
                          const float slope)
 {
     const int pix = get_global_id(0), ko = get_global_id(1), b = get_global_id(2);
     if (pix >= pq || ko >= k) return;
     const float add = has_bias ? bias[bo + ko] : 0.0f;
-    y[(size_t)yo + ((size_t)b * k + ko) * pq + pix] = act_fwd(act, slope, t[(size_t)to + ((size_t)ko * nb + b) * pq + pix] + add);
+    y[(size_t)yo + ((size_t)b * k + ko) * pq + pix] = act_fwd(act, slope, t[(size_t)to + (size_t)ko * ld + (size_t)b * pq + pix] + add);
 }
 
-/* t[ko][b*pq + pix] = dy[b][ko][pix] * act'(y[b][ko][pix]): NCHW gradients into the GEMM's
- * [k][nb*p*q], through the fused activation (act 0: y is not read); global (p*q, k, nb). */
+/* t[ko*ld + b*pq + pix] = dy[b][ko][pix] * act'(y[b][ko][pix]): NCHW gradients into the
+ * GEMM's [k][nb*p*q] (rows ld apart), through the fused activation (act 0: y is not read); global (p*q, k, nb). */
 __kernel void nchw_to_kn(__global const float *dy, const int dyo, __global const float *y, const int yo,
-                         __global float *t, const int to, const int k, const int pq, const int nb, const int act,
+                         __global float *t, const int to, const int k, const int pq, const int ld, const int act,
                          const float slope)
 {
     const int pix = get_global_id(0), ko = get_global_id(1), b = get_global_id(2);
     if (pix >= pq || ko >= k) return;
     const size_t i = ((size_t)b * k + ko) * pq + pix;
     const float g = dy[(size_t)dyo + i];
-    t[(size_t)to + ((size_t)ko * nb + b) * pq + pix] = act ? act_bwd_from_y(act, slope, g, y[(size_t)yo + i]) : g;
+    t[(size_t)to + (size_t)ko * ld + (size_t)b * pq + pix] = act ? act_bwd_from_y(act, slope, g, y[(size_t)yo + i]) : g;
 }

@@ -31,6 +31,34 @@ __kernel void maxpool_forward(__global const float *x, const int xo, __global fl
     idx[o] = arg;
 }
 
+/* maxpool_forward without padding: every window lies inside the plane (floor mode), so the
+ * loops have uniform bounds and the running max is a select, with no branch: PoCL
+ * vectorises it across work-items (VGG's 2x2 pools took 4.5 ms each with the general
+ * kernel). Ties keep the first, a NaN wins and stays, as in PyTorch. global (p*q, n*c) */
+__kernel void maxpool_forward_nopad(__global const float *x, const int xo, __global float *y, const int yo,
+                                    __global int *idx, const int h, const int w, const int p, const int q,
+                                    const int size_h, const int size_w, const int stride_h, const int stride_w)
+{
+    const int pix = get_global_id(0), plane = get_global_id(1);
+    if (pix >= p * q) return;
+    const int oh = pix / q, ow = pix % q;
+    __global const float *xp = x + xo + (size_t)plane * h * w;
+    const int first = oh * stride_h * w + ow * stride_w;
+    float best = xp[first];
+    int arg = first;
+    for (int kh = 0; kh < size_h; kh++)
+        for (int kw = 0; kw < size_w; kw++) {
+            const int i = first + kh * w + kw;
+            const float v = xp[i];
+            const bool take = v > best || (isnan(v) && !isnan(best));
+            best = take ? v : best;
+            arg = take ? i : arg;
+        }
+    const size_t o = (size_t)plane * p * q + pix;
+    y[yo + o] = best;
+    idx[o] = arg;
+}
+
 /* dx[i] = sum of dy over the windows whose argmax is i (a gather); global (h*w, n*c) */
 __kernel void maxpool_backward(__global const float *dy, const int dyo, __global const int *idx,
                                __global float *dx, const int dxo, const int h, const int w, const int p,

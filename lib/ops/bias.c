@@ -20,12 +20,13 @@ dlcl_status op_bias_add(dlcl_ctx *ctx, op_buf y, op_buf b, int outer, int channe
 
 dlcl_status op_bias_grad(dlcl_ctx *ctx, op_buf dy, op_buf db, int outer, int channels, int inner)
 {
-    return op_bias_grad_acc(ctx, dy, db, outer, channels, inner, 0);
+    return op_bias_grad_acc(ctx, dy, db, outer, channels, inner, inner, 0);
 }
 
-dlcl_status op_bias_grad_acc(dlcl_ctx *ctx, op_buf dy, op_buf db, int outer, int channels, int inner, int accumulate)
+dlcl_status op_bias_grad_acc(dlcl_ctx *ctx, op_buf dy, op_buf db, int outer, int channels, int inner, int ld,
+                             int accumulate)
 {
-    if (outer < 0 || channels < 1 || inner < 1 || (size_t)outer * channels * inner > INT32_MAX)
+    if (outer < 0 || channels < 1 || inner < 1 || ld < inner || (size_t)outer * channels * ld > INT32_MAX)
         return dlcl__err(DLCL_ERR_INVALID_ARG, "op_bias_grad: bad shape %d x %d x %d", outer, channels, inner);
     /* A work-item per channel; on CPU devices with long rows, bias_grad_rows, which sums a
      * row with vector loads: LeNet's conv1 gradient (32 channels x 64 images x 784) took
@@ -37,7 +38,7 @@ dlcl_status op_bias_grad_acc(dlcl_ctx *ctx, op_buf dy, op_buf db, int outer, int
     dlcl_status s = rt_kernel_get(ctx, "bias", "", name, &k);
     if (s == DLCL_OK)
         s = rt_set_args(k, name, RT_ARG(dy.mem), RT_ARG(dyo), RT_ARG(db.mem), RT_ARG(dbo), RT_ARG(outer),
-                        RT_ARG(channels), RT_ARG(inner), RT_ARG(accumulate), RT_ARGS_END);
+                        RT_ARG(channels), RT_ARG(inner), RT_ARG(ld), RT_ARG(accumulate), RT_ARGS_END);
     if (s != DLCL_OK) return s;
     if (!rows) return rt_launch_1d(ctx, k, name, (size_t)channels);
     size_t g = (size_t)channels, l = 1;

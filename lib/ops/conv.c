@@ -7,6 +7,7 @@
  * per image with a ragged edge of p*q % 16 columns (LeNet's conv2: p*q = 196). Small
  * kernels move tensors between NCHW and [k][nb*p*q]; the forward one adds the bias. */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "ops.h"
 
@@ -53,19 +54,58 @@ static int chunk_images(const op_conv_shape *s)
     return (int)nb;
 }
 
-size_t op_conv2d_workspace(const op_conv_shape *s) { return (size_t)chunk_images(s) * per_image(s); }
+/* Row length of the workspace matrices: at least n floats, an odd multiple of 16 (64 bytes).
+ * The GEMM kernels read a 16- or 32-column strip of B one cache line per row; with a row
+ * length that is a multiple of 1 or 4 KiB (LeNet's 64 x 196 = 12544, VGG's 64 x 784 = 50176)
+ * those lines fall into a few L1 sets and evict each other, while an odd multiple of 64
+ * bytes spreads them over every set. */
+static size_t pad_ld(size_t n)
+{
+    size_t lines = (n + 15) / 16;
+    return (lines | 1) * 16;
+}
+
+/* Workspace layout for a chunk of nb images (cols = nb*p*q): the columns [c*r*s][ldc] (or,
+ * in backward, their transpose [cols][ldr]) from element 0, then the outputs or output
+ * gradients [k][ldc] from element t_off. */
+typedef struct {
+    size_t cols, ldc, ldr, t_off, floats;
+} ws_layout;
+
+static ws_layout layout(const op_conv_shape *s, int nb)
+{
+    ws_layout l;
+    size_t crs = (size_t)s->c * s->r * s->s;
+    l.cols = (size_t)nb * s->p * s->q;
+    l.ldc = pad_ld(l.cols);
+    l.ldr = pad_ld(crs);
+    l.t_off = crs * l.ldc > l.cols * l.ldr ? crs * l.ldc : l.cols * l.ldr;
+    l.floats = l.t_off + (size_t)s->k * l.ldc;
+    return l;
+}
+
+size_t op_conv2d_workspace(const op_conv_shape *s) { return layout(s, chunk_images(s)).floats; }
 
 /* Common integer arguments of im2col/col2im, in kernel order after the buffers. */
 #define GEOM(s) RT_ARG((s)->c), RT_ARG((s)->h), RT_ARG((s)->w), RT_ARG((s)->r), RT_ARG((s)->s), RT_ARG((s)->p), \
                 RT_ARG((s)->q), RT_ARG((s)->stride_h), RT_ARG((s)->stride_w), RT_ARG((s)->pad_h), RT_ARG((s)->pad_w), \
                 RT_ARG((s)->dil_h), RT_ARG((s)->dil_w)
 
-/* col [c*r*s][nb*p*q] at element 0 of col.mem */
-static dlcl_status im2col(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, int n0, int nb, op_buf col)
+/* Build options that specialise col2im.cl for this geometry (one program per shape, built
+ * once and cached on disk like every other). */
+static void geom_options(const op_conv_shape *s, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "-DCV_C=%d -DCV_H=%d -DCV_W=%d -DCV_R=%d -DCV_S=%d -DCV_P=%d -DCV_Q=%d -DCV_SH=%d -DCV_SW=%d "
+             "-DCV_PH=%d -DCV_PW=%d -DCV_DH=%d -DCV_DW=%d", s->c, s->h, s->w, s->r, s->s, s->p, s->q, s->stride_h,
+             s->stride_w, s->pad_h, s->pad_w, s->dil_h, s->dil_w);
+}
+
+/* col [c*r*s][ld] at element 0 of col.mem */
+static dlcl_status im2col(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, int n0, int nb, size_t ldc, op_buf col)
 {
     cl_kernel k;
+    int xo = (int)(x.off + (size_t)n0 * s->c * s->h * s->w), pq = s->p * s->q, ld = (int)ldc;
     dlcl_status st = rt_kernel_get(ctx, "conv", "", "im2col", &k);
-    int xo = (int)(x.off + (size_t)n0 * s->c * s->h * s->w), pq = s->p * s->q, ld = nb * pq;
     if (st == DLCL_OK)
         st = rt_set_args(k, "im2col", RT_ARG(x.mem), RT_ARG(xo), RT_ARG(col.mem), RT_ARG(pq), RT_ARG(ld), GEOM(s),
                          RT_ARGS_END);
@@ -74,46 +114,63 @@ static dlcl_status im2col(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, int n
     return st == DLCL_OK ? rt_launch(ctx, k, "im2col", 3, g, NULL) : st;
 }
 
-static dlcl_status im2row(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, int n0, int nb, op_buf colt)
+/* colT [nb*p*q][ld] at element 0 of colt.mem */
+static dlcl_status im2row(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, int n0, int nb, size_t ldr, op_buf colt)
 {
     cl_kernel k;
+    int xo = (int)(x.off + (size_t)n0 * s->c * s->h * s->w), ld = (int)ldr;
     dlcl_status st = rt_kernel_get(ctx, "conv", "", "im2row", &k);
-    int xo = (int)(x.off + (size_t)n0 * s->c * s->h * s->w);
-    if (st == DLCL_OK) st = rt_set_args(k, "im2row", RT_ARG(x.mem), RT_ARG(xo), RT_ARG(colt.mem), GEOM(s), RT_ARGS_END);
+    if (st == DLCL_OK)
+        st = rt_set_args(k, "im2row", RT_ARG(x.mem), RT_ARG(xo), RT_ARG(colt.mem), RT_ARG(ld), GEOM(s), RT_ARGS_END);
     size_t g[3] = {(size_t)s->c, (size_t)s->p * s->q, (size_t)nb};
     return st == DLCL_OK ? rt_launch(ctx, k, "im2row", 3, g, NULL) : st;
 }
 
-/* t [k][nb*p*q] -> NCHW images n0 .. n0+nb-1 of y, adding the bias (bias.mem may be NULL)
+/* dx images n0 .. n0+nb-1 from the columns' gradient at element 0 of col.mem, with
+ * col2im.cl built for this geometry */
+static dlcl_status col2im(dlcl_ctx *ctx, const op_conv_shape *s, op_buf col, int n0, int nb, size_t ldc, op_buf dx)
+{
+    cl_kernel k;
+    char opt[256];
+    int dxo = (int)(dx.off + (size_t)n0 * s->c * s->h * s->w), ipq = s->p * s->q, ld = (int)ldc;
+    size_t gs[3] = {(size_t)s->h * s->w, (size_t)s->c, (size_t)nb};
+    geom_options(s, opt, sizeof opt);
+    dlcl_status st = rt_kernel_get(ctx, "col2im", opt, "col2im", &k);
+    if (st == DLCL_OK)
+        st = rt_set_args(k, "col2im", RT_ARG(col.mem), RT_ARG(ipq), RT_ARG(ld), RT_ARG(dx.mem), RT_ARG(dxo), RT_ARGS_END);
+    return st == DLCL_OK ? rt_launch(ctx, k, "col2im", 3, gs, NULL) : st;
+}
+
+/* t [k][ld] -> NCHW images n0 .. n0+nb-1 of y, adding the bias (bias.mem may be NULL)
  * and applying the activation. */
-static dlcl_status kn_to_nchw(dlcl_ctx *ctx, const op_conv_shape *s, op_buf t, op_buf y, op_buf bias, op_act act,
-                              float slope, int n0, int nb)
+static dlcl_status kn_to_nchw(dlcl_ctx *ctx, const op_conv_shape *s, op_buf t, size_t ldc, op_buf y, op_buf bias,
+                              op_act act, float slope, int n0, int nb)
 {
     cl_kernel k;
     dlcl_status st = rt_kernel_get(ctx, "conv", "", "kn_to_nchw", &k);
     int pq = s->p * s->q, yo = (int)(y.off + (size_t)n0 * s->k * pq), bo = (int)bias.off, hb = bias.mem != NULL,
-        to = (int)t.off, a = (int)act;
+        to = (int)t.off, a = (int)act, ld = (int)ldc;
     cl_mem bm = bias.mem ? bias.mem : t.mem;
     if (st == DLCL_OK)
         st = rt_set_args(k, "kn_to_nchw", RT_ARG(t.mem), RT_ARG(to), RT_ARG(y.mem), RT_ARG(yo), RT_ARG(bm), RT_ARG(bo),
-                         RT_ARG(hb), RT_ARG(s->k), RT_ARG(pq), RT_ARG(nb), RT_ARG(a), RT_ARG(slope), RT_ARGS_END);
+                         RT_ARG(hb), RT_ARG(s->k), RT_ARG(pq), RT_ARG(ld), RT_ARG(a), RT_ARG(slope), RT_ARGS_END);
     size_t g[3] = {(size_t)pq, (size_t)s->k, (size_t)nb};
     return st == DLCL_OK ? rt_launch(ctx, k, "kn_to_nchw", 3, g, NULL) : st;
 }
 
 /* NCHW gradients dy of images n0 .. n0+nb-1, through the activation whose output is y
- * (y.mem NULL: linear), -> t [k][nb*p*q]. */
+ * (y.mem NULL: linear), -> t [k][ld]. */
 static dlcl_status nchw_to_kn(dlcl_ctx *ctx, const op_conv_shape *s, op_buf dy, op_buf y, op_act act, float slope,
-                              op_buf t, int n0, int nb)
+                              op_buf t, size_t ldc, int n0, int nb)
 {
     cl_kernel k;
     dlcl_status st = rt_kernel_get(ctx, "conv", "", "nchw_to_kn", &k);
     int pq = s->p * s->q, first = (int)((size_t)n0 * s->k * pq), dyo = (int)dy.off + first,
-        yo = y.mem ? (int)y.off + first : 0, to = (int)t.off, a = y.mem ? (int)act : 0;
+        yo = y.mem ? (int)y.off + first : 0, to = (int)t.off, a = y.mem ? (int)act : 0, ld = (int)ldc;
     cl_mem ym = y.mem ? y.mem : dy.mem;
     if (st == DLCL_OK)
         st = rt_set_args(k, "nchw_to_kn", RT_ARG(dy.mem), RT_ARG(dyo), RT_ARG(ym), RT_ARG(yo), RT_ARG(t.mem), RT_ARG(to),
-                         RT_ARG(s->k), RT_ARG(pq), RT_ARG(nb), RT_ARG(a), RT_ARG(slope), RT_ARGS_END);
+                         RT_ARG(s->k), RT_ARG(pq), RT_ARG(ld), RT_ARG(a), RT_ARG(slope), RT_ARGS_END);
     size_t g[3] = {(size_t)pq, (size_t)s->k, (size_t)nb};
     return st == DLCL_OK ? rt_launch(ctx, k, "nchw_to_kn", 3, g, NULL) : st;
 }
@@ -156,7 +213,7 @@ dlcl_status op_conv2d_forward_act(dlcl_ctx *ctx, const op_conv_shape *s, op_conv
                                   op_buf bias, op_act act, float slope, op_buf y, op_buf ws)
 {
     int cg = s->c / s->groups, kg = s->k / s->groups;
-    size_t K = (size_t)cg * s->r * s->s, pq = (size_t)s->p * s->q, crs = (size_t)s->c * s->r * s->s;
+    size_t K = (size_t)cg * s->r * s->s, pq = (size_t)s->p * s->q;
     if ((unsigned)act >= OP_ACT_COUNT) return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_forward: activation %d", (int)act);
     if (algo == OP_CONV_AUTO) algo = K <= DIRECT_MAX_REDUCTION ? OP_CONV_DIRECT : OP_CONV_IM2COL_GEMM;
     if (algo == OP_CONV_DIRECT) {
@@ -168,13 +225,13 @@ dlcl_status op_conv2d_forward_act(dlcl_ctx *ctx, const op_conv_shape *s, op_conv
     int nb = chunk_images(s);
     for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb) {
         int cnt = s->n - n0 < nb ? s->n - n0 : nb;
-        size_t cols = (size_t)cnt * pq, t = crs * cols; /* outputs [k][cols] follow the columns */
-        st = im2col(ctx, s, x, n0, cnt, ws);
+        ws_layout l = layout(s, cnt);
+        st = im2col(ctx, s, x, n0, cnt, l.ldc, ws);
         for (int g = 0; st == DLCL_OK && g < s->groups; g++)
-            st = gemm(ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, (size_t)kg, cols, K, op_b(w.mem, w.off + (size_t)g * kg * K),
-                      K, 0, op_b(ws.mem, (size_t)g * K * cols), cols, 0, 0.0f,
-                      op_b(ws.mem, t + (size_t)g * kg * cols), cols, 0, 1);
-        if (st == DLCL_OK) st = kn_to_nchw(ctx, s, op_b(ws.mem, t), y, bias, act, slope, n0, cnt);
+            st = gemm(ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, (size_t)kg, l.cols, K, op_b(w.mem, w.off + (size_t)g * kg * K),
+                      K, 0, op_b(ws.mem, (size_t)g * K * l.ldc), l.ldc, 0, 0.0f,
+                      op_b(ws.mem, l.t_off + (size_t)g * kg * l.ldc), l.ldc, 0, 1);
+        if (st == DLCL_OK) st = kn_to_nchw(ctx, s, op_b(ws.mem, l.t_off), l.ldc, y, bias, act, slope, n0, cnt);
     }
     return st;
 }
@@ -199,36 +256,31 @@ dlcl_status op_conv2d_backward(dlcl_ctx *ctx, const op_conv_shape *s, op_act act
                                op_buf dy, op_buf w, op_buf dw, op_buf db, op_buf dx, op_buf ws)
 {
     int cg = s->c / s->groups, kg = s->k / s->groups;
-    size_t K = (size_t)cg * s->r * s->s, pq = (size_t)s->p * s->q, crs = (size_t)s->c * s->r * s->s;
+    size_t K = (size_t)cg * s->r * s->s;
     if ((unsigned)act >= OP_ACT_COUNT || act == OP_ACT_GELU || (act != OP_ACT_LINEAR && y.mem == NULL))
         return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_backward: activation %d cannot be fused here", (int)act);
     dlcl_status st = check_ws(ws, "op_conv2d_backward");
     int nb = chunk_images(s);
-    cl_kernel k = NULL;
-    if (st == DLCL_OK && dx.mem != NULL) st = rt_kernel_get(ctx, "conv", "", "col2im", &k);
     for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb) {
         int cnt = s->n - n0 < nb ? s->n - n0 : nb;
-        size_t cols = (size_t)cnt * pq, t = crs * cols;
-        st = nchw_to_kn(ctx, s, dy, act == OP_ACT_LINEAR ? op_b(NULL, 0) : y, act, slope, op_b(ws.mem, t), n0, cnt);
-        if (st == DLCL_OK && db.mem != NULL) st = op_bias_grad_acc(ctx, op_b(ws.mem, t), db, 1, s->k, (int)cols, n0 > 0);
+        ws_layout l = layout(s, cnt);
+        op_buf t = op_b(ws.mem, l.t_off);
+        st = nchw_to_kn(ctx, s, dy, act == OP_ACT_LINEAR ? op_b(NULL, 0) : y, act, slope, t, l.ldc, n0, cnt);
+        if (st == DLCL_OK && db.mem != NULL)
+            st = op_bias_grad_acc(ctx, t, db, 1, s->k, (int)l.cols, (int)l.ldc, n0 > 0);
         if (st == DLCL_OK && dw.mem != NULL) {
-            st = im2row(ctx, s, x, n0, cnt, ws);
+            st = im2row(ctx, s, x, n0, cnt, l.ldr, ws);
             for (int g = 0; st == DLCL_OK && g < s->groups; g++)
-                st = gemm(ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, (size_t)kg, K, cols, op_b(ws.mem, t + (size_t)g * kg * cols),
-                          cols, 0, op_b(ws.mem, (size_t)g * K), crs, 0, n0 > 0 ? 1.0f : 0.0f,
-                          op_b(dw.mem, dw.off + (size_t)g * kg * K), K, 0, 1);
+                st = gemm(ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, (size_t)kg, K, l.cols,
+                          op_b(ws.mem, l.t_off + (size_t)g * kg * l.ldc), l.ldc, 0, op_b(ws.mem, (size_t)g * K), l.ldr,
+                          0, n0 > 0 ? 1.0f : 0.0f, op_b(dw.mem, dw.off + (size_t)g * kg * K), K, 0, 1);
         }
         if (st != DLCL_OK || dx.mem == NULL) continue;
         for (int g = 0; st == DLCL_OK && g < s->groups; g++)
-            st = gemm(ctx, DLCL_TRANS, DLCL_NO_TRANS, K, cols, (size_t)kg, op_b(w.mem, w.off + (size_t)g * kg * K), K,
-                      0, op_b(ws.mem, t + (size_t)g * kg * cols), cols, 0, 0.0f,
-                      op_b(ws.mem, (size_t)g * K * cols), cols, 0, 1);
-        int dxo = (int)(dx.off + (size_t)n0 * s->c * s->h * s->w), ipq = (int)pq, ld = (int)cols;
-        if (st == DLCL_OK)
-            st = rt_set_args(k, "col2im", RT_ARG(ws.mem), RT_ARG(ipq), RT_ARG(ld), RT_ARG(dx.mem), RT_ARG(dxo), GEOM(s),
-                             RT_ARGS_END);
-        size_t gs[3] = {(size_t)s->h * s->w, (size_t)s->c, (size_t)cnt};
-        if (st == DLCL_OK) st = rt_launch(ctx, k, "col2im", 3, gs, NULL);
+            st = gemm(ctx, DLCL_TRANS, DLCL_NO_TRANS, K, l.cols, (size_t)kg, op_b(w.mem, w.off + (size_t)g * kg * K), K,
+                      0, op_b(ws.mem, l.t_off + (size_t)g * kg * l.ldc), l.ldc, 0, 0.0f,
+                      op_b(ws.mem, (size_t)g * K * l.ldc), l.ldc, 0, 1);
+        if (st == DLCL_OK) st = col2im(ctx, s, ws, n0, cnt, l.ldc, dx);
     }
     return st;
 }

@@ -49,8 +49,10 @@ dlcl_status op_activation_backward(dlcl_ctx *ctx, op_act act, float slope, op_bu
 dlcl_status op_bias_add(dlcl_ctx *ctx, op_buf y, op_buf b, int outer, int channels, int inner);
 /* db[c] = sum over o, i of dy[o][c][i]. */
 dlcl_status op_bias_grad(dlcl_ctx *ctx, op_buf dy, op_buf db, int outer, int channels, int inner);
-/* The same, added to db when accumulate is set (for sums over chunks). */
-dlcl_status op_bias_grad_acc(dlcl_ctx *ctx, op_buf dy, op_buf db, int outer, int channels, int inner, int accumulate);
+/* The same over rows of inner values ld apart, added to db when accumulate is set (for sums
+ * over chunks). */
+dlcl_status op_bias_grad_acc(dlcl_ctx *ctx, op_buf dy, op_buf db, int outer, int channels, int inner, int ld,
+                             int accumulate);
 
 /* ---------------------------------------------------------------- convolution (conv.c) */
 
