@@ -3,8 +3,8 @@
  * by constants and the r*s loop unrolls with uniform control flow, which PoCL vectorises
  * across work-items. Measured with `DLCL_PROFILE=1 dlcl-bench examples/fashion_vgg.ini`:
  * 5.2 ms per launch against 7.7 ms for a kernel taking the geometry as arguments (AMD EPYC,
- * PoCL 3.1; 5 against 16 ms on a Xeon). The same specialisation made im2col and im2row
- * slower there (12.4 against 8.2 ms, 16.5 against 7.3 ms), so they stay generic in conv.cl.
+ * PoCL 3.1; 5 against 16 ms on a Xeon). The same specialisation made the im2col of that
+ * time slower there (12.4 against 8.2 ms), so im2col stays generic in conv.cl.
  * Without the -D options (dlcl_ctx_build_all) the file builds for a 1x1 placeholder.
  *
  * col: rows ordered (channel, kernel row, kernel column); image b's p*q entries of row

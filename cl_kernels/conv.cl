@@ -7,50 +7,40 @@
  * row_ld >= nb*p*q: [c*r*s][nb*p*q], so one GEMM spans all nb images (conv.c pads row_ld
  * so that rows do not share cache sets). */
 
-/* col entries for nb images starting at x; global (q, c*r*s, nb). Each work-item
- * fills one output column ow of one row for every oh, so the (channel, kernel row, kernel
- * column) decomposition is paid once per p elements, and neighbouring work-items store to
- * neighbouring addresses (PoCL vectorises across dimension 0). */
-__kernel void im2col(__global const float *x, const int xo, __global float *col, const int img_stride,
-                     const int row_ld, const int c, const int h, const int w, const int r, const int s,
-                     const int p, const int q, const int stride_h, const int stride_w,
+/* col entries for nb images starting at x; global (c*r*s, nb). A work-item fills one row of
+ * one image, p*q entries, row by row of the output: the output columns whose input column
+ * is inside the image, [lo, hi), are a plain copy (contiguous for stride 1) between
+ * zero-filled edges, loops that LLVM vectorises inside the work-item. (PoCL does not
+ * vectorise across work-items whose body has loops; a work-item per output column with a
+ * bounds test per element ran scalar at 2-5 GB/s.) */
+__kernel void im2col(__global const float *restrict x, const int xo, __global float *restrict col,
+                     const int img_stride, const int row_ld, const int c, const int h, const int w, const int r,
+                     const int s, const int p, const int q, const int stride_h, const int stride_w,
                      const int pad_h, const int pad_w, const int dil_h, const int dil_w)
 {
-    const int ow = get_global_id(0), row = get_global_id(1), b = get_global_id(2);
-    if (ow >= q || row >= c * r * s) return;
+    const int row = get_global_id(0), b = get_global_id(1);
+    if (row >= c * r * s) return;
     const int kw = row % s, kh = (row / s) % r, ci = row / (r * s);
-    const int iw = ow * stride_w - pad_w + kw * dil_w;
-    const bool col_inside = iw >= 0 && iw < w;
-    __global const float *xp = x + xo + ((size_t)b * c + ci) * h * w + (col_inside ? iw : 0);
-    __global float *out = col + (size_t)b * img_stride + (size_t)row * row_ld + ow;
-    for (int oh = 0; oh < p; oh++) {
-        const int ih = oh * stride_h - pad_h + kh * dil_h;
-        const bool inside = col_inside && ih >= 0 && ih < h;
-        out[oh * q] = inside ? xp[(inside ? ih : 0) * w] : 0.0f;
-    }
-}
-
-/* colT[(b*p*q + oh*q + ow)*ld + row]: im2col transposed ("im2row"), so that the filter gradient
- * dy x col^T is a plain NN product dy x colT; global (c, p*q, nb). A work-item writes the
- * r*s contiguous entries of one (pixel, channel). */
-__kernel void im2row(__global const float *x, const int xo, __global float *colt, const int ld,
-                     const int c, const int h, const int w, const int r, const int s,
-                     const int p, const int q, const int stride_h, const int stride_w,
-                     const int pad_h, const int pad_w, const int dil_h, const int dil_w)
-{
-    const int ci = get_global_id(0), pix = get_global_id(1), b = get_global_id(2);
-    if (ci >= c || pix >= p * q) return;
-    const int oh = pix / q, ow = pix % q;
+    const int off = kw * dil_w - pad_w; /* input column of output column ow: ow * stride_w + off */
+    int lo = off >= 0 ? 0 : (-off + stride_w - 1) / stride_w;
+    int hi = w - 1 - off < 0 ? 0 : (w - 1 - off) / stride_w + 1;
+    lo = min(lo, q);
+    hi = max(lo, min(hi, q));
     __global const float *xp = x + xo + ((size_t)b * c + ci) * h * w;
-    __global float *out = colt + ((size_t)b * p * q + pix) * ld + ci * r * s;
-    for (int kh = 0; kh < r; kh++) {
+    __global float *out = col + (size_t)b * img_stride + (size_t)row * row_ld;
+    for (int oh = 0; oh < p; oh++, out += q) {
         const int ih = oh * stride_h - pad_h + kh * dil_h;
-        const bool row_inside = ih >= 0 && ih < h;
-        for (int kw = 0; kw < s; kw++) {
-            const int iw = ow * stride_w - pad_w + kw * dil_w;
-            const bool inside = row_inside && iw >= 0 && iw < w;
-            out[kh * s + kw] = inside ? xp[(inside ? ih : 0) * w + (inside ? iw : 0)] : 0.0f;
+        if (ih < 0 || ih >= h) {
+            for (int ow = 0; ow < q; ow++) out[ow] = 0.0f;
+            continue;
         }
+        __global const float *xr = xp + ih * w + off;
+        for (int ow = 0; ow < lo; ow++) out[ow] = 0.0f;
+        if (stride_w == 1)
+            for (int ow = lo; ow < hi; ow++) out[ow] = xr[ow];
+        else
+            for (int ow = lo; ow < hi; ow++) out[ow] = xr[ow * stride_w];
+        for (int ow = hi; ow < q; ow++) out[ow] = 0.0f;
     }
 }
 

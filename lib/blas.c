@@ -120,8 +120,7 @@ static dlcl_status scratch(dlcl_ctx *ctx, size_t floats)
     return s;
 }
 
-/* out[z] = in[z]^T for batch rows x cols matrices (ld_in, s_in) into (ld_out, s_out). */
-static dlcl_status transpose(dlcl_ctx *ctx, cl_mem in, size_t io, size_t ld_in, size_t s_in, size_t rows, size_t cols,
+dlcl_status blas_transpose(dlcl_ctx *ctx, cl_mem in, size_t io, size_t ld_in, size_t s_in, size_t rows, size_t cols,
                              size_t batch, cl_mem out, size_t oo, size_t ld_out, size_t s_out)
 {
     cl_kernel k;
@@ -149,11 +148,11 @@ static dlcl_status gemm_wide_nt(dlcl_ctx *ctx, const blas_gemm_args *g)
 {
     size_t km = g->k * g->m;
     dlcl_status s = scratch(ctx, km + g->n * g->m);
-    if (s == DLCL_OK) s = transpose(ctx, g->a, g->a_off, g->lda, 0, g->m, g->k, 1, ctx->blas_scratch, 0, g->m, 0);
+    if (s == DLCL_OK) s = blas_transpose(ctx, g->a, g->a_off, g->lda, 0, g->m, g->k, 1, ctx->blas_scratch, 0, g->m, 0);
     blas_gemm_args d = {DLCL_NO_TRANS, DLCL_NO_TRANS, g->n, g->m, g->k, g->alpha, 0.0f, g->b, ctx->blas_scratch,
                         ctx->blas_scratch, g->b_off, 0, km, g->ldb, g->m, g->m, 0, 0, 0, 1, 0, 0, 0};
     if (s == DLCL_OK) s = gemm_nn_kernel(ctx, &d);
-    if (s == DLCL_OK) s = transpose(ctx, ctx->blas_scratch, km, g->m, 0, g->n, g->m, 1, g->c, g->c_off, g->ldc, 0);
+    if (s == DLCL_OK) s = blas_transpose(ctx, ctx->blas_scratch, km, g->m, 0, g->n, g->m, 1, g->c, g->c_off, g->ldc, 0);
     return s;
 }
 
@@ -167,12 +166,12 @@ static dlcl_status gemm_dlcl(dlcl_ctx *ctx, const blas_gemm_args *g)
     dlcl_status s = DLCL_OK;
     if (na + nb > 0) s = scratch(ctx, na + nb);
     if (s == DLCL_OK && g->ta) { /* A stored k x m: pack A^T as m x k */
-        s = transpose(ctx, g->a, g->a_off, g->lda, g->a_stride, g->k, g->m, g->batch, ctx->blas_scratch, 0, g->k,
+        s = blas_transpose(ctx, g->a, g->a_off, g->lda, g->a_stride, g->k, g->m, g->batch, ctx->blas_scratch, 0, g->k,
                       g->m * g->k);
         h.a = ctx->blas_scratch, h.a_off = 0, h.lda = g->k, h.a_stride = g->m * g->k;
     }
     if (s == DLCL_OK && g->tb) { /* B stored n x k: pack B^T as k x n */
-        s = transpose(ctx, g->b, g->b_off, g->ldb, g->b_stride, g->n, g->k, g->batch, ctx->blas_scratch, na, g->n,
+        s = blas_transpose(ctx, g->b, g->b_off, g->ldb, g->b_stride, g->n, g->k, g->batch, ctx->blas_scratch, na, g->n,
                       g->k * g->n);
         h.b = ctx->blas_scratch, h.b_off = na, h.ldb = g->n, h.b_stride = g->k * g->n;
     }
