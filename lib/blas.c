@@ -184,9 +184,25 @@ static dlcl_status gemm_dlcl(dlcl_ctx *ctx, const blas_gemm_args *g)
  * of B (GEMM_KB x 32 floats, 32 KiB) stays in L1 while neighbouring work-items reuse it, and
  * the block of the other operand they stream stays in L2. Measured with `dlcl-bench gemm` on
  * a 2-core AVX-512 Xeon (48 KiB L1d, 2 MiB L2 per core): 1024^3 from 90 to 160-186 GFLOP/s,
- * 64x800x12544 (a filter gradient) from 53 to 104; 128 and 512 were slower than 256. */
+ * 64x800x12544 (a filter gradient) from 53 to 104; 128 and 512 were slower than 256.
+ * The 16-column tiles of 8-wide devices take blocks twice as long (the same 32 KiB strip):
+ * on a 2-core AMD EPYC (AVX2, 32 KiB L1d, 512 KiB L2), three runs alternating, GFLOP/s
+ * 256 -> 512: 288x32x50176 41-51 -> 56-58, 576x64x12544 65-84 -> 85-100, 800x64x12544
+ * 57-74 -> 75-81 (VGG's and LeNet's filter gradients), 64x3136x1024 62-73 -> 78-82,
+ * 1536^3 70-74 -> 95-96; but 1024^3 fell from 85 to 73-76, because its longer block of B
+ * (2 MiB) passed GEMM_STREAM_MAX and changed the traversal: the longer block is only
+ * taken where it leaves the traversal as it was. */
 #define GEMM_KB 256
 #define GEMM_STREAM_MAX ((size_t)1 << 20) /* bytes of a streamed operand block kept in L2 */
+
+static size_t k_block(const dlcl_ctx *ctx, const blas_gemm_args *g)
+{
+    if (strcmp(ctx->info.type, "CPU") != 0) return g->k;
+    size_t b_block = g->n * GEMM_KB * sizeof(float);
+    if (ctx->gemm_vector_width < 16 && (2 * b_block <= GEMM_STREAM_MAX || b_block > GEMM_STREAM_MAX))
+        return 2 * GEMM_KB;
+    return GEMM_KB;
+}
 
 /* One launch of an NN tile kernel over h's m x n (tm x tn per work-item). rows_first:
  * neighbouring work-items walk down a column strip of C (sharing B's strip, streaming A);
@@ -289,8 +305,7 @@ static dlcl_status gemm_nn_tiles(dlcl_ctx *ctx, int rows_first, const blas_gemm_
 /* C = alpha A B + beta C by blocks of k (see GEMM_KB). */
 static dlcl_status gemm_nn_blocked(dlcl_ctx *ctx, const blas_gemm_args *g)
 {
-    bool cpu = strcmp(ctx->info.type, "CPU") == 0;
-    size_t kb = cpu ? GEMM_KB : g->k;
+    size_t kb = k_block(ctx, g);
     /* stream whichever operand block is smaller; B's when both fit (measured: 1024^3 186
      * against 150 GFLOP/s, 2048^3 100 against 150 when B's block outgrows L2) */
     size_t kbl = g->k < kb ? g->k : kb;
