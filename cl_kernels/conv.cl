@@ -98,27 +98,42 @@ inline float act_bwd_from_y(const int act, const float slope, const float g, con
     return g;
 }
 
-/* y[b][ko][pix] = act(t[ko*ld + b*pq + pix] (+ bias[ko])): the GEMM's [k][nb*p*q] result
- * (rows ld apart) into NCHW; global (p*q, k, nb). */
-__kernel void kn_to_nchw(__global const float *t, const int to, __global float *y, const int yo, __global const float *bias,
-                         const int bo, const int has_bias, const int k, const int pq, const int ld, const int act,
-                         const float slope)
+/* y[b][ko][:] = act(t[ko*ld + b*pq + :] (+ bias[ko])): the GEMM's [k][nb*p*q] result (rows
+ * ld apart) into NCHW; global (k, nb). A work-item copies one image's plane, contiguous on
+ * both sides, in loops LLVM vectorises (the activation is chosen outside them). */
+__kernel void kn_to_nchw(__global const float *restrict t, const int to, __global float *restrict y, const int yo,
+                         __global const float *bias, const int bo, const int has_bias, const int k, const int pq,
+                         const int ld, const int act, const float slope)
 {
-    const int pix = get_global_id(0), ko = get_global_id(1), b = get_global_id(2);
-    if (pix >= pq || ko >= k) return;
+    const int ko = get_global_id(0), b = get_global_id(1);
+    if (ko >= k) return;
     const float add = has_bias ? bias[bo + ko] : 0.0f;
-    y[(size_t)yo + ((size_t)b * k + ko) * pq + pix] = act_fwd(act, slope, t[(size_t)to + (size_t)ko * ld + (size_t)b * pq + pix] + add);
+    __global const float *src = t + to + (size_t)ko * ld + (size_t)b * pq;
+    __global float *dst = y + yo + ((size_t)b * k + ko) * pq;
+    if (act == 0)
+        for (int i = 0; i < pq; i++) dst[i] = src[i] + add;
+    else if (act == 1)
+        for (int i = 0; i < pq; i++) dst[i] = fmax(src[i] + add, 0.0f);
+    else
+        for (int i = 0; i < pq; i++) dst[i] = act_fwd(act, slope, src[i] + add);
 }
 
-/* t[ko*ld + b*pq + pix] = dy[b][ko][pix] * act'(y[b][ko][pix]): NCHW gradients into the
- * GEMM's [k][nb*p*q] (rows ld apart), through the fused activation (act 0: y is not read); global (p*q, k, nb). */
+/* t[ko*ld + b*pq + :] = dy[b][ko][:] * act'(y[b][ko][:]): NCHW gradients into the GEMM's
+ * [k][nb*p*q] (rows ld apart), through the fused activation (act 0: y is not read); global
+ * (k, nb), a plane per work-item as in kn_to_nchw. */
 __kernel void nchw_to_kn(__global const float *dy, const int dyo, __global const float *y, const int yo,
-                         __global float *t, const int to, const int k, const int pq, const int ld, const int act,
-                         const float slope)
+                         __global float *restrict t, const int to, const int k, const int pq, const int ld,
+                         const int act, const float slope)
 {
-    const int pix = get_global_id(0), ko = get_global_id(1), b = get_global_id(2);
-    if (pix >= pq || ko >= k) return;
-    const size_t i = ((size_t)b * k + ko) * pq + pix;
-    const float g = dy[(size_t)dyo + i];
-    t[(size_t)to + (size_t)ko * ld + (size_t)b * pq + pix] = act ? act_bwd_from_y(act, slope, g, y[(size_t)yo + i]) : g;
+    const int ko = get_global_id(0), b = get_global_id(1);
+    if (ko >= k) return;
+    const size_t plane = ((size_t)b * k + ko) * pq;
+    __global const float *g = dy + dyo + plane, *yp = y + yo + plane;
+    __global float *dst = t + to + (size_t)ko * ld + (size_t)b * pq;
+    if (act == 0)
+        for (int i = 0; i < pq; i++) dst[i] = g[i];
+    else if (act == 1)
+        for (int i = 0; i < pq; i++) dst[i] = select(0.0f, g[i], yp[i] > 0.0f);
+    else
+        for (int i = 0; i < pq; i++) dst[i] = act_bwd_from_y(act, slope, g[i], yp[i]);
 }

@@ -59,6 +59,38 @@ __kernel void maxpool_forward_nopad(__global const float *x, const int xo, __glo
     idx[o] = arg;
 }
 
+/* 2x2 windows at stride 2 without padding, the common pool: a work-item per output row,
+ * global (p, n*c), whose loop along the row has no inner loop, so LLVM vectorises it (PoCL
+ * does not vectorise across work-items whose body loops). The same candidates in the same
+ * order as maxpool_forward_nopad: ties keep the first, a NaN wins and stays. */
+inline void max_take(const float v, const int i, float *best, int *arg)
+{
+    const bool take = v > *best || (isnan(v) && !isnan(*best));
+    *best = take ? v : *best;
+    *arg = take ? i : *arg;
+}
+
+__kernel void maxpool_forward_2x2(__global const float *restrict x, const int xo, __global float *restrict y,
+                                  const int yo, __global int *restrict idx, const int h, const int w, const int p,
+                                  const int q)
+{
+    const int oh = get_global_id(0), plane = get_global_id(1);
+    if (oh >= p) return;
+    __global const float *xp = x + xo + (size_t)plane * h * w;
+    const size_t o = (size_t)plane * p * q + (size_t)oh * q;
+    const int top = 2 * oh * w;
+    for (int ow = 0; ow < q; ow++) {
+        const int i = top + 2 * ow;
+        float best = xp[i];
+        int arg = i;
+        max_take(xp[i + 1], i + 1, &best, &arg);
+        max_take(xp[i + w], i + w, &best, &arg);
+        max_take(xp[i + w + 1], i + w + 1, &best, &arg);
+        y[yo + o + ow] = best;
+        idx[o + ow] = arg;
+    }
+}
+
 /* dx[i] = sum of dy over the windows whose argmax is i (a gather); global (h*w, n*c) */
 __kernel void maxpool_backward(__global const float *dy, const int dyo, __global const int *idx,
                                __global float *dx, const int dxo, const int h, const int w, const int p,

@@ -203,7 +203,9 @@ static void conv_shape_errors_are_reported(void)
 
 /* ------------------------------------------------------------------ pooling */
 
-static bool pool_case(op_pool_shape s)
+/* ties: inputs rounded to halves, so windows hold equal maxima and the backward pass shows
+ * which one the forward chose (the first, as in PyTorch and the reference) */
+static bool pool_case_x(op_pool_shape s, bool ties)
 {
     dlcl_ctx *ctx = t_ctx();
     if (ctx == NULL || op_pool_shape_infer(&s) != DLCL_OK) return false;
@@ -213,6 +215,7 @@ static bool pool_case(op_pool_shape s)
     size_t nx = (size_t)s.n * s.c * s.h * s.w, ny = (size_t)s.n * s.c * s.p * s.q;
     float *x = rnd(nx, -1, 1), *dy = rnd(ny, -1, 1), *y = malloc(ny * 4), *yr = malloc(ny * 4), *dx = malloc(nx * 4),
           *dxr = malloc(nx * 4);
+    for (size_t i = 0; ties && x && i < nx; i++) x[i] = floorf(x[i] * 2.0f) / 2.0f;
     dbuf X = {0}, Y = {0}, DY = {0}, DX = {0};
     cl_mem idx = NULL;
     bool ok = x && dy && y && yr && dx && dxr && dbuf_new(&X, x, nx) && dbuf_new(&Y, NULL, ny) &&
@@ -233,6 +236,8 @@ static bool pool_case(op_pool_shape s)
     return ok;
 }
 
+static bool pool_case(op_pool_shape s) { return pool_case_x(s, false); }
+
 #define POOL(...) ((op_pool_shape){__VA_ARGS__})
 
 static void pool_matches_ref_on_odd_shapes(void)
@@ -243,6 +248,10 @@ static void pool_matches_ref_on_odd_shapes(void)
     T_CHECK(pool_case(POOL(.n = 2, .c = 1, .h = 5, .w = 7, .size_h = 3, .size_w = 3, .stride_h = 1, .stride_w = 1)), "3/1");
     T_CHECK(pool_case(POOL(.n = 1, .c = 2, .h = 11, .w = 6, .size_h = 3, .size_w = 2, .stride_h = 3, .stride_w = 1,
                            .pad_h = 1)), "non-square");
+    T_CHECK(pool_case_x(POOL(.n = 2, .c = 3, .h = 8, .w = 9, .size_h = 2, .size_w = 2, .stride_h = 2, .stride_w = 2), true),
+            "2/2 with ties");
+    T_CHECK(pool_case_x(POOL(.n = 2, .c = 3, .h = 8, .w = 9, .size_h = 3, .size_w = 2, .stride_h = 2, .stride_w = 2), true),
+            "3x2/2 with ties");
 }
 
 static void pool_shape_errors_are_reported(void)

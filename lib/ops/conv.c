@@ -143,8 +143,8 @@ static dlcl_status kn_to_nchw(dlcl_ctx *ctx, const op_conv_shape *s, op_buf t, s
     if (st == DLCL_OK)
         st = rt_set_args(k, "kn_to_nchw", RT_ARG(t.mem), RT_ARG(to), RT_ARG(y.mem), RT_ARG(yo), RT_ARG(bm), RT_ARG(bo),
                          RT_ARG(hb), RT_ARG(s->k), RT_ARG(pq), RT_ARG(ld), RT_ARG(a), RT_ARG(slope), RT_ARGS_END);
-    size_t g[3] = {(size_t)pq, (size_t)s->k, (size_t)nb};
-    return st == DLCL_OK ? rt_launch(ctx, k, "kn_to_nchw", 3, g, NULL) : st;
+    size_t g[2] = {(size_t)s->k, (size_t)nb};
+    return st == DLCL_OK ? rt_launch(ctx, k, "kn_to_nchw", 2, g, NULL) : st;
 }
 
 /* NCHW gradients dy of images n0 .. n0+nb-1, through the activation whose output is y
@@ -160,8 +160,8 @@ static dlcl_status nchw_to_kn(dlcl_ctx *ctx, const op_conv_shape *s, op_buf dy, 
     if (st == DLCL_OK)
         st = rt_set_args(k, "nchw_to_kn", RT_ARG(dy.mem), RT_ARG(dyo), RT_ARG(ym), RT_ARG(yo), RT_ARG(t.mem), RT_ARG(to),
                          RT_ARG(s->k), RT_ARG(pq), RT_ARG(ld), RT_ARG(a), RT_ARG(slope), RT_ARGS_END);
-    size_t g[3] = {(size_t)pq, (size_t)s->k, (size_t)nb};
-    return st == DLCL_OK ? rt_launch(ctx, k, "nchw_to_kn", 3, g, NULL) : st;
+    size_t g[2] = {(size_t)s->k, (size_t)nb};
+    return st == DLCL_OK ? rt_launch(ctx, k, "nchw_to_kn", 2, g, NULL) : st;
 }
 
 static dlcl_status gemm(dlcl_ctx *ctx, dlcl_transpose ta, dlcl_transpose tb, size_t m, size_t n, size_t k, op_buf a,

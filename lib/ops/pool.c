@@ -33,6 +33,14 @@ static dlcl_status launch(dlcl_ctx *ctx, cl_kernel k, const char *name, size_t p
 dlcl_status op_maxpool_forward(dlcl_ctx *ctx, const op_pool_shape *s, op_buf x, op_buf y, cl_mem idx)
 {
     cl_kernel k;
+    if (s->pad_h == 0 && s->pad_w == 0 && s->size_h == 2 && s->size_w == 2 && s->stride_h == 2 && s->stride_w == 2) {
+        dlcl_status st = rt_kernel_get(ctx, "pool", "", "maxpool_forward_2x2", &k);
+        int xo = (int)x.off, yo = (int)y.off;
+        if (st == DLCL_OK)
+            st = rt_set_args(k, "maxpool_forward_2x2", RT_ARG(x.mem), RT_ARG(xo), RT_ARG(y.mem), RT_ARG(yo), RT_ARG(idx),
+                             RT_ARG(s->h), RT_ARG(s->w), RT_ARG(s->p), RT_ARG(s->q), RT_ARGS_END);
+        return st == DLCL_OK ? launch(ctx, k, "maxpool_forward_2x2", (size_t)s->p, s) : st;
+    }
     if (s->pad_h == 0 && s->pad_w == 0) {
         dlcl_status st = rt_kernel_get(ctx, "pool", "", "maxpool_forward_nopad", &k);
         int xo = (int)x.off, yo = (int)y.off;
