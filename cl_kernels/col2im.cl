@@ -5,6 +5,9 @@
  * 5.2 ms per launch against 7.7 ms for a kernel taking the geometry as arguments (AMD EPYC,
  * PoCL 3.1; 5 against 16 ms on a Xeon). The same specialisation made the im2col of that
  * time slower there (12.4 against 8.2 ms), so im2col stays generic in conv.cl.
+ * col2im_rows (below) is faster where rows are long: VGG's 28x28 3x3 layer 49 -> 38-45 ms
+ * backward, while LeNet's 14x14 5x5 one was no faster or slower (three alternating runs of
+ * dlcl-bench on the EPYC), so conv.c takes it from 16 columns up.
  * Without the -D options (dlcl_ctx_build_all) the file builds for a 1x1 placeholder.
  *
  * col: rows ordered (channel, kernel row, kernel column); image b's p*q entries of row
@@ -51,4 +54,30 @@ __kernel void col2im(__global const float *col, const int img_stride, const int 
         }
     }
     if (pix < CV_HW) dx[(size_t)dxo + ((size_t)b * CV_C + ci) * CV_HW + pix] = sum;
+}
+
+/* The same sums a row at a time, for images at least COL2IM_ROWS_MIN_W (conv.c) wide; global
+ * (h, c, nb). A work-item zeroes its row of dx and adds, for each kernel offset (kh, kw)
+ * whose output row exists, the matching stretch of one col row: a plain loop (contiguous for
+ * stride 1) that LLVM vectorises, in the same (kh, kw) order as a sum per element. */
+__kernel void col2im_rows(__global const float *restrict col, const int img_stride, const int row_ld,
+                     __global float *restrict dx, const int dxo)
+{
+    const int ih = get_global_id(0), ci = get_global_id(1), b = get_global_id(2);
+    if (ih >= CV_H) return;
+    __global float *d = dx + dxo + ((size_t)b * CV_C + ci) * CV_HW + (size_t)ih * CV_W;
+    for (int iw = 0; iw < CV_W; iw++) d[iw] = 0.0f;
+    __global const float *cb = col + (size_t)b * img_stride + (size_t)ci * CV_RS * row_ld;
+    for (int kh = 0; kh < CV_R; kh++) {
+        const int th = ih + CV_PH - kh * CV_DH;
+        if (th < 0 || th % CV_SH != 0 || th / CV_SH >= CV_P) continue;
+        __global const float *src_row = cb + (size_t)kh * CV_S * row_ld + (th / CV_SH) * CV_Q;
+        for (int kw = 0; kw < CV_S; kw++) {
+            const int off = kw * CV_DW - CV_PW; /* input column of output column ow: ow * CV_SW + off */
+            const int lo = off >= 0 ? 0 : (-off + CV_SW - 1) / CV_SW;
+            const int hi = min(CV_Q, CV_W - 1 - off < 0 ? 0 : (CV_W - 1 - off) / CV_SW + 1);
+            __global const float *src = src_row + (size_t)kw * row_ld;
+            for (int ow = lo; ow < hi; ow++) d[ow * CV_SW + off] += src[ow];
+        }
+    }
 }

@@ -152,12 +152,17 @@ static void conv_matches_ref_odd_stride2_pad1(void)
 {
     T_CHECK(conv_case(CONV(.n = 2, .c = 3, .h = 7, .w = 13, .k = 4, .r = 3, .s = 3, .stride_h = 2, .stride_w = 2,
                            .pad_h = 1, .pad_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1), 1), "mismatch");
+    /* 16 columns and wider: the data gradient goes through col2im_rows (conv.c) */
+    T_CHECK(conv_case(CONV(.n = 2, .c = 3, .h = 7, .w = 21, .k = 4, .r = 3, .s = 3, .stride_h = 2, .stride_w = 2,
+                           .pad_h = 1, .pad_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1), 1), "mismatch (21 wide)");
 }
 
 static void conv_matches_ref_dilation2_nonsquare(void)
 {
     T_CHECK(conv_case(CONV(.n = 1, .c = 5, .h = 13, .w = 11, .k = 7, .r = 3, .s = 2, .stride_h = 1, .stride_w = 2,
                            .pad_h = 2, .pad_w = 0, .dil_h = 2, .dil_w = 3, .groups = 1), 0), "mismatch");
+    T_CHECK(conv_case(CONV(.n = 1, .c = 5, .h = 13, .w = 19, .k = 7, .r = 3, .s = 2, .stride_h = 3, .stride_w = 2,
+                           .pad_h = 2, .pad_w = 1, .dil_h = 2, .dil_w = 3, .groups = 1), 0), "mismatch (19 wide)");
 }
 
 /* More images than one workspace chunk holds (conv.c caps it at 16M floats): per image

@@ -116,18 +116,22 @@ static dlcl_status im2col(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, int n
 }
 
 /* dx images n0 .. n0+nb-1 from the columns' gradient at element 0 of col.mem, with
- * col2im.cl built for this geometry */
+ * col2im.cl built for this geometry: a work-item per input row (col2im_rows) from this
+ * width up, per input element below it (see col2im.cl) */
+#define COL2IM_ROWS_MIN_W 16
 static dlcl_status col2im(dlcl_ctx *ctx, const op_conv_shape *s, op_buf col, int n0, int nb, size_t ldc, op_buf dx)
 {
     cl_kernel k;
     char opt[256];
     int dxo = (int)(dx.off + (size_t)n0 * s->c * s->h * s->w), ipq = s->p * s->q, ld = (int)ldc;
-    size_t gs[3] = {(size_t)s->h * s->w, (size_t)s->c, (size_t)nb};
+    bool rows = s->w >= COL2IM_ROWS_MIN_W;
+    const char *name = rows ? "col2im_rows" : "col2im";
+    size_t gs[3] = {(size_t)s->h * (rows ? 1 : (size_t)s->w), (size_t)s->c, (size_t)nb};
     geom_options(s, opt, sizeof opt);
-    dlcl_status st = rt_kernel_get(ctx, "col2im", opt, "col2im", &k);
+    dlcl_status st = rt_kernel_get(ctx, "col2im", opt, name, &k);
     if (st == DLCL_OK)
-        st = rt_set_args(k, "col2im", RT_ARG(col.mem), RT_ARG(ipq), RT_ARG(ld), RT_ARG(dx.mem), RT_ARG(dxo), RT_ARGS_END);
-    return st == DLCL_OK ? rt_launch(ctx, k, "col2im", 3, gs, NULL) : st;
+        st = rt_set_args(k, name, RT_ARG(col.mem), RT_ARG(ipq), RT_ARG(ld), RT_ARG(dx.mem), RT_ARG(dxo), RT_ARGS_END);
+    return st == DLCL_OK ? rt_launch(ctx, k, name, 3, gs, NULL) : st;
 }
 
 /* t [k][ld] -> NCHW images n0 .. n0+nb-1 of y, adding the bias (bias.mem may be NULL)
