@@ -121,6 +121,8 @@ static void gemm_matches_ref_on_full_and_edge_tiles(void)
      * of 450, accumulated with beta = 1 after the caller's beta; rows-first and columns-first */
     T_CHECK(run_case(&(gemm_case){40, 96, 706, 0, 0, 1, 2, 2, 0.5f, -0.75f, false}), "k blocks, wide");
     T_CHECK(run_case(&(gemm_case){99, 35, 1030, 1, 0, 0, 0, 1, 1.0f, 0.0f, false}), "k blocks, tall");
+    T_CHECK(run_case(&(gemm_case){70, 40, 1300, 0, 0, 3, 1, 2, 0.75f, 0.5f, false}),
+            "k blocks, tall, batched (B packed per block and batch entry)");
     /* a small C over a long k: split into 1024-long chunks summed afterwards, plus a rest */
     T_CHECK(run_case(&(gemm_case){13, 21, 4500, 0, 0, 2, 1, 1, 0.5f, 0.25f, false}), "split k");
 }
