@@ -130,7 +130,7 @@ dlcl_status blas_transpose(dlcl_ctx *ctx, cl_mem in, size_t io, size_t ld_in, si
     if (s == DLCL_OK)
         s = rt_set_args(k, "transpose", RT_ARG(r), RT_ARG(c), RT_ARG(in), RT_ARG(ioi), RT_ARG(ldi), RT_ARG(si),
                         RT_ARG(out), RT_ARG(ooi), RT_ARG(ldo), RT_ARG(so), RT_ARGS_END);
-    size_t gs[3] = {cols, rows, batch};
+    size_t gs[3] = {(cols + 7) / 8, (rows + 7) / 8, batch};
     return s == DLCL_OK ? rt_launch(ctx, k, "transpose", 3, gs, NULL) : s;
 }
 
