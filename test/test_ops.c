@@ -221,10 +221,11 @@ static bool pool_case_x(op_pool_shape s, bool ties)
     float *x = rnd(nx, -1, 1), *dy = rnd(ny, -1, 1), *y = malloc(ny * 4), *yr = malloc(ny * 4), *dx = malloc(nx * 4),
           *dxr = malloc(nx * 4);
     for (size_t i = 0; ties && x && i < nx; i++) x[i] = floorf(x[i] * 2.0f) / 2.0f;
+    for (size_t i = 0; dx && i < nx; i++) dx[i] = 7.0f; /* dx starts as garbage: every element must be written */
     dbuf X = {0}, Y = {0}, DY = {0}, DX = {0};
     cl_mem idx = NULL;
     bool ok = x && dy && y && yr && dx && dxr && dbuf_new(&X, x, nx) && dbuf_new(&Y, NULL, ny) &&
-              dbuf_new(&DY, dy, ny) && dbuf_new(&DX, NULL, nx) && rt_buffer_acquire(ctx, ny * 4, "idx", &idx) == DLCL_OK;
+              dbuf_new(&DY, dy, ny) && dbuf_new(&DX, dx, nx) && rt_buffer_acquire(ctx, ny * 4, "idx", &idx) == DLCL_OK;
     maxpool_forward_ref(&g, x, yr);
     maxpool_backward_ref(&g, x, dy, dxr);
     ok = ok && op_maxpool_forward(ctx, &s, ob(&X), ob(&Y), idx) == DLCL_OK && dbuf_read(&Y, y, "y") &&
