@@ -85,12 +85,16 @@ static bool conv_case(op_conv_shape s, int with_bias)
     float *x = rnd(nx, -1, 1), *w = rnd(nw, -1, 1), *b = rnd(s.k, -1, 1), *dy = rnd(ny, -1, 1);
     float *y_ref = malloc(ny * 4), *y = malloc(ny * 4), *dx_ref = malloc(nx * 4), *dx = malloc(nx * 4);
     float *dw_ref = malloc(nw * 4), *dw = malloc(nw * 4), *db_ref = malloc(s.k * 4), *db = malloc(s.k * 4);
+    /* the gradients start as garbage: every element must be written, none accumulated into */
+    for (size_t i = 0; dx && i < nx; i++) dx[i] = 7.0f;
+    for (size_t i = 0; dw && i < nw; i++) dw[i] = 7.0f;
+    for (int i = 0; db && i < s.k; i++) db[i] = 7.0f;
     dbuf X = {0}, Wt = {0}, B = {0}, Y = {0}, DY = {0}, DX = {0}, DW = {0}, DB = {0};
     cl_mem ws = NULL;
     size_t ws_bytes = (op_conv2d_workspace(&s) + 1) * sizeof(float);
     bool ok = x && w && b && dy && y_ref && y && dx_ref && dx && dw_ref && dw && db_ref && db && dbuf_new(&X, x, nx) &&
               dbuf_new(&Wt, w, nw) && dbuf_new(&B, b, s.k) && dbuf_new(&Y, NULL, ny) && dbuf_new(&DY, dy, ny) &&
-              dbuf_new(&DX, NULL, nx) && dbuf_new(&DW, NULL, nw) && dbuf_new(&DB, NULL, s.k) &&
+              dbuf_new(&DX, dx, nx) && dbuf_new(&DW, dw, nw) && dbuf_new(&DB, db, s.k) &&
               rt_buffer_acquire(ctx, ws_bytes, "ws", &ws) == DLCL_OK;
     conv2d_forward_ref(&g, x, w, with_bias ? b : NULL, y_ref);
     conv2d_backward_data_ref(&g, dy, w, dx_ref);
