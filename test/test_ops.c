@@ -68,6 +68,17 @@ static float *rnd(size_t n, float lo, float hi)
 
 /* ------------------------------------------------------------------ convolution */
 
+/* Fills a workspace with NaN before an op uses it, so that an element an im2col kernel
+ * fails to write (a zero of the padding, say) poisons the result instead of passing with
+ * whatever an earlier call left there. */
+static bool poison(cl_mem ws, size_t bytes)
+{
+    const float nan = NAN;
+    cl_int err = clEnqueueFillBuffer(t_ctx()->queue, ws, &nan, sizeof nan, 0, bytes, 0, NULL, NULL);
+    if (err != CL_SUCCESS) printf("# clEnqueueFillBuffer: %d\n", err);
+    return err == CL_SUCCESS;
+}
+
 static bool conv_case(op_conv_shape s, int with_bias)
 {
     dlcl_ctx *ctx = t_ctx();
@@ -101,15 +112,17 @@ static bool conv_case(op_conv_shape s, int with_bias)
     conv2d_backward_filter_ref(&g, x, dy, dw_ref, db_ref);
     op_buf bias = with_bias ? ob(&B) : op_b(NULL, 0), dbias = with_bias ? ob(&DB) : op_b(NULL, 0);
     for (int algo = OP_CONV_IM2COL_GEMM; ok && algo <= OP_CONV_DIRECT; algo++) {
-        dlcl_status st = op_conv2d_forward_algo(ctx, &s, (op_conv_algo)algo, ob(&X), ob(&Wt), bias, ob(&Y), op_b(ws, 0));
+        dlcl_status st = poison(ws, ws_bytes) ? op_conv2d_forward_algo(ctx, &s, (op_conv_algo)algo, ob(&X), ob(&Wt), bias,
+                                                                      ob(&Y), op_b(ws, 0))
+                                              : DLCL_ERR_OPENCL;
         ok = st == DLCL_OK && dbuf_read(&Y, y, "y") &&
              t_close(algo == OP_CONV_DIRECT ? "forward (direct)" : "forward (im2col+gemm)", y, y_ref, ny, 1e-4f, 1e-4f);
         if (st != DLCL_OK) printf("# %s\n", dlcl_last_error());
     }
     /* backward sums up to k*r*s (data) or n*p*q (filter) float products: looser atol */
-    if (ok) ok = op_conv2d_backward_data(ctx, &s, ob(&DY), ob(&Wt), ob(&DX), op_b(ws, 0)) == DLCL_OK &&
+    if (ok) ok = poison(ws, ws_bytes) && op_conv2d_backward_data(ctx, &s, ob(&DY), ob(&Wt), ob(&DX), op_b(ws, 0)) == DLCL_OK &&
                  dbuf_read(&DX, dx, "dx") && t_close("backward data", dx, dx_ref, nx, 1e-4f, 2e-4f);
-    if (ok) ok = op_conv2d_backward_filter(ctx, &s, ob(&X), ob(&DY), ob(&DW), dbias, op_b(ws, 0)) == DLCL_OK &&
+    if (ok) ok = poison(ws, ws_bytes) && op_conv2d_backward_filter(ctx, &s, ob(&X), ob(&DY), ob(&DW), dbias, op_b(ws, 0)) == DLCL_OK &&
                  dbuf_read(&DW, dw, "dw") && t_close("backward filter", dw, dw_ref, nw, 1e-4f, 1e-3f);
     if (ok && with_bias) ok = dbuf_read(&DB, db, "db") && t_close("bias gradient", db, db_ref, s.k, 1e-4f, 1e-3f);
     /* fused activation (relu with a bias, leaky without): y = act(conv + b) in the forward
@@ -126,10 +139,10 @@ static bool conv_case(op_conv_shape s, int with_bias)
         conv2d_backward_filter_ref(&g, x, dz, dw_ref, db_ref);
     }
     for (int algo = OP_CONV_IM2COL_GEMM; ok && algo <= OP_CONV_DIRECT; algo++)
-        ok = op_conv2d_forward_act(ctx, &s, (op_conv_algo)algo, ob(&X), ob(&Wt), bias, act, slope, ob(&Y),
+        ok = poison(ws, ws_bytes) && op_conv2d_forward_act(ctx, &s, (op_conv_algo)algo, ob(&X), ob(&Wt), bias, act, slope, ob(&Y),
                                    op_b(ws, 0)) == DLCL_OK &&
              dbuf_read(&Y, y, "y") && t_close("forward + activation", y, y_ref, ny, 1e-4f, 1e-4f);
-    if (ok) ok = op_conv2d_backward(ctx, &s, act, slope, ob(&Y), ob(&X), ob(&DY), ob(&Wt), ob(&DW), dbias, ob(&DX),
+    if (ok) ok = poison(ws, ws_bytes) && op_conv2d_backward(ctx, &s, act, slope, ob(&Y), ob(&X), ob(&DY), ob(&Wt), ob(&DW), dbias, ob(&DX),
                                     op_b(ws, 0)) == DLCL_OK &&
                  dbuf_read(&DX, dx, "dx") && t_close("fused backward data", dx, dx_ref, nx, 1e-4f, 2e-4f) &&
                  dbuf_read(&DW, dw, "dw") && t_close("fused backward filter", dw, dw_ref, nw, 1e-4f, 1e-3f);
