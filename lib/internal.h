@@ -102,7 +102,7 @@ struct dlcl_ctx {
     size_t blas_pack_bytes;
 
     dlcl_ctx_stats stats;
-    rt_kprof *kprof; /* DLCL_PROFILE=1: per-kernel wall time, printed at dlcl_ctx_free */
+    rt_kprof *kprof; /* DLCL_PROFILE=1: per-kernel wall time, logged at dlcl_ctx_free */
     size_t n_kprof, cap_kprof;
     int kprof_on;
     dlcl_log_fn log;
@@ -153,7 +153,7 @@ dlcl_status rt_launch(dlcl_ctx *ctx, cl_kernel k, const char *kname, cl_uint dim
 dlcl_status rt_launch_1d(dlcl_ctx *ctx, cl_kernel k, const char *kname, size_t n);
 /* Milliseconds on the monotonic clock. */
 double rt_now_ms(void);
-/* Prints the DLCL_PROFILE=1 table (kernels by total wall time) on stderr. */
+/* Logs the DLCL_PROFILE=1 table (kernels by total wall time), a line per info message. */
 void rt_kprof_print(dlcl_ctx *ctx);
 
 /* ------------------------------------------------------------ cache (runtime/cache.c) */

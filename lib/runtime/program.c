@@ -403,14 +403,14 @@ void rt_kprof_print(dlcl_ctx *ctx)
     double total = 0;
     for (size_t i = 0; i < ctx->n_kprof; i++) total += ctx->kprof[i].ms;
     qsort(ctx->kprof, ctx->n_kprof, sizeof *ctx->kprof, kprof_cmp);
-    fprintf(stderr,
-            "DLCL_PROFILE: kernel wall time, each launch waited for; the first launch of each kernel is\n"
-            "counted apart (drivers compile there)\n%-24s %10s %12s %8s %6s %10s\n",
-            "kernel", "launches", "total ms", "ms each", "share", "first ms");
+    dlcl__log(ctx, DLCL_LOG_INFO, "DLCL_PROFILE: kernel wall time, each launch waited for; the first launch of "
+                                  "each kernel is counted apart (drivers compile there)");
+    dlcl__log(ctx, DLCL_LOG_INFO, "%-24s %10s %12s %8s %6s %10s", "kernel", "launches", "total ms", "ms each", "share",
+              "first ms");
     for (size_t i = 0; i < ctx->n_kprof; i++) {
         const rt_kprof *r = &ctx->kprof[i];
-        fprintf(stderr, "%-24s %10zu %12.1f %8.3f %5.1f%% %10.1f\n", r->name, r->launches, r->ms,
-                r->launches ? r->ms / r->launches : 0.0, total > 0 ? 100.0 * r->ms / total : 0.0, r->first_ms);
+        dlcl__log(ctx, DLCL_LOG_INFO, "%-24s %10zu %12.1f %8.3f %5.1f%% %10.1f", r->name, r->launches, r->ms,
+                  r->launches ? r->ms / r->launches : 0.0, total > 0 ? 100.0 * r->ms / total : 0.0, r->first_ms);
     }
 }
 
