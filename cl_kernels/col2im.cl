@@ -61,7 +61,7 @@ __kernel void col2im(__global const float *col, const int img_stride, const int 
  * whose output row exists, the matching stretch of one col row: a plain loop (contiguous for
  * stride 1) that LLVM vectorises, in the same (kh, kw) order as a sum per element. */
 __kernel void col2im_rows(__global const float *restrict col, const int img_stride, const int row_ld,
-                     __global float *restrict dx, const int dxo)
+                          __global float *restrict dx, const int dxo)
 {
     const int ih = get_global_id(0), ci = get_global_id(1), b = get_global_id(2);
     if (ih >= CV_H) return;

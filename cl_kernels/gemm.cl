@@ -102,7 +102,7 @@ __kernel void sgemm_nn_4x16(const int rows_first, const int m, const int n, cons
 #define T_L0(x, y) shuffle2(x, y, (uint8)(0, 1, 2, 3, 8, 9, 10, 11))
 #define T_L1(x, y) shuffle2(x, y, (uint8)(4, 5, 6, 7, 12, 13, 14, 15))
 __kernel void transpose(const int rows, const int cols, __global const float *in, const int io, const int ld_in,
-                            const int s_in, __global float *out, const int oo, const int ld_out, const int s_out)
+                        const int s_in, __global float *out, const int oo, const int ld_out, const int s_out)
 {
     const int j0 = get_global_id(0) * 8, i0 = get_global_id(1) * 8, z = get_global_id(2);
     __global const float *a = in + io + (size_t)z * s_in + (size_t)i0 * ld_in + j0;

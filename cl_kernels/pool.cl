@@ -31,6 +31,15 @@ __kernel void maxpool_forward(__global const float *x, const int xo, __global fl
     idx[o] = arg;
 }
 
+/* The running max of the unpadded kernels: a later candidate wins only if larger, so ties
+ * keep the first; a NaN wins and stays, as in PyTorch. A select, not a branch. */
+inline void max_take(const float v, const int i, float *best, int *arg)
+{
+    const bool take = v > *best || (isnan(v) && !isnan(*best));
+    *best = take ? v : *best;
+    *arg = take ? i : *arg;
+}
+
 /* maxpool_forward without padding: every window lies inside the plane (floor mode), so the
  * loops have uniform bounds and the running max is a select, with no branch: PoCL
  * vectorises it across work-items (VGG's 2x2 pools took 4.5 ms each with the general
@@ -47,13 +56,7 @@ __kernel void maxpool_forward_nopad(__global const float *x, const int xo, __glo
     float best = xp[first];
     int arg = first;
     for (int kh = 0; kh < size_h; kh++)
-        for (int kw = 0; kw < size_w; kw++) {
-            const int i = first + kh * w + kw;
-            const float v = xp[i];
-            const bool take = v > best || (isnan(v) && !isnan(best));
-            best = take ? v : best;
-            arg = take ? i : arg;
-        }
+        for (int kw = 0; kw < size_w; kw++) max_take(xp[first + kh * w + kw], first + kh * w + kw, &best, &arg);
     const size_t o = (size_t)plane * p * q + pix;
     y[yo + o] = best;
     idx[o] = arg;
@@ -63,13 +66,6 @@ __kernel void maxpool_forward_nopad(__global const float *x, const int xo, __glo
  * global (p, n*c), whose loop along the row has no inner loop, so LLVM vectorises it (PoCL
  * does not vectorise across work-items whose body loops). The same candidates in the same
  * order as maxpool_forward_nopad: ties keep the first, a NaN wins and stays. */
-inline void max_take(const float v, const int i, float *best, int *arg)
-{
-    const bool take = v > *best || (isnan(v) && !isnan(*best));
-    *best = take ? v : *best;
-    *arg = take ? i : *arg;
-}
-
 __kernel void maxpool_forward_2x2(__global const float *restrict x, const int xo, __global float *restrict y,
                                   const int yo, __global int *restrict idx, const int h, const int w, const int p,
                                   const int q)

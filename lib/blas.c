@@ -121,7 +121,7 @@ static dlcl_status scratch(dlcl_ctx *ctx, size_t floats)
 }
 
 dlcl_status blas_transpose(dlcl_ctx *ctx, cl_mem in, size_t io, size_t ld_in, size_t s_in, size_t rows, size_t cols,
-                             size_t batch, cl_mem out, size_t oo, size_t ld_out, size_t s_out)
+                           size_t batch, cl_mem out, size_t oo, size_t ld_out, size_t s_out)
 {
     cl_kernel k;
     dlcl_status s = rt_kernel_get(ctx, "gemm", "", "transpose", &k);
@@ -167,12 +167,12 @@ static dlcl_status gemm_dlcl(dlcl_ctx *ctx, const blas_gemm_args *g)
     if (na + nb > 0) s = scratch(ctx, na + nb);
     if (s == DLCL_OK && g->ta) { /* A stored k x m: pack A^T as m x k */
         s = blas_transpose(ctx, g->a, g->a_off, g->lda, g->a_stride, g->k, g->m, g->batch, ctx->blas_scratch, 0, g->k,
-                      g->m * g->k);
+                           g->m * g->k);
         h.a = ctx->blas_scratch, h.a_off = 0, h.lda = g->k, h.a_stride = g->m * g->k;
     }
     if (s == DLCL_OK && g->tb) { /* B stored n x k: pack B^T as k x n */
-        s = blas_transpose(ctx, g->b, g->b_off, g->ldb, g->b_stride, g->n, g->k, g->batch, ctx->blas_scratch, na, g->n,
-                      g->k * g->n);
+        s = blas_transpose(ctx, g->b, g->b_off, g->ldb, g->b_stride, g->n, g->k, g->batch, ctx->blas_scratch, na,
+                           g->n, g->k * g->n);
         h.b = ctx->blas_scratch, h.b_off = na, h.ldb = g->n, h.b_stride = g->k * g->n;
     }
     if (s != DLCL_OK) return s;
