@@ -94,6 +94,7 @@ struct dlcl_ctx {
     size_t n_pool, cap_pool, pool_bytes;
 
     size_t wg_1d; /* work-group size for simple 1-D kernels, chosen per device */
+    const char *device_defines; /* build options every program gets for this device (program.c) */
     int gemm_backend;  /* blas_backend; from DLCL_GEMM, default auto */
     int gemm_vector_width; /* CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT: picks the GEMM tile (blas.c) */
     cl_mem blas_scratch; /* transposed GEMM operands (blas.c) */

@@ -216,7 +216,8 @@ static dlcl_status try_cached(dlcl_ctx *ctx, const rt_cache_key *key, const char
 static dlcl_status build_program(dlcl_ctx *ctx, const rt_source *src, const char *options, cl_program *out)
 {
     char opts[2048];
-    int n = snprintf(opts, sizeof opts, "%s %s", BASE_OPTIONS, options);
+    int n = snprintf(opts, sizeof opts, "%s %s %s", BASE_OPTIONS, ctx->device_defines ? ctx->device_defines : "",
+                     options);
     if (n < 0 || (size_t)n >= sizeof opts) return dlcl__err(DLCL_ERR_INVALID_ARG, "build options too long");
     char platform_version[128] = "";
     clGetPlatformInfo(ctx->platform, CL_PLATFORM_VERSION, sizeof platform_version - 1, platform_version, NULL);
