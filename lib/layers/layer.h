@@ -55,6 +55,9 @@ typedef struct layer_type {
     void (*describe)(const layer *l, char *buf, size_t cap);
     /* Releases what parse/alloc made (optional). */
     void (*free)(layer *l);
+    /* Sets l->ws_floats and l->priv_floats for `batch` samples, before anything is allocated,
+     * so that the net can check its size against the device (optional). */
+    void (*plan)(layer *l, int batch);
 } layer_type;
 
 struct layer {
@@ -67,7 +70,8 @@ struct layer {
     layer_param params[LAYER_MAX_PARAMS];
     int n_params;
     size_t param_off, param_count; /* slice of the net's flat parameter buffer */
-    size_t ws_floats;
+    size_t ws_floats;   /* shared workspace this layer needs (plan) */
+    size_t priv_floats; /* device memory of its own that alloc takes beyond the 3 outputs counted for every layer */
     double flops; /* forward FLOPs per sample */
     void *priv;   /* type-specific */
 };
