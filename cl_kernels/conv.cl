@@ -16,7 +16,7 @@
  * as large as the input) copies the whole plane at once instead, which helps short rows:
  * LeNet's 14-wide layers 4.8-5.3 -> 3.8-4.4 ms per launch, VGG's unchanged (DLCL_PROFILE=1
  * dlcl-bench, three alternating runs on the EPYC). */
-__kernel void im2col(__global const float *restrict x, const int xo, __global float *restrict col, const int co,
+__kernel void im2col(__global const float *restrict x, const int xo, __global float *restrict col,
                      const int img_stride, const int row_ld, const int c, const int h, const int w, const int r,
                      const int s, const int p, const int q, const int stride_h, const int stride_w,
                      const int pad_h, const int pad_w, const int dil_h, const int dil_w)
@@ -25,7 +25,7 @@ __kernel void im2col(__global const float *restrict x, const int xo, __global fl
     if (row >= c * r * s) return;
     const int kw = row % s, kh = (row / s) % r, ci = row / (r * s);
     __global const float *xp = x + xo + ((size_t)b * c + ci) * h * w;
-    __global float *out = col + co + (size_t)b * img_stride + (size_t)row * row_ld;
+    __global float *out = col + (size_t)b * img_stride + (size_t)row * row_ld;
     if (stride_h == 1 && stride_w == 1 && dil_h == 1 && dil_w == 1 && p == h && q == w) {
         /* a "same" convolution: the row is the input plane shifted by (dh, dw), one long
          * copy, then zeros where the shift leaves the plane (whole rows, then the columns

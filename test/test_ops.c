@@ -71,15 +71,6 @@ static float *rnd(size_t n, float lo, float hi)
 /* Fills a workspace with NaN before an op uses it, so that an element an im2col kernel
  * fails to write (a zero of the padding, say) poisons the result instead of passing with
  * whatever an earlier call left there. */
-/* d's n elements (not its guards) set to v: a result that is not written shows */
-static bool dbuf_fill(dbuf *d, float v)
-{
-    cl_int err = clEnqueueFillBuffer(t_ctx()->queue, d->mem, &v, sizeof v, GUARD * sizeof(float), d->n * sizeof(float),
-                                     0, NULL, NULL);
-    if (err != CL_SUCCESS) printf("# clEnqueueFillBuffer: %d\n", err);
-    return err == CL_SUCCESS;
-}
-
 static bool poison(cl_mem ws, size_t bytes)
 {
     const float nan = NAN;
@@ -149,31 +140,13 @@ static bool conv_case(op_conv_shape s, int with_bias)
     }
     for (int algo = OP_CONV_IM2COL_GEMM; ok && algo <= OP_CONV_DIRECT; algo++)
         ok = poison(ws, ws_bytes) && op_conv2d_forward_act(ctx, &s, (op_conv_algo)algo, ob(&X), ob(&Wt), bias, act, slope, ob(&Y),
-                                   op_b(ws, 0), op_b(NULL, 0)) == DLCL_OK &&
+                                   op_b(ws, 0)) == DLCL_OK &&
              dbuf_read(&Y, y, "y") && t_close("forward + activation", y, y_ref, ny, 1e-4f, 1e-4f);
     if (ok) ok = poison(ws, ws_bytes) && op_conv2d_backward(ctx, &s, act, slope, ob(&Y), ob(&X), ob(&DY), ob(&Wt), ob(&DW), dbias, ob(&DX),
-                                    op_b(ws, 0), op_b(NULL, 0)) == DLCL_OK &&
+                                    op_b(ws, 0)) == DLCL_OK &&
                  dbuf_read(&DX, dx, "dx") && t_close("fused backward data", dx, dx_ref, nx, 1e-4f, 2e-4f) &&
                  dbuf_read(&DW, dw, "dw") && t_close("fused backward filter", dw, dw_ref, nw, 1e-4f, 1e-3f);
     if (ok && with_bias) ok = dbuf_read(&DB, db, "db") && t_close("fused bias gradient", db, db_ref, s.k, 1e-4f, 1e-3f);
-    /* the same pair with the forward's columns kept for the backward, which then runs no
-     * im2col: the workspace is poisoned in between, so the filter gradient can only come
-     * from the kept columns, at the offset of each chunk */
-    size_t kept_floats = op_conv2d_kept_floats(&s), kept_bytes = kept_floats * sizeof(float);
-    cl_mem kept = NULL;
-    if (ok && kept_floats > 0) {
-        ok = rt_buffer_acquire(ctx, kept_bytes, "kept", &kept) == DLCL_OK && poison(kept, kept_bytes) &&
-             poison(ws, ws_bytes) && dbuf_fill(&DW, 7.0f) && dbuf_fill(&DX, 7.0f) &&
-             op_conv2d_forward_act(ctx, &s, OP_CONV_AUTO, ob(&X), ob(&Wt), bias, act, slope, ob(&Y), op_b(ws, 0),
-                                   op_b(kept, 0)) == DLCL_OK &&
-             dbuf_read(&Y, y, "y") && t_close("forward + activation, columns kept", y, y_ref, ny, 1e-4f, 1e-4f) &&
-             poison(ws, ws_bytes) &&
-             op_conv2d_backward(ctx, &s, act, slope, ob(&Y), ob(&X), ob(&DY), ob(&Wt), ob(&DW), dbias, ob(&DX),
-                                op_b(ws, 0), op_b(kept, 0)) == DLCL_OK &&
-             dbuf_read(&DW, dw, "dw") && t_close("backward filter from kept columns", dw, dw_ref, nw, 1e-4f, 1e-3f) &&
-             dbuf_read(&DX, dx, "dx") && t_close("backward data, columns kept", dx, dx_ref, nx, 1e-4f, 2e-4f);
-    }
-    if (kept) rt_buffer_release(ctx, kept, kept_bytes);
     free(dz);
     if (!ok && dlcl_last_error()[0]) printf("# last error: %s\n", dlcl_last_error());
     dbuf *all[] = {&X, &Wt, &B, &Y, &DY, &DX, &DW, &DB};

@@ -54,4 +54,4 @@ static void act_free(layer *l)
 }
 
 const layer_type layer_activation = {"activation", act_keys, act_parse, act_shape, NULL,
-                                     act_forward, act_backward, act_describe, act_free, NULL};
+                                     act_forward, act_backward, act_describe, act_free};

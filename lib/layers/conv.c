@@ -13,9 +13,6 @@ typedef struct conv_priv {
     dlcl_ctx *ctx;
     op_buf z; /* pre-activation output, kept for GELU only: other activations are fused */
     size_t z_bytes;
-    op_buf cols; /* the training forward's im2col columns, for the backward's filter gradient */
-    size_t cols_bytes;
-    int cols_count; /* images the columns hold (the last training forward's count); 0: none */
 } conv_priv;
 
 static const char *const conv_keys[] = {"filters", "size", "stride", "pad", "dilation", "groups", "bias",
@@ -70,25 +67,20 @@ static dlcl_status conv_shape(layer *l)
     return DLCL_OK;
 }
 
-/* The training forward keeps its columns for the backward (op_conv2d_kept_floats), which
- * then skips a second im2col: a VGG step (`dlcl-bench examples/fashion_vgg.ini`) saves the
- * backward im2col of every layer for about 100 MiB of device memory. */
-static void conv_plan(layer *l, int batch)
+static size_t conv_ws(const layer *l, int batch)
 {
     conv_priv *p = l->priv;
     op_conv_shape s = p->shape;
     s.n = batch;
-    l->ws_floats = op_conv2d_workspace(&s);
-    l->priv_floats = op_conv2d_kept_floats(&s);
+    return op_conv2d_workspace(&s);
 }
 
 static dlcl_status conv_alloc(layer *l, dlcl_ctx *ctx, int batch)
 {
     conv_priv *p = l->priv;
     p->ctx = ctx;
-    dlcl_status st = DLCL_OK;
-    if (l->priv_floats > 0) st = layer_buf_alloc(ctx, l->priv_floats, l, "kept columns", &p->cols, &p->cols_bytes);
-    if (st != DLCL_OK || p->act != OP_ACT_GELU) return st;
+    l->ws_floats = conv_ws(l, batch);
+    if (p->act != OP_ACT_GELU) return DLCL_OK;
     return layer_buf_alloc(ctx, (size_t)batch * layer_shape_numel(l->out), l, "pre-activation", &p->z, &p->z_bytes);
 }
 
@@ -102,13 +94,10 @@ static dlcl_status conv_forward(layer *l, const layer_io *io)
     s.n = io->count;
     op_buf w = op_b(io->params, l->param_off);
     op_buf b = p->bias ? op_b(io->params, l->param_off + l->params[1].offset) : op_b(NULL, 0);
-    op_buf keep = io->training && p->cols.mem ? p->cols : op_b(NULL, 0);
-    p->cols_count = 0;
-    bool gelu = p->act == OP_ACT_GELU;
-    dlcl_status st = op_conv2d_forward_act(io->ctx, &s, OP_CONV_AUTO, io->x, w, b, gelu ? OP_ACT_LINEAR : p->act,
-                                           p->slope, gelu ? p->z : io->y, io->ws, keep);
-    if (st == DLCL_OK && keep.mem) p->cols_count = io->count;
-    if (st != DLCL_OK || !gelu) return st;
+    if (p->act != OP_ACT_GELU)
+        return op_conv2d_forward_act(io->ctx, &s, OP_CONV_AUTO, io->x, w, b, p->act, p->slope, io->y, io->ws);
+    dlcl_status st = op_conv2d_forward(io->ctx, &s, io->x, w, b, p->z, io->ws);
+    if (st != DLCL_OK) return st;
     return op_activation_forward(io->ctx, p->act, p->slope, p->z, io->y, (size_t)io->count * layer_shape_numel(l->out));
 }
 
@@ -126,11 +115,8 @@ static dlcl_status conv_backward(layer *l, const layer_io *io)
     }
     op_buf dw = op_b(io->grads, l->param_off);
     op_buf db = p->bias ? op_b(io->grads, l->param_off + l->params[1].offset) : op_b(NULL, 0);
-    /* the kept columns are x's only right after the training forward of the same images */
-    op_buf kept = p->cols_count == io->count ? p->cols : op_b(NULL, 0);
-    p->cols_count = 0;
     return op_conv2d_backward(io->ctx, &s, act, p->slope, io->y, io->x, io->dy, op_b(io->params, l->param_off), dw, db,
-                              io->dx, io->ws, kept);
+                              io->dx, io->ws);
 }
 
 static void conv_describe(const layer *l, char *buf, size_t cap)
@@ -148,10 +134,9 @@ static void conv_free(layer *l)
     conv_priv *p = l->priv;
     if (p == NULL) return;
     if (p->ctx) layer_buf_free(p->ctx, &p->z, p->z_bytes);
-    if (p->ctx) layer_buf_free(p->ctx, &p->cols, p->cols_bytes);
     free(p);
     l->priv = NULL;
 }
 
-const layer_type layer_conv = {"conv", conv_keys, conv_parse, conv_shape, conv_alloc, conv_forward,
-                               conv_backward, conv_describe, conv_free, conv_plan};
+const layer_type layer_conv = {"conv", conv_keys, conv_parse, conv_shape, conv_alloc,
+                               conv_forward, conv_backward, conv_describe, conv_free};

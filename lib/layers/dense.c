@@ -114,4 +114,4 @@ static void dense_free(layer *l)
 }
 
 const layer_type layer_dense = {"dense", dense_keys, dense_parse, dense_shape, dense_alloc,
-                                dense_forward, dense_backward, dense_describe, dense_free, NULL};
+                                dense_forward, dense_backward, dense_describe, dense_free};

@@ -77,4 +77,4 @@ static void dropout_free(layer *l)
 }
 
 const layer_type layer_dropout = {"dropout", dropout_keys, dropout_parse, dropout_shape, dropout_alloc,
-                                  dropout_forward, dropout_backward, dropout_describe, dropout_free, NULL};
+                                  dropout_forward, dropout_backward, dropout_describe, dropout_free};

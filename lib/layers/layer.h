@@ -55,9 +55,6 @@ typedef struct layer_type {
     void (*describe)(const layer *l, char *buf, size_t cap);
     /* Releases what parse/alloc made (optional). */
     void (*free)(layer *l);
-    /* Sets l->ws_floats and l->priv_floats for `batch` samples, before anything is allocated,
-     * so that the net can check its size against the device (optional). */
-    void (*plan)(layer *l, int batch);
 } layer_type;
 
 struct layer {
@@ -70,8 +67,7 @@ struct layer {
     layer_param params[LAYER_MAX_PARAMS];
     int n_params;
     size_t param_off, param_count; /* slice of the net's flat parameter buffer */
-    size_t ws_floats;   /* shared workspace this layer needs (plan) */
-    size_t priv_floats; /* device memory of its own that alloc takes beyond the 3 outputs counted for every layer */
+    size_t ws_floats;
     double flops; /* forward FLOPs per sample */
     void *priv;   /* type-specific */
 };

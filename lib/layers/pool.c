@@ -97,9 +97,9 @@ static void pool_free(layer *l)
 }
 
 const layer_type layer_maxpool = {"maxpool", pool_keys, maxpool_parse, pool_shape, pool_alloc,
-                                  pool_forward, pool_backward, pool_describe, pool_free, NULL};
+                                  pool_forward, pool_backward, pool_describe, pool_free};
 const layer_type layer_avgpool = {"avgpool", pool_keys, avgpool_parse, pool_shape, pool_alloc,
-                                  pool_forward, pool_backward, pool_describe, pool_free, NULL};
+                                  pool_forward, pool_backward, pool_describe, pool_free};
 
 /* ------------------------------------------------------------------ global average pooling */
 
@@ -130,4 +130,4 @@ static dlcl_status gap_backward(layer *l, const layer_io *io)
 }
 
 const layer_type layer_global_avgpool = {"global_avgpool", gap_keys, gap_parse, gap_shape, NULL,
-                                         gap_forward, gap_backward, NULL, NULL, NULL};
+                                         gap_forward, gap_backward, NULL, NULL};

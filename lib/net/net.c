@@ -310,13 +310,12 @@ static dlcl_status plan_device_memory(const dlcl_net *net)
 {
     const dlcl_device_info *d = &net->ctx->info;
     double B = net->batch, total = 3.0 * net->n_params * sizeof(float) + B * layer_shape_numel(net->input) * 4.0;
-    double largest = 0, ws = 0;
+    double largest = 0;
     const char *largest_name = "parameters";
     for (size_t i = 0; i < net->n_layers; i++) {
         const layer *l = &net->layers[i];
         double bytes = B * (double)layer_shape_numel(l->out) * sizeof(float);
-        total += 3 * bytes + (double)l->priv_floats * sizeof(float);
-        if ((double)l->ws_floats * sizeof(float) > ws) ws = (double)l->ws_floats * sizeof(float);
+        total += 3 * bytes + (double)l->ws_floats * sizeof(float);
         if (bytes > largest) largest = bytes, largest_name = l->name;
         if (bytes > (double)d->max_alloc_bytes)
             return dlcl__err(DLCL_ERR_OUT_OF_MEMORY,
@@ -324,7 +323,6 @@ static dlcl_status plan_device_memory(const dlcl_net *net)
                              "%s (%.2f GiB); lower [net] batch or the input size", l->name, net->batch,
                              bytes / 1073741824.0, d->name, d->max_alloc_bytes / 1073741824.0);
     }
-    total += ws; /* one workspace, shared */
     if (total > (double)d->global_mem_bytes)
         return dlcl__err(DLCL_ERR_OUT_OF_MEMORY,
                          "the net needs about %.2f GiB of device memory for a batch of %d (largest: layer [%s] output, "
@@ -340,8 +338,6 @@ static dlcl_status alloc_device(dlcl_net *net)
     op_buf tmp;
     dlcl_status st;
     char what[128];
-    for (size_t i = 0; i < net->n_layers; i++)
-        if (net->layers[i].type->plan) net->layers[i].type->plan(&net->layers[i], net->batch);
     if ((st = plan_device_memory(net)) != DLCL_OK) return st;
     if ((st = alloc_buf(net, net->n_params, "parameters", &tmp, &net->params_bytes)) != DLCL_OK) return st;
     net->params = tmp.mem;
@@ -370,7 +366,6 @@ static dlcl_status alloc_device(dlcl_net *net)
         snprintf(what, sizeof what, "[%s] output gradient", l->name);
         if ((st = alloc_buf(net, floats, what, &net->dact[i], &bytes)) != DLCL_OK) return st;
         if (l->type->alloc && (st = l->type->alloc(l, net->ctx, net->batch)) != DLCL_OK) return st;
-        net->device_bytes += l->priv_floats * sizeof(float);
         if (l->ws_floats > ws) ws = l->ws_floats;
     }
     if ((st = alloc_buf(net, ws, "workspace", &net->ws, &net->ws_bytes)) != DLCL_OK) return st;

@@ -87,26 +87,6 @@ static size_t wt_floats(const op_conv_shape *s) { return (size_t)s->c / s->group
 
 size_t op_conv2d_workspace(const op_conv_shape *s) { return layout(s, chunk_images(s)).floats + wt_floats(s); }
 
-/* Kept columns: the forward's columns of every chunk, chunk j at j * kept_stride, for the
- * filter gradient of the backward that follows (no second im2col). */
-#define KEEP_CAP_FLOATS ((size_t)64 << 20) /* 256 MiB per layer at most */
-
-static size_t kept_stride(const op_conv_shape *s) { return (size_t)s->c * s->r * s->s * layout(s, chunk_images(s)).ldc; }
-
-static bool forward_direct_chosen(const op_conv_shape *s, op_conv_algo algo)
-{
-    size_t K = (size_t)s->c / s->groups * s->r * s->s;
-    return algo == OP_CONV_DIRECT || (algo == OP_CONV_AUTO && K <= DIRECT_MAX_REDUCTION);
-}
-
-size_t op_conv2d_kept_floats(const op_conv_shape *s)
-{
-    if (forward_direct_chosen(s, OP_CONV_AUTO)) return 0;
-    int nb = chunk_images(s);
-    size_t floats = (size_t)((s->n + nb - 1) / nb) * kept_stride(s);
-    return floats <= KEEP_CAP_FLOATS ? floats : 0;
-}
-
 /* Common integer arguments of im2col/col2im, in kernel order after the buffers. */
 #define GEOM(s) RT_ARG((s)->c), RT_ARG((s)->h), RT_ARG((s)->w), RT_ARG((s)->r), RT_ARG((s)->s), RT_ARG((s)->p), \
                 RT_ARG((s)->q), RT_ARG((s)->stride_h), RT_ARG((s)->stride_w), RT_ARG((s)->pad_h), RT_ARG((s)->pad_w), \
@@ -121,15 +101,16 @@ static void geom_options(const op_conv_shape *s, char *buf, size_t cap)
              s->stride_w, s->pad_h, s->pad_w, s->dil_h, s->dil_w);
 }
 
-/* col [c*r*s][ld] at col.off */
+/* col [c*r*s][ld] at element 0 of col.mem */
 static dlcl_status im2col(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, int n0, int nb, size_t ldc, op_buf col)
 {
     cl_kernel k;
-    int xo = (int)(x.off + (size_t)n0 * s->c * s->h * s->w), co = (int)col.off, pq = s->p * s->q, ld = (int)ldc;
+    int xo = (int)(x.off + (size_t)n0 * s->c * s->h * s->w), pq = s->p * s->q, ld = (int)ldc;
     dlcl_status st = rt_kernel_get(ctx, "conv", "", "im2col", &k);
     if (st == DLCL_OK)
-        st = rt_set_args(k, "im2col", RT_ARG(x.mem), RT_ARG(xo), RT_ARG(col.mem), RT_ARG(co), RT_ARG(pq), RT_ARG(ld),
-                         GEOM(s), RT_ARGS_END);
+        st = rt_set_args(k, "im2col", RT_ARG(x.mem), RT_ARG(xo), RT_ARG(col.mem), RT_ARG(pq), RT_ARG(ld), GEOM(s),
+                         RT_ARGS_END);
+    /* the kernel writes col from element 0 (check_ws rejects workspaces with an offset) */
     size_t g[2] = {(size_t)s->c * s->r * s->s, (size_t)nb};
     return st == DLCL_OK ? rt_launch(ctx, k, "im2col", 2, g, NULL) : st;
 }
@@ -221,39 +202,27 @@ static dlcl_status check_ws(op_buf ws, const char *fn)
     return DLCL_OK;
 }
 
-/* kept.mem not NULL: it holds op_conv2d_kept_floats(s) floats (not 0) for the columns */
-static dlcl_status check_kept(const op_conv_shape *s, op_buf kept, const char *fn)
-{
-    if (kept.mem != NULL && op_conv2d_kept_floats(s) == 0)
-        return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: this convolution keeps no columns (op_conv2d_kept_floats is 0)", fn);
-    return DLCL_OK;
-}
-
 dlcl_status op_conv2d_forward_act(dlcl_ctx *ctx, const op_conv_shape *s, op_conv_algo algo, op_buf x, op_buf w,
-                                  op_buf bias, op_act act, float slope, op_buf y, op_buf ws, op_buf keep)
+                                  op_buf bias, op_act act, float slope, op_buf y, op_buf ws)
 {
     int cg = s->c / s->groups, kg = s->k / s->groups;
     size_t K = (size_t)cg * s->r * s->s, pq = (size_t)s->p * s->q;
     if ((unsigned)act >= OP_ACT_COUNT) return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_forward: activation %d", (int)act);
-    if (forward_direct_chosen(s, algo)) {
-        if (keep.mem != NULL)
-            return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_forward: the direct kernel makes no columns to keep");
+    if (algo == OP_CONV_AUTO) algo = K <= DIRECT_MAX_REDUCTION ? OP_CONV_DIRECT : OP_CONV_IM2COL_GEMM;
+    if (algo == OP_CONV_DIRECT) {
         dlcl_status st = forward_direct(ctx, s, x, w, bias, y);
         if (st != DLCL_OK || act == OP_ACT_LINEAR) return st;
         return op_activation_forward(ctx, act, slope, y, y, (size_t)s->n * s->k * pq);
     }
     dlcl_status st = check_ws(ws, "op_conv2d_forward");
-    if (st == DLCL_OK) st = check_kept(s, keep, "op_conv2d_forward");
     int nb = chunk_images(s);
-    size_t ks = kept_stride(s);
     for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb) {
         int cnt = s->n - n0 < nb ? s->n - n0 : nb;
         ws_layout l = layout(s, cnt);
-        op_buf col = keep.mem ? op_b(keep.mem, keep.off + (size_t)(n0 / nb) * ks) : ws;
-        st = im2col(ctx, s, x, n0, cnt, l.ldc, col);
+        st = im2col(ctx, s, x, n0, cnt, l.ldc, ws);
         for (int g = 0; st == DLCL_OK && g < s->groups; g++)
             st = gemm(ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, (size_t)kg, l.cols, K, op_b(w.mem, w.off + (size_t)g * kg * K),
-                      K, 0, op_b(col.mem, col.off + (size_t)g * K * l.ldc), l.ldc, 0, 0.0f,
+                      K, 0, op_b(ws.mem, (size_t)g * K * l.ldc), l.ldc, 0, 0.0f,
                       op_b(ws.mem, l.t_off + (size_t)g * kg * l.ldc), l.ldc, 0, 1);
         if (st == DLCL_OK) st = kn_to_nchw(ctx, s, op_b(ws.mem, l.t_off), l.ldc, y, bias, act, slope, n0, cnt);
     }
@@ -263,13 +232,13 @@ dlcl_status op_conv2d_forward_act(dlcl_ctx *ctx, const op_conv_shape *s, op_conv
 dlcl_status op_conv2d_forward_algo(dlcl_ctx *ctx, const op_conv_shape *s, op_conv_algo algo, op_buf x, op_buf w,
                                    op_buf bias, op_buf y, op_buf ws)
 {
-    return op_conv2d_forward_act(ctx, s, algo, x, w, bias, OP_ACT_LINEAR, 0.0f, y, ws, op_b(NULL, 0));
+    return op_conv2d_forward_act(ctx, s, algo, x, w, bias, OP_ACT_LINEAR, 0.0f, y, ws);
 }
 
 dlcl_status op_conv2d_forward(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, op_buf w, op_buf bias, op_buf y,
                               op_buf ws)
 {
-    return op_conv2d_forward_act(ctx, s, OP_CONV_AUTO, x, w, bias, OP_ACT_LINEAR, 0.0f, y, ws, op_b(NULL, 0));
+    return op_conv2d_forward_act(ctx, s, OP_CONV_AUTO, x, w, bias, OP_ACT_LINEAR, 0.0f, y, ws);
 }
 
 /* Per chunk of images: dz = dy * act'(y) relaid out once as [k][cols]; the bias gradient
@@ -281,16 +250,15 @@ dlcl_status op_conv2d_forward(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, o
  * product is as fast or faster (`dlcl-bench gemm --sizes 288x32x50176,32x288x50176,
  * 800x64x12544,64x800x12544` on an AVX2 EPYC: 51 vs 44, 96 vs 73 GFLOP/s). */
 dlcl_status op_conv2d_backward(dlcl_ctx *ctx, const op_conv_shape *s, op_act act, float slope, op_buf y, op_buf x,
-                               op_buf dy, op_buf w, op_buf dw, op_buf db, op_buf dx, op_buf ws, op_buf kept)
+                               op_buf dy, op_buf w, op_buf dw, op_buf db, op_buf dx, op_buf ws)
 {
     int cg = s->c / s->groups, kg = s->k / s->groups;
     size_t K = (size_t)cg * s->r * s->s;
     if ((unsigned)act >= OP_ACT_COUNT || act == OP_ACT_GELU || (act != OP_ACT_LINEAR && y.mem == NULL))
         return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_backward: activation %d cannot be fused here", (int)act);
     dlcl_status st = check_ws(ws, "op_conv2d_backward");
-    if (st == DLCL_OK) st = check_kept(s, kept, "op_conv2d_backward");
     int nb = chunk_images(s);
-    size_t wt_off = layout(s, nb).floats, ks = kept_stride(s);
+    size_t wt_off = layout(s, nb).floats;
     for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb) {
         int cnt = s->n - n0 < nb ? s->n - n0 : nb;
         ws_layout l = layout(s, cnt);
@@ -299,10 +267,9 @@ dlcl_status op_conv2d_backward(dlcl_ctx *ctx, const op_conv_shape *s, op_act act
         if (st == DLCL_OK && db.mem != NULL)
             st = op_bias_grad_acc(ctx, t, db, 1, s->k, (int)l.cols, (int)l.ldc, n0 > 0);
         if (st == DLCL_OK && dw.mem != NULL) {
-            op_buf col = kept.mem ? op_b(kept.mem, kept.off + (size_t)(n0 / nb) * ks) : ws;
-            if (kept.mem == NULL) st = im2col(ctx, s, x, n0, cnt, l.ldc, ws);
+            st = im2col(ctx, s, x, n0, cnt, l.ldc, ws);
             for (int g = 0; st == DLCL_OK && g < s->groups; g++)
-                st = gemm(ctx, DLCL_NO_TRANS, DLCL_TRANS, K, (size_t)kg, l.cols, op_b(col.mem, col.off + (size_t)g * K * l.ldc),
+                st = gemm(ctx, DLCL_NO_TRANS, DLCL_TRANS, K, (size_t)kg, l.cols, op_b(ws.mem, (size_t)g * K * l.ldc),
                           l.ldc, 0, op_b(ws.mem, l.t_off + (size_t)g * kg * l.ldc), l.ldc, 0, n0 > 0 ? 1.0f : 0.0f,
                           op_b(ws.mem, wt_off + (size_t)g * K * kg), (size_t)kg, 0, 1);
         }
@@ -323,12 +290,12 @@ dlcl_status op_conv2d_backward(dlcl_ctx *ctx, const op_conv_shape *s, op_act act
 dlcl_status op_conv2d_backward_data(dlcl_ctx *ctx, const op_conv_shape *s, op_buf dy, op_buf w, op_buf dx, op_buf ws)
 {
     return op_conv2d_backward(ctx, s, OP_ACT_LINEAR, 0.0f, op_b(NULL, 0), op_b(NULL, 0), dy, w, op_b(NULL, 0),
-                              op_b(NULL, 0), dx, ws, op_b(NULL, 0));
+                              op_b(NULL, 0), dx, ws);
 }
 
 dlcl_status op_conv2d_backward_filter(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, op_buf dy, op_buf dw, op_buf db,
                                       op_buf ws)
 {
     return op_conv2d_backward(ctx, s, OP_ACT_LINEAR, 0.0f, op_b(NULL, 0), x, dy, op_b(NULL, 0), dw, db, op_b(NULL, 0),
-                              ws, op_b(NULL, 0));
+                              ws);
 }

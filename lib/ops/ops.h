@@ -74,21 +74,15 @@ dlcl_status op_conv2d_forward(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, o
 typedef enum op_conv_algo { OP_CONV_AUTO, OP_CONV_IM2COL_GEMM, OP_CONV_DIRECT, OP_CONV_ALGO_COUNT } op_conv_algo;
 dlcl_status op_conv2d_forward_algo(dlcl_ctx *ctx, const op_conv_shape *s, op_conv_algo algo, op_buf x, op_buf w,
                                    op_buf bias, op_buf y, op_buf ws);
-/* y = act(conv(x, w) + bias), the activation fused into the output relayout. keep.mem not
- * NULL (op_conv2d_kept_floats(s) floats): the im2col columns go there rather than into ws,
- * and a backward given them as `kept` (same x and s) skips its own im2col. */
+/* y = act(conv(x, w) + bias), the activation fused into the output relayout. */
 dlcl_status op_conv2d_forward_act(dlcl_ctx *ctx, const op_conv_shape *s, op_conv_algo algo, op_buf x, op_buf w,
-                                  op_buf bias, op_act act, float slope, op_buf y, op_buf ws, op_buf keep);
-/* Floats of the columns a training forward can keep for its backward; 0 when this shape
- * keeps none (direct kernel, or more than a cap of 256 MiB). */
-size_t op_conv2d_kept_floats(const op_conv_shape *s);
+                                  op_buf bias, op_act act, float slope, op_buf y, op_buf ws);
 /* The whole backward pass of y = act(conv(x, w) + b) from dy, with dy relaid out once:
  * dz = dy * act'(z) from the output y (act may be any but GELU; y.mem may be NULL for
  * linear), dw = correlate(x, dz), db = sums of dz, dx = conv_transpose(dz, w). Each of dw,
- * db, dx is skipped when its mem is NULL (x is then not needed for dw; w not for dx).
- * kept.mem not NULL: the columns of x kept by the forward (op_conv2d_forward_act). */
+ * db, dx is skipped when its mem is NULL (x is then not needed for dw; w not for dx). */
 dlcl_status op_conv2d_backward(dlcl_ctx *ctx, const op_conv_shape *s, op_act act, float slope, op_buf y, op_buf x,
-                               op_buf dy, op_buf w, op_buf dw, op_buf db, op_buf dx, op_buf ws, op_buf kept);
+                               op_buf dy, op_buf w, op_buf dw, op_buf db, op_buf dx, op_buf ws);
 /* dx = conv_transpose(dy, w). */
 dlcl_status op_conv2d_backward_data(dlcl_ctx *ctx, const op_conv_shape *s, op_buf dy, op_buf w, op_buf dx,
                                     op_buf ws);
