@@ -95,6 +95,7 @@ struct dlcl_ctx {
 
     size_t wg_1d; /* work-group size for simple 1-D kernels, chosen per device */
     const char *device_defines; /* build options every program gets for this device (program.c) */
+    size_t conv_chunk_floats;   /* convolution workspace per chunk of images (ops/conv.c), chosen per device */
     int gemm_backend;  /* blas_backend; from DLCL_GEMM, default auto */
     int gemm_vector_width; /* CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT: picks the GEMM tile (blas.c) */
     cl_mem blas_scratch; /* transposed GEMM operands (blas.c) */

@@ -67,19 +67,19 @@ static dlcl_status conv_shape(layer *l)
     return DLCL_OK;
 }
 
-static size_t conv_ws(const layer *l, int batch)
+static size_t conv_ws(const layer *l, const dlcl_ctx *ctx, int batch)
 {
     conv_priv *p = l->priv;
     op_conv_shape s = p->shape;
     s.n = batch;
-    return op_conv2d_workspace(&s);
+    return op_conv2d_workspace(ctx, &s);
 }
 
 static dlcl_status conv_alloc(layer *l, dlcl_ctx *ctx, int batch)
 {
     conv_priv *p = l->priv;
     p->ctx = ctx;
-    l->ws_floats = conv_ws(l, batch);
+    l->ws_floats = conv_ws(l, ctx, batch);
     if (p->act != OP_ACT_GELU) return DLCL_OK;
     return layer_buf_alloc(ctx, (size_t)batch * layer_shape_numel(l->out), l, "pre-activation", &p->z, &p->z_bytes);
 }

@@ -11,7 +11,6 @@
 
 #include "ops.h"
 
-#define WS_CAP_FLOATS ((size_t)16 << 20) /* 64 MiB of workspace at most (unless one image needs more) */
 /* c/groups*r*s at or below this: direct kernel. Measured with `dlcl-bench examples/fashion_lenet.ini`
  * on PoCL: for the 1-channel 5x5 first layer (reduction 25) im2col + dlcl's GEMM takes 8.4 ms
  * forward against 16.3 ms for the direct kernel, so only tiny reductions stay direct. */
@@ -46,9 +45,12 @@ static size_t per_image(const op_conv_shape *s)
     return (crs + (size_t)s->k) * pq; /* columns + outputs (or gradients) as [k][nb*p*q] */
 }
 
-static int chunk_images(const op_conv_shape *s)
+/* Images per chunk: as many as ctx->conv_chunk_floats of workspace hold (at least one).
+ * On a CPU that is a few MiB, so that the columns im2col writes are still in the
+ * last-level cache when the GEMM reads them (see context.c). */
+static int chunk_images(const dlcl_ctx *ctx, const op_conv_shape *s)
 {
-    size_t per = per_image(s), nb = per ? WS_CAP_FLOATS / per : 1;
+    size_t per = per_image(s), nb = per ? ctx->conv_chunk_floats / per : 1;
     if (nb < 1) nb = 1;
     if (nb > (size_t)s->n) nb = (size_t)s->n;
     return (int)nb;
@@ -85,7 +87,10 @@ static ws_layout layout(const op_conv_shape *s, int nb)
 
 static size_t wt_floats(const op_conv_shape *s) { return (size_t)s->c / s->groups * s->r * s->s * s->k; }
 
-size_t op_conv2d_workspace(const op_conv_shape *s) { return layout(s, chunk_images(s)).floats + wt_floats(s); }
+size_t op_conv2d_workspace(const dlcl_ctx *ctx, const op_conv_shape *s)
+{
+    return layout(s, chunk_images(ctx, s)).floats + wt_floats(s);
+}
 
 /* Common integer arguments of im2col/col2im, in kernel order after the buffers. */
 #define GEOM(s) RT_ARG((s)->c), RT_ARG((s)->h), RT_ARG((s)->w), RT_ARG((s)->r), RT_ARG((s)->s), RT_ARG((s)->p), \
@@ -215,7 +220,7 @@ dlcl_status op_conv2d_forward_act(dlcl_ctx *ctx, const op_conv_shape *s, op_conv
         return op_activation_forward(ctx, act, slope, y, y, (size_t)s->n * s->k * pq);
     }
     dlcl_status st = check_ws(ws, "op_conv2d_forward");
-    int nb = chunk_images(s);
+    int nb = chunk_images(ctx, s);
     for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb) {
         int cnt = s->n - n0 < nb ? s->n - n0 : nb;
         ws_layout l = layout(s, cnt);
@@ -257,7 +262,7 @@ dlcl_status op_conv2d_backward(dlcl_ctx *ctx, const op_conv_shape *s, op_act act
     if ((unsigned)act >= OP_ACT_COUNT || act == OP_ACT_GELU || (act != OP_ACT_LINEAR && y.mem == NULL))
         return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_backward: activation %d cannot be fused here", (int)act);
     dlcl_status st = check_ws(ws, "op_conv2d_backward");
-    int nb = chunk_images(s);
+    int nb = chunk_images(ctx, s);
     size_t wt_off = layout(s, nb).floats;
     for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb) {
         int cnt = s->n - n0 < nb ? s->n - n0 : nb;

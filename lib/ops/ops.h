@@ -65,8 +65,8 @@ typedef struct op_conv_shape {
 
 /* Computes p, q (PyTorch formula) and validates; DLCL_ERR_SHAPE on a bad geometry. */
 dlcl_status op_conv_shape_infer(op_conv_shape *s);
-/* Workspace the conv functions need, in floats (may be 0). */
-size_t op_conv2d_workspace(const op_conv_shape *s);
+/* Workspace the conv functions need on ctx's device, in floats (may be 0). */
+size_t op_conv2d_workspace(const dlcl_ctx *ctx, const op_conv_shape *s);
 /* y = conv(x, w) + bias; w is OIHW [k][c/groups][r][s]; bias.mem may be NULL. */
 dlcl_status op_conv2d_forward(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, op_buf w, op_buf bias, op_buf y,
                               op_buf ws);

@@ -38,6 +38,23 @@ static const char *device_defines(cl_device_id d)
     return (fp & CL_FP_FMA) ? "-DDLCL_FMA=1" : "";
 }
 
+/* Workspace floats per chunk of images in a convolution (ops/conv.c). im2col's columns are
+ * written and then read once by the GEMM: on a CPU the round trip is to memory unless the
+ * chunk fits the last-level cache with room to spare, an eighth of CL_DEVICE_GLOBAL_MEM_
+ * CACHE_SIZE (PoCL reports L3). Measured with `dlcl-bench examples/fashion_vgg.ini` on the
+ * EPYC (32 MiB L3), step time by chunk size in floats, two runs each: 16M 121-165 ms, 2M
+ * 87-125, 1M 93-119, 0.5M 99-101; LeNet 89-128, 71-109, 77-91, 73-81. A GPU keeps the large
+ * chunk: its cache is small beside its bandwidth, and each chunk is a round of launches. */
+static size_t choose_conv_chunk(cl_device_id d, const dlcl_device_info *info)
+{
+    if (strcmp(info->type, "CPU") != 0) return (size_t)16 << 20;
+    cl_ulong cache = 0;
+    if (clGetDeviceInfo(d, CL_DEVICE_GLOBAL_MEM_CACHE_SIZE, sizeof cache, &cache, NULL) != CL_SUCCESS || cache == 0)
+        cache = (cl_ulong)32 << 20;
+    size_t floats = (size_t)(cache / 8 / sizeof(float));
+    return floats < ((size_t)1 << 18) ? (size_t)1 << 18 : floats;
+}
+
 static size_t choose_wg_1d(const dlcl_device_info *info)
 {
     size_t want = strcmp(info->type, "CPU") == 0 ? 256 : 128;
@@ -67,6 +84,7 @@ dlcl_status dlcl_ctx_create(const dlcl_ctx_params *params, dlcl_ctx **out)
     if (s != DLCL_OK) goto fail;
     ctx->wg_1d = choose_wg_1d(&ctx->info);
     ctx->device_defines = device_defines(ctx->device);
+    ctx->conv_chunk_floats = choose_conv_chunk(ctx->device, &ctx->info);
     const char *prof = getenv("DLCL_PROFILE");
     ctx->kprof_on = prof != NULL && prof[0] != '\0' && strcmp(prof, "0") != 0;
 
