@@ -23,7 +23,8 @@
 
 __kernel void sgemm_nn_4x16(const int rows_first, const int m, const int n, const int k, const float alpha,
                             __global const float *a, const int ao, const int lda, const int sa,
-                            __global const float *b, const int bo, const int ldb, const int sb,
+                            __global const float *b, const int bo, const int ldb, const int pw, const int bps,
+                            const int sb,
                             const float beta, __global float *c, const int co, const int ldc, const int sc)
 {
     /* rows_first: consecutive work-items share a column strip of B (kept in cache while A
@@ -33,7 +34,8 @@ __kernel void sgemm_nn_4x16(const int rows_first, const int m, const int n, cons
     const int z = get_global_id(2);
     if (row0 >= m || col0 >= n) return;
     __global const float *A = a + ao + (size_t)z * sa;
-    __global const float *B = b + bo + (size_t)z * sb;
+    /* B's column j is column j % pw of strip j / pw, bps apart (plain B: pw = bps = 16) */
+    __global const float *B = b + bo + (size_t)z * sb + (size_t)(col0 / pw) * bps + col0 % pw;
     __global float *C = c + co + (size_t)z * sc;
 
     if (row0 + TM <= m && col0 + TN <= n) {
@@ -44,7 +46,7 @@ __kernel void sgemm_nn_4x16(const int rows_first, const int m, const int n, cons
             const float4 x0 = vload4(0, a0 + l), x1 = vload4(0, a1 + l), x2 = vload4(0, a2 + l), x3 = vload4(0, a3 + l);
 #define STEP(j, s)                                                                           \
             {                                                                                \
-                __global const float *br = B + (size_t)(l + j) * ldb + col0;                 \
+                __global const float *br = B + (size_t)(l + j) * ldb;                        \
                 const float8 b0 = vload8(0, br), b1 = vload8(1, br);                         \
                 c00 = MADD((float8)x0.s, b0, c00); c01 = MADD((float8)x0.s, b1, c01);          \
                 c10 = MADD((float8)x1.s, b0, c10); c11 = MADD((float8)x1.s, b1, c11);          \
@@ -55,7 +57,7 @@ __kernel void sgemm_nn_4x16(const int rows_first, const int m, const int n, cons
 #undef STEP
         }
         for (; l < k; l++) {
-            __global const float *br = B + (size_t)l * ldb + col0;
+            __global const float *br = B + (size_t)l * ldb;
             const float8 b0 = vload8(0, br), b1 = vload8(1, br);
             c00 = MADD((float8)a0[l], b0, c00); c01 = MADD((float8)a0[l], b1, c01);
             c10 = MADD((float8)a1[l], b0, c10); c11 = MADD((float8)a1[l], b1, c11);
@@ -85,7 +87,7 @@ __kernel void sgemm_nn_4x16(const int rows_first, const int m, const int n, cons
     for (int l = 0; l < k; l++) {
         float av[TM], bv[TN];
         for (int i = 0; i < TM; i++) av[i] = A[(size_t)(row0 + (i < rows ? i : 0)) * lda + l];
-        __global const float *br = B + (size_t)l * ldb + col0;
+        __global const float *br = B + (size_t)l * ldb;
         for (int j = 0; j < TN; j++) bv[j] = j < cols ? br[j] : 0.0f;
         for (int i = 0; i < TM; i++)
             for (int j = 0; j < TN; j++) acc[i][j] = MADD(av[i], bv[j], acc[i][j]);

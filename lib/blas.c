@@ -150,19 +150,23 @@ static dlcl_status gemm_wide_nt(dlcl_ctx *ctx, const blas_gemm_args *g)
     dlcl_status s = scratch(ctx, km + g->n * g->m);
     if (s == DLCL_OK) s = blas_transpose(ctx, g->a, g->a_off, g->lda, 0, g->m, g->k, 1, ctx->blas_scratch, 0, g->m, 0);
     blas_gemm_args d = {DLCL_NO_TRANS, DLCL_NO_TRANS, g->n, g->m, g->k, g->alpha, 0.0f, g->b, ctx->blas_scratch,
-                        ctx->blas_scratch, g->b_off, 0, km, g->ldb, g->m, g->m, 0, 0, 0, 1, 0, 0, 0};
+                        ctx->blas_scratch, g->b_off, 0, km, g->ldb, g->m, g->m, 0, 0, 0, 1, 0, 0, 0, 0};
     if (s == DLCL_OK) s = gemm_nn_kernel(ctx, &d);
     if (s == DLCL_OK) s = blas_transpose(ctx, ctx->blas_scratch, km, g->m, 0, g->n, g->m, 1, g->c, g->c_off, g->ldc, 0);
     return s;
 }
 
+static bool b_wants_panels(const dlcl_ctx *ctx, const blas_gemm_args *g);
+
 /* Transposed operands are packed into scratch (O(mk + kn) work against the O(mnk) product),
- * so one kernel, NN, serves every layout. */
+ * so one kernel, NN, serves every layout. A transposed B that the tile kernels would pack
+ * into strips anyway is transposed straight into them: one launch instead of a transpose
+ * and a pack per k block (a conv's filter gradient, dW^T = col dz^T, chunk by chunk). */
 static dlcl_status gemm_dlcl(dlcl_ctx *ctx, const blas_gemm_args *g)
 {
     if (wide_nt(g)) return gemm_wide_nt(ctx, g);
     blas_gemm_args h = *g;
-    size_t na = g->ta ? g->batch * g->m * g->k : 0, nb = g->tb ? g->batch * g->k * g->n : 0;
+    size_t na = g->ta ? g->batch * g->m * g->k : 0, nb = g->tb ? g->batch * g->k * ((g->n + 31) / 32 * 32) : 0;
     dlcl_status s = DLCL_OK;
     if (na + nb > 0) s = scratch(ctx, na + nb);
     if (s == DLCL_OK && g->ta) { /* A stored k x m: pack A^T as m x k */
@@ -170,7 +174,17 @@ static dlcl_status gemm_dlcl(dlcl_ctx *ctx, const blas_gemm_args *g)
                            g->m * g->k);
         h.a = ctx->blas_scratch, h.a_off = 0, h.lda = g->k, h.a_stride = g->m * g->k;
     }
-    if (s == DLCL_OK && g->tb) { /* B stored n x k: pack B^T as k x n */
+    if (s == DLCL_OK && g->tb && b_wants_panels(ctx, g)) {
+        /* B stored n x k: its rows j*W .. j*W+W-1 become strip j, k x W (the last one narrower) */
+        size_t w = ctx->gemm_vector_width >= 16 ? 32 : 16, full = g->n / w, panel = w * g->k;
+        if (full > 0)
+            s = blas_transpose(ctx, g->b, g->b_off, g->ldb, w * g->ldb, w, g->k, full, ctx->blas_scratch, na, w,
+                               panel);
+        if (s == DLCL_OK && g->n % w)
+            s = blas_transpose(ctx, g->b, g->b_off + full * w * g->ldb, g->ldb, 0, g->n % w, g->k, 1,
+                               ctx->blas_scratch, na + full * panel, w, 0);
+        h.b = ctx->blas_scratch, h.b_off = na, h.ldb = w, h.b_stride = 0, h.b_panel = panel;
+    } else if (s == DLCL_OK && g->tb) { /* B stored n x k: pack B^T as k x n */
         s = blas_transpose(ctx, g->b, g->b_off, g->ldb, g->b_stride, g->n, g->k, g->batch, ctx->blas_scratch, na,
                            g->n, g->k * g->n);
         h.b = ctx->blas_scratch, h.b_off = na, h.ldb = g->n, h.b_stride = g->k * g->n;
@@ -206,9 +220,10 @@ static size_t k_block(const dlcl_ctx *ctx, const blas_gemm_args *g)
 
 /* One launch of an NN tile kernel over h's m x n (tm x tn per work-item). rows_first:
  * neighbouring work-items walk down a column strip of C (sharing B's strip, streaming A);
- * otherwise along a row strip (sharing A's rows, streaming B). bps >= 0: the kernel takes
- * B's strip stride (the whole-tile kernels; see gemm.cl), -1 for sgemm_nn_4x16. */
-static dlcl_status launch_nn(dlcl_ctx *ctx, const char *kname, size_t tm, size_t tn, int rows_first, int bps,
+ * otherwise along a row strip (sharing A's rows, streaming B). B's column j is column j % pw
+ * of strip j / pw, strips bps apart (see gemm.cl); pw = 0 for the whole-tile kernels, whose
+ * strips are tn wide. */
+static dlcl_status launch_nn(dlcl_ctx *ctx, const char *kname, size_t tm, size_t tn, int rows_first, int pw, int bps,
                              const blas_gemm_args *h)
 {
     cl_kernel k;
@@ -216,17 +231,25 @@ static dlcl_status launch_nn(dlcl_ctx *ctx, const char *kname, size_t tm, size_t
     int m = (int)h->m, n = (int)h->n, kk = (int)h->k, ao = (int)h->a_off, lda = (int)h->lda, sa = (int)h->a_stride,
         bo = (int)h->b_off, ldb = (int)h->ldb, sb = (int)h->b_stride, co = (int)h->c_off, ldc = (int)h->ldc,
         sc = (int)h->c_stride;
-    if (s == DLCL_OK && bps >= 0)
+    if (s == DLCL_OK && pw == 0)
         s = rt_set_args(k, kname, RT_ARG(rows_first), RT_ARG(m), RT_ARG(n), RT_ARG(kk), RT_ARG(h->alpha), RT_ARG(h->a),
                         RT_ARG(ao), RT_ARG(lda), RT_ARG(sa), RT_ARG(h->b), RT_ARG(bo), RT_ARG(ldb), RT_ARG(bps),
                         RT_ARG(sb), RT_ARG(h->beta), RT_ARG(h->c), RT_ARG(co), RT_ARG(ldc), RT_ARG(sc), RT_ARGS_END);
     else if (s == DLCL_OK)
         s = rt_set_args(k, kname, RT_ARG(rows_first), RT_ARG(m), RT_ARG(n), RT_ARG(kk), RT_ARG(h->alpha), RT_ARG(h->a),
-                        RT_ARG(ao), RT_ARG(lda), RT_ARG(sa), RT_ARG(h->b), RT_ARG(bo), RT_ARG(ldb), RT_ARG(sb),
-                        RT_ARG(h->beta), RT_ARG(h->c), RT_ARG(co), RT_ARG(ldc), RT_ARG(sc), RT_ARGS_END);
+                        RT_ARG(ao), RT_ARG(lda), RT_ARG(sa), RT_ARG(h->b), RT_ARG(bo), RT_ARG(ldb), RT_ARG(pw),
+                        RT_ARG(bps), RT_ARG(sb), RT_ARG(h->beta), RT_ARG(h->c), RT_ARG(co), RT_ARG(ldc), RT_ARG(sc),
+                        RT_ARGS_END);
     size_t gs[3] = {(h->m + tm - 1) / tm, (h->n + tn - 1) / tn, h->batch}, one[3] = {1, 1, 1};
     if (!rows_first) gs[0] = (h->n + tn - 1) / tn, gs[1] = (h->m + tm - 1) / tm;
     return s == DLCL_OK ? rt_launch(ctx, k, kname, 3, gs, strcmp(ctx->info.type, "CPU") == 0 ? one : NULL) : s;
+}
+
+/* sgemm_nn_4x16 over h, with B plain or in strips of width tn (h->b_panel) */
+static dlcl_status launch_edge(dlcl_ctx *ctx, size_t tn, int rows_first, const blas_gemm_args *h)
+{
+    int pw = h->b_panel ? (int)tn : 16, bps = h->b_panel ? (int)h->b_panel : 16;
+    return launch_nn(ctx, "sgemm_nn_4x16", 4, 16, rows_first, pw, bps, h);
 }
 
 /* Copies the first n columns (a multiple of width) of h's k x n B, per batch entry, into
@@ -279,44 +302,58 @@ static dlcl_status gemm_nn_tiles(dlcl_ctx *ctx, int rows_first, const blas_gemm_
         big = tm == 4 ? "sgemm_nn_4x16f" : "sgemm_nn_6x16";
     }
     size_t mb = g->m / tm * tm, nbig = g->n / tn * tn;
-    if (mb == 0 || nbig == 0) return launch_nn(ctx, "sgemm_nn_4x16", 4, 16, rows_first, -1, g);
+    if (mb == 0 || nbig == 0) return launch_edge(ctx, tn, rows_first, g);
     blas_gemm_args h = *g;
     h.m = mb, h.n = nbig;
     dlcl_status s = DLCL_OK;
-    int pack = !rows_first && g->m >= PACK_MIN_M;
+    int pack = !rows_first && g->m >= PACK_MIN_M && g->b_panel == 0;
+    size_t bps = g->b_panel ? g->b_panel : pack ? tn * g->k : tn;
     if (pack) {
         s = pack_b(ctx, g, nbig, tn);
         h.b = ctx->blas_pack, h.b_off = 0, h.ldb = tn, h.b_stride = g->k * nbig;
     }
-    if (s == DLCL_OK) s = launch_nn(ctx, big, tm, tn, rows_first, (int)(pack ? tn * g->k : tn), &h);
+    if (s == DLCL_OK) s = launch_nn(ctx, big, tm, tn, rows_first, 0, (int)bps, &h);
     if (s == DLCL_OK && nbig < g->n) { /* right strip, all rows */
         h = *g;
-        h.n = g->n - nbig, h.b_off += nbig, h.c_off += nbig;
-        s = launch_nn(ctx, "sgemm_nn_4x16", 4, 16, rows_first, -1, &h);
+        h.n = g->n - nbig, h.c_off += nbig;
+        h.b_off += g->b_panel ? nbig / tn * g->b_panel : nbig; /* in the last strip, at its column 0 */
+        s = launch_edge(ctx, tn, rows_first, &h);
     }
     if (s == DLCL_OK && mb < g->m) { /* bottom strip, left of the right strip */
         h = *g;
         h.m = g->m - mb, h.n = nbig, h.a_off += mb * g->lda, h.c_off += mb * g->ldc;
-        s = launch_nn(ctx, "sgemm_nn_4x16", 4, 16, rows_first, -1, &h);
+        s = launch_edge(ctx, tn, rows_first, &h);
     }
     return s;
+}
+
+/* stream whichever operand block is smaller; B's when both fit (measured: 1024^3 186
+ * against 150 GFLOP/s, 2048^3 100 against 150 when B's block outgrows L2) */
+static int rows_first(const dlcl_ctx *ctx, const blas_gemm_args *g)
+{
+    size_t kb = k_block(ctx, g), kbl = g->k < kb ? g->k : kb;
+    return g->m < g->n || g->n * kbl * sizeof(float) > GEMM_STREAM_MAX;
+}
+
+/* Whether gemm_nn_tiles would pack g's B (k x n after any transpose) into strips: the
+ * same test, for a plain (not batched) product. */
+static bool b_wants_panels(const dlcl_ctx *ctx, const blas_gemm_args *g)
+{
+    return strcmp(ctx->info.type, "CPU") == 0 && g->batch == 1 && g->m >= PACK_MIN_M && !rows_first(ctx, g);
 }
 
 /* C = alpha A B + beta C by blocks of k (see GEMM_KB). */
 static dlcl_status gemm_nn_blocked(dlcl_ctx *ctx, const blas_gemm_args *g)
 {
     size_t kb = k_block(ctx, g);
-    /* stream whichever operand block is smaller; B's when both fit (measured: 1024^3 186
-     * against 150 GFLOP/s, 2048^3 100 against 150 when B's block outgrows L2) */
-    size_t kbl = g->k < kb ? g->k : kb;
-    int rows_first = g->m < g->n || g->n * kbl * sizeof(float) > GEMM_STREAM_MAX;
+    int rf = rows_first(ctx, g);
     dlcl_status s = DLCL_OK;
     for (size_t k0 = 0; s == DLCL_OK && k0 < g->k;) {
         blas_gemm_args h = *g;
         h.k = g->k - k0 < kb + kb / 2 ? g->k - k0 : kb; /* no short last block */
         h.a_off += k0, h.b_off += k0 * g->ldb;
         if (k0 > 0) h.beta = 1.0f;
-        s = gemm_nn_tiles(ctx, rows_first, &h);
+        s = gemm_nn_tiles(ctx, rf, &h);
         k0 += h.k;
     }
     return s;
@@ -400,7 +437,7 @@ dlcl_status dlcl_sgemm_strided_batched(dlcl_ctx *ctx, dlcl_transpose ta, dlcl_tr
     if (a->ctx != ctx || b->ctx != ctx || c->ctx != ctx)
         return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_sgemm: tensors belong to another context");
     blas_gemm_args g = {ta, tb, m, n, k, alpha, beta, a->mem, b->mem, c->mem, a_off, b_off, c_off, lda, ldb, ldc,
-                        a_stride, b_stride, c_stride, batch, (size_t)a->numel, (size_t)b->numel, (size_t)c->numel};
+                        a_stride, b_stride, c_stride, batch, (size_t)a->numel, (size_t)b->numel, (size_t)c->numel, 0};
     return blas_sgemm(ctx, &g);
 }
 

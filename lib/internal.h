@@ -238,6 +238,7 @@ typedef struct blas_gemm_args {
     size_t a_stride, b_stride, c_stride;
     size_t batch;
     size_t a_size, b_size, c_size;
+    size_t b_panel; /* internal to blas.c: B already in strips of the tile width, this far apart (0: plain) */
 } blas_gemm_args;
 
 dlcl_status blas_sgemm(dlcl_ctx *ctx, const blas_gemm_args *g);

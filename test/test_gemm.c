@@ -125,6 +125,11 @@ static void gemm_matches_ref_on_full_and_edge_tiles(void)
             "k blocks, tall, batched (B packed per block and batch entry)");
     /* a small C over a long k: split into 1024-long chunks summed afterwards, plus a rest */
     T_CHECK(run_case(&(gemm_case){13, 21, 4500, 0, 0, 2, 1, 1, 0.5f, 0.25f, false}), "split k");
+    /* B transposed straight into strips of the tile width (blas.c b_wants_panels: a conv's
+     * filter gradient), with a narrow last strip, a bottom strip of rows, k blocks, and
+     * split k with a rest */
+    T_CHECK(run_case(&(gemm_case){101, 40, 1300, 0, 1, 3, 1, 1, 0.5f, -0.75f, false}), "B^T strips, k blocks");
+    T_CHECK(run_case(&(gemm_case){101, 40, 5000, 0, 1, 2, 3, 1, 1.0f, 0.0f, false}), "B^T strips, split k");
 }
 
 static void gemm_beta_zero_ignores_nan_in_c(void)

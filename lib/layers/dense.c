@@ -62,7 +62,7 @@ static dlcl_status gemm(dlcl_ctx *ctx, dlcl_transpose ta, dlcl_transpose tb, siz
                         op_buf a, size_t lda, op_buf b, size_t ldb, float beta, op_buf c, size_t ldc)
 {
     blas_gemm_args g = {ta, tb, m, n, k, 1.0f, beta, a.mem, b.mem, c.mem, a.off, b.off, c.off, lda, ldb, ldc,
-                        0, 0, 0, 1, SIZE_MAX, SIZE_MAX, SIZE_MAX};
+                        0, 0, 0, 1, SIZE_MAX, SIZE_MAX, SIZE_MAX, 0};
     return blas_sgemm(ctx, &g);
 }
 

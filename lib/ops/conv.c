@@ -178,7 +178,7 @@ static dlcl_status gemm(dlcl_ctx *ctx, dlcl_transpose ta, dlcl_transpose tb, siz
                         size_t sc, size_t batch)
 {
     blas_gemm_args g = {ta, tb, m, n, k, 1.0f, beta, a.mem, b.mem, c.mem, a.off, b.off, c.off, lda, ldb, ldc,
-                        sa, sb, sc, batch, SIZE_MAX, SIZE_MAX, SIZE_MAX};
+                        sa, sb, sc, batch, SIZE_MAX, SIZE_MAX, SIZE_MAX, 0};
     return blas_sgemm(ctx, &g);
 }
 
