@@ -22,8 +22,8 @@
         if (i < n) dx[dxo + i] = (BWD);                                                          \
     }
 
-/* f(x) = max(0, x); f' = [x > 0] */
-ACT_KERNELS(relu, fmax(X, 0.0f), select(0.0f, G, X > 0.0f))
+/* f(x) = max(0, x), NaN kept (as PyTorch); f' = [x > 0] */
+ACT_KERNELS(relu, select(X, 0.0f, X < 0.0f), select(0.0f, G, X > 0.0f))
 /* f(x) = 1 / (1 + exp(-x)); f' = y (1 - y) */
 ACT_KERNELS(sigmoid, 1.0f / (1.0f + exp(-X)), G * Y * (1.0f - Y))
 /* f(x) = tanh(x); f' = 1 - y^2 */

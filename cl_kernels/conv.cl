@@ -82,12 +82,16 @@ __kernel void conv2d_direct(__global const float *x, const int xo, __global cons
     for (int ci = 0; ci < cg; ci++) {
         __global const float *xc = x + xo + ((size_t)b * c + g * cg + ci) * h * w;
         __global const float *wc = wt + wo + ((size_t)ko * cg + ci) * r * s;
+        /* a tap in the padding multiplies a zero, as im2col's columns do: the same sums (and
+         * the same NaN from 0 * Inf) whichever algorithm runs */
         for (int kh = 0; kh < r; kh++) {
             const int ih = oh * stride_h - pad_h + kh * dil_h;
-            if (ih < 0 || ih >= h) continue;
+            const bool row_in = ih >= 0 && ih < h;
             for (int kw = 0; kw < s; kw++) {
                 const int iw = ow * stride_w - pad_w + kw * dil_w;
-                if (iw >= 0 && iw < w) sum = mad(xc[ih * w + iw], wc[kh * s + kw], sum);
+                const bool in = row_in && iw >= 0 && iw < w;
+                const float xv = xc[in ? ih * w + iw : 0];
+                sum = mad(in ? xv : 0.0f, wc[kh * s + kw], sum);
             }
         }
     }
@@ -99,7 +103,7 @@ __kernel void conv2d_direct(__global const float *x, const int xo, __global cons
  * work-item, so the branch does not diverge. */
 inline float act_fwd(const int act, const float slope, const float v)
 {
-    if (act == 1) return fmax(v, 0.0f);
+    if (act == 1) return select(v, 0.0f, v < 0.0f); /* NaN stays NaN, as in PyTorch */
     if (act == 2) return 1.0f / (1.0f + exp(-v));
     if (act == 3) return tanh(v);
     if (act == 4) return 0.5f * v * (1.0f + erf(v * 0.70710678118654752f));
@@ -133,7 +137,7 @@ __kernel void kn_to_nchw(__global const float *restrict t, const int to, __globa
     if (act == 0)
         for (int i = 0; i < pq; i++) dst[i] = src[i] + add;
     else if (act == 1)
-        for (int i = 0; i < pq; i++) dst[i] = fmax(src[i] + add, 0.0f);
+        for (int i = 0; i < pq; i++) dst[i] = select(src[i] + add, 0.0f, src[i] + add < 0.0f);
     else
         for (int i = 0; i < pq; i++) dst[i] = act_fwd(act, slope, src[i] + add);
 }

@@ -1,12 +1,14 @@
 /* Every op family, forward and backward, against the plain-C references in ref/ on odd
  * shapes. Device buffers carry sentinel guard regions before and after the data (the ops
  * get an offset into them) and the guards are checked after each launch. */
+#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../lib/ops/ops.h"
 #include "ref/ref.h"
+
 #include "test.h"
 
 #define GUARD 37
@@ -211,6 +213,68 @@ static void conv_matches_ref_1x1_and_large_reduction(void)
                            .pad_h = 0, .pad_w = 0, .dil_h = 1, .dil_w = 1, .groups = 1), 1), "1x1");
     T_CHECK(conv_case(CONV(.n = 3, .c = 16, .h = 14, .w = 14, .k = 32, .r = 5, .s = 5, .stride_h = 1, .stride_w = 1,
                            .pad_h = 2, .pad_w = 2, .dil_h = 1, .dil_w = 1, .groups = 1), 1), "lenet conv2-like");
+}
+
+/* Images in chunks of a given size (what op_conv2d_find picks): 2 + 2 + 1 images, the
+ * filter gradient accumulated across the chunks, the last one short */
+static void conv_matches_ref_with_a_chosen_chunk(void)
+{
+    T_CHECK(conv_case(CONV(.n = 5, .c = 3, .h = 9, .w = 11, .k = 4, .r = 3, .s = 3, .stride_h = 1, .stride_w = 1,
+                           .pad_h = 1, .pad_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1, .chunk = 2), 1), "mismatch");
+}
+
+/* op_conv2d_find: times the candidates once and keeps the choice in the cache directory,
+ * reads it back the next time, re-times over a damaged entry, and does nothing with
+ * DLCL_AUTOTUNE=0. */
+static void conv_find_times_once_then_reads_the_cache(void)
+{
+    dlcl_ctx *ctx = t_ctx();
+    T_CHECK(ctx != NULL, "no context");
+    char dir[] = "/tmp/dlcl-find-XXXXXX";
+    T_CHECK(mkdtemp(dir) != NULL, "mkdtemp failed");
+    char *saved = ctx->cache_dir;
+    ctx->cache_dir = dir;
+    const char *env = getenv("DLCL_AUTOTUNE");
+    char *env_saved = env ? strdup(env) : NULL;
+    unsetenv("DLCL_AUTOTUNE");
+    op_conv_shape s = CONV(.n = 8, .c = 2, .h = 12, .w = 12, .k = 6, .r = 3, .s = 3, .stride_h = 1, .stride_w = 1,
+                           .pad_h = 1, .pad_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1);
+    op_conv_choice a = {0}, b = {0}, c = {0}, d = {0};
+    bool ok = op_conv_shape_infer(&s) == DLCL_OK && op_conv2d_find(ctx, &s, 1, &a) == DLCL_OK &&
+              op_conv2d_find(ctx, &s, 1, &b) == DLCL_OK;
+    /* damage every entry in the directory: the find entry, and programs built for this shape */
+    int damaged = 0;
+    DIR *dh = opendir(dir);
+    for (struct dirent *e; dh && (e = readdir(dh)) != NULL;) {
+        if (e->d_name[0] == '.') continue;
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        FILE *f = fopen(path, "r+b");
+        if (f && fseek(f, -3, SEEK_END) == 0 && fputs("zz", f) >= 0) damaged++;
+        if (f) fclose(f);
+    }
+    if (dh) closedir(dh);
+    ok = ok && op_conv2d_find(ctx, &s, 1, &c) == DLCL_OK;
+    setenv("DLCL_AUTOTUNE", "0", 1);
+    ok = ok && op_conv2d_find(ctx, &s, 1, &d) == DLCL_OK;
+    if (env_saved) setenv("DLCL_AUTOTUNE", env_saved, 1);
+    else unsetenv("DLCL_AUTOTUNE");
+    free(env_saved);
+    ctx->cache_dir = saved;
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    T_CHECK(system(cmd) == 0, "cannot remove %s", dir);
+    T_CHECK(ok, "%s", dlcl_last_error());
+    printf("# first: forward %d, %d images per chunk, %.2f ms, %d candidates\n", (int)a.forward, a.chunk, a.ms,
+           a.candidates);
+    T_CHECK(a.timed == 1 && a.candidates >= 2, "first find: timed %d, %d candidates", a.timed, a.candidates);
+    T_CHECK(a.chunk >= 1 && a.chunk <= s.n, "chunk %d", a.chunk);
+    T_CHECK(a.forward == OP_CONV_IM2COL_GEMM || a.forward == OP_CONV_DIRECT, "forward %d", (int)a.forward);
+    T_CHECK(b.timed == 2 && b.forward == a.forward && b.chunk == a.chunk, "second find: timed %d, %d/%d", b.timed,
+            (int)b.forward, b.chunk);
+    T_CHECK(damaged >= 1, "no cache entry written");
+    T_CHECK(c.timed == 1, "a damaged entry was used (timed %d)", c.timed);
+    T_CHECK(d.timed == 0 && d.forward == OP_CONV_AUTO, "DLCL_AUTOTUNE=0 still timed (%d)", d.timed);
 }
 
 static void conv_shape_errors_are_reported(void)
@@ -531,6 +595,8 @@ static const t_case cases[] = {
     T_CASE(conv_matches_ref_groups2_and_depthwise),
     T_CASE(conv_matches_ref_across_workspace_chunks),
     T_CASE(conv_matches_ref_1x1_and_large_reduction),
+    T_CASE(conv_matches_ref_with_a_chosen_chunk),
+    T_CASE(conv_find_times_once_then_reads_the_cache),
     T_CASE(conv_shape_errors_are_reported),
     T_CASE(pool_matches_ref_on_odd_shapes),
     T_CASE(pool_shape_errors_are_reported),

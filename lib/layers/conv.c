@@ -13,6 +13,7 @@ typedef struct conv_priv {
     dlcl_ctx *ctx;
     op_buf z; /* pre-activation output, kept for GELU only: other activations are fused */
     size_t z_bytes;
+    op_conv_choice choice; /* forward algorithm and chunk (op_conv2d_find) */
 } conv_priv;
 
 static const char *const conv_keys[] = {"filters", "size", "stride", "pad", "dilation", "groups", "bias",
@@ -67,19 +68,25 @@ static dlcl_status conv_shape(layer *l)
     return DLCL_OK;
 }
 
-static size_t conv_ws(const layer *l, const dlcl_ctx *ctx, int batch)
-{
-    conv_priv *p = l->priv;
-    op_conv_shape s = p->shape;
-    s.n = batch;
-    return op_conv2d_workspace(ctx, &s);
-}
-
+/* The forward algorithm and workspace chunk are timed on this device for this batch the
+ * first time (op_conv2d_find; DLCL_AUTOTUNE=0: the heuristic), then read from the cache. */
 static dlcl_status conv_alloc(layer *l, dlcl_ctx *ctx, int batch)
 {
     conv_priv *p = l->priv;
     p->ctx = ctx;
-    l->ws_floats = conv_ws(l, ctx, batch);
+    op_conv_shape s = p->shape;
+    s.n = batch;
+    double t0 = rt_now_ms();
+    dlcl_status st = op_conv2d_find(ctx, &s, l->input_index >= 0, &p->choice);
+    if (st != DLCL_OK) return dlcl__err_prefix(st, "layer [%s]", l->name);
+    if (p->choice.timed == 1)
+        dlcl__log(ctx, DLCL_LOG_INFO, "layer [%s]: timed %d convolution candidates in %.2f s: %s forward, %d images "
+                  "per chunk (kept in the cache; DLCL_AUTOTUNE=0 skips this)", l->name, p->choice.candidates,
+                  (rt_now_ms() - t0) * 1e-3, p->choice.forward == OP_CONV_DIRECT ? "direct" : "im2col+gemm",
+                  p->choice.chunk);
+    p->shape.chunk = p->choice.chunk;
+    s.chunk = p->choice.chunk;
+    l->ws_floats = op_conv2d_workspace(ctx, &s);
     if (p->act != OP_ACT_GELU) return DLCL_OK;
     return layer_buf_alloc(ctx, (size_t)batch * layer_shape_numel(l->out), l, "pre-activation", &p->z, &p->z_bytes);
 }
@@ -95,8 +102,8 @@ static dlcl_status conv_forward(layer *l, const layer_io *io)
     op_buf w = op_b(io->params, l->param_off);
     op_buf b = p->bias ? op_b(io->params, l->param_off + l->params[1].offset) : op_b(NULL, 0);
     if (p->act != OP_ACT_GELU)
-        return op_conv2d_forward_act(io->ctx, &s, OP_CONV_AUTO, io->x, w, b, p->act, p->slope, io->y, io->ws);
-    dlcl_status st = op_conv2d_forward(io->ctx, &s, io->x, w, b, p->z, io->ws);
+        return op_conv2d_forward_act(io->ctx, &s, p->choice.forward, io->x, w, b, p->act, p->slope, io->y, io->ws);
+    dlcl_status st = op_conv2d_forward_algo(io->ctx, &s, p->choice.forward, io->x, w, b, p->z, io->ws);
     if (st != DLCL_OK) return st;
     return op_activation_forward(io->ctx, p->act, p->slope, p->z, io->y, (size_t)io->count * layer_shape_numel(l->out));
 }
@@ -126,7 +133,14 @@ static void conv_describe(const layer *l, char *buf, size_t cap)
     int n = snprintf(buf, cap, "%dx%d/%d pad %d", s->r, s->s, s->stride_h, s->pad_h);
     if (n > 0 && (size_t)n < cap && s->dil_h > 1) n += snprintf(buf + n, cap - n, " dil %d", s->dil_h);
     if (n > 0 && (size_t)n < cap && s->groups > 1) n += snprintf(buf + n, cap - n, " groups %d", s->groups);
-    if (n > 0 && (size_t)n < cap && p->act != OP_ACT_LINEAR) snprintf(buf + n, cap - n, ", %s", op_act_names[p->act]);
+    if (n > 0 && (size_t)n < cap && p->act != OP_ACT_LINEAR) n += snprintf(buf + n, cap - n, ", %s", op_act_names[p->act]);
+    /* how it runs here (after alloc): the forward algorithm, images per workspace chunk */
+    if (n > 0 && (size_t)n < cap && p->choice.chunk > 0) {
+        size_t K = (size_t)s->c / s->groups * s->r * s->s;
+        bool direct = p->choice.forward == OP_CONV_DIRECT || (p->choice.forward == OP_CONV_AUTO && K <= 4);
+        snprintf(buf + n, cap - n, "; %s, %d/chunk%s", direct ? "direct" : "gemm", p->choice.chunk,
+                 p->choice.timed ? " (timed)" : "");
+    }
 }
 
 static void conv_free(layer *l)

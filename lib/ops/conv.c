@@ -50,6 +50,7 @@ static size_t per_image(const op_conv_shape *s)
  * last-level cache when the GEMM reads them (see context.c). */
 static int chunk_images(const dlcl_ctx *ctx, const op_conv_shape *s)
 {
+    if (s->chunk > 0) return s->chunk < s->n ? s->chunk : s->n;
     size_t per = per_image(s), nb = per ? ctx->conv_chunk_floats / per : 1;
     if (nb < 1) nb = 1;
     if (nb > (size_t)s->n) nb = (size_t)s->n;
@@ -86,6 +87,8 @@ static ws_layout layout(const op_conv_shape *s, int nb)
 }
 
 static size_t wt_floats(const op_conv_shape *s) { return (size_t)s->c / s->groups * s->r * s->s * s->k; }
+
+int op_conv2d_chunk(const dlcl_ctx *ctx, const op_conv_shape *s) { return chunk_images(ctx, s); }
 
 size_t op_conv2d_workspace(const dlcl_ctx *ctx, const op_conv_shape *s)
 {

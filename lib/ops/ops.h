@@ -61,12 +61,15 @@ typedef struct op_conv_shape {
     int k, r, s;          /* filters, kernel height, kernel width */
     int stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
     int p, q;             /* output height, width: filled by op_conv_shape_infer */
+    int chunk;            /* images per workspace chunk; 0: the device's default (op_conv2d_chunk) */
 } op_conv_shape;
 
 /* Computes p, q (PyTorch formula) and validates; DLCL_ERR_SHAPE on a bad geometry. */
 dlcl_status op_conv_shape_infer(op_conv_shape *s);
 /* Workspace the conv functions need on ctx's device, in floats (may be 0). */
 size_t op_conv2d_workspace(const dlcl_ctx *ctx, const op_conv_shape *s);
+/* Images per workspace chunk: s->chunk (at most n) or the device's default. */
+int op_conv2d_chunk(const dlcl_ctx *ctx, const op_conv_shape *s);
 /* y = conv(x, w) + bias; w is OIHW [k][c/groups][r][s]; bias.mem may be NULL. */
 dlcl_status op_conv2d_forward(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, op_buf w, op_buf bias, op_buf y,
                               op_buf ws);
@@ -89,6 +92,22 @@ dlcl_status op_conv2d_backward_data(dlcl_ctx *ctx, const op_conv_shape *s, op_bu
 /* dw = correlate(x, dy); db = sum of dy per filter (skipped when db.mem is NULL). */
 dlcl_status op_conv2d_backward_filter(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, op_buf dy, op_buf dw,
                                       op_buf db, op_buf ws);
+
+/* How a convolution layer runs on this device (conv_find.c): the forward algorithm and the
+ * images per workspace chunk (s->chunk). */
+typedef struct op_conv_choice {
+    op_conv_algo forward;
+    int chunk;
+    int timed;       /* 1: measured now, 2: read from the tuning cache, 0: the heuristic */
+    double ms;       /* the chosen candidate's forward + backward time when timed */
+    int candidates;  /* how many were timed */
+} op_conv_choice;
+/* cuDNN-style find: times the candidates (chunks of half, the default and twice the default
+ * images; the direct forward kernel where the reduction is small) on scratch buffers for a
+ * batch of s->n, forward and backward (with the data gradient when need_dx), and keeps the
+ * fastest in the cache directory per device, driver, kernel sources and shape. DLCL_AUTOTUNE=0
+ * or no cache directory: the heuristic (OP_CONV_AUTO, default chunk), nothing timed. */
+dlcl_status op_conv2d_find(dlcl_ctx *ctx, const op_conv_shape *s, int need_dx, op_conv_choice *out);
 
 /* ---------------------------------------------------------------- pooling (pool.c) */
 

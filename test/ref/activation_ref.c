@@ -7,7 +7,7 @@ float activation_ref(int act, float slope, float xf)
 {
     double x = xf;
     switch (act) {
-    case 1: return (float)(x > 0 ? x : 0);                             /* relu */
+    case 1: return (float)(x < 0 ? 0 : x);                             /* relu (NaN kept) */
     case 2: return (float)(1 / (1 + exp(-x)));                          /* sigmoid */
     case 3: return (float)tanh(x);                                      /* tanh */
     case 4: return (float)(0.5 * x * (1 + erf(x / sqrt(2.0))));         /* gelu */

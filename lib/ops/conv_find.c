@@ -1,0 +1,194 @@
+/* Per-device choice of how a convolution runs, like cuDNN's find mode: the candidates are
+ * timed once on scratch buffers and the fastest is kept in the cache directory, keyed by
+ * device, driver, kernel sources and shape, so later runs read it back.
+ *
+ * The candidates: the workspace chunk of half, the default and twice the default images
+ * (context.c sizes the default to the last-level cache; the best size depends on the cache,
+ * the shape and what else the machine runs), and, for a small reduction (c/groups*r*s), the
+ * direct forward kernel against im2col + GEMM. A candidate replaces the default only when it
+ * is at least FIND_MARGIN faster, so timing noise does not flip choices between machines of
+ * the same kind. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+
+#define FIND_VERSION 1
+#define FIND_REPS 2            /* timed runs per candidate after one untimed (kernel builds) */
+#define FIND_MARGIN 0.95       /* a candidate must take under 95% of the default's time */
+#define FIND_DIRECT_MAX_K 32   /* c/groups*r*s up to which the direct forward kernel is timed */
+
+static bool find_enabled(const dlcl_ctx *ctx)
+{
+    const char *v = getenv("DLCL_AUTOTUNE");
+    return ctx->cache_dir != NULL && !(v != NULL && strcmp(v, "0") == 0);
+}
+
+static uint64_t sources_hash(const dlcl_ctx *ctx)
+{
+    uint64_t h = 0;
+    for (size_t i = 0; i < ctx->n_sources; i++) h = rt_hash64(&ctx->sources[i].hash, sizeof h, h);
+    return h;
+}
+
+static void key_options(const op_conv_shape *s, int need_dx, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "conv-find v%d n%d c%d h%d w%d k%d r%d s%d stride%d,%d pad%d,%d dil%d,%d groups%d dx%d",
+             FIND_VERSION, s->n, s->c, s->h, s->w, s->k, s->r, s->s, s->stride_h, s->stride_w, s->pad_h, s->pad_w,
+             s->dil_h, s->dil_w, s->groups, need_dx);
+}
+
+static bool direct_allowed(const op_conv_shape *s) { return (size_t)s->c / s->groups * s->r * s->s <= FIND_DIRECT_MAX_K; }
+
+/* A cached choice, checked against what this shape allows (a damaged entry is ignored). */
+static bool load_choice(dlcl_ctx *ctx, const rt_cache_key *key, const op_conv_shape *s, op_conv_choice *out)
+{
+    unsigned char *bin = NULL;
+    size_t len = 0;
+    if (rt_cache_load(ctx->cache_dir, key, &bin, &len) != DLCL_OK) return false;
+    char text[128];
+    size_t n = len < sizeof text - 1 ? len : sizeof text - 1;
+    memcpy(text, bin, n);
+    text[n] = '\0';
+    free(bin);
+    int algo = 0, chunk = 0, cands = 0;
+    double ms = 0;
+    if (sscanf(text, "forward %d chunk %d ms %lf candidates %d", &algo, &chunk, &ms, &cands) != 4 || chunk < 1 ||
+        chunk > s->n || (algo != OP_CONV_IM2COL_GEMM && algo != OP_CONV_DIRECT) ||
+        (algo == OP_CONV_DIRECT && !direct_allowed(s)))
+        return false;
+    *out = (op_conv_choice){(op_conv_algo)algo, chunk, 2, ms, cands};
+    return true;
+}
+
+typedef struct find_bufs {
+    cl_mem x, w, y, dy, dx, dw, db, ws;
+} find_bufs;
+
+static dlcl_status scratch(dlcl_ctx *ctx, size_t floats, float fill, cl_mem *out)
+{
+    cl_int err;
+    size_t bytes = (floats ? floats : 1) * sizeof(float);
+    *out = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (err != CL_SUCCESS) return dlcl__cl_err(err, "clCreateBuffer (convolution find scratch)");
+    err = clEnqueueFillBuffer(ctx->queue, *out, &fill, sizeof fill, 0, bytes, 0, NULL, NULL);
+    return err == CL_SUCCESS ? DLCL_OK : dlcl__cl_err(err, "clEnqueueFillBuffer (convolution find scratch)");
+}
+
+/* Wall time of one forward (+ backward) with s's chunk, the queue drained before and after. */
+static dlcl_status run_once(dlcl_ctx *ctx, const op_conv_shape *s, op_conv_algo algo, int backward, int need_dx,
+                            const find_bufs *b, double *ms)
+{
+    cl_int err = clFinish(ctx->queue);
+    if (err != CL_SUCCESS) return dlcl__cl_err(err, "clFinish");
+    double t0 = rt_now_ms();
+    dlcl_status st = op_conv2d_forward_act(ctx, s, algo, op_b(b->x, 0), op_b(b->w, 0), op_b(b->db, 0), OP_ACT_RELU,
+                                           0.0f, op_b(b->y, 0), op_b(b->ws, 0));
+    if (st == DLCL_OK && backward)
+        st = op_conv2d_backward(ctx, s, OP_ACT_RELU, 0.0f, op_b(b->y, 0), op_b(b->x, 0), op_b(b->dy, 0),
+                                op_b(b->w, 0), op_b(b->dw, 0), op_b(b->db, 0),
+                                need_dx ? op_b(b->dx, 0) : op_b(NULL, 0), op_b(b->ws, 0));
+    if (st == DLCL_OK && (err = clFinish(ctx->queue)) != CL_SUCCESS) st = dlcl__cl_err(err, "clFinish");
+    *ms = rt_now_ms() - t0;
+    return st;
+}
+
+/* Best of FIND_REPS timed runs after an untimed one. */
+static dlcl_status time_candidate(dlcl_ctx *ctx, const op_conv_shape *s, op_conv_algo algo, int backward,
+                                  int need_dx, const find_bufs *b, double *best)
+{
+    double ms;
+    dlcl_status st = run_once(ctx, s, algo, backward, need_dx, b, &ms);
+    *best = 0;
+    for (int i = 0; st == DLCL_OK && i < FIND_REPS; i++) {
+        st = run_once(ctx, s, algo, backward, need_dx, b, &ms);
+        if (i == 0 || ms < *best) *best = ms;
+    }
+    return st;
+}
+
+static dlcl_status time_all(dlcl_ctx *ctx, const op_conv_shape *s, int need_dx, op_conv_choice *out)
+{
+    op_conv_shape t = *s;
+    t.chunk = 0;
+    int def = op_conv2d_chunk(ctx, &t), chunks[3] = {def, def / 2, def * 2}, nc = 0, uniq[3];
+    for (int i = 0; i < 3; i++) {
+        int c = chunks[i] < 1 ? 1 : chunks[i] > s->n ? s->n : chunks[i];
+        bool seen = false;
+        for (int j = 0; j < nc; j++) seen = seen || uniq[j] == c;
+        if (!seen) uniq[nc++] = c;
+    }
+    size_t nx = (size_t)s->n * s->c * s->h * s->w, nw = (size_t)s->k * (s->c / s->groups) * s->r * s->s,
+           ny = (size_t)s->n * s->k * s->p * s->q, nws = 0;
+    for (int i = 0; i < nc; i++) {
+        t.chunk = uniq[i];
+        size_t f = op_conv2d_workspace(ctx, &t);
+        if (f > nws) nws = f;
+    }
+    find_bufs b = {0};
+    dlcl_status st = scratch(ctx, nx, 0.5f, &b.x);
+    if (st == DLCL_OK) st = scratch(ctx, nw, 0.01f, &b.w);
+    if (st == DLCL_OK) st = scratch(ctx, ny, 0.0f, &b.y);
+    if (st == DLCL_OK) st = scratch(ctx, ny, 0.25f, &b.dy);
+    if (st == DLCL_OK && need_dx) st = scratch(ctx, nx, 0.0f, &b.dx);
+    if (st == DLCL_OK) st = scratch(ctx, nw, 0.0f, &b.dw);
+    if (st == DLCL_OK) st = scratch(ctx, (size_t)s->k, 0.0f, &b.db);
+    if (st == DLCL_OK) st = scratch(ctx, nws, 0.0f, &b.ws);
+    /* chunks, forward and backward through im2col + GEMM; uniq[0] is the default */
+    double best = 0;
+    int best_chunk = uniq[0];
+    for (int i = 0; st == DLCL_OK && i < nc; i++) {
+        double ms;
+        t.chunk = uniq[i];
+        st = time_candidate(ctx, &t, OP_CONV_IM2COL_GEMM, 1, need_dx, &b, &ms);
+        if (st == DLCL_OK && (i == 0 || ms < FIND_MARGIN * best)) best = ms, best_chunk = uniq[i];
+    }
+    *out = (op_conv_choice){OP_CONV_IM2COL_GEMM, best_chunk, 1, best, nc};
+    /* then the forward alone: direct against im2col + GEMM with the chunk chosen. The
+     * heuristic's pick (direct up to a reduction of 4) is the default here too. */
+    if (st == DLCL_OK && direct_allowed(s)) {
+        double gemm_ms, direct_ms;
+        t.chunk = best_chunk;
+        st = time_candidate(ctx, &t, OP_CONV_IM2COL_GEMM, 0, need_dx, &b, &gemm_ms);
+        if (st == DLCL_OK) st = time_candidate(ctx, &t, OP_CONV_DIRECT, 0, need_dx, &b, &direct_ms);
+        size_t K = (size_t)s->c / s->groups * s->r * s->s;
+        bool direct_default = K <= 4;
+        if (st == DLCL_OK && (direct_default ? !(gemm_ms < FIND_MARGIN * direct_ms) : direct_ms < FIND_MARGIN * gemm_ms)) {
+            out->forward = OP_CONV_DIRECT;
+            out->ms += direct_ms - gemm_ms;
+        }
+        out->candidates += 1;
+    }
+    cl_mem all[] = {b.x, b.w, b.y, b.dy, b.dx, b.dw, b.db, b.ws};
+    clFinish(ctx->queue);
+    for (size_t i = 0; i < DLCL__ARRAY_LEN(all); i++)
+        if (all[i]) clReleaseMemObject(all[i]);
+    return st;
+}
+
+dlcl_status op_conv2d_find(dlcl_ctx *ctx, const op_conv_shape *s, int need_dx, op_conv_choice *out)
+{
+    op_conv_shape t = *s;
+    t.chunk = 0;
+    *out = (op_conv_choice){OP_CONV_AUTO, op_conv2d_chunk(ctx, &t), 0, 0.0, 0};
+    if (!find_enabled(ctx)) return DLCL_OK;
+    char opts[256], platform_version[128] = "";
+    key_options(s, need_dx, opts, sizeof opts);
+    clGetPlatformInfo(ctx->platform, CL_PLATFORM_VERSION, sizeof platform_version - 1, platform_version, NULL);
+    rt_cache_key key = {ctx->info.name, ctx->info.driver_version, platform_version, sources_hash(ctx), opts};
+    if (load_choice(ctx, &key, s, out)) return DLCL_OK;
+    op_conv_choice c;
+    dlcl_status st = time_all(ctx, s, need_dx, &c);
+    if (st != DLCL_OK) { /* the real run reports real errors; a failed timing only costs speed */
+        dlcl__log(ctx, DLCL_LOG_WARN, "convolution find: %s; using the default choice", dlcl_last_error());
+        return DLCL_OK;
+    }
+    *out = c;
+    char text[128];
+    int n = snprintf(text, sizeof text, "forward %d chunk %d ms %.3f candidates %d\n", (int)c.forward, c.chunk, c.ms,
+                     c.candidates);
+    if (rt_cache_store(ctx->cache_dir, &key, (const unsigned char *)text, (size_t)n) != DLCL_OK)
+        dlcl__log(ctx, DLCL_LOG_WARN, "convolution find: %s (the choice is not kept)", dlcl_last_error());
+    return DLCL_OK;
+}
