@@ -193,6 +193,12 @@ typedef struct dlcl_net dlcl_net;
  * before validation. Errors name file, line and section. */
 DLCL_API dlcl_status dlcl_net_create(const char *config_path, const char *const *overrides, size_t n_overrides,
                                      const dlcl_ctx_params *params, dlcl_net **out);
+/* The same net for inference only (dlcl-eval, dlcl-predict): no gradients, optimizer state
+ * or gradient buffers, and the layer outputs share device buffers by liveness (a chain of
+ * layers needs two). Evaluation, prediction, logits and loading weights work; training,
+ * profiling and saving return DLCL_ERR_INVALID_ARG. */
+DLCL_API dlcl_status dlcl_net_create_inference(const char *config_path, const char *const *overrides,
+                                               size_t n_overrides, const dlcl_ctx_params *params, dlcl_net **out);
 DLCL_API void dlcl_net_free(dlcl_net *net);
 
 typedef struct dlcl_net_info {
@@ -202,7 +208,7 @@ typedef struct dlcl_net_info {
     size_t n_layers;
     size_t n_params;          /* trainable floats */
     double flops_per_sample;  /* forward */
-    uint64_t device_bytes;    /* parameters, gradients, optimizer state, activations, workspace */
+    uint64_t device_bytes;    /* parameters, gradients, optimizer state, activations, workspace: the peak */
     const char *device_name;  /* owned by the net */
     const char *checkpoint;   /* [net] checkpoint or <config stem>.safetensors; owned by the net */
     int checkpoint_every;     /* [net] checkpoint_every: batches between checkpoints (0: epoch ends) */

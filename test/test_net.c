@@ -306,7 +306,75 @@ static void nonfinite_values_name_the_first_layer(void)
     }
 }
 
+/* dlcl_net_create_inference: the same logits and loss as the training net from the same
+ * config and seed, in less device memory; the layer outputs share buffers by liveness (a
+ * chain, the only graph configs make today, takes two: a layer never writes the buffer it
+ * reads); training entry points refuse; a non-finite output is still named, from a
+ * layer-by-layer rerun. */
+static const char *skip_net =
+    "[net]\ninput=2,9,7\nclasses=5\nbatch=3\nseed=11\n"
+    "[c1]\ntype=conv\nfilters=4\nsize=3\npad=1\nactivation=relu\n"
+    "[c2]\ntype=conv\nfilters=4\nsize=3\npad=1\n"
+    "[c3]\ntype=conv\nfilters=3\nsize=3\npad=1\nactivation=tanh\n"
+    "[p1]\ntype=maxpool\nsize=2\nstride=2\n"
+    "[d1]\ntype=dropout\nrate=0.5\n"
+    "[f1]\ntype=dense\nunits=6\nactivation=relu\n"
+    "[f2]\ntype=dense\nunits=5\n";
+
+static void inference_net_shares_buffers_and_matches_training_net(void)
+{
+    const char *path = write_cfg(skip_net);
+    T_CHECK(path != NULL, "cannot write config");
+    dlcl_net *tr = NULL, *inf = NULL;
+    T_OK(dlcl_net_create(path, NULL, 0, NULL, &tr));
+    dlcl_status s = dlcl_net_create_inference(path, NULL, 0, NULL, &inf);
+    if (s != DLCL_OK) dlcl_net_free(tr);
+    T_OK(s);
+    float x[3 * 2 * 9 * 7], lt[3 * 5], li[3 * 5];
+    int32_t y[3] = {4, 0, 2};
+    uint64_t rng = t_seed();
+    t_fill_uniform(&rng, x, T_COUNT(x), -1, 1);
+    double loss_t = 0, loss_i = 0;
+    int ct = 0, ci = 0;
+    dlcl_net_info it, ii;
+    dlcl_net_get_info(tr, &it);
+    dlcl_net_get_info(inf, &ii);
+    bool ok = dlcl_net_logits(tr, x, 3, lt) == DLCL_OK && dlcl_net_logits(inf, x, 3, li) == DLCL_OK &&
+              dlcl_net_eval_batch(tr, x, y, 3, &loss_t, &ct, NULL) == DLCL_OK &&
+              dlcl_net_eval_batch(inf, x, y, 3, &loss_i, &ci, NULL) == DLCL_OK;
+    char err[512];
+    snprintf(err, sizeof err, "%s", dlcl_last_error());
+    size_t slots = inf->n_slots;
+    dlcl_status refused[3] = {dlcl_net_train_batch(inf, x, y, 3, &loss_i, &ci), DLCL_OK, DLCL_OK};
+    dlcl_layer_timing lt3[8];
+    double a, b;
+    refused[1] = dlcl_net_profile(inf, x, y, 3, 1, lt3, &a, &b);
+    char ckpt[600];
+    snprintf(ckpt, sizeof ckpt, "%s/inf.safetensors", t_tmpdir(0));
+    refused[2] = dlcl_net_save(inf, ckpt, 0);
+    /* an Inf weight in c3: c1 and c2 stay finite, c3 is the first that is not */
+    bool poisoned = poison_weight(inf, "c3");
+    s = dlcl_net_eval_batch(inf, x, y, 3, &loss_i, &ci, NULL);
+    bool named = s == DLCL_ERR_NUMERIC && strstr(dlcl_last_error(), "layer [c3]") != NULL;
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", dlcl_last_error());
+    dlcl_net_free(tr);
+    dlcl_net_free(inf);
+    T_CHECK(ok, "%s", err);
+    printf("# device memory: training %.3f MiB, inference %.3f MiB in %zu activation buffers\n",
+           it.device_bytes / 1048576.0, ii.device_bytes / 1048576.0, slots);
+    T_CHECK(t_close("inference logits", li, lt, T_COUNT(lt), 1e-5f, 1e-5f), "logits differ from the training net's");
+    T_CHECK(fabs(loss_i - loss_t) <= 1e-5 * fabs(loss_t) && ci == ct, "loss %g vs %g, correct %d vs %d", loss_i, loss_t,
+            ci, ct);
+    T_CHECK(slots == 2, "%zu activation buffers, expected 2", slots);
+    T_CHECK(ii.device_bytes < it.device_bytes, "inference %llu bytes, training %llu", (unsigned long long)ii.device_bytes,
+            (unsigned long long)it.device_bytes);
+    for (int i = 0; i < 3; i++) T_CHECK(refused[i] == DLCL_ERR_INVALID_ARG, "training call %d: %s", i, dlcl_status_str(refused[i]));
+    T_CHECK(poisoned && named, "Inf weight in c3: %s", msg);
+}
+
 static const t_case cases[] = {
+    T_CASE(inference_net_shares_buffers_and_matches_training_net),
     T_CASE(malformed_configs_name_file_line_section),
     T_CASE(override_fixes_config_and_reports_unknown_section),
     T_CASE(shapes_and_parameter_counts_are_inferred),

@@ -240,8 +240,8 @@ static void conv_find_times_once_then_reads_the_cache(void)
     op_conv_shape s = CONV(.n = 8, .c = 2, .h = 12, .w = 12, .k = 6, .r = 3, .s = 3, .stride_h = 1, .stride_w = 1,
                            .pad_h = 1, .pad_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1);
     op_conv_choice a = {0}, b = {0}, c = {0}, d = {0};
-    bool ok = op_conv_shape_infer(&s) == DLCL_OK && op_conv2d_find(ctx, &s, 1, &a) == DLCL_OK &&
-              op_conv2d_find(ctx, &s, 1, &b) == DLCL_OK;
+    bool ok = op_conv_shape_infer(&s) == DLCL_OK && op_conv2d_find(ctx, &s, OP_FIND_BACKWARD_DX, &a) == DLCL_OK &&
+              op_conv2d_find(ctx, &s, OP_FIND_BACKWARD_DX, &b) == DLCL_OK;
     /* damage every entry in the directory: the find entry, and programs built for this shape */
     int damaged = 0;
     DIR *dh = opendir(dir);
@@ -254,9 +254,9 @@ static void conv_find_times_once_then_reads_the_cache(void)
         if (f) fclose(f);
     }
     if (dh) closedir(dh);
-    ok = ok && op_conv2d_find(ctx, &s, 1, &c) == DLCL_OK;
+    ok = ok && op_conv2d_find(ctx, &s, OP_FIND_BACKWARD_DX, &c) == DLCL_OK;
     setenv("DLCL_AUTOTUNE", "0", 1);
-    ok = ok && op_conv2d_find(ctx, &s, 1, &d) == DLCL_OK;
+    ok = ok && op_conv2d_find(ctx, &s, OP_FIND_BACKWARD_DX, &d) == DLCL_OK;
     if (env_saved) setenv("DLCL_AUTOTUNE", env_saved, 1);
     else unsetenv("DLCL_AUTOTUNE");
     free(env_saved);

@@ -48,7 +48,7 @@ int main(int argc, char **argv)
     float *logits = NULL;
     FILE *lf = NULL;
     int rc = 1;
-    dlcl_status s = dlcl_net_create(config, sets, n_sets, &params, &net);
+    dlcl_status s = dlcl_net_create_inference(config, sets, n_sets, &params, &net);
     if (s != DLCL_OK) goto fail;
     dlcl_net_info info;
     dlcl_net_get_info(net, &info);
@@ -99,6 +99,8 @@ int main(int argc, char **argv)
             printf("\n");
         }
     }
+    printf("device memory: %.1f MiB (weights, activations sharing buffers, workspace; batch %d)\n",
+           info.device_bytes / 1048576.0, info.batch);
     printf("accuracy=%.4f loss=%.4f\n", n ? (double)hits / n : 0.0, n ? loss / n : 0.0);
     rc = 0;
     goto done;

@@ -41,7 +41,9 @@ int main(int argc, char **argv)
     dlcl_net *net = NULL;
     float *x = NULL, *probs = NULL;
     int rc = 1, bad = 0;
-    dlcl_status s = dlcl_net_create(config, NULL, 0, &params, &net);
+    /* one image at a time: a batch of one, the net made for inference (no training state) */
+    const char *one[] = {"net.batch=1"};
+    dlcl_status s = dlcl_net_create_inference(config, one, 1, &params, &net);
     if (s != DLCL_OK) goto fail;
     dlcl_net_info info;
     dlcl_net_get_info(net, &info);

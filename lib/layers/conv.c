@@ -77,7 +77,8 @@ static dlcl_status conv_alloc(layer *l, dlcl_ctx *ctx, int batch)
     op_conv_shape s = p->shape;
     s.n = batch;
     double t0 = rt_now_ms();
-    dlcl_status st = op_conv2d_find(ctx, &s, l->input_index >= 0, &p->choice);
+    int passes = l->inference ? OP_FIND_FORWARD : l->input_index >= 0 ? OP_FIND_BACKWARD_DX : OP_FIND_BACKWARD;
+    dlcl_status st = op_conv2d_find(ctx, &s, passes, &p->choice);
     if (st != DLCL_OK) return dlcl__err_prefix(st, "layer [%s]", l->name);
     if (p->choice.timed == 1)
         dlcl__log(ctx, DLCL_LOG_INFO, "layer [%s]: timed %d convolution candidates in %.2f s: %s forward, %d images "

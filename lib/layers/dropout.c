@@ -34,6 +34,7 @@ static dlcl_status dropout_alloc(layer *l, dlcl_ctx *ctx, int batch)
 {
     dropout_priv *p = l->priv;
     p->ctx = ctx;
+    if (l->inference) return DLCL_OK; /* evaluation copies its input: no mask */
     return layer_buf_alloc(ctx, (size_t)batch * layer_shape_numel(l->out), l, "dropout mask", &p->mask, &p->mask_bytes);
 }
 

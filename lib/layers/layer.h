@@ -68,6 +68,7 @@ struct layer {
     int n_params;
     size_t param_off, param_count; /* slice of the net's flat parameter buffer */
     size_t ws_floats;
+    int inference; /* set by the net before alloc: only forward passes in evaluation mode will run */
     double flops; /* forward FLOPs per sample */
     void *priv;   /* type-specific */
 };

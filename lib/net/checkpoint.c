@@ -52,6 +52,8 @@ dlcl_status dlcl_net_save_progress(dlcl_net *net, const char *path, const dlcl_t
 {
     if (net == NULL || path == NULL || pr == NULL)
         return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_save_progress: net, path and progress must not be NULL");
+    dlcl_status rs = net_require_training(net, "dlcl_net_save");
+    if (rs != DLCL_OK) return rs;
     size_t nt = count_tensors(net), plen = strlen(path);
     float *host = malloc((net->n_params ? 2 * net->n_params : 1) * sizeof *host);
     st_tensor *tensors = calloc(nt ? 2 * nt : 1, sizeof *tensors);
@@ -183,6 +185,8 @@ dlcl_status dlcl_net_load_progress(dlcl_net *net, const char *path, dlcl_train_p
     if (net == NULL || path == NULL || p == NULL)
         return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_load_progress: net, path and progress must not be NULL");
     *p = (dlcl_train_progress){0};
+    dlcl_status rs = net_require_training(net, "dlcl_net_load_progress");
+    if (rs != DLCL_OK) return rs;
     size_t plen = strlen(path);
     char *state_path = malloc(plen + sizeof STATE_SUFFIX);
     if (state_path == NULL) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -225,7 +229,7 @@ dlcl_status dlcl_net_load(dlcl_net *net, const char *path, int with_state, int *
     st_file f = {0}, s = {0};
     dlcl_status st = st_read(path, &f);
     if (st == DLCL_OK) st = scatter(net, &f, path, "", net->params);
-    if (st != DLCL_OK || !with_state) goto done;
+    if (st != DLCL_OK || !with_state || net->inference) goto done; /* an inference net has no state to restore */
     const char *ew = meta(&f, "epochs_done");
     if (epochs_done && ew) *epochs_done = atoi(ew);
     const char *sw = meta(&f, "step");

@@ -332,6 +332,96 @@ static dlcl_status plan_device_memory(const dlcl_net *net)
     return DLCL_OK;
 }
 
+/* Inference: layer outputs share buffers by liveness. Output i is live from layer i until
+ * the last layer that reads it (the net's output until the end); before layer i runs, the
+ * slots of outputs no later layer reads are free, and i takes the free slot that fits best
+ * (growing the largest free one if none fits). A layer never gets the slot of its own
+ * input, which is still live while it runs. A chain of layers needs two slots. */
+static dlcl_status plan_slots(dlcl_net *net, size_t *slot_of, size_t *slot_floats, size_t *n_slots)
+{
+    size_t n = net->n_layers, *last = calloc(n, sizeof *last);
+    int *owner = calloc(n, sizeof *owner); /* slot -> layer whose output it holds, -1: free */
+    if (last == NULL || owner == NULL) {
+        free(last);
+        free(owner);
+        return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    for (size_t i = 0; i < n; i++) last[i] = i == n - 1 ? n : i; /* an unread output dies at once */
+    for (size_t i = 0; i < n; i++)
+        if (net->layers[i].input_index >= 0 && last[net->layers[i].input_index] < i) last[net->layers[i].input_index] = i;
+    *n_slots = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < *n_slots; k++)
+            if (owner[k] >= 0 && last[owner[k]] < i) owner[k] = -1;
+        size_t need = (size_t)net->batch * layer_shape_numel(net->layers[i].out), pick = SIZE_MAX;
+        for (size_t k = 0; k < *n_slots; k++) {
+            if (owner[k] >= 0) continue;
+            bool fits = slot_floats[k] >= need, best_fits = pick != SIZE_MAX && slot_floats[pick] >= need;
+            if (pick == SIZE_MAX || (fits && (!best_fits || slot_floats[k] < slot_floats[pick])) ||
+                (!fits && !best_fits && slot_floats[k] > slot_floats[pick]))
+                pick = k;
+        }
+        if (pick == SIZE_MAX) pick = (*n_slots)++, slot_floats[pick] = 0;
+        if (slot_floats[pick] < need) slot_floats[pick] = need;
+        owner[pick] = (int)i;
+        slot_of[i] = pick;
+    }
+    free(last);
+    free(owner);
+    return DLCL_OK;
+}
+
+static dlcl_status alloc_inference(dlcl_net *net)
+{
+    size_t B = (size_t)net->batch, n = net->n_layers;
+    op_buf tmp;
+    dlcl_status st;
+    if ((st = alloc_buf(net, net->n_params, "parameters", &tmp, &net->params_bytes)) != DLCL_OK) return st;
+    net->params = tmp.mem;
+    if ((st = alloc_buf(net, B * layer_shape_numel(net->input), "network input", &net->in, &net->in_bytes)) != DLCL_OK)
+        return st;
+    net->act = calloc(n, sizeof *net->act);
+    net->dact = calloc(n, sizeof *net->dact); /* all NULL: no backward */
+    net->act_bytes = calloc(n, sizeof *net->act_bytes); /* 0: the slots own the buffers */
+    size_t *slot_of = calloc(n, sizeof *slot_of);
+    net->slots = calloc(n, sizeof *net->slots);
+    net->slot_bytes = calloc(n, sizeof *net->slot_bytes);
+    if (!net->act || !net->dact || !net->act_bytes || !slot_of || !net->slots || !net->slot_bytes) {
+        free(slot_of);
+        return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    st = plan_slots(net, slot_of, net->slot_bytes, &net->n_slots); /* floats for now */
+    for (size_t k = 0; st == DLCL_OK && k < net->n_slots; k++) {
+        char what[64];
+        snprintf(what, sizeof what, "activation buffer %zu of %zu", k + 1, net->n_slots);
+        tmp.mem = NULL;
+        st = alloc_buf(net, net->slot_bytes[k], what, &tmp, &net->slot_bytes[k]);
+        net->slots[k] = tmp.mem;
+    }
+    size_t ws = 0;
+    for (size_t i = 0; st == DLCL_OK && i < n; i++) {
+        layer *l = &net->layers[i];
+        net->act[i] = op_b(net->slots[slot_of[i]], 0);
+        l->inference = 1;
+        if (l->type->alloc && (st = l->type->alloc(l, net->ctx, net->batch)) != DLCL_OK) break;
+        if (l->ws_floats > ws) ws = l->ws_floats;
+    }
+    free(slot_of);
+    if (st == DLCL_OK) st = alloc_buf(net, ws, "workspace", &net->ws, &net->ws_bytes);
+    if (st == DLCL_OK) st = alloc_buf(net, 2 * B, "loss statistics", &net->stats, &net->stats_bytes);
+    net->labels_bytes = B * sizeof(int32_t);
+    net->nf_bytes = (1 + 2 * n) * sizeof(int);
+    net->device_bytes += net->labels_bytes + net->nf_bytes;
+    if (st == DLCL_OK) st = rt_buffer_acquire(net->ctx, net->labels_bytes, "labels", &net->labels);
+    if (st == DLCL_OK) st = rt_buffer_acquire(net->ctx, net->nf_bytes, "numerics flags", &net->nf_flags);
+    if (st != DLCL_OK) return st;
+    net->nf_host = malloc(net->nf_bytes);
+    net->stats_host = malloc(2 * B * sizeof(float));
+    net->host_scratch = malloc(B * (size_t)net->classes * sizeof(float));
+    if (!net->stats_host || !net->host_scratch || !net->nf_host) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    return init_params(net);
+}
+
 static dlcl_status alloc_device(dlcl_net *net)
 {
     size_t B = (size_t)net->batch;
@@ -383,16 +473,16 @@ static dlcl_status alloc_device(dlcl_net *net)
     return init_params(net);
 }
 
-dlcl_status dlcl_net_create(const char *config_path, const char *const *overrides, size_t n_overrides,
-                            const dlcl_ctx_params *params, dlcl_net **out)
+static dlcl_status create(const char *fn, const char *config_path, const char *const *overrides, size_t n_overrides,
+                          const dlcl_ctx_params *params, int inference, dlcl_net **out)
 {
-    if (out == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_create: out is NULL");
+    if (out == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: out is NULL", fn);
     *out = NULL;
-    if (config_path == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_create: config_path is NULL");
-    if (n_overrides > 0 && overrides == NULL)
-        return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_create: overrides is NULL");
+    if (config_path == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: config_path is NULL", fn);
+    if (n_overrides > 0 && overrides == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: overrides is NULL", fn);
     dlcl_net *net = calloc(1, sizeof *net);
     if (net == NULL) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    net->inference = inference;
     const char *device = "";
     dlcl_status st = cfg_load(config_path, &net->cfg);
     for (size_t i = 0; st == DLCL_OK && i < n_overrides; i++) st = cfg_override(&net->cfg, overrides[i]);
@@ -405,13 +495,33 @@ dlcl_status dlcl_net_create(const char *config_path, const char *const *override
     dlcl_ctx_params p = params ? *params : (dlcl_ctx_params){0};
     if (device[0] != '\0') p.device = device;
     if ((st = dlcl_ctx_create(&p, &net->ctx)) != DLCL_OK) goto fail;
-    if ((st = alloc_device(net)) != DLCL_OK) goto fail;
+    if ((st = inference ? alloc_inference(net) : alloc_device(net)) != DLCL_OK) goto fail;
     net->lr = (float)net->optim.lr;
     *out = net;
     return DLCL_OK;
 fail:
     dlcl_net_free(net);
     return st;
+}
+
+dlcl_status dlcl_net_create(const char *config_path, const char *const *overrides, size_t n_overrides,
+                            const dlcl_ctx_params *params, dlcl_net **out)
+{
+    return create("dlcl_net_create", config_path, overrides, n_overrides, params, 0, out);
+}
+
+dlcl_status dlcl_net_create_inference(const char *config_path, const char *const *overrides, size_t n_overrides,
+                                      const dlcl_ctx_params *params, dlcl_net **out)
+{
+    return create("dlcl_net_create_inference", config_path, overrides, n_overrides, params, 1, out);
+}
+
+dlcl_status net_require_training(const dlcl_net *net, const char *fn)
+{
+    if (net != NULL && net->inference)
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: the net was made by dlcl_net_create_inference, which keeps no "
+                         "gradients or optimizer state; use dlcl_net_create to train", fn);
+    return DLCL_OK;
 }
 
 static void release(dlcl_net *net, cl_mem *m, size_t bytes)
@@ -427,9 +537,10 @@ void dlcl_net_free(dlcl_net *net)
         if (net->layers[i].type->free) net->layers[i].type->free(&net->layers[i]);
     if (net->ctx != NULL) {
         for (size_t i = 0; i < net->n_layers; i++) {
-            if (net->act) release(net, &net->act[i].mem, net->act_bytes[i]);
+            if (net->act && !net->inference) release(net, &net->act[i].mem, net->act_bytes[i]); /* else: slots */
             if (net->dact) release(net, &net->dact[i].mem, net->act_bytes[i]);
         }
+        for (size_t k = 0; k < net->n_slots; k++) release(net, &net->slots[k], net->slot_bytes[k]);
         release(net, &net->params, net->params_bytes);
         release(net, &net->grads, net->params_bytes);
         release(net, &net->velocity, net->params_bytes);
@@ -440,6 +551,8 @@ void dlcl_net_free(dlcl_net *net)
         release(net, &net->nf_flags, net->nf_bytes);
     }
     dlcl_ctx_free(net->ctx);
+    free(net->slots);
+    free(net->slot_bytes);
     free(net->act);
     free(net->dact);
     free(net->act_bytes);

@@ -59,7 +59,15 @@ struct dlcl_net {
     float lr;
     uint64_t step;
     uint64_t device_bytes;
+
+    int inference;        /* dlcl_net_create_inference: no gradients, optimizer state or backward */
+    cl_mem *slots;        /* inference: the buffers the layer outputs share by liveness (act[i] points into one) */
+    size_t *slot_bytes;
+    size_t n_slots;
 };
+
+/* net.c: DLCL_ERR_INVALID_ARG for a net made by dlcl_net_create_inference */
+dlcl_status net_require_training(const dlcl_net *net, const char *fn);
 
 /* run.c */
 dlcl_status net_forward(dlcl_net *net, const float *x, int count, int training);

@@ -79,9 +79,15 @@ static dlcl_status scan_nonfinite(dlcl_net *net, int count, int grads)
     if (err != CL_SUCCESS) return dlcl__cl_err(err, "clEnqueueFillBuffer (numerics flags)");
     dlcl_status st = op_flag_nonfinite(net->ctx, net->in, (size_t)count * layer_shape_numel(net->input), net->nf_flags, 0);
     for (size_t i = 0; i < n && st == DLCL_OK; i++) {
-        const layer *l = &net->layers[i];
-        st = op_flag_nonfinite(net->ctx, net->act[i], (size_t)count * layer_shape_numel(l->out), net->nf_flags,
-                               (int)(1 + i));
+        layer *l = &net->layers[i];
+        if (net->inference) { /* outputs share buffers: run the layer again and flag its output before a later one
+                                 overwrites it (the in-order queue keeps the two in order) */
+            layer_io io = make_io(net, i, count, 0);
+            st = l->type->forward(l, &io);
+        }
+        if (st == DLCL_OK)
+            st = op_flag_nonfinite(net->ctx, net->act[i], (size_t)count * layer_shape_numel(l->out), net->nf_flags,
+                                   (int)(1 + i));
         if (st == DLCL_OK && grads && l->param_count > 0)
             st = op_flag_nonfinite(net->ctx, op_b(net->grads, l->param_off), l->param_count, net->nf_flags,
                                    (int)(1 + n + i));
@@ -181,6 +187,7 @@ dlcl_status dlcl_net_train_batch(dlcl_net *net, const float *x, const int32_t *y
                                  int *correct)
 {
     dlcl_status st = check_batch(net, x, count, "dlcl_net_train_batch");
+    if (st == DLCL_OK) st = net_require_training(net, "dlcl_net_train_batch");
     if (st == DLCL_OK && y == NULL) st = dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_train_batch: y is NULL");
     if (st == DLCL_OK) st = upload_labels(net, y, count);
     if (st == DLCL_OK) st = net_forward(net, x, count, 1);
@@ -266,6 +273,7 @@ dlcl_status dlcl_net_profile(dlcl_net *net, const float *x, const int32_t *y, in
                              dlcl_layer_timing *layers, double *loss_ms, double *step_ms)
 {
     dlcl_status st = check_batch(net, x, count, "dlcl_net_profile");
+    if (st == DLCL_OK) st = net_require_training(net, "dlcl_net_profile");
     if (st == DLCL_OK && (y == NULL || layers == NULL || loss_ms == NULL || step_ms == NULL || reps < 1))
         st = dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_profile: NULL output or reps < 1");
     if (st == DLCL_OK) st = upload_labels(net, y, count);

@@ -32,11 +32,11 @@ static uint64_t sources_hash(const dlcl_ctx *ctx)
     return h;
 }
 
-static void key_options(const op_conv_shape *s, int need_dx, char *buf, size_t cap)
+static void key_options(const op_conv_shape *s, int passes, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "conv-find v%d n%d c%d h%d w%d k%d r%d s%d stride%d,%d pad%d,%d dil%d,%d groups%d dx%d",
+    snprintf(buf, cap, "conv-find v%d n%d c%d h%d w%d k%d r%d s%d stride%d,%d pad%d,%d dil%d,%d groups%d passes%d",
              FIND_VERSION, s->n, s->c, s->h, s->w, s->k, s->r, s->s, s->stride_h, s->stride_w, s->pad_h, s->pad_w,
-             s->dil_h, s->dil_w, s->groups, need_dx);
+             s->dil_h, s->dil_w, s->groups, passes);
 }
 
 static bool direct_allowed(const op_conv_shape *s) { return (size_t)s->c / s->groups * s->r * s->s <= FIND_DIRECT_MAX_K; }
@@ -108,8 +108,9 @@ static dlcl_status time_candidate(dlcl_ctx *ctx, const op_conv_shape *s, op_conv
     return st;
 }
 
-static dlcl_status time_all(dlcl_ctx *ctx, const op_conv_shape *s, int need_dx, op_conv_choice *out)
+static dlcl_status time_all(dlcl_ctx *ctx, const op_conv_shape *s, int passes, op_conv_choice *out)
 {
+    int backward = passes != OP_FIND_FORWARD, need_dx = passes == OP_FIND_BACKWARD_DX;
     op_conv_shape t = *s;
     t.chunk = 0;
     int def = op_conv2d_chunk(ctx, &t), chunks[3] = {def, def / 2, def * 2}, nc = 0, uniq[3];
@@ -135,13 +136,13 @@ static dlcl_status time_all(dlcl_ctx *ctx, const op_conv_shape *s, int need_dx, 
     if (st == DLCL_OK) st = scratch(ctx, nw, 0.0f, &b.dw);
     if (st == DLCL_OK) st = scratch(ctx, (size_t)s->k, 0.0f, &b.db);
     if (st == DLCL_OK) st = scratch(ctx, nws, 0.0f, &b.ws);
-    /* chunks, forward and backward through im2col + GEMM; uniq[0] is the default */
+    /* chunks, forward (and backward) through im2col + GEMM; uniq[0] is the default */
     double best = 0;
     int best_chunk = uniq[0];
     for (int i = 0; st == DLCL_OK && i < nc; i++) {
         double ms;
         t.chunk = uniq[i];
-        st = time_candidate(ctx, &t, OP_CONV_IM2COL_GEMM, 1, need_dx, &b, &ms);
+        st = time_candidate(ctx, &t, OP_CONV_IM2COL_GEMM, backward, need_dx, &b, &ms);
         if (st == DLCL_OK && (i == 0 || ms < FIND_MARGIN * best)) best = ms, best_chunk = uniq[i];
     }
     *out = (op_conv_choice){OP_CONV_IM2COL_GEMM, best_chunk, 1, best, nc};
@@ -167,19 +168,19 @@ static dlcl_status time_all(dlcl_ctx *ctx, const op_conv_shape *s, int need_dx, 
     return st;
 }
 
-dlcl_status op_conv2d_find(dlcl_ctx *ctx, const op_conv_shape *s, int need_dx, op_conv_choice *out)
+dlcl_status op_conv2d_find(dlcl_ctx *ctx, const op_conv_shape *s, int passes, op_conv_choice *out)
 {
     op_conv_shape t = *s;
     t.chunk = 0;
     *out = (op_conv_choice){OP_CONV_AUTO, op_conv2d_chunk(ctx, &t), 0, 0.0, 0};
     if (!find_enabled(ctx)) return DLCL_OK;
     char opts[256], platform_version[128] = "";
-    key_options(s, need_dx, opts, sizeof opts);
+    key_options(s, passes, opts, sizeof opts);
     clGetPlatformInfo(ctx->platform, CL_PLATFORM_VERSION, sizeof platform_version - 1, platform_version, NULL);
     rt_cache_key key = {ctx->info.name, ctx->info.driver_version, platform_version, sources_hash(ctx), opts};
     if (load_choice(ctx, &key, s, out)) return DLCL_OK;
     op_conv_choice c;
-    dlcl_status st = time_all(ctx, s, need_dx, &c);
+    dlcl_status st = time_all(ctx, s, passes, &c);
     if (st != DLCL_OK) { /* the real run reports real errors; a failed timing only costs speed */
         dlcl__log(ctx, DLCL_LOG_WARN, "convolution find: %s; using the default choice", dlcl_last_error());
         return DLCL_OK;

@@ -102,12 +102,15 @@ typedef struct op_conv_choice {
     double ms;       /* the chosen candidate's forward + backward time when timed */
     int candidates;  /* how many were timed */
 } op_conv_choice;
+/* What op_conv2d_find times: the forward alone (inference), or with the backward, without
+ * or with the data gradient (a first layer has none). */
+enum { OP_FIND_FORWARD, OP_FIND_BACKWARD, OP_FIND_BACKWARD_DX };
 /* cuDNN-style find: times the candidates (chunks of half, the default and twice the default
  * images; the direct forward kernel where the reduction is small) on scratch buffers for a
- * batch of s->n, forward and backward (with the data gradient when need_dx), and keeps the
- * fastest in the cache directory per device, driver, kernel sources and shape. DLCL_AUTOTUNE=0
- * or no cache directory: the heuristic (OP_CONV_AUTO, default chunk), nothing timed. */
-dlcl_status op_conv2d_find(dlcl_ctx *ctx, const op_conv_shape *s, int need_dx, op_conv_choice *out);
+ * batch of s->n, the passes given, and keeps the fastest in the cache directory per device,
+ * driver, kernel sources, shape and passes. DLCL_AUTOTUNE=0 or no cache directory: the
+ * heuristic (OP_CONV_AUTO, default chunk), nothing timed. */
+dlcl_status op_conv2d_find(dlcl_ctx *ctx, const op_conv_shape *s, int passes, op_conv_choice *out);
 
 /* ---------------------------------------------------------------- pooling (pool.c) */
 
