@@ -161,3 +161,116 @@ __kernel void nchw_to_kn(__global const float *dy, const int dyo, __global const
     else
         for (int i = 0; i < pq; i++) dst[i] = act_bwd_from_y(act, slope, g[i], yp[i]);
 }
+
+/* Depthwise convolution (groups == c, m = k/c outputs per input channel: output channel o
+ * reads input channel o/m), as row loops that LLVM vectorises along the row (PoCL does not
+ * vectorise across work-items whose body loops). The grouped GEMMs they replace ran one
+ * launch per channel per chunk on 1 x (r*s) x (r*s) products. Taps in the padding multiply
+ * zeros, as im2col's columns do, so every path gives the same sums and the same NaN. */
+
+/* y row oh of channel o, image b (x, y NCHW); bias optional; activation as kn_to_nchw.
+ * global (p, k, n) */
+__kernel void dw_forward(__global const float *restrict x, const int xo, __global const float *restrict wt,
+                         const int wo, __global const float *bias, const int bo, const int has_bias,
+                         __global float *restrict y, const int yo, const int c, const int h, const int w,
+                         const int k, const int r, const int s, const int p, const int q, const int stride_h,
+                         const int stride_w, const int pad_h, const int pad_w, const int dil_h, const int dil_w,
+                         const int act, const float slope)
+{
+    const int oh = get_global_id(0), o = get_global_id(1), b = get_global_id(2);
+    if (oh >= p || o >= k) return;
+    const int m = k / c, ci = o / m;
+    __global const float *xp = x + xo + ((size_t)b * c + ci) * h * w;
+    __global const float *wp = wt + wo + (size_t)o * r * s;
+    __global float *yr = y + yo + (((size_t)b * k + o) * p + oh) * q;
+    const float b0 = has_bias ? bias[bo + o] : 0.0f;
+    for (int ow = 0; ow < q; ow++) yr[ow] = b0;
+    for (int kh = 0; kh < r; kh++) {
+        const int ih = oh * stride_h - pad_h + kh * dil_h;
+        const bool row_in = ih >= 0 && ih < h;
+        __global const float *xr = xp + (row_in ? ih : 0) * w;
+        for (int kw = 0; kw < s; kw++) {
+            const float wv = wp[kh * s + kw];
+            const int off = kw * dil_w - pad_w; /* input column of output column ow: ow * stride_w + off */
+            int lo = off >= 0 ? 0 : (-off + stride_w - 1) / stride_w;
+            int hi = w - 1 - off < 0 ? 0 : (w - 1 - off) / stride_w + 1;
+            lo = row_in ? min(lo, q) : q;
+            hi = max(lo, min(hi, q));
+            for (int ow = 0; ow < lo; ow++) yr[ow] = mad(wv, 0.0f, yr[ow]);
+            if (stride_w == 1)
+                for (int ow = lo; ow < hi; ow++) yr[ow] = mad(wv, xr[ow + off], yr[ow]);
+            else
+                for (int ow = lo; ow < hi; ow++) yr[ow] = mad(wv, xr[ow * stride_w + off], yr[ow]);
+            for (int ow = hi; ow < q; ow++) yr[ow] = mad(wv, 0.0f, yr[ow]);
+        }
+    }
+    if (act == 1)
+        for (int ow = 0; ow < q; ow++) yr[ow] = select(yr[ow], 0.0f, yr[ow] < 0.0f);
+    else if (act != 0)
+        for (int ow = 0; ow < q; ow++) yr[ow] = act_fwd(act, slope, yr[ow]);
+}
+
+/* dx row ih of channel ci, image b of the chunk, from dz in the [k][ld] layout of
+ * nchw_to_kn (image b's plane of channel o at o*ld + b*p*q): every output row whose window
+ * covers ih, each tap scattered along the row. global (h, c, nb) */
+__kernel void dw_backward_data(__global const float *restrict dz, const int zo, const int ld,
+                               __global const float *restrict wt, const int wo, __global float *restrict dx,
+                               const int dxo, const int c, const int h, const int w, const int k, const int r,
+                               const int s, const int p, const int q, const int stride_h, const int stride_w,
+                               const int pad_h, const int pad_w, const int dil_h, const int dil_w)
+{
+    const int ih = get_global_id(0), ci = get_global_id(1), b = get_global_id(2);
+    if (ih >= h || ci >= c) return;
+    const int m = k / c;
+    __global float *dr = dx + dxo + (((size_t)b * c + ci) * h + ih) * w;
+    for (int iw = 0; iw < w; iw++) dr[iw] = 0.0f;
+    for (int o = ci * m; o < ci * m + m; o++)
+        for (int kh = 0; kh < r; kh++) {
+            const int t = ih + pad_h - kh * dil_h; /* = oh * stride_h */
+            if (t < 0 || t % stride_h != 0 || t / stride_h >= p) continue;
+            __global const float *zr = dz + zo + (size_t)o * ld + ((size_t)b * p + t / stride_h) * q;
+            for (int kw = 0; kw < s; kw++) {
+                const float wv = wt[wo + ((size_t)o * r + kh) * s + kw];
+                const int off = kw * dil_w - pad_w;
+                int lo = off >= 0 ? 0 : (-off + stride_w - 1) / stride_w;
+                int hi = w - 1 - off < 0 ? 0 : (w - 1 - off) / stride_w + 1;
+                lo = min(lo, q);
+                hi = max(lo, min(hi, q));
+                if (stride_w == 1)
+                    for (int ow = lo; ow < hi; ow++) dr[ow + off] = mad(wv, zr[ow], dr[ow + off]);
+                else
+                    for (int ow = lo; ow < hi; ow++) dr[ow * stride_w + off] = mad(wv, zr[ow], dr[ow * stride_w + off]);
+            }
+        }
+}
+
+/* dw[o][kh][kw] (+)= sum over the chunk's nb images and output pixels of dz * x (x 0 in the
+ * padding); first: overwrite, else add (chunks accumulate). global (r*s, k) */
+__kernel void dw_backward_filter(__global const float *restrict dz, const int zo, const int ld, const int nb,
+                                 __global const float *restrict x, const int xo, __global float *dw, const int dwo,
+                                 const int first, const int c, const int h, const int w, const int k, const int r,
+                                 const int s, const int p, const int q, const int stride_h, const int stride_w,
+                                 const int pad_h, const int pad_w, const int dil_h, const int dil_w)
+{
+    const int tap = get_global_id(0), o = get_global_id(1);
+    if (tap >= r * s || o >= k) return;
+    const int kh = tap / s, kw = tap % s, m = k / c, ci = o / m, off = kw * dil_w - pad_w;
+    float sum = 0.0f;
+    for (int b = 0; b < nb; b++) {
+        __global const float *xp = x + xo + ((size_t)b * c + ci) * h * w;
+        __global const float *zp = dz + zo + (size_t)o * ld + (size_t)b * p * q;
+        for (int oh = 0; oh < p; oh++) {
+            const int ih = oh * stride_h - pad_h + kh * dil_h;
+            const bool row_in = ih >= 0 && ih < h;
+            __global const float *xr = xp + (row_in ? ih : 0) * w;
+            __global const float *zr = zp + oh * q;
+            for (int ow = 0; ow < q; ow++) {
+                const int iw = ow * stride_w + off;
+                const bool in = row_in && iw >= 0 && iw < w;
+                sum = mad(zr[ow], in ? xr[in ? iw : 0] : 0.0f, sum);
+            }
+        }
+    }
+    __global float *d = dw + dwo + (size_t)o * r * s + tap;
+    *d = first ? sum : *d + sum;
+}

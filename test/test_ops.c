@@ -207,6 +207,18 @@ static void conv_matches_ref_groups2_and_depthwise(void)
                            .pad_h = 1, .pad_w = 1, .dil_h = 1, .dil_w = 1, .groups = 6), 1), "depthwise");
 }
 
+/* groups == channels runs the dw_* kernels (forward as the direct algorithm, both
+ * gradients always): two outputs per channel, stride, dilation and padding that differ by
+ * axis, a non-square kernel; then a MobileNet-like 3x3 over three chunks */
+static void conv_matches_ref_depthwise_kernels(void)
+{
+    T_CHECK(conv_case(CONV(.n = 3, .c = 5, .h = 11, .w = 17, .k = 10, .r = 3, .s = 5, .stride_h = 2, .stride_w = 1,
+                           .pad_h = 2, .pad_w = 1, .dil_h = 1, .dil_w = 2, .groups = 5), 1), "multiplier 2, odd geometry");
+    T_CHECK(conv_case(CONV(.n = 7, .c = 8, .h = 14, .w = 14, .k = 8, .r = 3, .s = 3, .stride_h = 1, .stride_w = 2,
+                           .pad_h = 1, .pad_w = 1, .dil_h = 1, .dil_w = 1, .groups = 8, .chunk = 3), 0),
+            "3x3 in chunks of 3, stride 2 across");
+}
+
 static void conv_matches_ref_1x1_and_large_reduction(void)
 {
     T_CHECK(conv_case(CONV(.n = 2, .c = 13, .h = 5, .w = 5, .k = 3, .r = 1, .s = 1, .stride_h = 1, .stride_w = 1,
@@ -593,6 +605,7 @@ static const t_case cases[] = {
     T_CASE(conv_matches_ref_odd_stride2_pad1),
     T_CASE(conv_matches_ref_dilation2_nonsquare),
     T_CASE(conv_matches_ref_groups2_and_depthwise),
+    T_CASE(conv_matches_ref_depthwise_kernels),
     T_CASE(conv_matches_ref_across_workspace_chunks),
     T_CASE(conv_matches_ref_1x1_and_large_reduction),
     T_CASE(conv_matches_ref_with_a_chosen_chunk),

@@ -201,6 +201,59 @@ static dlcl_status forward_direct(dlcl_ctx *ctx, const op_conv_shape *s, op_buf 
     return st == DLCL_OK ? rt_launch(ctx, k, "conv2d_direct", 3, g, NULL) : st;
 }
 
+/* groups == c > 1: every filter sees one input channel; the dw_* kernels of conv.c */
+static bool depthwise(const op_conv_shape *s) { return s->groups == s->c && s->c > 1; }
+
+static dlcl_status dw_forward(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, op_buf w, op_buf bias, op_act act,
+                              float slope, op_buf y)
+{
+    cl_kernel k;
+    dlcl_status st = rt_kernel_get(ctx, "conv", "", "dw_forward", &k);
+    int xo = (int)x.off, wo = (int)w.off, bo = (int)bias.off, yo = (int)y.off, has_bias = bias.mem != NULL, a = (int)act;
+    cl_mem bm = bias.mem ? bias.mem : w.mem;
+    if (st == DLCL_OK)
+        st = rt_set_args(k, "dw_forward", RT_ARG(x.mem), RT_ARG(xo), RT_ARG(w.mem), RT_ARG(wo), RT_ARG(bm), RT_ARG(bo),
+                         RT_ARG(has_bias), RT_ARG(y.mem), RT_ARG(yo), RT_ARG(s->c), RT_ARG(s->h), RT_ARG(s->w),
+                         RT_ARG(s->k), RT_ARG(s->r), RT_ARG(s->s), RT_ARG(s->p), RT_ARG(s->q), RT_ARG(s->stride_h),
+                         RT_ARG(s->stride_w), RT_ARG(s->pad_h), RT_ARG(s->pad_w), RT_ARG(s->dil_h), RT_ARG(s->dil_w),
+                         RT_ARG(a), RT_ARG(slope), RT_ARGS_END);
+    size_t g[3] = {(size_t)s->p, (size_t)s->k, (size_t)s->n};
+    return st == DLCL_OK ? rt_launch(ctx, k, "dw_forward", 3, g, NULL) : st;
+}
+
+/* the geometry arguments of the dw_* kernels after their buffers */
+#define DW_GEOM(s) RT_ARG((s)->c), RT_ARG((s)->h), RT_ARG((s)->w), RT_ARG((s)->k), RT_ARG((s)->r), RT_ARG((s)->s), \
+                   RT_ARG((s)->p), RT_ARG((s)->q), RT_ARG((s)->stride_h), RT_ARG((s)->stride_w), RT_ARG((s)->pad_h), \
+                   RT_ARG((s)->pad_w), RT_ARG((s)->dil_h), RT_ARG((s)->dil_w)
+
+/* dw (first: overwritten, else added to) and dx of images n0 .. n0+nb-1 from dz in t [k][ld] */
+static dlcl_status dw_backward(dlcl_ctx *ctx, const op_conv_shape *s, op_buf t, size_t ldc, op_buf x, op_buf w,
+                               op_buf dw, op_buf dx, int n0, int nb)
+{
+    cl_kernel k;
+    int zo = (int)t.off, ld = (int)ldc, first = n0 == 0, img = s->c * s->h * s->w;
+    dlcl_status st = DLCL_OK;
+    if (dw.mem != NULL) {
+        int xo = (int)x.off + n0 * img, dwo = (int)dw.off;
+        st = rt_kernel_get(ctx, "conv", "", "dw_backward_filter", &k);
+        if (st == DLCL_OK)
+            st = rt_set_args(k, "dw_backward_filter", RT_ARG(t.mem), RT_ARG(zo), RT_ARG(ld), RT_ARG(nb), RT_ARG(x.mem),
+                             RT_ARG(xo), RT_ARG(dw.mem), RT_ARG(dwo), RT_ARG(first), DW_GEOM(s), RT_ARGS_END);
+        size_t g[2] = {(size_t)s->r * s->s, (size_t)s->k};
+        if (st == DLCL_OK) st = rt_launch(ctx, k, "dw_backward_filter", 2, g, NULL);
+    }
+    if (st == DLCL_OK && dx.mem != NULL) {
+        int wo = (int)w.off, dxo = (int)dx.off + n0 * img;
+        st = rt_kernel_get(ctx, "conv", "", "dw_backward_data", &k);
+        if (st == DLCL_OK)
+            st = rt_set_args(k, "dw_backward_data", RT_ARG(t.mem), RT_ARG(zo), RT_ARG(ld), RT_ARG(w.mem), RT_ARG(wo),
+                             RT_ARG(dx.mem), RT_ARG(dxo), DW_GEOM(s), RT_ARGS_END);
+        size_t g[3] = {(size_t)s->h, (size_t)s->c, (size_t)nb};
+        if (st == DLCL_OK) st = rt_launch(ctx, k, "dw_backward_data", 3, g, NULL);
+    }
+    return st;
+}
+
 /* Sub-buffer offsets: kernels that write the workspace take it from element 0, so a
  * workspace with an offset is rejected rather than silently overwritten. */
 static dlcl_status check_ws(op_buf ws, const char *fn)
@@ -216,7 +269,8 @@ dlcl_status op_conv2d_forward_act(dlcl_ctx *ctx, const op_conv_shape *s, op_conv
     int cg = s->c / s->groups, kg = s->k / s->groups;
     size_t K = (size_t)cg * s->r * s->s, pq = (size_t)s->p * s->q;
     if ((unsigned)act >= OP_ACT_COUNT) return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_forward: activation %d", (int)act);
-    if (algo == OP_CONV_AUTO) algo = K <= DIRECT_MAX_REDUCTION ? OP_CONV_DIRECT : OP_CONV_IM2COL_GEMM;
+    if (algo == OP_CONV_AUTO) algo = K <= DIRECT_MAX_REDUCTION || depthwise(s) ? OP_CONV_DIRECT : OP_CONV_IM2COL_GEMM;
+    if (algo == OP_CONV_DIRECT && depthwise(s)) return dw_forward(ctx, s, x, w, bias, act, slope, y);
     if (algo == OP_CONV_DIRECT) {
         dlcl_status st = forward_direct(ctx, s, x, w, bias, y);
         if (st != DLCL_OK || act == OP_ACT_LINEAR) return st;
@@ -274,6 +328,10 @@ dlcl_status op_conv2d_backward(dlcl_ctx *ctx, const op_conv_shape *s, op_act act
         st = nchw_to_kn(ctx, s, dy, act == OP_ACT_LINEAR ? op_b(NULL, 0) : y, act, slope, t, l.ldc, n0, cnt);
         if (st == DLCL_OK && db.mem != NULL)
             st = op_bias_grad_acc(ctx, t, db, 1, s->k, (int)l.cols, (int)l.ldc, n0 > 0);
+        if (depthwise(s)) {
+            if (st == DLCL_OK) st = dw_backward(ctx, s, t, l.ldc, x, w, dw, dx, n0, cnt);
+            continue;
+        }
         if (st == DLCL_OK && dw.mem != NULL) {
             st = im2col(ctx, s, x, n0, cnt, l.ldc, ws);
             for (int g = 0; st == DLCL_OK && g < s->groups; g++)
@@ -289,7 +347,7 @@ dlcl_status op_conv2d_backward(dlcl_ctx *ctx, const op_conv_shape *s, op_act act
         if (st == DLCL_OK) st = col2im(ctx, s, ws, n0, cnt, l.ldc, dx);
     }
     /* dW_g = (dW_g^T)^T, every group in one launch: group g's K x kg block at g*K*kg */
-    if (st == DLCL_OK && dw.mem != NULL)
+    if (st == DLCL_OK && dw.mem != NULL && !depthwise(s))
         st = blas_transpose(ctx, ws.mem, wt_off, (size_t)kg, K * kg, K, (size_t)kg, (size_t)s->groups, dw.mem, dw.off, K,
                             (size_t)kg * K);
     return st;
