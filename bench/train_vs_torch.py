@@ -57,8 +57,10 @@ def torch_epoch(cfg_path, threads, samples, epochs):
         if t == "conv":
             k, size = int(s["filters"]), int(s["size"])
             stride, pad = int(s.get("stride", 1)), int(s.get("pad", 0))
-            layers.append(nn.Conv2d(shape[0], k, size, stride, pad))
-            shape = (k, (shape[1] + 2 * pad - size) // stride + 1, (shape[2] + 2 * pad - size) // stride + 1)
+            groups, dil = int(s.get("groups", 1)), int(s.get("dilation", 1))
+            layers.append(nn.Conv2d(shape[0], k, size, stride, pad, dilation=dil, groups=groups))
+            span = dil * (size - 1) + 1
+            shape = (k, (shape[1] + 2 * pad - span) // stride + 1, (shape[2] + 2 * pad - span) // stride + 1)
         elif t in ("maxpool", "avgpool"):
             size = int(s.get("size", 2)); stride = int(s.get("stride", size))
             layers.append((nn.MaxPool2d if t == "maxpool" else nn.AvgPool2d)(size, stride))

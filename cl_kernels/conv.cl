@@ -7,6 +7,13 @@
  * row_ld >= nb*p*q: [c*r*s][nb*p*q], so one GEMM spans all nb images (conv.c pads row_ld
  * so that rows do not share cache sets). */
 
+/* fma() where the device has it in hardware (-DDLCL_FMA, lib/runtime/context.c) */
+#ifdef DLCL_FMA
+#define MADD(a, b, c) fma(a, b, c)
+#else
+#define MADD(a, b, c) mad(a, b, c)
+#endif
+
 /* col entries for nb images starting at x; global (c*r*s, nb). A work-item fills one row of
  * one image, p*q entries, row by row of the output: the output columns whose input column
  * is inside the image, [lo, hi), are a plain copy (contiguous for stride 1) between
@@ -255,22 +262,38 @@ __kernel void dw_backward_filter(__global const float *restrict dz, const int zo
     const int tap = get_global_id(0), o = get_global_id(1);
     if (tap >= r * s || o >= k) return;
     const int kh = tap / s, kw = tap % s, m = k / c, ci = o / m, off = kw * dil_w - pad_w;
+    /* the columns whose input column is inside the image, [lo, hi), as in dw_forward; along
+     * a row of stride 1 they go eight at a time into a float8 of partial sums */
+    int lo = off >= 0 ? 0 : (-off + stride_w - 1) / stride_w;
+    int hi = w - 1 - off < 0 ? 0 : (w - 1 - off) / stride_w + 1;
+    lo = min(lo, q);
+    hi = max(lo, min(hi, q));
     float sum = 0.0f;
+    float8 acc = 0.0f;
     for (int b = 0; b < nb; b++) {
         __global const float *xp = x + xo + ((size_t)b * c + ci) * h * w;
         __global const float *zp = dz + zo + (size_t)o * ld + (size_t)b * p * q;
         for (int oh = 0; oh < p; oh++) {
             const int ih = oh * stride_h - pad_h + kh * dil_h;
-            const bool row_in = ih >= 0 && ih < h;
-            __global const float *xr = xp + (row_in ? ih : 0) * w;
             __global const float *zr = zp + oh * q;
-            for (int ow = 0; ow < q; ow++) {
-                const int iw = ow * stride_w + off;
-                const bool in = row_in && iw >= 0 && iw < w;
-                sum = mad(zr[ow], in ? xr[in ? iw : 0] : 0.0f, sum);
+            if (ih < 0 || ih >= h) {
+                for (int ow = 0; ow < q; ow++) sum = mad(zr[ow], 0.0f, sum);
+                continue;
             }
+            __global const float *xr = xp + ih * w;
+            for (int ow = 0; ow < lo; ow++) sum = mad(zr[ow], 0.0f, sum);
+            int ow = lo;
+            if (stride_w == 1) {
+                for (; ow + 8 <= hi; ow += 8) acc = MADD(vload8(0, zr + ow), vload8(0, xr + ow + off), acc);
+                for (; ow < hi; ow++) sum = mad(zr[ow], xr[ow + off], sum);
+            } else {
+                for (; ow < hi; ow++) sum = mad(zr[ow], xr[ow * stride_w + off], sum);
+            }
+            for (ow = hi; ow < q; ow++) sum = mad(zr[ow], 0.0f, sum);
         }
     }
+    const float4 a4 = acc.lo + acc.hi;
+    sum += (a4.x + a4.y) + (a4.z + a4.w);
     __global float *d = dw + dwo + (size_t)o * r * s + tap;
     *d = first ? sum : *d + sum;
 }
