@@ -68,6 +68,13 @@ struct dlcl_net {
 
 /* net.c: DLCL_ERR_INVALID_ARG for a net made by dlcl_net_create_inference */
 dlcl_status net_require_training(const dlcl_net *net, const char *fn);
+/* net.c: PyTorch's default initialisation from [net] seed, written to net->params */
+dlcl_status net_init_params(dlcl_net *net);
+
+/* memory.c: every device buffer of a training net, or of an inference net (outputs in
+ * shared buffers, no gradients or optimizer state); both end with net_init_params */
+dlcl_status net_alloc_training(dlcl_net *net);
+dlcl_status net_alloc_inference(dlcl_net *net);
 
 /* run.c */
 dlcl_status net_forward(dlcl_net *net, const float *x, int count, int training);
