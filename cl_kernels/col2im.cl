@@ -38,6 +38,7 @@ __kernel void col2im(__global const float *col, const int img_stride, const int 
                      const int dxo)
 {
     const int pix = get_global_id(0), ci = get_global_id(1), b = get_global_id(2);
+    if (pix >= CV_H * CV_W) return;
     const int ih = pix / CV_W, iw = pix % CV_W;
     __global const float *cb = col + (size_t)b * img_stride + (size_t)ci * CV_RS * row_ld;
     float sum = 0.0f;

@@ -94,6 +94,7 @@ struct dlcl_ctx {
     size_t n_pool, cap_pool, pool_bytes;
 
     size_t wg_1d; /* work-group size for simple 1-D kernels, chosen per device */
+    int cpu_device; /* CL_DEVICE_TYPE_CPU: launches without a local size get a fixed one (rt_launch) */
     const char *device_defines; /* build options every program gets for this device (program.c) */
     size_t conv_chunk_floats;   /* convolution workspace per chunk of images (ops/conv.c), chosen per device */
     int gemm_backend;  /* blas_backend; from DLCL_GEMM, default auto */

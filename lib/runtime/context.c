@@ -83,6 +83,7 @@ dlcl_status dlcl_ctx_create(const dlcl_ctx_params *params, dlcl_ctx **out)
     s = rt_device_query(ctx->platform, ctx->device, -1, -1, &ctx->info);
     if (s != DLCL_OK) goto fail;
     ctx->wg_1d = choose_wg_1d(&ctx->info);
+    ctx->cpu_device = strcmp(ctx->info.type, "CPU") == 0;
     ctx->device_defines = device_defines(ctx->device);
     ctx->conv_chunk_floats = choose_conv_chunk(ctx->device, &ctx->info);
     const char *prof = getenv("DLCL_PROFILE");
