@@ -297,3 +297,103 @@ __kernel void dw_backward_filter(__global const float *restrict dz, const int zo
     __global float *d = dw + dwo + (size_t)o * r * s + tap;
     *d = first ? sum : *d + sum;
 }
+
+/* Winograd F(2x2, 3x3) (Lavin and Gray, 2015) for 3x3 convolutions of stride 1: each 2x2
+ * block of outputs of each filter is A^T [(G g G^T) . (B^T d B)] A over a 4x4 input tile d,
+ * so the 16 products of each tile position (xi) form one GEMM over channels, 16 GEMMs in
+ * a batch: M[xi] (cout x T) = U[xi] (cout x cin) V[xi] (cin x T), T tiles of the chunk.
+ * The same kernels run the data gradient: the input is then dz, the filters are rotated
+ * by 180 degrees with cin and cout swapped (flip), and the padding is 2 - pad. */
+
+/* U[xi][o][i] = (G g G^T)[xi] from u + uo, g = w[o][i] (flip: g = w[i][o] rotated by 180
+ * degrees; o < cout, i < cin). global (cin, cout) */
+__kernel void winograd_filter(__global const float *restrict wt, const int wo, __global float *restrict u,
+                              const int uo, const int cin, const int cout, const int flip)
+{
+    const int i = get_global_id(0), o = get_global_id(1);
+    if (i >= cin || o >= cout) return;
+    float g[3][3];
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++)
+            g[a][b] = flip ? wt[wo + ((size_t)i * cout + o) * 9 + (2 - a) * 3 + (2 - b)]
+                           : wt[wo + ((size_t)o * cin + i) * 9 + a * 3 + b];
+    float t[4][3]; /* G g */
+    for (int b = 0; b < 3; b++) {
+        t[0][b] = g[0][b];
+        t[1][b] = 0.5f * (g[0][b] + g[1][b] + g[2][b]);
+        t[2][b] = 0.5f * (g[0][b] - g[1][b] + g[2][b]);
+        t[3][b] = g[2][b];
+    }
+    const size_t plane = (size_t)cout * cin, at = (size_t)uo + (size_t)o * cin + i;
+    for (int a = 0; a < 4; a++) { /* (G g) G^T */
+        u[(a * 4 + 0) * plane + at] = t[a][0];
+        u[(a * 4 + 1) * plane + at] = 0.5f * (t[a][0] + t[a][1] + t[a][2]);
+        u[(a * 4 + 2) * plane + at] = 0.5f * (t[a][0] - t[a][1] + t[a][2]);
+        u[(a * 4 + 3) * plane + at] = t[a][2];
+    }
+}
+
+/* V[xi][i][b*tiles + tile] = (B^T d B)[xi], d the 4x4 input patch at (2*ty - pad, 2*tx - pad)
+ * of channel i, image b (zeros outside); channel i of image b starts at in + io + i*sc +
+ * b*sb. global (th*tw, cin, nb) */
+__kernel void winograd_input(__global const float *restrict in, const int io, const int sc, const int sb,
+                             const int hin, const int win, const int pad, const int tw, const int tiles,
+                             __global float *restrict v, const int vo, const int ldv, const int cin)
+{
+    const int tile = get_global_id(0), i = get_global_id(1), b = get_global_id(2);
+    if (tile >= tiles) return;
+    const int y0 = (tile / tw) * 2 - pad, x0 = (tile % tw) * 2 - pad;
+    __global const float *src = in + io + (size_t)i * sc + (size_t)b * sb;
+    float d[4][4];
+    for (int a = 0; a < 4; a++)
+        for (int e = 0; e < 4; e++) {
+            const int yy = y0 + a, xx = x0 + e;
+            const bool inside = yy >= 0 && yy < hin && xx >= 0 && xx < win;
+            const float val = src[inside ? yy * win + xx : 0];
+            d[a][e] = inside ? val : 0.0f;
+        }
+    float t[4][4]; /* B^T d */
+    for (int e = 0; e < 4; e++) {
+        t[0][e] = d[0][e] - d[2][e];
+        t[1][e] = d[1][e] + d[2][e];
+        t[2][e] = d[2][e] - d[1][e];
+        t[3][e] = d[1][e] - d[3][e];
+    }
+    const size_t plane = (size_t)cin * ldv, at = (size_t)vo + (size_t)i * ldv + (size_t)b * tiles + tile;
+    for (int a = 0; a < 4; a++) { /* (B^T d) B */
+        v[(a * 4 + 0) * plane + at] = t[a][0] - t[a][2];
+        v[(a * 4 + 1) * plane + at] = t[a][1] + t[a][2];
+        v[(a * 4 + 2) * plane + at] = t[a][2] - t[a][1];
+        v[(a * 4 + 3) * plane + at] = t[a][1] - t[a][3];
+    }
+}
+
+/* out[b][o][2ty + a][2tx + e] = act((A^T M A)[a][e] (+ bias[o])) for the outputs inside
+ * hout x wout; out is NCHW from out + oo (image b at b*cout*hout*wout). global (th*tw, cout, nb) */
+__kernel void winograd_output(__global const float *restrict m, const int mo, const int ldv, const int tw,
+                              const int tiles,
+                              __global const float *bias, const int bo, const int has_bias,
+                              __global float *restrict out, const int oo, const int cout, const int hout,
+                              const int wout, const int act, const float slope)
+{
+    const int tile = get_global_id(0), o = get_global_id(1), b = get_global_id(2);
+    if (tile >= tiles) return;
+    const size_t plane = (size_t)cout * ldv, at = (size_t)mo + (size_t)o * ldv + (size_t)b * tiles + tile;
+    float mm[4][4];
+    for (int a = 0; a < 4; a++)
+        for (int e = 0; e < 4; e++) mm[a][e] = m[(a * 4 + e) * plane + at];
+    float t[2][4]; /* A^T M */
+    for (int e = 0; e < 4; e++) {
+        t[0][e] = mm[0][e] + mm[1][e] + mm[2][e];
+        t[1][e] = mm[1][e] - mm[2][e] - mm[3][e];
+    }
+    const float add = has_bias ? bias[bo + o] : 0.0f;
+    const int y0 = (tile / tw) * 2, x0 = (tile % tw) * 2;
+    __global float *dst = out + oo + ((size_t)b * cout + o) * hout * wout;
+    for (int a = 0; a < 2; a++) {
+        const float r0 = t[a][0] + t[a][1] + t[a][2] + add, r1 = t[a][1] - t[a][2] - t[a][3] + add;
+        if (y0 + a >= hout) continue;
+        dst[(y0 + a) * wout + x0] = act_fwd(act, slope, r0);
+        if (x0 + 1 < wout) dst[(y0 + a) * wout + x0 + 1] = act_fwd(act, slope, r1);
+    }
+}

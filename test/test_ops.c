@@ -73,6 +73,15 @@ static float *rnd(size_t n, float lo, float hi)
 /* Fills a workspace with NaN before an op uses it, so that an element an im2col kernel
  * fails to write (a zero of the padding, say) poisons the result instead of passing with
  * whatever an earlier call left there. */
+/* d's n elements (not its guards) set to v: a result that is not written shows */
+static bool dbuf_fill(dbuf *d, float v)
+{
+    cl_int err = clEnqueueFillBuffer(t_ctx()->queue, d->mem, &v, sizeof v, GUARD * sizeof(float), d->n * sizeof(float),
+                                     0, NULL, NULL);
+    if (err != CL_SUCCESS) printf("# clEnqueueFillBuffer: %d\n", err);
+    return err == CL_SUCCESS;
+}
+
 static bool poison(cl_mem ws, size_t bytes)
 {
     const float nan = NAN;
@@ -104,7 +113,9 @@ static bool conv_case(op_conv_shape s, int with_bias)
     for (int i = 0; db && i < s.k; i++) db[i] = 7.0f;
     dbuf X = {0}, Wt = {0}, B = {0}, Y = {0}, DY = {0}, DX = {0}, DW = {0}, DB = {0};
     cl_mem ws = NULL;
-    size_t ws_bytes = (op_conv2d_workspace(ctx, &s) + 1) * sizeof(float);
+    op_conv_shape room = s; /* room for every algorithm conv_case runs */
+    room.winograd = room.winograd_dx = op_conv2d_winograd_ok(&s);
+    size_t ws_bytes = (op_conv2d_workspace(ctx, &room) + 1) * sizeof(float);
     bool ok = x && w && b && dy && y_ref && y && dx_ref && dx && dw_ref && dw && db_ref && db && dbuf_new(&X, x, nx) &&
               dbuf_new(&Wt, w, nw) && dbuf_new(&B, b, s.k) && dbuf_new(&Y, NULL, ny) && dbuf_new(&DY, dy, ny) &&
               dbuf_new(&DX, dx, nx) && dbuf_new(&DW, dw, nw) && dbuf_new(&DB, db, s.k) &&
@@ -113,12 +124,14 @@ static bool conv_case(op_conv_shape s, int with_bias)
     conv2d_backward_data_ref(&g, dy, w, dx_ref);
     conv2d_backward_filter_ref(&g, x, dy, dw_ref, db_ref);
     op_buf bias = with_bias ? ob(&B) : op_b(NULL, 0), dbias = with_bias ? ob(&DB) : op_b(NULL, 0);
-    for (int algo = OP_CONV_IM2COL_GEMM; ok && algo <= OP_CONV_DIRECT; algo++) {
+    static const char *const algo_label[OP_CONV_ALGO_COUNT] = {"", "forward (im2col+gemm)", "forward (direct)",
+                                                                "forward (winograd)"};
+    int last_algo = op_conv2d_winograd_ok(&s) ? OP_CONV_WINOGRAD : OP_CONV_DIRECT;
+    for (int algo = OP_CONV_IM2COL_GEMM; ok && algo <= last_algo; algo++) {
         dlcl_status st = poison(ws, ws_bytes) ? op_conv2d_forward_algo(ctx, &s, (op_conv_algo)algo, ob(&X), ob(&Wt), bias,
                                                                       ob(&Y), op_b(ws, 0))
                                               : DLCL_ERR_OPENCL;
-        ok = st == DLCL_OK && dbuf_read(&Y, y, "y") &&
-             t_close(algo == OP_CONV_DIRECT ? "forward (direct)" : "forward (im2col+gemm)", y, y_ref, ny, 1e-4f, 1e-4f);
+        ok = st == DLCL_OK && dbuf_read(&Y, y, "y") && t_close(algo_label[algo], y, y_ref, ny, 1e-4f, 1e-4f);
         if (st != DLCL_OK) printf("# %s\n", dlcl_last_error());
     }
     /* backward sums up to k*r*s (data) or n*p*q (filter) float products: looser atol */
@@ -140,15 +153,24 @@ static bool conv_case(op_conv_shape s, int with_bias)
         conv2d_backward_data_ref(&g, dz, w, dx_ref);
         conv2d_backward_filter_ref(&g, x, dz, dw_ref, db_ref);
     }
-    for (int algo = OP_CONV_IM2COL_GEMM; ok && algo <= OP_CONV_DIRECT; algo++)
+    for (int algo = OP_CONV_IM2COL_GEMM; ok && algo <= last_algo; algo++)
         ok = poison(ws, ws_bytes) && op_conv2d_forward_act(ctx, &s, (op_conv_algo)algo, ob(&X), ob(&Wt), bias, act, slope, ob(&Y),
                                    op_b(ws, 0)) == DLCL_OK &&
-             dbuf_read(&Y, y, "y") && t_close("forward + activation", y, y_ref, ny, 1e-4f, 1e-4f);
+             dbuf_read(&Y, y, "y") && t_close(algo_label[algo], y, y_ref, ny, 1e-4f, 1e-4f);
     if (ok) ok = poison(ws, ws_bytes) && op_conv2d_backward(ctx, &s, act, slope, ob(&Y), ob(&X), ob(&DY), ob(&Wt), ob(&DW), dbias, ob(&DX),
                                     op_b(ws, 0)) == DLCL_OK &&
                  dbuf_read(&DX, dx, "dx") && t_close("fused backward data", dx, dx_ref, nx, 1e-4f, 2e-4f) &&
                  dbuf_read(&DW, dw, "dw") && t_close("fused backward filter", dw, dw_ref, nw, 1e-4f, 1e-3f);
     if (ok && with_bias) ok = dbuf_read(&DB, db, "db") && t_close("fused bias gradient", db, db_ref, s.k, 1e-4f, 1e-3f);
+    if (ok && op_conv2d_winograd_ok(&s)) { /* the data gradient by Winograd, dx starting as garbage */
+        op_conv_shape sw = s;
+        sw.winograd_dx = 1;
+        ok = dbuf_fill(&DX, 7.0f) && poison(ws, ws_bytes) &&
+             op_conv2d_backward(ctx, &sw, act, slope, ob(&Y), ob(&X), ob(&DY), ob(&Wt), ob(&DW), dbias, ob(&DX),
+                                op_b(ws, 0)) == DLCL_OK &&
+             dbuf_read(&DX, dx, "dx") && t_close("backward data (winograd)", dx, dx_ref, nx, 1e-4f, 2e-4f) &&
+             dbuf_read(&DW, dw, "dw") && t_close("backward filter beside it", dw, dw_ref, nw, 1e-4f, 1e-3f);
+    }
     free(dz);
     if (!ok && dlcl_last_error()[0]) printf("# last error: %s\n", dlcl_last_error());
     dbuf *all[] = {&X, &Wt, &B, &Y, &DY, &DX, &DW, &DB};
@@ -287,6 +309,39 @@ static void conv_find_times_once_then_reads_the_cache(void)
     T_CHECK(damaged >= 1, "no cache entry written");
     T_CHECK(c.timed == 1, "a damaged entry was used (timed %d)", c.timed);
     T_CHECK(d.timed == 0 && d.forward == OP_CONV_AUTO, "DLCL_AUTOTUNE=0 still timed (%d)", d.timed);
+}
+
+/* Winograd F(2x2, 3x3) for the forward and the data gradient (conv_case runs both where
+ * op_conv2d_winograd_ok): no padding with odd outputs (partial tiles), padding 2 (the data
+ * gradient's padding is then 0), and a VGG-like layer in chunks of 3 */
+static void conv_matches_ref_winograd(void)
+{
+    T_CHECK(conv_case(CONV(.n = 2, .c = 5, .h = 10, .w = 7, .k = 3, .r = 3, .s = 3, .stride_h = 1, .stride_w = 1,
+                           .pad_h = 0, .pad_w = 0, .dil_h = 1, .dil_w = 1, .groups = 1), 1), "pad 0, 8x5 outputs");
+    T_CHECK(conv_case(CONV(.n = 3, .c = 4, .h = 6, .w = 9, .k = 6, .r = 3, .s = 3, .stride_h = 1, .stride_w = 1,
+                           .pad_h = 2, .pad_w = 2, .dil_h = 1, .dil_w = 1, .groups = 1), 0), "pad 2");
+    T_CHECK(conv_case(CONV(.n = 7, .c = 16, .h = 14, .w = 14, .k = 24, .r = 3, .s = 3, .stride_h = 1, .stride_w = 1,
+                           .pad_h = 1, .pad_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1, .chunk = 3), 1),
+            "16 -> 24 channels, chunks of 3");
+    /* a workspace sized without room for Winograd is refused, not overrun */
+    dlcl_ctx *ctx = t_ctx();
+    T_CHECK(ctx != NULL, "no context");
+    op_conv_shape s = CONV(.n = 2, .c = 3, .h = 8, .w = 8, .k = 4, .r = 3, .s = 3, .stride_h = 1, .stride_w = 1,
+                           .pad_h = 1, .pad_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1);
+    T_CHECK(op_conv_shape_infer(&s) == DLCL_OK, "%s", dlcl_last_error());
+    dbuf X = {0}, Wt = {0}, Y = {0};
+    cl_mem ws = NULL;
+    size_t ws_bytes = op_conv2d_workspace(ctx, &s) * sizeof(float);
+    cl_int err = CL_SUCCESS; /* its own buffer: the pool may hand out a larger one */
+    bool made = dbuf_new(&X, NULL, 2 * 3 * 64) && dbuf_new(&Wt, NULL, 4 * 3 * 9) && dbuf_new(&Y, NULL, 2 * 4 * 64) &&
+                (ws = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, ws_bytes, NULL, &err)) != NULL;
+    dlcl_status st = made ? op_conv2d_forward_algo(ctx, &s, OP_CONV_WINOGRAD, ob(&X), ob(&Wt), op_b(NULL, 0), ob(&Y),
+                                                   op_b(ws, 0))
+                          : DLCL_ERR_OPENCL;
+    bool named = strstr(dlcl_last_error(), "workspace") != NULL;
+    dbuf_free(&X), dbuf_free(&Wt), dbuf_free(&Y);
+    if (ws) clReleaseMemObject(ws);
+    T_CHECK(st == DLCL_ERR_INVALID_ARG && named, "small workspace: %s: %s", dlcl_status_str(st), dlcl_last_error());
 }
 
 static void conv_shape_errors_are_reported(void)
@@ -610,6 +665,7 @@ static const t_case cases[] = {
     T_CASE(conv_matches_ref_1x1_and_large_reduction),
     T_CASE(conv_matches_ref_with_a_chosen_chunk),
     T_CASE(conv_find_times_once_then_reads_the_cache),
+    T_CASE(conv_matches_ref_winograd),
     T_CASE(conv_shape_errors_are_reported),
     T_CASE(pool_matches_ref_on_odd_shapes),
     T_CASE(pool_shape_errors_are_reported),

@@ -68,6 +68,13 @@ static dlcl_status conv_shape(layer *l)
     return DLCL_OK;
 }
 
+static const char *algo_name(const op_conv_shape *s, op_conv_algo a)
+{
+    size_t K = (size_t)s->c / s->groups * s->r * s->s;
+    if (a == OP_CONV_AUTO) a = K <= 4 || (s->groups == s->c && s->c > 1) ? OP_CONV_DIRECT : OP_CONV_IM2COL_GEMM;
+    return a == OP_CONV_DIRECT ? "direct" : a == OP_CONV_WINOGRAD ? "winograd" : "gemm";
+}
+
 /* The forward algorithm and workspace chunk are timed on this device for this batch the
  * first time (op_conv2d_find; DLCL_AUTOTUNE=0: the heuristic), then read from the cache. */
 static dlcl_status conv_alloc(layer *l, dlcl_ctx *ctx, int batch)
@@ -83,10 +90,11 @@ static dlcl_status conv_alloc(layer *l, dlcl_ctx *ctx, int batch)
     if (p->choice.timed == 1)
         dlcl__log(ctx, DLCL_LOG_INFO, "layer [%s]: timed %d convolution candidates in %.2f s: %s forward, %d images "
                   "per chunk (kept in the cache; DLCL_AUTOTUNE=0 skips this)", l->name, p->choice.candidates,
-                  (rt_now_ms() - t0) * 1e-3, p->choice.forward == OP_CONV_DIRECT ? "direct" : "im2col+gemm",
+                  (rt_now_ms() - t0) * 1e-3, algo_name(&p->shape, p->choice.forward),
                   p->choice.chunk);
-    p->shape.chunk = p->choice.chunk;
-    s.chunk = p->choice.chunk;
+    p->shape.chunk = s.chunk = p->choice.chunk;
+    p->shape.winograd_dx = s.winograd_dx = p->choice.winograd_dx;
+    p->shape.winograd = s.winograd = p->choice.forward == OP_CONV_WINOGRAD;
     l->ws_floats = op_conv2d_workspace(ctx, &s);
     if (p->act != OP_ACT_GELU) return DLCL_OK;
     return layer_buf_alloc(ctx, (size_t)batch * layer_shape_numel(l->out), l, "pre-activation", &p->z, &p->z_bytes);
@@ -136,12 +144,9 @@ static void conv_describe(const layer *l, char *buf, size_t cap)
     if (n > 0 && (size_t)n < cap && s->groups > 1) n += snprintf(buf + n, cap - n, " groups %d", s->groups);
     if (n > 0 && (size_t)n < cap && p->act != OP_ACT_LINEAR) n += snprintf(buf + n, cap - n, ", %s", op_act_names[p->act]);
     /* how it runs here (after alloc): the forward algorithm, images per workspace chunk */
-    if (n > 0 && (size_t)n < cap && p->choice.chunk > 0) {
-        size_t K = (size_t)s->c / s->groups * s->r * s->s;
-        bool direct = p->choice.forward == OP_CONV_DIRECT || (p->choice.forward == OP_CONV_AUTO && K <= 4);
-        snprintf(buf + n, cap - n, "; %s, %d/chunk%s", direct ? "direct" : "gemm", p->choice.chunk,
+    if (n > 0 && (size_t)n < cap && p->choice.chunk > 0)
+        snprintf(buf + n, cap - n, "; %s, %d/chunk%s", algo_name(s, p->choice.forward), p->choice.chunk,
                  p->choice.timed ? " (timed)" : "");
-    }
 }
 
 static void conv_free(layer *l)

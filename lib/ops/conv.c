@@ -90,9 +90,46 @@ static size_t wt_floats(const op_conv_shape *s) { return (size_t)s->c / s->group
 
 int op_conv2d_chunk(const dlcl_ctx *ctx, const op_conv_shape *s) { return chunk_images(ctx, s); }
 
+bool op_conv2d_winograd_ok(const op_conv_shape *s)
+{
+    return s->r == 3 && s->s == 3 && s->stride_h == 1 && s->stride_w == 1 && s->dil_h == 1 && s->dil_w == 1 &&
+           s->groups == 1 && s->pad_h == s->pad_w && s->pad_h <= 2;
+}
+
+/* Winograd's part of the workspace, after the im2col layout and the filter gradient: U
+ * (16 x c x k, the transformed filters), then V (16 x cin x ldv) and M (16 x cout x ldv)
+ * for the chunk's tiles; the larger of the forward (cin c, cout k, p x q outputs) and the
+ * data gradient (cin k, cout c, h x w). */
+typedef struct wino_layout {
+    int tw, tiles; /* tiles per row and per image */
+    size_t ldv, v_off, m_off;
+} wino_layout;
+
+static wino_layout wino(const op_conv_shape *s, int nb, int backward, size_t base)
+{
+    int ho = backward ? s->h : s->p, wo = backward ? s->w : s->q, cin = backward ? s->k : s->c;
+    wino_layout l;
+    l.tw = (wo + 1) / 2;
+    l.tiles = (ho + 1) / 2 * l.tw;
+    l.ldv = pad_ld((size_t)nb * l.tiles);
+    l.v_off = base + (size_t)16 * s->c * s->k;
+    l.m_off = l.v_off + (size_t)16 * cin * l.ldv;
+    return l;
+}
+
+static size_t wino_floats(const op_conv_shape *s, int nb)
+{
+    if (!op_conv2d_winograd_ok(s)) return 0;
+    size_t f = (size_t)16 * s->c * s->k, a = wino(s, nb, 0, 0).ldv, b = wino(s, nb, 1, 0).ldv;
+    size_t fwd = (size_t)16 * (s->c + s->k) * a, bwd = (size_t)16 * (s->k + s->c) * b;
+    return f + (fwd > bwd ? fwd : bwd);
+}
+
+/* Winograd's part only where the shape asks for it (s->winograd, s->winograd_dx) */
 size_t op_conv2d_workspace(const dlcl_ctx *ctx, const op_conv_shape *s)
 {
-    return layout(s, chunk_images(ctx, s)).floats + wt_floats(s);
+    int nb = chunk_images(ctx, s);
+    return layout(s, nb).floats + wt_floats(s) + (s->winograd || s->winograd_dx ? wino_floats(s, nb) : 0);
 }
 
 /* Common integer arguments of im2col/col2im, in kernel order after the buffers. */
@@ -254,12 +291,67 @@ static dlcl_status dw_backward(dlcl_ctx *ctx, const op_conv_shape *s, op_buf t, 
     return st;
 }
 
+/* U = the 16 transformed filters at u_off (flip: the data gradient's, see conv.cl) */
+static dlcl_status wino_filter(dlcl_ctx *ctx, const op_conv_shape *s, op_buf w, int flip, op_buf ws, size_t u_off)
+{
+    cl_kernel k;
+    int wo = (int)w.off, cin = flip ? s->k : s->c, cout = flip ? s->c : s->k, uo = (int)u_off;
+    dlcl_status st = rt_kernel_get(ctx, "conv", "", "winograd_filter", &k);
+    if (st == DLCL_OK)
+        st = rt_set_args(k, "winograd_filter", RT_ARG(w.mem), RT_ARG(wo), RT_ARG(ws.mem), RT_ARG(uo), RT_ARG(cin),
+                         RT_ARG(cout), RT_ARG(flip), RT_ARGS_END);
+    size_t g[2] = {(size_t)cin, (size_t)cout};
+    return st == DLCL_OK ? rt_launch(ctx, k, "winograd_filter", 2, g, NULL) : st;
+}
+
+/* One chunk of nb images through Winograd: in (channel i of image b at in.off + i*sc +
+ * b*sb, hin x win, cin channels) -> out (NCHW from out.off, cout channels, hout x wout),
+ * with the transformed filters already in u (wino_filter); V and M in ws per l. */
+static dlcl_status wino_chunk(dlcl_ctx *ctx, op_buf in, int sc, int sb, int cin, int hin, int win, int pad, int cout,
+                              int hout, int wout, int nb, const wino_layout *l, op_buf u, op_buf ws, op_buf bias,
+                              op_act act, float slope, op_buf out)
+{
+    cl_kernel k;
+    int io = (int)in.off, tw = l->tw, tiles = l->tiles, ldv = (int)l->ldv;
+    op_buf v = op_b(ws.mem, l->v_off), m = op_b(ws.mem, l->m_off);
+    dlcl_status st = rt_kernel_get(ctx, "conv", "", "winograd_input", &k);
+    cl_mem vm = v.mem;
+    int vo = (int)v.off;
+    if (st == DLCL_OK)
+        st = rt_set_args(k, "winograd_input", RT_ARG(in.mem), RT_ARG(io), RT_ARG(sc), RT_ARG(sb), RT_ARG(hin),
+                         RT_ARG(win), RT_ARG(pad), RT_ARG(tw), RT_ARG(tiles), RT_ARG(vm), RT_ARG(vo), RT_ARG(ldv),
+                         RT_ARG(cin), RT_ARGS_END);
+    size_t gi[3] = {(size_t)tiles, (size_t)cin, (size_t)nb};
+    if (st == DLCL_OK) st = rt_launch(ctx, k, "winograd_input", 3, gi, NULL);
+    size_t n = (size_t)nb * tiles;
+    if (st == DLCL_OK)
+        st = gemm(ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, (size_t)cout, n, (size_t)cin, u, (size_t)cin,
+                  (size_t)cout * cin, v, l->ldv, (size_t)cin * l->ldv, 0.0f, m, l->ldv, (size_t)cout * l->ldv, 16);
+    int mo = (int)m.off, bo = (int)bias.off, hb = bias.mem != NULL, oo = (int)out.off, a = (int)act;
+    cl_mem bm = bias.mem ? bias.mem : ws.mem;
+    if (st == DLCL_OK) st = rt_kernel_get(ctx, "conv", "", "winograd_output", &k);
+    if (st == DLCL_OK)
+        st = rt_set_args(k, "winograd_output", RT_ARG(m.mem), RT_ARG(mo), RT_ARG(ldv), RT_ARG(tw), RT_ARG(tiles),
+                         RT_ARG(bm), RT_ARG(bo), RT_ARG(hb), RT_ARG(out.mem), RT_ARG(oo), RT_ARG(cout), RT_ARG(hout),
+                         RT_ARG(wout), RT_ARG(a), RT_ARG(slope), RT_ARGS_END);
+    size_t go[3] = {(size_t)tiles, (size_t)cout, (size_t)nb};
+    return st == DLCL_OK ? rt_launch(ctx, k, "winograd_output", 3, go, NULL) : st;
+}
+
 /* Sub-buffer offsets: kernels that write the workspace take it from element 0, so a
  * workspace with an offset is rejected rather than silently overwritten. */
-static dlcl_status check_ws(op_buf ws, const char *fn)
+/* The workspace starts at 0 and holds what this call uses: the im2col layout, and
+ * Winograd's part when it runs (so a workspace sized without s->winograd is refused). */
+static dlcl_status check_ws(const dlcl_ctx *ctx, const op_conv_shape *s, int winograd, op_buf ws, const char *fn)
 {
     if (ws.off != 0) return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: the workspace must start at offset 0", fn);
     if (ws.mem == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: no workspace", fn);
+    op_conv_shape t = *s;
+    t.winograd = winograd, t.winograd_dx = 0;
+    size_t need = op_conv2d_workspace(ctx, &t) * sizeof(float), have = 0;
+    if (clGetMemObjectInfo(ws.mem, CL_MEM_SIZE, sizeof have, &have, NULL) != CL_SUCCESS || have < need)
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: the workspace holds %zu bytes, this call needs %zu "
+                         "(op_conv2d_workspace with the algorithm's flags)", fn, have, need);
     return DLCL_OK;
 }
 
@@ -276,8 +368,23 @@ dlcl_status op_conv2d_forward_act(dlcl_ctx *ctx, const op_conv_shape *s, op_conv
         if (st != DLCL_OK || act == OP_ACT_LINEAR) return st;
         return op_activation_forward(ctx, act, slope, y, y, (size_t)s->n * s->k * pq);
     }
-    dlcl_status st = check_ws(ws, "op_conv2d_forward");
+    dlcl_status st = check_ws(ctx, s, algo == OP_CONV_WINOGRAD, ws, "op_conv2d_forward");
     int nb = chunk_images(ctx, s);
+    if (algo == OP_CONV_WINOGRAD) {
+        if (!op_conv2d_winograd_ok(s))
+            return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_forward: Winograd F(2x2,3x3) needs a 3x3 kernel, stride 1, "
+                             "no dilation, one group and a padding of at most 2");
+        size_t base = layout(s, nb).floats + wt_floats(s);
+        if (st == DLCL_OK) st = wino_filter(ctx, s, w, 0, ws, base);
+        for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb) {
+            int cnt = s->n - n0 < nb ? s->n - n0 : nb, hw = s->h * s->w;
+            wino_layout wl = wino(s, cnt, 0, base);
+            st = wino_chunk(ctx, op_b(x.mem, x.off + (size_t)n0 * s->c * hw), hw, s->c * hw, s->c, s->h, s->w, s->pad_h,
+                            s->k, s->p, s->q, cnt, &wl, op_b(ws.mem, base), ws, bias, act, slope,
+                            op_b(y.mem, y.off + (size_t)n0 * s->k * s->p * s->q));
+        }
+        return st;
+    }
     for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb) {
         int cnt = s->n - n0 < nb ? s->n - n0 : nb;
         ws_layout l = layout(s, cnt);
@@ -318,9 +425,13 @@ dlcl_status op_conv2d_backward(dlcl_ctx *ctx, const op_conv_shape *s, op_act act
     size_t K = (size_t)cg * s->r * s->s;
     if ((unsigned)act >= OP_ACT_COUNT || act == OP_ACT_GELU || (act != OP_ACT_LINEAR && y.mem == NULL))
         return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_backward: activation %d cannot be fused here", (int)act);
-    dlcl_status st = check_ws(ws, "op_conv2d_backward");
+    dlcl_status st = check_ws(ctx, s, dx.mem != NULL && s->winograd_dx, ws, "op_conv2d_backward");
     int nb = chunk_images(ctx, s);
-    size_t wt_off = layout(s, nb).floats;
+    size_t wt_off = layout(s, nb).floats, base = wt_off + wt_floats(s);
+    bool wino_dx = dx.mem != NULL && s->winograd_dx;
+    if (wino_dx && !op_conv2d_winograd_ok(s))
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_backward: no Winograd data gradient for this shape");
+    if (st == DLCL_OK && wino_dx) st = wino_filter(ctx, s, w, 1, ws, base);
     for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb) {
         int cnt = s->n - n0 < nb ? s->n - n0 : nb;
         ws_layout l = layout(s, cnt);
@@ -340,6 +451,14 @@ dlcl_status op_conv2d_backward(dlcl_ctx *ctx, const op_conv_shape *s, op_act act
                           op_b(ws.mem, wt_off + (size_t)g * K * kg), (size_t)kg, 0, 1);
         }
         if (st != DLCL_OK || dx.mem == NULL) continue;
+        if (wino_dx) { /* dx = dz correlated with the rotated filters, padded by 2 - pad */
+            int pq = s->p * s->q;
+            wino_layout wl = wino(s, cnt, 1, base);
+            st = wino_chunk(ctx, t, (int)l.ldc, pq, s->k, s->p, s->q, 2 - s->pad_h, s->c, s->h, s->w, cnt, &wl,
+                            op_b(ws.mem, base), ws, op_b(NULL, 0), OP_ACT_LINEAR, 0.0f,
+                            op_b(dx.mem, dx.off + (size_t)n0 * s->c * s->h * s->w));
+            continue;
+        }
         for (int g = 0; st == DLCL_OK && g < s->groups; g++)
             st = gemm(ctx, DLCL_TRANS, DLCL_NO_TRANS, K, l.cols, (size_t)kg, op_b(w.mem, w.off + (size_t)g * kg * K), K,
                       0, op_b(ws.mem, l.t_off + (size_t)g * kg * l.ldc), l.ldc, 0, 0.0f,

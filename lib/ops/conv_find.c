@@ -4,8 +4,9 @@
  *
  * The candidates: the workspace chunk of half, the default and twice the default images
  * (context.c sizes the default to the last-level cache; the best size depends on the cache,
- * the shape and what else the machine runs), and, for a small reduction (c/groups*r*s), the
- * direct forward kernel against im2col + GEMM. A candidate replaces the default only when it
+ * the shape and what else the machine runs); for a small reduction (c/groups*r*s), the
+ * direct forward kernel against im2col + GEMM; for a 3x3 of stride 1, Winograd F(2x2,3x3)
+ * for the forward and the data gradient. A candidate replaces the default only when it
  * is at least FIND_MARGIN faster, so timing noise does not flip choices between machines of
  * the same kind. */
 #include <stdio.h>
@@ -14,7 +15,7 @@
 
 #include "ops.h"
 
-#define FIND_VERSION 1
+#define FIND_VERSION 2
 #define FIND_REPS 2            /* timed runs per candidate after one untimed (kernel builds) */
 #define FIND_MARGIN 0.95       /* a candidate must take under 95% of the default's time */
 #define FIND_DIRECT_MAX_K 32   /* c/groups*r*s up to which the direct forward kernel is timed */
@@ -52,13 +53,14 @@ static bool load_choice(dlcl_ctx *ctx, const rt_cache_key *key, const op_conv_sh
     memcpy(text, bin, n);
     text[n] = '\0';
     free(bin);
-    int algo = 0, chunk = 0, cands = 0;
+    int algo = 0, chunk = 0, cands = 0, wdx = 0;
     double ms = 0;
-    if (sscanf(text, "forward %d chunk %d ms %lf candidates %d", &algo, &chunk, &ms, &cands) != 4 || chunk < 1 ||
-        chunk > s->n || (algo != OP_CONV_IM2COL_GEMM && algo != OP_CONV_DIRECT) ||
-        (algo == OP_CONV_DIRECT && !direct_allowed(s)))
+    if (sscanf(text, "forward %d chunk %d wdx %d ms %lf candidates %d", &algo, &chunk, &wdx, &ms, &cands) != 5 ||
+        chunk < 1 || chunk > s->n || (algo != OP_CONV_IM2COL_GEMM && algo != OP_CONV_DIRECT && algo != OP_CONV_WINOGRAD) ||
+        (algo == OP_CONV_DIRECT && !direct_allowed(s)) || (wdx != 0 && wdx != 1) ||
+        ((algo == OP_CONV_WINOGRAD || wdx) && !op_conv2d_winograd_ok(s)))
         return false;
-    *out = (op_conv_choice){(op_conv_algo)algo, chunk, 2, ms, cands};
+    *out = (op_conv_choice){(op_conv_algo)algo, chunk, wdx, 2, ms, cands};
     return true;
 }
 
@@ -122,11 +124,13 @@ static dlcl_status time_all(dlcl_ctx *ctx, const op_conv_shape *s, int passes, o
     }
     size_t nx = (size_t)s->n * s->c * s->h * s->w, nw = (size_t)s->k * (s->c / s->groups) * s->r * s->s,
            ny = (size_t)s->n * s->k * s->p * s->q, nws = 0;
-    for (int i = 0; i < nc; i++) {
+    for (int i = 0; i < nc; i++) { /* room for every candidate, Winograd's included */
         t.chunk = uniq[i];
+        t.winograd = t.winograd_dx = op_conv2d_winograd_ok(s);
         size_t f = op_conv2d_workspace(ctx, &t);
         if (f > nws) nws = f;
     }
+    t.winograd = t.winograd_dx = 0;
     find_bufs b = {0};
     dlcl_status st = scratch(ctx, nx, 0.5f, &b.x);
     if (st == DLCL_OK) st = scratch(ctx, nw, 0.01f, &b.w);
@@ -145,7 +149,7 @@ static dlcl_status time_all(dlcl_ctx *ctx, const op_conv_shape *s, int passes, o
         st = time_candidate(ctx, &t, OP_CONV_IM2COL_GEMM, backward, need_dx, &b, &ms);
         if (st == DLCL_OK && (i == 0 || ms < FIND_MARGIN * best)) best = ms, best_chunk = uniq[i];
     }
-    *out = (op_conv_choice){OP_CONV_IM2COL_GEMM, best_chunk, 1, best, nc};
+    *out = (op_conv_choice){OP_CONV_IM2COL_GEMM, best_chunk, 0, 1, best, nc};
     /* then the forward alone: direct against im2col + GEMM with the chunk chosen. The
      * heuristic's pick (direct up to a reduction of 4) is the default here too. */
     if (st == DLCL_OK && direct_allowed(s)) {
@@ -161,6 +165,20 @@ static dlcl_status time_all(dlcl_ctx *ctx, const op_conv_shape *s, int passes, o
         }
         out->candidates += 1;
     }
+    /* then Winograd, forward and data gradient, against the best so far as a whole */
+    if (st == DLCL_OK && op_conv2d_winograd_ok(s)) {
+        double ms;
+        t.chunk = best_chunk;
+        t.winograd_dx = need_dx;
+        st = time_candidate(ctx, &t, OP_CONV_WINOGRAD, backward, need_dx, &b, &ms);
+        t.winograd_dx = 0;
+        if (st == DLCL_OK && ms < FIND_MARGIN * out->ms) {
+            out->forward = OP_CONV_WINOGRAD;
+            out->winograd_dx = need_dx;
+            out->ms = ms;
+        }
+        out->candidates += 1;
+    }
     cl_mem all[] = {b.x, b.w, b.y, b.dy, b.dx, b.dw, b.db, b.ws};
     clFinish(ctx->queue);
     for (size_t i = 0; i < DLCL__ARRAY_LEN(all); i++)
@@ -172,7 +190,7 @@ dlcl_status op_conv2d_find(dlcl_ctx *ctx, const op_conv_shape *s, int passes, op
 {
     op_conv_shape t = *s;
     t.chunk = 0;
-    *out = (op_conv_choice){OP_CONV_AUTO, op_conv2d_chunk(ctx, &t), 0, 0.0, 0};
+    *out = (op_conv_choice){OP_CONV_AUTO, op_conv2d_chunk(ctx, &t), 0, 0, 0.0, 0};
     if (!find_enabled(ctx)) return DLCL_OK;
     char opts[256], platform_version[128] = "";
     key_options(s, passes, opts, sizeof opts);
@@ -187,8 +205,8 @@ dlcl_status op_conv2d_find(dlcl_ctx *ctx, const op_conv_shape *s, int passes, op
     }
     *out = c;
     char text[128];
-    int n = snprintf(text, sizeof text, "forward %d chunk %d ms %.3f candidates %d\n", (int)c.forward, c.chunk, c.ms,
-                     c.candidates);
+    int n = snprintf(text, sizeof text, "forward %d chunk %d wdx %d ms %.3f candidates %d\n", (int)c.forward, c.chunk,
+                     c.winograd_dx, c.ms, c.candidates);
     if (rt_cache_store(ctx->cache_dir, &key, (const unsigned char *)text, (size_t)n) != DLCL_OK)
         dlcl__log(ctx, DLCL_LOG_WARN, "convolution find: %s (the choice is not kept)", dlcl_last_error());
     return DLCL_OK;

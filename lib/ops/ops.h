@@ -62,6 +62,8 @@ typedef struct op_conv_shape {
     int stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
     int p, q;             /* output height, width: filled by op_conv_shape_infer */
     int chunk;            /* images per workspace chunk; 0: the device's default (op_conv2d_chunk) */
+    int winograd_dx;      /* 1: the data gradient by Winograd (needs op_conv2d_winograd_ok) */
+    int winograd;         /* 1: the workspace has room for a Winograd forward (op_conv2d_workspace) */
 } op_conv_shape;
 
 /* Computes p, q (PyTorch formula) and validates; DLCL_ERR_SHAPE on a bad geometry. */
@@ -74,7 +76,15 @@ int op_conv2d_chunk(const dlcl_ctx *ctx, const op_conv_shape *s);
 dlcl_status op_conv2d_forward(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, op_buf w, op_buf bias, op_buf y,
                               op_buf ws);
 /* Forward algorithms; op_conv2d_forward picks one by a heuristic (see conv.c). */
-typedef enum op_conv_algo { OP_CONV_AUTO, OP_CONV_IM2COL_GEMM, OP_CONV_DIRECT, OP_CONV_ALGO_COUNT } op_conv_algo;
+typedef enum op_conv_algo {
+    OP_CONV_AUTO,
+    OP_CONV_IM2COL_GEMM,
+    OP_CONV_DIRECT,
+    OP_CONV_WINOGRAD, /* F(2x2, 3x3): 3x3, stride 1, no dilation, one group, pad <= 2 (op_conv2d_winograd_ok) */
+    OP_CONV_ALGO_COUNT
+} op_conv_algo;
+/* Whether Winograd F(2x2, 3x3) can run this shape, forward and data gradient. */
+bool op_conv2d_winograd_ok(const op_conv_shape *s);
 dlcl_status op_conv2d_forward_algo(dlcl_ctx *ctx, const op_conv_shape *s, op_conv_algo algo, op_buf x, op_buf w,
                                    op_buf bias, op_buf y, op_buf ws);
 /* y = act(conv(x, w) + bias), the activation fused into the output relayout. */
@@ -98,6 +108,7 @@ dlcl_status op_conv2d_backward_filter(dlcl_ctx *ctx, const op_conv_shape *s, op_
 typedef struct op_conv_choice {
     op_conv_algo forward;
     int chunk;
+    int winograd_dx; /* the data gradient by Winograd */
     int timed;       /* 1: measured now, 2: read from the tuning cache, 0: the heuristic */
     double ms;       /* the chosen candidate's forward + backward time when timed */
     int candidates;  /* how many were timed */
