@@ -5,7 +5,7 @@ both test accuracies per network. Each framework runs in its own process, one af
 other, so their thread pools do not compete.
 
   /usr/bin/python3 bench/train_vs_torch.py [--config NET.ini]... (default: LeNet and VGG)
-      [--build build] [--threads 2] [--train-samples N] [--epochs 1]
+      [--build build] [--threads 2] [--train-samples N] [--epochs 1] [--rounds 1]
 """
 import argparse
 import configparser
@@ -109,6 +109,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--train-samples", type=int, default=0, help="0: all")
     ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=1, help="pairs of runs per net, alternating which goes first")
     ap.add_argument("--torch-only", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.torch_only:
@@ -120,11 +121,18 @@ def main():
     print(f"\ntorch threads: {a.threads}; epochs: {a.epochs}; train samples: {a.train_samples or 'all'}; "
           f"device: {rows[0][1]}")
     print(f"{'net':22} {'dlcl s':>9} {'torch s':>9} {'ratio':>7} {'dlcl acc':>9} {'torch acc':>10}")
-    for name, _, d_s, d_acc, t_s, t_acc in rows:
-        print(f"{name:22} {d_s:9.1f} {t_s:9.1f} {d_s / t_s:7.2f} {d_acc:9.4f} {t_acc:10.4f}")
+    for name, _, pairs, d_acc, t_acc in rows:
+        ratios = sorted(d / t for d, t in pairs)
+        d_s, t_s = sorted(p[0] for p in pairs)[len(pairs) // 2], sorted(p[1] for p in pairs)[len(pairs) // 2]
+        line = f"{name:22} {d_s:9.1f} {t_s:9.1f} {ratios[len(ratios) // 2]:7.2f} {d_acc:9.4f} {t_acc:10.4f}"
+        if len(pairs) > 1:
+            line += "   rounds: " + " ".join(f"{d:.1f}/{t:.1f}={d / t:.2f}" for d, t in pairs)
+        print(line)
+    if a.rounds > 1:
+        print("(seconds and ratio: medians over the rounds)")
 
 
-def run_one(a, config):
+def run_dlcl(a, config):
     ckpt = os.path.join(os.environ.get("TMPDIR", "/tmp"), "dlcl-bench.safetensors")
     cmd = [os.path.join(a.build, "tools/dlcl-train"), config, "--set", f"net.epochs={a.epochs}",
            "--set", f"net.checkpoint={ckpt}"]
@@ -135,8 +143,11 @@ def run_one(a, config):
     m = re.search(r"^final: .*test_accuracy=([0-9.]+) .*train_seconds=([0-9.]+)", out.stdout, re.M)
     if out.returncode != 0 or not m:
         sys.exit("dlcl-train failed:\n" + out.stdout[-3000:] + out.stderr[-3000:])
-    d_acc, d_s = float(m.group(1)), float(m.group(2))
     dev = re.search(r"^device: (.*)$", out.stdout, re.M)
+    return float(m.group(2)), float(m.group(1)), dev.group(1) if dev else "?"
+
+
+def run_torch(a, config):
     # torch in its own process with the same thread count
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
     tcmd = [sys.executable, os.path.abspath(__file__), "--torch-only", "--config", config, "--threads", str(a.threads),
@@ -146,7 +157,22 @@ def run_one(a, config):
     m = re.search(r"torch_seconds=([0-9.]+) torch_accuracy=([0-9.]+)", out.stdout)
     if out.returncode != 0 or not m:
         sys.exit("torch run failed:\n" + out.stdout[-3000:] + out.stderr[-3000:])
-    return (os.path.basename(config), dev.group(1) if dev else "?", d_s, d_acc, float(m.group(1)), float(m.group(2)))
+    return float(m.group(1)), float(m.group(2))
+
+
+def run_one(a, config):
+    """a.rounds epochs of each framework, alternating which goes first: a shared VM's speed
+    drifts over minutes, so one pair of runs can favour either side."""
+    pairs, dev, d_acc, t_acc = [], "?", 0.0, 0.0
+    for r in range(a.rounds):
+        if r % 2 == 0:
+            d_s, d_acc, dev = run_dlcl(a, config)
+            t_s, t_acc = run_torch(a, config)
+        else:
+            t_s, t_acc = run_torch(a, config)
+            d_s, d_acc, dev = run_dlcl(a, config)
+        pairs.append((d_s, t_s))
+    return os.path.basename(config), dev, pairs, d_acc, t_acc
 
 
 if __name__ == "__main__":
