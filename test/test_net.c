@@ -311,7 +311,7 @@ static void nonfinite_values_name_the_first_layer(void)
  * chain, the only graph configs make today, takes two: a layer never writes the buffer it
  * reads); training entry points refuse; a non-finite output is still named, from a
  * layer-by-layer rerun. */
-static const char *skip_net =
+static const char *chain_net =
     "[net]\ninput=2,9,7\nclasses=5\nbatch=3\nseed=11\n"
     "[c1]\ntype=conv\nfilters=4\nsize=3\npad=1\nactivation=relu\n"
     "[c2]\ntype=conv\nfilters=4\nsize=3\npad=1\n"
@@ -323,7 +323,7 @@ static const char *skip_net =
 
 static void inference_net_shares_buffers_and_matches_training_net(void)
 {
-    const char *path = write_cfg(skip_net);
+    const char *path = write_cfg(chain_net);
     T_CHECK(path != NULL, "cannot write config");
     dlcl_net *tr = NULL, *inf = NULL;
     T_OK(dlcl_net_create(path, NULL, 0, NULL, &tr));

@@ -70,8 +70,7 @@ static dlcl_status conv_shape(layer *l)
 
 static const char *algo_name(const op_conv_shape *s, op_conv_algo a)
 {
-    size_t K = (size_t)s->c / s->groups * s->r * s->s;
-    if (a == OP_CONV_AUTO) a = K <= 4 || (s->groups == s->c && s->c > 1) ? OP_CONV_DIRECT : OP_CONV_IM2COL_GEMM;
+    if (a == OP_CONV_AUTO) a = op_conv2d_heuristic(s);
     return a == OP_CONV_DIRECT ? "direct" : a == OP_CONV_WINOGRAD ? "winograd" : "gemm";
 }
 

@@ -241,6 +241,12 @@ static dlcl_status forward_direct(dlcl_ctx *ctx, const op_conv_shape *s, op_buf 
 /* groups == c > 1: every filter sees one input channel; the dw_* kernels of conv.c */
 static bool depthwise(const op_conv_shape *s) { return s->groups == s->c && s->c > 1; }
 
+op_conv_algo op_conv2d_heuristic(const op_conv_shape *s)
+{
+    size_t K = (size_t)s->c / s->groups * s->r * s->s;
+    return K <= DIRECT_MAX_REDUCTION || depthwise(s) ? OP_CONV_DIRECT : OP_CONV_IM2COL_GEMM;
+}
+
 static dlcl_status dw_forward(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, op_buf w, op_buf bias, op_act act,
                               float slope, op_buf y)
 {
@@ -361,7 +367,7 @@ dlcl_status op_conv2d_forward_act(dlcl_ctx *ctx, const op_conv_shape *s, op_conv
     int cg = s->c / s->groups, kg = s->k / s->groups;
     size_t K = (size_t)cg * s->r * s->s, pq = (size_t)s->p * s->q;
     if ((unsigned)act >= OP_ACT_COUNT) return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_forward: activation %d", (int)act);
-    if (algo == OP_CONV_AUTO) algo = K <= DIRECT_MAX_REDUCTION || depthwise(s) ? OP_CONV_DIRECT : OP_CONV_IM2COL_GEMM;
+    if (algo == OP_CONV_AUTO) algo = op_conv2d_heuristic(s);
     if (algo == OP_CONV_DIRECT && depthwise(s)) return dw_forward(ctx, s, x, w, bias, act, slope, y);
     if (algo == OP_CONV_DIRECT) {
         dlcl_status st = forward_direct(ctx, s, x, w, bias, y);

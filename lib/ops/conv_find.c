@@ -153,14 +153,13 @@ static dlcl_status time_all(dlcl_ctx *ctx, const op_conv_shape *s, int passes, o
     }
     *out = (op_conv_choice){OP_CONV_IM2COL_GEMM, best_chunk, 0, 1, best, nc};
     /* then the forward alone: direct against im2col + GEMM with the chunk chosen. The
-     * heuristic's pick (direct up to a reduction of 4) is the default here too. */
+     * heuristic's pick (op_conv2d_heuristic) is the default here too. */
     if (st == DLCL_OK && direct_allowed(s)) {
         double gemm_ms, direct_ms;
         t.chunk = best_chunk;
         st = time_candidate(ctx, &t, OP_CONV_IM2COL_GEMM, 0, need_dx, &b, &gemm_ms);
         if (st == DLCL_OK) st = time_candidate(ctx, &t, OP_CONV_DIRECT, 0, need_dx, &b, &direct_ms);
-        size_t K = (size_t)s->c / s->groups * s->r * s->s;
-        bool direct_default = K <= 4;
+        bool direct_default = op_conv2d_heuristic(s) == OP_CONV_DIRECT;
         if (st == DLCL_OK && (direct_default ? !(gemm_ms < FIND_MARGIN * direct_ms) : direct_ms < FIND_MARGIN * gemm_ms)) {
             out->forward = OP_CONV_DIRECT;
             out->ms += direct_ms - gemm_ms;

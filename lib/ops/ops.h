@@ -83,6 +83,9 @@ typedef enum op_conv_algo {
     OP_CONV_WINOGRAD, /* F(2x2, 3x3): 3x3, stride 1, no dilation, one group, pad <= 2 (op_conv2d_winograd_ok) */
     OP_CONV_ALGO_COUNT
 } op_conv_algo;
+/* The forward algorithm OP_CONV_AUTO stands for when nothing was timed: direct for a
+ * reduction c/groups*r*s of at most 4 and for depthwise shapes, else im2col + GEMM. */
+op_conv_algo op_conv2d_heuristic(const op_conv_shape *s);
 /* Whether Winograd F(2x2, 3x3) can run this shape, forward and data gradient. */
 bool op_conv2d_winograd_ok(const op_conv_shape *s);
 dlcl_status op_conv2d_forward_algo(dlcl_ctx *ctx, const op_conv_shape *s, op_conv_algo algo, op_buf x, op_buf w,
