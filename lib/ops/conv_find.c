@@ -70,6 +70,8 @@ typedef struct find_bufs {
     cl_mem x, w, y, dy, dx, dw, db, ws;
 } find_bufs;
 
+/* Created and released outside the buffer pool: the pool would keep the timing's buffers
+ * (tens of MiB for a large layer) idle for the rest of the run. */
 static dlcl_status scratch(dlcl_ctx *ctx, size_t floats, float fill, cl_mem *out)
 {
     cl_int err;
