@@ -1,11 +1,15 @@
 #!/usr/bin/python3
 """Training epochs of the same networks in dlcl (OpenCL device, PoCL on a CPU-only
-machine) and in PyTorch on the CPU, in one run; prints both epoch times, their ratio and
-both test accuracies per network. Each framework runs in its own process, one after the
-other, so their thread pools do not compete.
+machine) and in PyTorch (on the CPU, or CUDA with --torch-device cuda), in one run; prints
+both epoch times, their ratio and both test accuracies per network. Each framework runs in
+its own process, one after the other, so their thread pools do not compete.
 
   /usr/bin/python3 bench/train_vs_torch.py [--config NET.ini]... (default: LeNet and VGG)
       [--build build] [--threads 2] [--train-samples N] [--epochs 1] [--rounds 1]
+      [--torch-device cpu|cuda]
+
+With cuda the whole data set lives on the GPU and the epoch ends with a synchronize, so
+the torch figure is its best case; dlcl's includes its host loader and uploads.
 """
 import argparse
 import configparser
@@ -19,7 +23,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def torch_epoch(cfg_path, threads, samples, epochs):
+def torch_epoch(cfg_path, threads, samples, epochs, device="cpu"):
     import numpy as np
     import torch
     import torch.nn as nn
@@ -45,8 +49,9 @@ def torch_epoch(cfg_path, threads, samples, epochs):
         x = idx(data_s[prefix + "_images"])[:limit].astype(np.float32)
         y = idx(data_s[prefix + "_labels"])[:limit].astype(np.int64)
         return torch.from_numpy(((x * scale - mean) / std).reshape(-1, c, h, w)), torch.from_numpy(y)
-    xtr, ytr = load("train", samples)
-    xte, yte = load("test", None)
+    dev = torch.device(device)
+    xtr, ytr = (t.to(dev) for t in load("train", samples))
+    xte, yte = (t.to(dev) for t in load("test", None))
 
     layers, shape = [], (c, h, w)
     for name in cfg.sections():
@@ -78,14 +83,16 @@ def torch_epoch(cfg_path, threads, samples, epochs):
         act = s.get("activation", "linear")
         if act != "linear":
             layers.append({"relu": nn.ReLU(), "tanh": nn.Tanh(), "sigmoid": nn.Sigmoid(), "gelu": nn.GELU()}[act])
-    model = nn.Sequential(*layers)
+    model = nn.Sequential(*layers).to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=float(opt_s.get("learning_rate", 0.01)),
                           momentum=float(opt_s.get("momentum", 0)), nesterov=opt_s.get("nesterov", "0") in ("1", "true"),
                           weight_decay=float(opt_s.get("weight_decay", 0)))
     seconds = 0.0
     for epoch in range(epochs):
         model.train()
-        perm = torch.randperm(len(xtr))
+        perm = torch.randperm(len(xtr), device=dev)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
         t0 = time.perf_counter()
         for i in range(0, len(xtr), batch):
             j = perm[i:i + batch]
@@ -93,6 +100,8 @@ def torch_epoch(cfg_path, threads, samples, epochs):
             loss = F.cross_entropy(model(xtr[j]), ytr[j])
             loss.backward()
             opt.step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
         seconds += time.perf_counter() - t0
     model.eval()
     correct = 0
@@ -110,15 +119,16 @@ def main():
     ap.add_argument("--train-samples", type=int, default=0, help="0: all")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=1, help="pairs of runs per net, alternating which goes first")
+    ap.add_argument("--torch-device", default="cpu", help="cpu, or cuda for PyTorch on the same GPU")
     ap.add_argument("--torch-only", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.torch_only:
-        s, acc = torch_epoch(a.config[0], a.threads, a.train_samples or None, a.epochs)
+        s, acc = torch_epoch(a.config[0], a.threads, a.train_samples or None, a.epochs, a.torch_device)
         print(f"torch_seconds={s:.2f} torch_accuracy={acc:.4f}")
         return
     configs = a.config or [os.path.join(ROOT, "examples", n) for n in ("fashion_lenet.ini", "fashion_vgg.ini")]
     rows = [run_one(a, c) for c in configs]
-    print(f"\ntorch threads: {a.threads}; epochs: {a.epochs}; train samples: {a.train_samples or 'all'}; "
+    print(f"\ntorch device: {a.torch_device}; torch threads: {a.threads}; epochs: {a.epochs}; train samples: {a.train_samples or 'all'}; "
           f"device: {rows[0][1]}")
     print(f"{'net':22} {'dlcl s':>9} {'torch s':>9} {'ratio':>7} {'dlcl acc':>9} {'torch acc':>10}")
     for name, _, pairs, d_acc, t_acc in rows:
@@ -151,7 +161,7 @@ def run_torch(a, config):
     # torch in its own process with the same thread count
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
     tcmd = [sys.executable, os.path.abspath(__file__), "--torch-only", "--config", config, "--threads", str(a.threads),
-            "--train-samples", str(a.train_samples), "--epochs", str(a.epochs)]
+            "--train-samples", str(a.train_samples), "--epochs", str(a.epochs), "--torch-device", a.torch_device]
     print("torch: " + " ".join(tcmd), flush=True)
     out = subprocess.run(tcmd, capture_output=True, text=True, env=env)
     m = re.search(r"torch_seconds=([0-9.]+) torch_accuracy=([0-9.]+)", out.stdout)
