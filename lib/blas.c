@@ -51,7 +51,7 @@ static dlcl_status check_operand(const char *name, size_t rows, size_t cols, siz
     return DLCL_OK;
 }
 
-static dlcl_status gemm_clblast(dlcl_ctx *ctx, const blas_gemm_args *g)
+static dlcl_status clblast_gemm(dlcl_ctx *ctx, const blas_gemm_args *g)
 {
     CLBlastTranspose ta = g->ta == DLCL_TRANS ? CLBlastTransposeYes : CLBlastTransposeNo;
     CLBlastTranspose tb = g->tb == DLCL_TRANS ? CLBlastTransposeYes : CLBlastTransposeNo;
@@ -64,6 +64,49 @@ static dlcl_status gemm_clblast(dlcl_ctx *ctx, const blas_gemm_args *g)
                                        g->lda, g->a_stride, g->b, g->b_off, g->ldb, g->b_stride, g->beta, g->c,
                                        g->c_off, g->ldc, g->c_stride, g->batch, &ctx->queue, NULL);
     return c == CLBlastSuccess ? DLCL_OK : clblast_err(c, ctx, g);
+}
+
+static dlcl_status sum_parts(dlcl_ctx *ctx, cl_mem part, size_t chunks, const blas_gemm_args *g);
+
+/* CLBlast gives a small C a handful of work-groups, each running the whole k, however many
+ * compute units the device has. A conv's filter gradient is such a product: on an H100
+ * (132 units) LeNet's conv1 backward (32 x 25 over k = 64 images x 784 pixels) took 3.75 ms
+ * of a 6.2 ms step. So when C has fewer CLBLAST_TILE-square tiles than the device has units,
+ * k is cut into chunks (at least SPLITK_MIN_K long) computed as one strided-batched product
+ * into partial Cs, which sum_parts adds up; the rest of k is added to C afterwards. */
+#define CLBLAST_TILE 64
+#define SPLITK_MIN_K 256
+
+static size_t clblast_splitk_chunks(const dlcl_ctx *ctx, const blas_gemm_args *g)
+{
+    size_t tiles = (g->m + CLBLAST_TILE - 1) / CLBLAST_TILE * ((g->n + CLBLAST_TILE - 1) / CLBLAST_TILE);
+    size_t units = ctx->info.compute_units ? ctx->info.compute_units : 1;
+    if (g->batch != 1 || tiles >= units || g->c_off + g->m * g->ldc > (size_t)INT32_MAX) return 0; /* sum_parts: int */
+    size_t want = (2 * units + tiles - 1) / tiles, most = g->k / SPLITK_MIN_K;
+    size_t chunks = want < most ? want : most;
+    return chunks >= 4 ? chunks : 0;
+}
+
+static dlcl_status gemm_clblast(dlcl_ctx *ctx, const blas_gemm_args *g)
+{
+    size_t chunks = clblast_splitk_chunks(ctx, g);
+    if (chunks == 0) return clblast_gemm(ctx, g);
+    size_t mn = g->m * g->n, bytes = chunks * mn * sizeof(float), kc = g->k / chunks, done = chunks * kc;
+    size_t ka = g->ta ? g->lda : 1, kb = g->tb ? 1 : g->ldb; /* distance between two k of A, of B */
+    cl_mem part = NULL;
+    dlcl_status s = rt_buffer_acquire(ctx, bytes, "GEMM split-k partial products", &part);
+    blas_gemm_args h = *g;
+    h.k = kc, h.alpha = 1.0f, h.beta = 0.0f, h.a_stride = kc * ka, h.b_stride = kc * kb, h.batch = chunks;
+    h.c = part, h.c_off = 0, h.ldc = g->n, h.c_stride = mn;
+    if (s == DLCL_OK) s = clblast_gemm(ctx, &h);
+    if (s == DLCL_OK) s = sum_parts(ctx, part, chunks, g);
+    if (part) rt_buffer_release(ctx, part, bytes); /* in-order queue: a later user runs after */
+    if (s == DLCL_OK && done < g->k) { /* the rest of k, added to C */
+        h = *g;
+        h.k = g->k - done, h.a_off += done * ka, h.b_off += done * kb, h.beta = 1.0f;
+        s = clblast_gemm(ctx, &h);
+    }
+    return s;
 }
 
 const char *const blas_backend_names[BLAS_BACKEND_COUNT] = {"auto", "clblast", "dlcl"};
@@ -377,14 +420,7 @@ static dlcl_status gemm_nn_splitk(dlcl_ctx *ctx, const blas_gemm_args *g, size_t
     h.k = kc, h.alpha = 1.0f, h.beta = 0.0f, h.a_stride = kc, h.b_stride = kc * g->ldb, h.batch = chunks;
     h.c = part, h.c_off = 0, h.ldc = g->n, h.c_stride = mn;
     if (s == DLCL_OK) s = gemm_nn_blocked(ctx, &h);
-    cl_kernel k;
-    if (s == DLCL_OK) s = rt_kernel_get(ctx, "gemm", "", "sum_parts", &k);
-    int m = (int)g->m, n = (int)g->n, np = (int)chunks, co = (int)g->c_off, ldc = (int)g->ldc;
-    if (s == DLCL_OK)
-        s = rt_set_args(k, "sum_parts", RT_ARG(part), RT_ARG(np), RT_ARG(m), RT_ARG(n), RT_ARG(g->alpha),
-                        RT_ARG(g->beta), RT_ARG(g->c), RT_ARG(co), RT_ARG(ldc), RT_ARGS_END);
-    size_t gs[2] = {g->n, g->m};
-    if (s == DLCL_OK) s = rt_launch(ctx, k, "sum_parts", 2, gs, NULL);
+    if (s == DLCL_OK) s = sum_parts(ctx, part, chunks, g);
     if (part) rt_buffer_release(ctx, part, bytes); /* in-order queue: a later user runs after */
     size_t done = chunks * kc;
     if (s == DLCL_OK && done < g->k) { /* the rest of k, added to C */
@@ -392,6 +428,20 @@ static dlcl_status gemm_nn_splitk(dlcl_ctx *ctx, const blas_gemm_args *g, size_t
         h.k = g->k - done, h.a_off += done, h.b_off += done * g->ldb, h.beta = 1.0f;
         s = gemm_nn_blocked(ctx, &h);
     }
+    return s;
+}
+
+/* C = alpha * (the sum of the chunks partial Cs in part, each m x n) + beta * C */
+static dlcl_status sum_parts(dlcl_ctx *ctx, cl_mem part, size_t chunks, const blas_gemm_args *g)
+{
+    cl_kernel k;
+    dlcl_status s = rt_kernel_get(ctx, "gemm", "", "sum_parts", &k);
+    int m = (int)g->m, n = (int)g->n, np = (int)chunks, co = (int)g->c_off, ldc = (int)g->ldc;
+    if (s == DLCL_OK)
+        s = rt_set_args(k, "sum_parts", RT_ARG(part), RT_ARG(np), RT_ARG(m), RT_ARG(n), RT_ARG(g->alpha),
+                        RT_ARG(g->beta), RT_ARG(g->c), RT_ARG(co), RT_ARG(ldc), RT_ARGS_END);
+    size_t gs[2] = {g->n, g->m};
+    if (s == DLCL_OK) s = rt_launch(ctx, k, "sum_parts", 2, gs, NULL);
     return s;
 }
 

@@ -125,6 +125,13 @@ static void gemm_matches_ref_on_full_and_edge_tiles(void)
             "k blocks, tall, batched (B packed per block and batch entry)");
     /* a small C over a long k: split into 1024-long chunks summed afterwards, plus a rest */
     T_CHECK(run_case(&(gemm_case){13, 21, 4500, 0, 0, 2, 1, 1, 0.5f, 0.25f, false}), "split k");
+    /* on the CLBlast path too (blas.c clblast_splitk_chunks: fewer 64-square tiles of C than
+     * compute units), with every transpose, a rest of k, and C not read when beta is 0 */
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            T_CHECK(run_case(&(gemm_case){13, 21, 4503, ta, tb, 2, 1, 1, 0.5f, 0.25f, false}), "split k, transposes");
+            T_CHECK(run_case(&(gemm_case){9, 5, 1030, ta, tb, 0, 3, 1, 1.0f, 0.0f, true}), "split k, NaN C, beta 0");
+        }
     /* B transposed straight into strips of the tile width (blas.c b_wants_panels: a conv's
      * filter gradient), with a narrow last strip, a bottom strip of rows, k blocks, and
      * split k with a rest */
