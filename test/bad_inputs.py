@@ -6,6 +6,7 @@ status and matching a message pattern (the file, line or tensor at fault).
 Usage: bad_inputs.py TOOLS_DIR"""
 import gzip
 import json
+import math
 import os
 import re
 import shutil
@@ -84,6 +85,23 @@ def config(net="", layers=None, data=None, optimizer=""):
     return text
 
 
+def device_memory():
+    """(global memory, largest buffer) in bytes of the device the tools pick, from dlcl-devices."""
+    out = subprocess.run([os.path.join(TOOLS, "dlcl-devices")], capture_output=True, text=True).stdout
+    m = re.search(r"^\* .*\n.*\n\s*global memory ([0-9.]+) MiB \(largest buffer ([0-9.]+) MiB\)", out, re.M)
+    if not m:
+        sys.exit("bad_inputs.py: cannot read the device's memory from dlcl-devices:\n" + out)
+    return float(m.group(1)) * 2**20, float(m.group(2)) * 2**20
+
+
+# Nets too large for the device at hand (batch 16): one conv whose output (16 x 16 x side^2
+# floats) is twice the largest buffer, and a stack of convs (16 x 4 x side^2 floats each, half
+# the largest buffer) that together need twice the device's memory.
+GLOBAL_BYTES, LARGEST_BYTES = device_memory()
+BIG_SIDE = max(2900, math.ceil(math.sqrt(2 * LARGEST_BYTES / (16 * 16 * 4))))
+MANY_SIDE = max(2048, math.ceil(math.sqrt(LARGEST_BYTES / 2 / (16 * 4 * 4))))
+MANY_LAYERS = max(12, math.ceil(2 * GLOBAL_BYTES / (16 * 4 * 4 * MANY_SIDE**2)))
+
 GOOD_CFG = write("good.ini", config())
 W = ("fc1.weight", "F32", [10, 784], None, None)
 B = ("fc1.bias", "F32", [10], None, None)
@@ -130,12 +148,12 @@ CASES = [
      "DLCL_ERR_CONFIG", r"c\.ini:6"),
     ("config_output_larger_than_device_buffer",
      {"c.ini": config(layers="\n[c1]\ntype = conv\nfilters = 16\nsize = 3\npad = 1\n[p1]\ntype = global_avgpool\n"
-                             "[fc1]\ntype = dense\nunits = 10\n").replace("input = 1,28,28", "input = 1,2900,2900")},
+                             "[fc1]\ntype = dense\nunits = 10\n").replace("input = 1,28,28", f"input = 1,{BIG_SIDE},{BIG_SIDE}")},
      "dlcl-train", ["{c.ini}"], "DLCL_ERR_OUT_OF_MEMORY", r"\[c1\].*GiB"),
     ("config_net_larger_than_device_memory",
-     {"c.ini": config(layers="".join(f"\n[c{i}]\ntype = conv\nfilters = 4\nsize = 3\npad = 1\n" for i in range(12))
+     {"c.ini": config(layers="".join(f"\n[c{i}]\ntype = conv\nfilters = 4\nsize = 3\npad = 1\n" for i in range(MANY_LAYERS))
                       + "[p1]\ntype = global_avgpool\n[fc1]\ntype = dense\nunits = 10\n")
-                      .replace("input = 1,28,28", "input = 1,2048,2048")},
+                      .replace("input = 1,28,28", f"input = 1,{MANY_SIDE},{MANY_SIDE}")},
      "dlcl-train", ["{c.ini}"], "DLCL_ERR_OUT_OF_MEMORY", r"GiB of device memory"),
     # ---- IDX data (dlcl-train validates every data file before training)
     ("idx_missing_file", {}, "dlcl-train", ["--set", "data.train_images={nope.idx}", "{good.ini}"],
