@@ -52,3 +52,27 @@ __kernel void bias_grad_rows(__global const float *dy, const int dyo, __global f
     const float sum = h4.x + h4.y + h4.z + h4.w + tail;
     db[dbo + c] = accumulate ? db[dbo + c] + sum : sum;
 }
+
+/* The same sum on GPUs: a work-group of BIAS_WG work-items per channel strides over the
+ * channel's outer x inner elements, then adds its partial sums in local memory. With a
+ * work-item per channel, LeNet's conv1 (32 channels x 64 images x 784) summed 50176 values
+ * in a row per work-item: the layer's backward took 1.5 ms on an H100. */
+#define BIAS_WG 256
+__kernel void bias_grad_wg(__global const float *dy, const int dyo, __global float *db, const int dbo,
+                           const int outer, const int channels, const int inner, const int ld, const int accumulate)
+{
+    __local float part[BIAS_WG];
+    const int c = get_group_id(0), lid = get_local_id(0), total = outer * inner;
+    float sum = 0.0f;
+    for (int e = lid; e < total; e += BIAS_WG) {
+        const int o = e / inner, i = e - o * inner;
+        sum += dy[dyo + ((size_t)o * channels + c) * ld + i];
+    }
+    part[lid] = sum;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int h = BIAS_WG / 2; h > 0; h >>= 1) {
+        if (lid < h) part[lid] += part[lid + h];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0) db[dbo + c] = accumulate ? db[dbo + c] + part[0] : part[0];
+}

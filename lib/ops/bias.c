@@ -23,6 +23,8 @@ dlcl_status op_bias_grad(dlcl_ctx *ctx, op_buf dy, op_buf db, int outer, int cha
     return op_bias_grad_acc(ctx, dy, db, outer, channels, inner, inner, 0);
 }
 
+#define BIAS_GRAD_WG 256 /* BIAS_WG in bias.cl */
+
 dlcl_status op_bias_grad_acc(dlcl_ctx *ctx, op_buf dy, op_buf db, int outer, int channels, int inner, int ld,
                              int accumulate)
 {
@@ -30,9 +32,12 @@ dlcl_status op_bias_grad_acc(dlcl_ctx *ctx, op_buf dy, op_buf db, int outer, int
         return dlcl__err(DLCL_ERR_INVALID_ARG, "op_bias_grad: bad shape %d x %d x %d", outer, channels, inner);
     /* A work-item per channel; on CPU devices with long rows, bias_grad_rows, which sums a
      * row with vector loads: LeNet's conv1 gradient (32 channels x 64 images x 784) took
-     * 2.3 ms with the scalar kernel on PoCL. */
-    const bool rows = inner >= 32 && strcmp(ctx->info.type, "CPU") == 0;
-    const char *name = rows ? "bias_grad_rows" : "bias_grad";
+     * 2.3 ms with the scalar kernel on PoCL. On other devices with many values per channel,
+     * bias_grad_wg: a work-group of BIAS_GRAD_WG per channel (bias.cl). */
+    const bool rows = inner >= 32 && ctx->cpu_device;
+    const bool group = !ctx->cpu_device && (size_t)outer * inner >= BIAS_GRAD_WG &&
+                       ctx->info.max_work_group_size >= BIAS_GRAD_WG;
+    const char *name = rows ? "bias_grad_rows" : group ? "bias_grad_wg" : "bias_grad";
     int dyo = (int)dy.off, dbo = (int)db.off;
     cl_kernel k;
     dlcl_status s = rt_kernel_get(ctx, "bias", "", name, &k);
@@ -40,7 +45,8 @@ dlcl_status op_bias_grad_acc(dlcl_ctx *ctx, op_buf dy, op_buf db, int outer, int
         s = rt_set_args(k, name, RT_ARG(dy.mem), RT_ARG(dyo), RT_ARG(db.mem), RT_ARG(dbo), RT_ARG(outer),
                         RT_ARG(channels), RT_ARG(inner), RT_ARG(ld), RT_ARG(accumulate), RT_ARGS_END);
     if (s != DLCL_OK) return s;
-    if (!rows) return rt_launch_1d(ctx, k, name, (size_t)channels);
     size_t g = (size_t)channels, l = 1;
+    if (group) g *= (l = BIAS_GRAD_WG);
+    if (!rows && !group) return rt_launch_1d(ctx, k, name, g);
     return rt_launch(ctx, k, name, 1, &g, &l);
 }
