@@ -1,7 +1,7 @@
 /* The net's device memory: what training allocates (parameters, gradients, momentum, each
- * layer's output and output gradient, one shared workspace), checked against the device
- * before anything is allocated, and the inference plan, where layer outputs share buffers
- * by liveness. */
+ * layer's output, the output gradients sharing buffers by liveness, one shared workspace),
+ * checked against the device before anything is allocated, and the inference plan, where
+ * layer outputs share buffers by liveness. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -46,43 +46,89 @@ static dlcl_status plan_device_memory(const dlcl_net *net)
     return DLCL_OK;
 }
 
-/* Inference: layer outputs share buffers by liveness. Output i is live from layer i until
- * the last layer that reads it (the net's output until the end); before layer i runs, the
- * slots of outputs no later layer reads are free, and i takes the free slot that fits best
- * (growing the largest free one if none fits). A layer never gets the slot of its own
- * input, which is still live while it runs. A chain of layers needs two slots. */
-static dlcl_status plan_slots(dlcl_net *net, size_t *slot_of, size_t *slot_floats, size_t *n_slots)
+/* Buffers shared by liveness: item i (a layer's output, or its gradient) is live from step
+ * birth[i] to step death[i], both included, and needs need[i] floats. Items are placed in
+ * the order of their births; before item i, the slots of items dead before birth[i] are
+ * free, and i takes the free slot that fits best (growing the largest free one if none
+ * fits). Two items live in the same step never share: a layer's input and its output, or
+ * the gradients it reads and writes. slot_floats has room for n slots. */
+static dlcl_status plan_slots(size_t n, const size_t *birth, const size_t *death, const size_t *need, size_t *slot_of,
+                              size_t *slot_floats, size_t *n_slots)
 {
-    size_t n = net->n_layers, *last = calloc(n, sizeof *last);
-    int *owner = calloc(n, sizeof *owner); /* slot -> layer whose output it holds, -1: free */
-    if (last == NULL || owner == NULL) {
-        free(last);
+    size_t *order = malloc(n * sizeof *order), *owner = malloc(n * sizeof *owner); /* slot -> item, SIZE_MAX: free */
+    if (order == NULL || owner == NULL) {
+        free(order);
         free(owner);
         return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
     }
-    for (size_t i = 0; i < n; i++) last[i] = i == n - 1 ? n : i; /* an unread output dies at once */
-    for (size_t i = 0; i < n; i++)
-        if (net->layers[i].input_index >= 0 && last[net->layers[i].input_index] < i) last[net->layers[i].input_index] = i;
+    for (size_t i = 0; i < n; i++) { /* insertion sort by birth: n is the number of layers */
+        size_t j = i;
+        for (; j > 0 && birth[order[j - 1]] > birth[i]; j--) order[j] = order[j - 1];
+        order[j] = i;
+    }
     *n_slots = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t o = 0; o < n; o++) {
+        size_t i = order[o], pick = SIZE_MAX;
         for (size_t k = 0; k < *n_slots; k++)
-            if (owner[k] >= 0 && last[owner[k]] < i) owner[k] = -1;
-        size_t need = (size_t)net->batch * layer_shape_numel(net->layers[i].out), pick = SIZE_MAX;
+            if (owner[k] != SIZE_MAX && death[owner[k]] < birth[i]) owner[k] = SIZE_MAX;
         for (size_t k = 0; k < *n_slots; k++) {
-            if (owner[k] >= 0) continue;
-            bool fits = slot_floats[k] >= need, best_fits = pick != SIZE_MAX && slot_floats[pick] >= need;
+            if (owner[k] != SIZE_MAX) continue;
+            bool fits = slot_floats[k] >= need[i], best_fits = pick != SIZE_MAX && slot_floats[pick] >= need[i];
             if (pick == SIZE_MAX || (fits && (!best_fits || slot_floats[k] < slot_floats[pick])) ||
                 (!fits && !best_fits && slot_floats[k] > slot_floats[pick]))
                 pick = k;
         }
         if (pick == SIZE_MAX) pick = (*n_slots)++, slot_floats[pick] = 0;
-        if (slot_floats[pick] < need) slot_floats[pick] = need;
-        owner[pick] = (int)i;
+        if (slot_floats[pick] < need[i]) slot_floats[pick] = need[i];
+        owner[pick] = i;
         slot_of[i] = pick;
     }
-    free(last);
+    free(order);
     free(owner);
     return DLCL_OK;
+}
+
+/* Inference: output i is born when layer i runs (step i) and dies after the last layer that
+ * reads it; the net's output lives to the end. Training keeps every output (the backward
+ * reads them), but the output gradients share buffers: with the loss as step 0 and layer i's
+ * backward as step n - i, gradient j is read in step n - j, and born in the step of the
+ * first backward that writes it (its reader's, or the loss's for the last layer). A chain
+ * needs two buffers either way. */
+static dlcl_status plan_net_slots(dlcl_net *net, bool gradients, size_t *slot_of)
+{
+    size_t n = net->n_layers;
+    size_t *birth = calloc(n, sizeof *birth), *death = calloc(n, sizeof *death), *need = calloc(n, sizeof *need);
+    net->slots = calloc(n, sizeof *net->slots);
+    net->slot_bytes = calloc(n, sizeof *net->slot_bytes);
+    dlcl_status st = DLCL_OK;
+    if (!birth || !death || !need || !net->slots || !net->slot_bytes)
+        st = dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (size_t i = 0; st == DLCL_OK && i < n; i++) {
+        need[i] = (size_t)net->batch * layer_shape_numel(net->layers[i].out);
+        if (gradients)
+            death[i] = n - i, birth[i] = i == n - 1 ? 0 : n - i; /* unwritten: lives in its own step */
+        else
+            birth[i] = i, death[i] = i == n - 1 ? n : i; /* unread: dies at once */
+    }
+    for (size_t r = 0; st == DLCL_OK && r < n; r++) {
+        int in = net->layers[r].input_index;
+        if (in < 0) continue;
+        if (gradients && n - r < birth[in]) birth[in] = n - r;
+        if (!gradients && death[in] < r) death[in] = r;
+    }
+    if (st == DLCL_OK) st = plan_slots(n, birth, death, need, slot_of, net->slot_bytes, &net->n_slots);
+    free(birth);
+    free(death);
+    free(need);
+    for (size_t k = 0; st == DLCL_OK && k < net->n_slots; k++) {
+        char what[96];
+        op_buf tmp = {0};
+        snprintf(what, sizeof what, "%s buffer %zu of %zu", gradients ? "output gradient" : "activation", k + 1,
+                 net->n_slots);
+        st = alloc_buf(net, net->slot_bytes[k], what, &tmp, &net->slot_bytes[k]);
+        net->slots[k] = tmp.mem;
+    }
+    return st;
 }
 
 dlcl_status net_alloc_inference(dlcl_net *net)
@@ -98,20 +144,11 @@ dlcl_status net_alloc_inference(dlcl_net *net)
     net->dact = calloc(n, sizeof *net->dact); /* all NULL: no backward */
     net->act_bytes = calloc(n, sizeof *net->act_bytes); /* 0: the slots own the buffers */
     size_t *slot_of = calloc(n, sizeof *slot_of);
-    net->slots = calloc(n, sizeof *net->slots);
-    net->slot_bytes = calloc(n, sizeof *net->slot_bytes);
-    if (!net->act || !net->dact || !net->act_bytes || !slot_of || !net->slots || !net->slot_bytes) {
+    if (!net->act || !net->dact || !net->act_bytes || !slot_of) {
         free(slot_of);
         return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
     }
-    st = plan_slots(net, slot_of, net->slot_bytes, &net->n_slots); /* floats for now */
-    for (size_t k = 0; st == DLCL_OK && k < net->n_slots; k++) {
-        char what[64];
-        snprintf(what, sizeof what, "activation buffer %zu of %zu", k + 1, net->n_slots);
-        tmp.mem = NULL;
-        st = alloc_buf(net, net->slot_bytes[k], what, &tmp, &net->slot_bytes[k]);
-        net->slots[k] = tmp.mem;
-    }
+    st = plan_net_slots(net, false, slot_of);
     size_t ws = 0;
     for (size_t i = 0; st == DLCL_OK && i < n; i++) {
         layer *l = &net->layers[i];
@@ -160,15 +197,21 @@ dlcl_status net_alloc_training(dlcl_net *net)
     net->act = calloc(n, sizeof *net->act);
     net->dact = calloc(n, sizeof *net->dact);
     net->act_bytes = calloc(n, sizeof *net->act_bytes);
-    if (!net->act || !net->dact || !net->act_bytes) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    size_t *slot_of = calloc(n, sizeof *slot_of);
+    if (!net->act || !net->dact || !net->act_bytes || !slot_of) {
+        free(slot_of);
+        return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    st = plan_net_slots(net, true, slot_of);
+    for (size_t i = 0; st == DLCL_OK && i < n; i++) net->dact[i] = op_b(net->slots[slot_of[i]], 0);
+    free(slot_of);
+    if (st != DLCL_OK) return st;
     size_t ws = 0;
     for (size_t i = 0; i < n; i++) {
         layer *l = &net->layers[i];
-        size_t floats = B * layer_shape_numel(l->out), bytes;
+        size_t floats = B * layer_shape_numel(l->out);
         snprintf(what, sizeof what, "[%s] output", l->name);
         if ((st = alloc_buf(net, floats, what, &net->act[i], &net->act_bytes[i])) != DLCL_OK) return st;
-        snprintf(what, sizeof what, "[%s] output gradient", l->name);
-        if ((st = alloc_buf(net, floats, what, &net->dact[i], &bytes)) != DLCL_OK) return st;
         if (l->type->alloc && (st = l->type->alloc(l, net->ctx, net->batch)) != DLCL_OK) return st;
         if (l->ws_floats > ws) ws = l->ws_floats;
     }

@@ -358,7 +358,6 @@ void dlcl_net_free(dlcl_net *net)
     if (net->ctx != NULL) {
         for (size_t i = 0; i < net->n_layers; i++) {
             if (net->act && !net->inference) release(net, &net->act[i].mem, net->act_bytes[i]); /* else: slots */
-            if (net->dact) release(net, &net->dact[i].mem, net->act_bytes[i]);
         }
         for (size_t k = 0; k < net->n_slots; k++) release(net, &net->slots[k], net->slot_bytes[k]);
         release(net, &net->params, net->params_bytes);

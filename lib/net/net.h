@@ -61,7 +61,8 @@ struct dlcl_net {
     uint64_t device_bytes;
 
     int inference;        /* dlcl_net_create_inference: no gradients, optimizer state or backward */
-    cl_mem *slots;        /* inference: the buffers the layer outputs share by liveness (act[i] points into one) */
+    cl_mem *slots;        /* buffers shared by liveness: the layer outputs of an inference net (act[i] points
+                           * into one), the output gradients of a training net (dact[i]) */
     size_t *slot_bytes;
     size_t n_slots;
 };
