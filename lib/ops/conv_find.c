@@ -62,7 +62,7 @@ static bool load_choice(dlcl_ctx *ctx, const rt_cache_key *key, const op_conv_sh
         (algo == OP_CONV_DIRECT && !direct_allowed(s)) || (wdx != 0 && wdx != 1) ||
         ((algo == OP_CONV_WINOGRAD || wdx) && !op_conv2d_winograd_ok(s)))
         return false;
-    *out = (op_conv_choice){(op_conv_algo)algo, chunk, wdx, 2, ms, cands};
+    *out = (op_conv_choice){.forward = (op_conv_algo)algo, .chunk = chunk, .winograd_dx = wdx, .timed = 2, .ms = ms, .candidates = cands};
     return true;
 }
 
