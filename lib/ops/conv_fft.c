@@ -13,6 +13,8 @@
  * products per frequency (fft_mul in conv.cl); the transforms are batched per chunk. */
 #include "conv_fft.h"
 
+#define FFT_MUL_N2 4 /* outputs per work-item of fft_mul (conv.cl) */
+
 bool op_conv2d_fft_ok(const op_conv_shape *s)
 {
     return s->stride_h == 1 && s->stride_w == 1 && s->dil_h == 1 && s->dil_w == 1 && s->groups == 1 &&
@@ -50,8 +52,8 @@ static dlcl_status pad(dlcl_ctx *ctx, const conv_fft_layout *l, cl_mem src, size
         st = rt_set_args(k, "fft_pad", RT_ARG(src), RT_ARG(o), RT_ARG(sc), RT_ARG(sb), RT_ARG(rows), RT_ARG(cols),
                          RT_ARG(top), RT_ARG(left), RT_ARG(ws), RT_ARG(d), RT_ARG(l->nh), RT_ARG(l->nw), RT_ARG(cin),
                          RT_ARGS_END);
-    size_t g[3] = {(size_t)l->nw, (size_t)l->nh, (size_t)planes};
-    return st == DLCL_OK ? rt_launch(ctx, k, "fft_pad", 3, g, NULL) : st;
+    size_t g[2] = {(size_t)l->nh, (size_t)planes};
+    return st == DLCL_OK ? rt_launch(ctx, k, "fft_pad", 2, g, NULL) : st;
 }
 
 /* C = sum over j of A' B' per frequency (see fft_mul in conv.cl); offsets in floats */
@@ -69,8 +71,8 @@ static dlcl_status mul(dlcl_ctx *ctx, const conv_fft_layout *l, cl_mem ws, spect
     if (st == DLCL_OK)
         st = rt_set_args(k, "fft_mul", RT_ARG(ws), RT_ARG(ao), RT_ARG(a.s_z), RT_ARG(a.s_j), RT_ARG(a.conj), RT_ARG(ws),
                          RT_ARG(bo), RT_ARG(b.s_z), RT_ARG(b.s_j), RT_ARG(b.conj), RT_ARG(ws), RT_ARG(co), RT_ARG(cs1),
-                         RT_ARG(cs2), RT_ARG(accumulate), RT_ARG(nj), RT_ARG(l->f), RT_ARGS_END);
-    size_t g[3] = {(size_t)l->f, (size_t)n2, (size_t)n1};
+                         RT_ARG(cs2), RT_ARG(accumulate), RT_ARG(nj), RT_ARG(n2), RT_ARG(l->f), RT_ARGS_END);
+    size_t g[3] = {(size_t)l->f, (size_t)(n2 + FFT_MUL_N2 - 1) / FFT_MUL_N2, (size_t)n1};
     return st == DLCL_OK ? rt_launch(ctx, k, "fft_mul", 3, g, NULL) : st;
 }
 
@@ -87,8 +89,8 @@ static dlcl_status crop(dlcl_ctx *ctx, const conv_fft_layout *l, cl_mem ws, int 
         st = rt_set_args(k, "fft_crop", RT_ARG(ws), RT_ARG(so), RT_ARG(l->nh), RT_ARG(l->nw), RT_ARG(top), RT_ARG(left),
                          RT_ARG(bm), RT_ARG(bo), RT_ARG(hb), RT_ARG(out.mem), RT_ARG(o), RT_ARG(cout), RT_ARG(hout),
                          RT_ARG(wout), RT_ARG(a), RT_ARG(slope), RT_ARGS_END);
-    size_t g[3] = {(size_t)wout, (size_t)hout, (size_t)nb * cout};
-    return st == DLCL_OK ? rt_launch(ctx, k, "fft_crop", 3, g, NULL) : st;
+    size_t g[2] = {(size_t)hout, (size_t)nb * cout};
+    return st == DLCL_OK ? rt_launch(ctx, k, "fft_crop", 2, g, NULL) : st;
 }
 
 dlcl_status conv_fft_filter(dlcl_ctx *ctx, const op_conv_shape *s, const conv_fft_layout *l, op_buf w, cl_mem ws)
