@@ -397,3 +397,84 @@ __kernel void winograd_output(__global const float *restrict m, const int mo, co
         if (x0 + 1 < wout) dst[(y0 + a) * wout + x0 + 1] = act_fwd(act, slope, r1);
     }
 }
+
+/* ---------------------------------------------------------------- FFT convolution (lib/ops/conv_fft.c) */
+
+/* Zero-padded real planes for the FFT: plane z = b*cin + ch of nh x nw at dst + z*nh*nw
+ * holds the rows x cols source plane at src + so + ch*sc + b*sb placed at (top, left),
+ * zeros around it; global (nh, nb*cin), a work-item per row (on a CPU a work-item per
+ * element of rows 14 to 18 wide left most of each work-group idle). */
+__kernel void fft_pad(__global const float *restrict src, const int so, const int sc, const int sb, const int rows,
+                      const int cols, const int top, const int left, __global float *restrict dst, const int dof,
+                      const int nh, const int nw, const int cin)
+{
+    const int i = get_global_id(0), z = get_global_id(1);
+    if (i >= nh) return;
+    const int r = i - top, b = z / cin, ch = z % cin;
+    __global float *d = dst + dof + (size_t)z * nh * nw + (size_t)i * nw;
+    if (r < 0 || r >= rows) {
+        for (int j = 0; j < nw; j++) d[j] = 0.0f;
+        return;
+    }
+    __global const float *sp = src + so + (size_t)ch * sc + (size_t)b * sb + (size_t)r * cols;
+    for (int j = 0; j < left; j++) d[j] = 0.0f;
+    for (int j = 0; j < cols; j++) d[left + j] = sp[j];
+    for (int j = left + cols; j < nw; j++) d[j] = 0.0f;
+}
+
+/* A small complex matrix product per frequency, over spectra of f complex values each:
+ *   C[z1*cs1 + z2*cs2] (+)= sum over j < nj of A'[z1*as1 + j*asj] * B'[z2*bs2 + j*bsj]
+ * where X' is X or its conjugate (ca, cb) and each index counts whole spectra. The
+ * forward's output spectrum of image b, filter o is sum_i X[b][i] conj(W[o][i])
+ * (correlation); the data gradient's sum_o DZ[b][o] W[o][i]; the filter gradient's
+ * sum_b conj(DZ[b][o]) X[b][i]. A work-item computes FFT_MUL_N2 consecutive z2 of one
+ * frequency, loading each A once for them; global (f, ceil(n2 / FFT_MUL_N2), n1). */
+#define FFT_MUL_N2 4
+__kernel void fft_mul(__global const float2 *restrict a, const int ao, const int as1, const int asj, const int ca,
+                      __global const float2 *restrict bm, const int bo, const int bs2, const int bsj, const int cb,
+                      __global float2 *restrict cm, const int co, const int cs1, const int cs2, const int accumulate,
+                      const int nj, const int n2, const int f)
+{
+    const int e = get_global_id(0), z2 = get_global_id(1) * FFT_MUL_N2, z1 = get_global_id(2);
+    if (e >= f) return;
+    const int m = min(FFT_MUL_N2, n2 - z2);
+    __global const float2 *ap = a + ao + (size_t)z1 * as1 * f + e, *bp = bm + bo + (size_t)z2 * bs2 * f + e;
+    const float sa = ca ? -1.0f : 1.0f, sb = cb ? -1.0f : 1.0f;
+    float re[FFT_MUL_N2] = {0.0f}, im[FFT_MUL_N2] = {0.0f};
+    for (int j = 0; j < nj; j++) {
+        const float2 x = ap[(size_t)j * asj * f];
+        const float xi = sa * x.y;
+        for (int u = 0; u < FFT_MUL_N2; u++) {
+            const float2 y = bp[((size_t)j * bsj + (size_t)(u < m ? u : 0) * bs2) * f];
+            const float yi = sb * y.y;
+            re[u] += x.x * y.x - xi * yi;
+            im[u] += x.x * yi + xi * y.x;
+        }
+    }
+    for (int u = 0; u < m; u++) {
+        __global float2 *cp = cm + co + ((size_t)z1 * cs1 + (size_t)(z2 + u) * cs2) * f + e;
+        const float2 v = (float2)(re[u], im[u]);
+        *cp = accumulate ? *cp + v : v;
+    }
+}
+
+/* NCHW out[b][ch] (cout planes of hout x wout from oo) = act(the window at (top, left) of
+ * real plane b*cout + ch of nh x nw at src + so (+ bias[ch])); global (hout, nb*cout), a
+ * work-item per row, the activation chosen outside the loops as in kn_to_nchw. */
+__kernel void fft_crop(__global const float *restrict src, const int so, const int nh, const int nw, const int top,
+                       const int left, __global const float *bias, const int bo, const int has_bias,
+                       __global float *restrict out, const int oo, const int cout, const int hout, const int wout,
+                       const int act, const float slope)
+{
+    const int i = get_global_id(0), z = get_global_id(1);
+    if (i >= hout) return;
+    const float add = has_bias ? bias[bo + z % cout] : 0.0f;
+    __global const float *sp = src + so + (size_t)z * nh * nw + (size_t)(i + top) * nw + left;
+    __global float *d = out + oo + (size_t)z * hout * wout + (size_t)i * wout;
+    if (act == 0)
+        for (int j = 0; j < wout; j++) d[j] = sp[j] + add;
+    else if (act == 1)
+        for (int j = 0; j < wout; j++) d[j] = select(sp[j] + add, 0.0f, sp[j] + add < 0.0f); /* NaN stays */
+    else
+        for (int j = 0; j < wout; j++) d[j] = act_fwd(act, slope, sp[j] + add);
+}

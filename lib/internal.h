@@ -103,6 +103,10 @@ struct dlcl_ctx {
     size_t blas_scratch_bytes;
     cl_mem blas_pack;    /* B packed into strips for the GEMM kernels (blas.c) */
     size_t blas_pack_bytes;
+    struct fft_plan *fft_plans; /* baked clFFT plans, one per size, batch and direction (fft.c) */
+    size_t n_fft_plans, cap_fft_plans;
+    size_t fft_bakes; /* plans baked so far (the tests check the cache) */
+    int fft_setup;    /* this context holds a reference on clfftSetup */
 
     dlcl_ctx_stats stats;
     rt_kprof *kprof; /* DLCL_PROFILE=1: per-kernel wall time, logged at dlcl_ctx_free */
@@ -249,5 +253,28 @@ dlcl_status blas_transpose(dlcl_ctx *ctx, cl_mem in, size_t io, size_t ld_in, si
 /* Reads DLCL_GEMM into ctx->gemm_backend; an unknown value is an error naming the valid ones. */
 dlcl_status blas_init(dlcl_ctx *ctx);
 void blas_free(dlcl_ctx *ctx);
+
+/* ------------------------------------------------------------ FFT (fft.c) */
+
+typedef enum fft_dir {
+    FFT_R2C, /* real planes -> Hermitian half-spectra */
+    FFT_C2R, /* half-spectra -> real planes, scaled by 1/(nh*nw) */
+    FFT_DIR_COUNT
+} fft_dir;
+
+/* Offsets of FFT buffers other than 0 are multiples of this (4 KiB, at least any device's
+ * CL_DEVICE_MEM_BASE_ADDR_ALIGN): clFFT takes whole buffers, so they become sub-buffers. */
+#define FFT_ALIGN_FLOATS 1024
+
+/* The smallest length >= n with no prime factor above 7 (lengths clFFT transforms). */
+int fft_good_length(int n);
+/* batch 2-D real FFTs of nh x nw planes (lengths from fft_good_length), out of place.
+ * FFT_R2C: real planes nh*nw floats apart at in -> half-spectra nh x (nw/2+1) interleaved
+ * complex, nh*(nw/2+1)*2 floats apart, at out; FFT_C2R the reverse, scaled by 1/(nh*nw)
+ * (its input may be overwritten). Offsets in floats. The plan is baked once per context. */
+dlcl_status fft_2d(dlcl_ctx *ctx, fft_dir dir, int nh, int nw, size_t batch, cl_mem in, size_t in_off, cl_mem out,
+                   size_t out_off);
+/* Destroys the context's plans and drops its reference on clfftSetup. */
+void fft_free(dlcl_ctx *ctx);
 
 #endif /* DLCL_INTERNAL_H */

@@ -71,7 +71,7 @@ static dlcl_status conv_shape(layer *l)
 static const char *algo_name(const op_conv_shape *s, op_conv_algo a)
 {
     if (a == OP_CONV_AUTO) a = op_conv2d_heuristic(s);
-    return a == OP_CONV_DIRECT ? "direct" : a == OP_CONV_WINOGRAD ? "winograd" : "gemm";
+    return a == OP_CONV_DIRECT ? "direct" : a == OP_CONV_WINOGRAD ? "winograd" : a == OP_CONV_FFT ? "fft" : "gemm";
 }
 
 /* The forward algorithm and workspace chunk are timed on this device for this batch the
@@ -94,6 +94,8 @@ static dlcl_status conv_alloc(layer *l, dlcl_ctx *ctx, int batch)
     p->shape.chunk = s.chunk = p->choice.chunk;
     p->shape.winograd_dx = s.winograd_dx = p->choice.winograd_dx;
     p->shape.winograd = s.winograd = p->choice.forward == OP_CONV_WINOGRAD;
+    p->shape.fft = s.fft = p->choice.forward == OP_CONV_FFT;
+    p->shape.fft_bwd = s.fft_bwd = p->choice.fft_bwd;
     l->ws_floats = op_conv2d_workspace(ctx, &s);
     if (p->act != OP_ACT_GELU) return DLCL_OK;
     return layer_buf_alloc(ctx, (size_t)batch * layer_shape_numel(l->out), l, "pre-activation", &p->z, &p->z_bytes);

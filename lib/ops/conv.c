@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "ops.h"
+#include "conv_fft.h"
 
 /* c/groups*r*s at or below this: direct kernel. Measured with `dlcl-bench examples/fashion_lenet.ini`
  * on PoCL: for the 1-channel 5x5 first layer (reduction 25) im2col + dlcl's GEMM takes 8.4 ms
@@ -125,11 +125,19 @@ static size_t wino_floats(const op_conv_shape *s, int nb)
     return f + (fwd > bwd ? fwd : bwd);
 }
 
-/* Winograd's part only where the shape asks for it (s->winograd, s->winograd_dx) */
+/* Where Winograd's or the FFT's part starts: after the im2col layout and the filter
+ * gradient. The two are alternatives (one forward algorithm per call; the backward refuses
+ * both at once), so they share the region. */
+static size_t alt_base(const op_conv_shape *s, int nb) { return layout(s, nb).floats + wt_floats(s); }
+
+/* Winograd's and the FFT's parts only where the shape asks for them (s->winograd,
+ * s->winograd_dx, s->fft, s->fft_bwd) */
 size_t op_conv2d_workspace(const dlcl_ctx *ctx, const op_conv_shape *s)
 {
     int nb = chunk_images(ctx, s);
-    return layout(s, nb).floats + wt_floats(s) + (s->winograd || s->winograd_dx ? wino_floats(s, nb) : 0);
+    size_t base = alt_base(s, nb), wino = s->winograd || s->winograd_dx ? base + wino_floats(s, nb) : base;
+    size_t fft = (s->fft || s->fft_bwd) && op_conv2d_fft_ok(s) ? conv_fft_plan(s, nb, base).end : base;
+    return wino > fft ? wino : fft;
 }
 
 /* Common integer arguments of im2col/col2im, in kernel order after the buffers. */
@@ -348,12 +356,13 @@ static dlcl_status wino_chunk(dlcl_ctx *ctx, op_buf in, int sc, int sb, int cin,
  * workspace with an offset is rejected rather than silently overwritten. */
 /* The workspace starts at 0 and holds what this call uses: the im2col layout, and
  * Winograd's part when it runs (so a workspace sized without s->winograd is refused). */
-static dlcl_status check_ws(const dlcl_ctx *ctx, const op_conv_shape *s, int winograd, op_buf ws, const char *fn)
+static dlcl_status check_ws(const dlcl_ctx *ctx, const op_conv_shape *s, int winograd, int fft, op_buf ws,
+                            const char *fn)
 {
     if (ws.off != 0) return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: the workspace must start at offset 0", fn);
     if (ws.mem == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: no workspace", fn);
     op_conv_shape t = *s;
-    t.winograd = winograd, t.winograd_dx = 0;
+    t.winograd = winograd, t.winograd_dx = 0, t.fft = fft, t.fft_bwd = 0;
     size_t need = op_conv2d_workspace(ctx, &t) * sizeof(float), have = 0;
     if (clGetMemObjectInfo(ws.mem, CL_MEM_SIZE, sizeof have, &have, NULL) != CL_SUCCESS || have < need)
         return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: the workspace holds %zu bytes, this call needs %zu "
@@ -374,13 +383,25 @@ dlcl_status op_conv2d_forward_act(dlcl_ctx *ctx, const op_conv_shape *s, op_conv
         if (st != DLCL_OK || act == OP_ACT_LINEAR) return st;
         return op_activation_forward(ctx, act, slope, y, y, (size_t)s->n * s->k * pq);
     }
-    dlcl_status st = check_ws(ctx, s, algo == OP_CONV_WINOGRAD, ws, "op_conv2d_forward");
+    dlcl_status st = check_ws(ctx, s, algo == OP_CONV_WINOGRAD, algo == OP_CONV_FFT, ws, "op_conv2d_forward");
     int nb = chunk_images(ctx, s);
+    if (algo == OP_CONV_FFT) {
+        if (!op_conv2d_fft_ok(s))
+            return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_forward: the FFT convolution needs stride 1, no dilation "
+                             "and one group");
+        conv_fft_layout fl = conv_fft_plan(s, nb, alt_base(s, nb));
+        if (st == DLCL_OK) st = conv_fft_filter(ctx, s, &fl, w, ws.mem);
+        for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb) {
+            int cnt = s->n - n0 < nb ? s->n - n0 : nb;
+            st = conv_fft_forward_chunk(ctx, s, &fl, x, n0, cnt, bias, act, slope, y, ws.mem);
+        }
+        return st;
+    }
     if (algo == OP_CONV_WINOGRAD) {
         if (!op_conv2d_winograd_ok(s))
             return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_forward: Winograd F(2x2,3x3) needs a 3x3 kernel, stride 1, "
                              "no dilation, one group and a padding of at most 2");
-        size_t base = layout(s, nb).floats + wt_floats(s);
+        size_t base = alt_base(s, nb);
         if (st == DLCL_OK) st = wino_filter(ctx, s, w, 0, ws, base);
         for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb) {
             int cnt = s->n - n0 < nb ? s->n - n0 : nb, hw = s->h * s->w;
@@ -431,13 +452,19 @@ dlcl_status op_conv2d_backward(dlcl_ctx *ctx, const op_conv_shape *s, op_act act
     size_t K = (size_t)cg * s->r * s->s;
     if ((unsigned)act >= OP_ACT_COUNT || act == OP_ACT_GELU || (act != OP_ACT_LINEAR && y.mem == NULL))
         return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_backward: activation %d cannot be fused here", (int)act);
-    dlcl_status st = check_ws(ctx, s, dx.mem != NULL && s->winograd_dx, ws, "op_conv2d_backward");
+    bool wino_dx = dx.mem != NULL && s->winograd_dx, fft = s->fft_bwd && (dx.mem != NULL || dw.mem != NULL);
+    dlcl_status st = check_ws(ctx, s, wino_dx, fft, ws, "op_conv2d_backward");
     int nb = chunk_images(ctx, s);
-    size_t wt_off = layout(s, nb).floats, base = wt_off + wt_floats(s);
-    bool wino_dx = dx.mem != NULL && s->winograd_dx;
+    size_t wt_off = layout(s, nb).floats, base = alt_base(s, nb);
     if (wino_dx && !op_conv2d_winograd_ok(s))
         return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_backward: no Winograd data gradient for this shape");
+    if (fft && (wino_dx || !op_conv2d_fft_ok(s)))
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_backward: no FFT gradients for this shape%s",
+                         wino_dx ? " (with a Winograd data gradient)" : "");
+    conv_fft_layout fl = {0};
+    if (fft) fl = conv_fft_plan(s, nb, base);
     if (st == DLCL_OK && wino_dx) st = wino_filter(ctx, s, w, 1, ws, base);
+    if (st == DLCL_OK && fft && dx.mem != NULL) st = conv_fft_filter(ctx, s, &fl, w, ws.mem);
     for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb) {
         int cnt = s->n - n0 < nb ? s->n - n0 : nb;
         ws_layout l = layout(s, cnt);
@@ -445,6 +472,10 @@ dlcl_status op_conv2d_backward(dlcl_ctx *ctx, const op_conv_shape *s, op_act act
         st = nchw_to_kn(ctx, s, dy, act == OP_ACT_LINEAR ? op_b(NULL, 0) : y, act, slope, t, l.ldc, n0, cnt);
         if (st == DLCL_OK && db.mem != NULL)
             st = op_bias_grad_acc(ctx, t, db, 1, s->k, (int)l.cols, (int)l.ldc, n0 > 0);
+        if (fft) {
+            if (st == DLCL_OK) st = conv_fft_backward_chunk(ctx, s, &fl, t, l.ldc, x, n0, cnt, dw.mem != NULL, dx, ws.mem);
+            continue;
+        }
         if (depthwise(s)) {
             if (st == DLCL_OK) st = dw_backward(ctx, s, t, l.ldc, x, w, dw, dx, n0, cnt);
             continue;
@@ -472,6 +503,7 @@ dlcl_status op_conv2d_backward(dlcl_ctx *ctx, const op_conv_shape *s, op_act act
         if (st == DLCL_OK) st = col2im(ctx, s, ws, n0, cnt, l.ldc, dx);
     }
     /* dW_g = (dW_g^T)^T, every group in one launch: group g's K x kg block at g*K*kg */
+    if (st == DLCL_OK && dw.mem != NULL && fft) return conv_fft_filter_grad(ctx, s, &fl, dw, ws.mem);
     if (st == DLCL_OK && dw.mem != NULL && !depthwise(s))
         st = blas_transpose(ctx, ws.mem, wt_off, (size_t)kg, K * kg, K, (size_t)kg, (size_t)s->groups, dw.mem, dw.off, K,
                             (size_t)kg * K);

@@ -6,7 +6,8 @@
  * (context.c sizes the default to the last-level cache; the best size depends on the cache,
  * the shape and what else the machine runs); for a small reduction (c/groups*r*s), the
  * direct forward kernel against im2col + GEMM; for a 3x3 of stride 1, Winograd F(2x2,3x3)
- * for the forward and the data gradient. A candidate replaces the default only when it
+ * for the forward and the data gradient; for a kernel of FIND_FFT_MIN_RS taps or more at
+ * stride 1, the FFT forward (conv_fft.c), alone and with both gradients by FFT. A candidate replaces the default only when it
  * takes under FIND_MARGIN of its time: on a shared 2-core VM the same run varies by 10-30%,
  * and with a 5% margin the cached choices for VGG (chunks of 4, 30 and 8 images) were no
  * better than the defaults in alternating dlcl-bench runs (117/102/93 against 102/86/93
@@ -17,10 +18,11 @@
 
 #include "ops.h"
 
-#define FIND_VERSION 3
+#define FIND_VERSION 4
 #define FIND_REPS 3            /* timed runs per candidate after one untimed (kernel builds) */
 #define FIND_MARGIN 0.85       /* a candidate must take under 85% of the default's time */
 #define FIND_DIRECT_MAX_K 32   /* c/groups*r*s up to which the direct forward kernel is timed */
+#define FIND_FFT_MIN_RS 25     /* r*s from which the FFT is timed: its cost does not grow with r*s */
 
 static bool find_enabled(const dlcl_ctx *ctx)
 {
@@ -44,6 +46,29 @@ static void key_options(const op_conv_shape *s, int passes, char *buf, size_t ca
 
 static bool direct_allowed(const op_conv_shape *s) { return (size_t)s->c / s->groups * s->r * s->s <= FIND_DIRECT_MAX_K; }
 
+static bool fft_allowed(const op_conv_shape *s) { return op_conv2d_fft_ok(s) && s->r * s->s >= FIND_FFT_MIN_RS; }
+
+/* DLCL_CONV_ALGO=gemm|direct|winograd|fft (fft: the gradients too) forces the forward
+ * algorithm of every layer whose shape allows it, untimed: for comparing algorithms with
+ * dlcl-bench. Unset, empty or "auto": the find as usual. */
+static bool forced_choice(const op_conv_shape *s, op_conv_choice *out)
+{
+    const char *v = getenv("DLCL_CONV_ALGO");
+    if (v == NULL) return false;
+    op_conv_algo a = strcmp(v, "gemm") == 0       ? OP_CONV_IM2COL_GEMM
+                     : strcmp(v, "direct") == 0   ? OP_CONV_DIRECT
+                     : strcmp(v, "winograd") == 0 ? OP_CONV_WINOGRAD
+                     : strcmp(v, "fft") == 0      ? OP_CONV_FFT
+                                                  : OP_CONV_AUTO;
+    if (a == OP_CONV_AUTO || (a == OP_CONV_WINOGRAD && !op_conv2d_winograd_ok(s)) ||
+        (a == OP_CONV_FFT && !op_conv2d_fft_ok(s)))
+        return false;
+    out->forward = a;
+    out->winograd_dx = a == OP_CONV_WINOGRAD;
+    out->fft_bwd = a == OP_CONV_FFT;
+    return true;
+}
+
 /* A cached choice, checked against what this shape allows (a damaged entry is ignored). */
 static bool load_choice(dlcl_ctx *ctx, const rt_cache_key *key, const op_conv_shape *s, op_conv_choice *out)
 {
@@ -55,14 +80,18 @@ static bool load_choice(dlcl_ctx *ctx, const rt_cache_key *key, const op_conv_sh
     memcpy(text, bin, n);
     text[n] = '\0';
     free(bin);
-    int algo = 0, chunk = 0, cands = 0, wdx = 0;
+    int algo = 0, chunk = 0, cands = 0, wdx = 0, fbwd = 0;
     double ms = 0;
-    if (sscanf(text, "forward %d chunk %d wdx %d ms %lf candidates %d", &algo, &chunk, &wdx, &ms, &cands) != 5 ||
-        chunk < 1 || chunk > s->n || (algo != OP_CONV_IM2COL_GEMM && algo != OP_CONV_DIRECT && algo != OP_CONV_WINOGRAD) ||
-        (algo == OP_CONV_DIRECT && !direct_allowed(s)) || (wdx != 0 && wdx != 1) ||
-        ((algo == OP_CONV_WINOGRAD || wdx) && !op_conv2d_winograd_ok(s)))
+    if (sscanf(text, "forward %d chunk %d wdx %d fbwd %d ms %lf candidates %d", &algo, &chunk, &wdx, &fbwd, &ms,
+               &cands) != 6 ||
+        chunk < 1 || chunk > s->n ||
+        (algo != OP_CONV_IM2COL_GEMM && algo != OP_CONV_DIRECT && algo != OP_CONV_WINOGRAD && algo != OP_CONV_FFT) ||
+        (algo == OP_CONV_DIRECT && !direct_allowed(s)) || (wdx != 0 && wdx != 1) || (fbwd != 0 && fbwd != 1) ||
+        ((algo == OP_CONV_WINOGRAD || wdx) && !op_conv2d_winograd_ok(s)) ||
+        (algo == OP_CONV_FFT && !fft_allowed(s)) || (fbwd && algo != OP_CONV_FFT))
         return false;
-    *out = (op_conv_choice){(op_conv_algo)algo, chunk, wdx, 2, ms, cands};
+    *out = (op_conv_choice){.forward = (op_conv_algo)algo, .chunk = chunk, .winograd_dx = wdx, .fft_bwd = fbwd,
+                            .timed = 2, .ms = ms, .candidates = cands};
     return true;
 }
 
@@ -128,13 +157,14 @@ static dlcl_status time_all(dlcl_ctx *ctx, const op_conv_shape *s, int passes, o
     }
     size_t nx = (size_t)s->n * s->c * s->h * s->w, nw = (size_t)s->k * (s->c / s->groups) * s->r * s->s,
            ny = (size_t)s->n * s->k * s->p * s->q, nws = 0;
-    for (int i = 0; i < nc; i++) { /* room for every candidate, Winograd's included */
+    for (int i = 0; i < nc; i++) { /* room for every candidate, Winograd's and the FFT's included */
         t.chunk = uniq[i];
         t.winograd = t.winograd_dx = op_conv2d_winograd_ok(s);
+        t.fft = t.fft_bwd = fft_allowed(s);
         size_t f = op_conv2d_workspace(ctx, &t);
         if (f > nws) nws = f;
     }
-    t.winograd = t.winograd_dx = 0;
+    t.winograd = t.winograd_dx = t.fft = t.fft_bwd = 0;
     find_bufs b = {0};
     dlcl_status st = scratch(ctx, nx, 0.5f, &b.x);
     if (st == DLCL_OK) st = scratch(ctx, nw, 0.01f, &b.w);
@@ -153,7 +183,7 @@ static dlcl_status time_all(dlcl_ctx *ctx, const op_conv_shape *s, int passes, o
         st = time_candidate(ctx, &t, OP_CONV_IM2COL_GEMM, backward, need_dx, &b, &ms);
         if (st == DLCL_OK && (i == 0 || ms < FIND_MARGIN * best)) best = ms, best_chunk = uniq[i];
     }
-    *out = (op_conv_choice){OP_CONV_IM2COL_GEMM, best_chunk, 0, 1, best, nc};
+    *out = (op_conv_choice){.forward = OP_CONV_IM2COL_GEMM, .chunk = best_chunk, .timed = 1, .ms = best, .candidates = nc};
     /* then the forward alone: direct against im2col + GEMM with the chunk chosen. The
      * heuristic's pick (op_conv2d_heuristic) is the default here too. */
     if (st == DLCL_OK && direct_allowed(s)) {
@@ -182,6 +212,21 @@ static dlcl_status time_all(dlcl_ctx *ctx, const op_conv_shape *s, int passes, o
         }
         out->candidates += 1;
     }
+    /* then the FFT forward, with the gradients by im2col + GEMM and by FFT */
+    for (int fbwd = 0; st == DLCL_OK && fft_allowed(s) && fbwd <= backward; fbwd++) {
+        double ms;
+        t.chunk = best_chunk;
+        t.fft_bwd = fbwd;
+        st = time_candidate(ctx, &t, OP_CONV_FFT, backward, need_dx, &b, &ms);
+        t.fft_bwd = 0;
+        if (st == DLCL_OK && ms < FIND_MARGIN * out->ms) {
+            out->forward = OP_CONV_FFT;
+            out->winograd_dx = 0;
+            out->fft_bwd = fbwd;
+            out->ms = ms;
+        }
+        out->candidates += 1;
+    }
     cl_mem all[] = {b.x, b.w, b.y, b.dy, b.dx, b.dw, b.db, b.ws};
     clFinish(ctx->queue);
     for (size_t i = 0; i < DLCL__ARRAY_LEN(all); i++)
@@ -193,8 +238,8 @@ dlcl_status op_conv2d_find(dlcl_ctx *ctx, const op_conv_shape *s, int passes, op
 {
     op_conv_shape t = *s;
     t.chunk = 0;
-    *out = (op_conv_choice){OP_CONV_AUTO, op_conv2d_chunk(ctx, &t), 0, 0, 0.0, 0};
-    if (!find_enabled(ctx)) return DLCL_OK;
+    *out = (op_conv_choice){.forward = OP_CONV_AUTO, .chunk = op_conv2d_chunk(ctx, &t)};
+    if (forced_choice(s, out) || !find_enabled(ctx)) return DLCL_OK;
     char opts[256], platform_version[128] = "";
     key_options(s, passes, opts, sizeof opts);
     clGetPlatformInfo(ctx->platform, CL_PLATFORM_VERSION, sizeof platform_version - 1, platform_version, NULL);
@@ -208,8 +253,8 @@ dlcl_status op_conv2d_find(dlcl_ctx *ctx, const op_conv_shape *s, int passes, op
     }
     *out = c;
     char text[128];
-    int n = snprintf(text, sizeof text, "forward %d chunk %d wdx %d ms %.3f candidates %d\n", (int)c.forward, c.chunk,
-                     c.winograd_dx, c.ms, c.candidates);
+    int n = snprintf(text, sizeof text, "forward %d chunk %d wdx %d fbwd %d ms %.3f candidates %d\n", (int)c.forward,
+                     c.chunk, c.winograd_dx, c.fft_bwd, c.ms, c.candidates);
     if (rt_cache_store(ctx->cache_dir, &key, (const unsigned char *)text, (size_t)n) != DLCL_OK)
         dlcl__log(ctx, DLCL_LOG_WARN, "convolution find: %s (the choice is not kept)", dlcl_last_error());
     return DLCL_OK;

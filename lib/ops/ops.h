@@ -64,6 +64,8 @@ typedef struct op_conv_shape {
     int chunk;            /* images per workspace chunk; 0: the device's default (op_conv2d_chunk) */
     int winograd_dx;      /* 1: the data gradient by Winograd (needs op_conv2d_winograd_ok) */
     int winograd;         /* 1: the workspace has room for a Winograd forward (op_conv2d_workspace) */
+    int fft;              /* 1: the workspace has room for an FFT forward (op_conv2d_workspace) */
+    int fft_bwd;          /* 1: the data and filter gradients by FFT (needs op_conv2d_fft_ok; room included) */
 } op_conv_shape;
 
 /* Computes p, q (PyTorch formula) and validates; DLCL_ERR_SHAPE on a bad geometry. */
@@ -81,6 +83,7 @@ typedef enum op_conv_algo {
     OP_CONV_IM2COL_GEMM,
     OP_CONV_DIRECT,
     OP_CONV_WINOGRAD, /* F(2x2, 3x3): 3x3, stride 1, no dilation, one group, pad <= 2 (op_conv2d_winograd_ok) */
+    OP_CONV_FFT,      /* through clFFT (conv_fft.c): stride 1, no dilation, one group (op_conv2d_fft_ok) */
     OP_CONV_ALGO_COUNT
 } op_conv_algo;
 /* The forward algorithm OP_CONV_AUTO stands for when nothing was timed: direct for a
@@ -88,6 +91,8 @@ typedef enum op_conv_algo {
 op_conv_algo op_conv2d_heuristic(const op_conv_shape *s);
 /* Whether Winograd F(2x2, 3x3) can run this shape, forward and data gradient. */
 bool op_conv2d_winograd_ok(const op_conv_shape *s);
+/* Whether the FFT convolution can run this shape, forward and gradients. */
+bool op_conv2d_fft_ok(const op_conv_shape *s);
 dlcl_status op_conv2d_forward_algo(dlcl_ctx *ctx, const op_conv_shape *s, op_conv_algo algo, op_buf x, op_buf w,
                                    op_buf bias, op_buf y, op_buf ws);
 /* y = act(conv(x, w) + bias), the activation fused into the output relayout. */
@@ -112,6 +117,7 @@ typedef struct op_conv_choice {
     op_conv_algo forward;
     int chunk;
     int winograd_dx; /* the data gradient by Winograd */
+    int fft_bwd;     /* the data and filter gradients by FFT */
     int timed;       /* 1: measured now, 2: read from the tuning cache, 0: the heuristic */
     double ms;       /* the chosen candidate's forward + backward time when timed */
     int candidates;  /* how many were timed */

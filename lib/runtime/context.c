@@ -121,6 +121,7 @@ void dlcl_ctx_free(dlcl_ctx *ctx)
     rt_kprof_print(ctx);
     free(ctx->kprof);
     blas_free(ctx);
+    fft_free(ctx);
     rt_pool_free(ctx);
     rt_programs_free(ctx);
     rt_sources_free(ctx);
