@@ -171,6 +171,47 @@ static void conv_fft_matches_ref_across_chunks(void)
             "lenet conv2-like");
 }
 
+/* op_conv2d_find times the FFT (forward alone, and with FFT gradients) for a 5x5 on GPUs
+ * and not on CPU devices (conv_find.c fft_allowed); PoCL stands in for a GPU by clearing
+ * ctx->cpu_device. Whatever wins, the choice must be one the shape allows. */
+static void conv_find_times_fft_on_gpus_only(void)
+{
+    dlcl_ctx *ctx = t_ctx();
+    T_CHECK(ctx != NULL, "no context");
+    char dir[] = "/tmp/dlcl-fft-find-XXXXXX";
+    T_CHECK(mkdtemp(dir) != NULL, "mkdtemp failed");
+    char *saved = ctx->cache_dir;
+    const int was_cpu = ctx->cpu_device;
+    const char *env = getenv("DLCL_AUTOTUNE");
+    char *env_saved = env ? strdup(env) : NULL;
+    unsetenv("DLCL_AUTOTUNE");
+    /* the FFT size of conv_fft_matches_ref_7x13_5x5_pad0_and_pad2: clFFT reuses its kernels */
+    op_conv_shape s = CONV(.n = 4, .c = 2, .h = 7, .w = 13, .k = 3, .r = 5, .s = 5, .pad_h = 2, .pad_w = 2);
+    op_conv_choice gpu = {0}, cpu = {0};
+    bool ok = op_conv_shape_infer(&s) == DLCL_OK;
+    ctx->cache_dir = dir;
+    ctx->cpu_device = 0;
+    ok = ok && op_conv2d_find(ctx, &s, OP_FIND_BACKWARD_DX, &gpu) == DLCL_OK;
+    ctx->cpu_device = 1;
+    s.n = 5; /* another shape: not read from the cache */
+    ok = ok && op_conv_shape_infer(&s) == DLCL_OK && op_conv2d_find(ctx, &s, OP_FIND_BACKWARD_DX, &cpu) == DLCL_OK;
+    ctx->cpu_device = was_cpu;
+    ctx->cache_dir = saved;
+    if (env_saved) setenv("DLCL_AUTOTUNE", env_saved, 1);
+    free(env_saved);
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    T_CHECK(system(cmd) == 0, "cannot remove %s", dir);
+    T_CHECK(ok, "%s", dlcl_last_error());
+    printf("# as a GPU: %d candidates, forward %d, FFT gradients %d; as a CPU: %d candidates, forward %d\n",
+           gpu.candidates, (int)gpu.forward, gpu.fft_bwd, cpu.candidates, (int)cpu.forward);
+    T_CHECK(gpu.timed == 1 && cpu.timed == 1, "timed %d / %d", gpu.timed, cpu.timed);
+    T_CHECK(gpu.candidates == cpu.candidates + 2, "%d candidates as a GPU, %d as a CPU: want 2 more (the FFT's)",
+            gpu.candidates, cpu.candidates);
+    T_CHECK(cpu.forward != OP_CONV_FFT && !cpu.fft_bwd, "FFT chosen on a CPU device");
+    T_CHECK(!gpu.fft_bwd || gpu.forward == OP_CONV_FFT, "FFT gradients without the FFT forward");
+}
+
 /* The plan for a size, batch and direction is baked once per context: a second forward of
  * the same shape bakes nothing, another size bakes again. */
 static void fft_plan_cache_bakes_once_per_size(void)
@@ -259,6 +300,7 @@ static const t_case cases[] = {
     T_CASE(conv_fft_matches_ref_across_chunks),
     T_CASE(fft_plan_cache_bakes_once_per_size),
     T_CASE(fft_bad_requests_are_refused),
+    T_CASE(conv_find_times_fft_on_gpus_only),
 };
 
 int main(int argc, char **argv) { return t_main(cases, T_COUNT(cases), argc, argv); }

@@ -6,9 +6,9 @@
  * (context.c sizes the default to the last-level cache; the best size depends on the cache,
  * the shape and what else the machine runs); for a small reduction (c/groups*r*s), the
  * direct forward kernel against im2col + GEMM; for a 3x3 of stride 1, Winograd F(2x2,3x3)
- * for the forward and the data gradient; for a kernel of FIND_FFT_MIN_RS taps or more at
- * stride 1, the FFT forward (conv_fft.c), alone and with both gradients by FFT. A candidate replaces the default only when it
- * takes under FIND_MARGIN of its time: on a shared 2-core VM the same run varies by 10-30%,
+ * for the forward and the data gradient; on GPUs, for a kernel of FIND_FFT_MIN_RS taps or
+ * more at stride 1, the FFT forward (conv_fft.c), alone and with both gradients by FFT. A
+ * candidate replaces the default only when it takes under FIND_MARGIN of its time: on a shared 2-core VM the same run varies by 10-30%,
  * and with a 5% margin the cached choices for VGG (chunks of 4, 30 and 8 images) were no
  * better than the defaults in alternating dlcl-bench runs (117/102/93 against 102/86/93
  * ms). Large wins (the depthwise kernels, 5x) pass any margin. */
@@ -46,7 +46,14 @@ static void key_options(const op_conv_shape *s, int passes, char *buf, size_t ca
 
 static bool direct_allowed(const op_conv_shape *s) { return (size_t)s->c / s->groups * s->r * s->s <= FIND_DIRECT_MAX_K; }
 
-static bool fft_allowed(const op_conv_shape *s) { return op_conv2d_fft_ok(s) && s->r * s->s >= FIND_FFT_MIN_RS; }
+/* Not on CPU devices: on PoCL (2-core EPYC) the FFT lost to im2col + GEMM on every shape
+ * tried, 5x5 (LeNet: 70-96 against 17 ms for conv2's forward), 7x7 (106 against 48) and
+ * 9x9 (154 against 77), and timing it added 17 s to LeNet's cold start, most of it clFFT
+ * generating and compiling its kernels. */
+static bool fft_allowed(const dlcl_ctx *ctx, const op_conv_shape *s)
+{
+    return !ctx->cpu_device && op_conv2d_fft_ok(s) && s->r * s->s >= FIND_FFT_MIN_RS;
+}
 
 /* DLCL_CONV_ALGO=gemm|direct|winograd|fft (fft: the gradients too) forces the forward
  * algorithm of every layer whose shape allows it, untimed: for comparing algorithms with
@@ -88,7 +95,7 @@ static bool load_choice(dlcl_ctx *ctx, const rt_cache_key *key, const op_conv_sh
         (algo != OP_CONV_IM2COL_GEMM && algo != OP_CONV_DIRECT && algo != OP_CONV_WINOGRAD && algo != OP_CONV_FFT) ||
         (algo == OP_CONV_DIRECT && !direct_allowed(s)) || (wdx != 0 && wdx != 1) || (fbwd != 0 && fbwd != 1) ||
         ((algo == OP_CONV_WINOGRAD || wdx) && !op_conv2d_winograd_ok(s)) ||
-        (algo == OP_CONV_FFT && !fft_allowed(s)) || (fbwd && algo != OP_CONV_FFT))
+        (algo == OP_CONV_FFT && !fft_allowed(ctx, s)) || (fbwd && algo != OP_CONV_FFT))
         return false;
     *out = (op_conv_choice){.forward = (op_conv_algo)algo, .chunk = chunk, .winograd_dx = wdx, .fft_bwd = fbwd,
                             .timed = 2, .ms = ms, .candidates = cands};
@@ -160,7 +167,7 @@ static dlcl_status time_all(dlcl_ctx *ctx, const op_conv_shape *s, int passes, o
     for (int i = 0; i < nc; i++) { /* room for every candidate, Winograd's and the FFT's included */
         t.chunk = uniq[i];
         t.winograd = t.winograd_dx = op_conv2d_winograd_ok(s);
-        t.fft = t.fft_bwd = fft_allowed(s);
+        t.fft = t.fft_bwd = fft_allowed(ctx, s);
         size_t f = op_conv2d_workspace(ctx, &t);
         if (f > nws) nws = f;
     }
@@ -213,7 +220,7 @@ static dlcl_status time_all(dlcl_ctx *ctx, const op_conv_shape *s, int passes, o
         out->candidates += 1;
     }
     /* then the FFT forward, with the gradients by im2col + GEMM and by FFT */
-    for (int fbwd = 0; st == DLCL_OK && fft_allowed(s) && fbwd <= backward; fbwd++) {
+    for (int fbwd = 0; st == DLCL_OK && fft_allowed(ctx, s) && fbwd <= backward; fbwd++) {
         double ms;
         t.chunk = best_chunk;
         t.fft_bwd = fbwd;
