@@ -103,6 +103,8 @@ struct dlcl_ctx {
     size_t blas_scratch_bytes;
     cl_mem blas_pack;    /* B packed into strips for the GEMM kernels (blas.c) */
     size_t blas_pack_bytes;
+    int blas_tuning_done; /* stored CLBlast tuning looked up and applied (blas.c) */
+    char *blas_tuning_path; /* the tuning file CLBlast runs with; NULL: CLBlast's defaults */
 
     dlcl_ctx_stats stats;
     rt_kprof *kprof; /* DLCL_PROFILE=1: per-kernel wall time, logged at dlcl_ctx_free */
