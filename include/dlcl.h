@@ -181,6 +181,47 @@ DLCL_API dlcl_status dlcl_sgemm_strided_batched(dlcl_ctx *ctx, dlcl_transpose ta
                                        size_t c_stride, size_t batch);
 
 
+/* ---------------------------------------------------------------- CLBlast tuning (dlcl-tune) */
+
+/* The parameters CLBlast's own tuners (clblast_tuner_xgemm, ...; Debian's clblast-utils)
+ * found fastest on a device, one set per CLBlast kernel. dlcl-tune stores them in the cache
+ * directory, keyed by device name and driver version; a context applies them with
+ * CLBlastOverrideParameters before its first CLBlast call (so only where CLBlast runs the
+ * GEMMs: GPUs by default, see DLCL_GEMM), logging what it applied. */
+typedef struct dlcl_tuning dlcl_tuning;
+
+typedef struct dlcl_tuning_kernel {
+    const char *kernel;       /* CLBlast's kernel name: "Xgemm", "XgemmDirect", "Copy", ... */
+    const char *family;       /* the tuner's kernel family: "xgemm", "xgemm_direct", "copy", ... */
+    double time_ms;           /* the tuner's time for this set, the lowest it measured */
+    size_t m, n, k;           /* the problem it tuned on (0 where the tuner takes none) */
+    size_t n_params;
+    const char *const *names; /* "MWG", ...: n_params of them, owned by the dlcl_tuning */
+    const size_t *values;
+} dlcl_tuning_kernel;
+
+DLCL_API dlcl_status dlcl_tuning_create(dlcl_tuning **out);
+DLCL_API void dlcl_tuning_free(dlcl_tuning *t);
+/* Adds the fastest configuration of one tuner JSON file (its text; `what` names it in
+ * errors), keeping per kernel the lowest time over every file added, as CLBlast's database
+ * scripts do (the xgemm tuner writes a file per phase: xgemm_1, _2, _11, _12). Single
+ * precision only. A malformed file is DLCL_ERR_DATA and leaves t as it was. */
+DLCL_API dlcl_status dlcl_tuning_add_tuner_json(dlcl_tuning *t, const char *json, const char *what);
+DLCL_API size_t dlcl_tuning_count(const dlcl_tuning *t);
+/* Kernel i (< count); out's pointers live as long as t. */
+DLCL_API dlcl_status dlcl_tuning_get(const dlcl_tuning *t, size_t i, dlcl_tuning_kernel *out);
+/* Store (atomically), load or remove the tuning of device dev in cache_dir (NULL: the
+ * directory a context uses: DLCL_CACHE_DIR, $XDG_CACHE_HOME/dlcl, ~/.cache/dlcl; none with
+ * DLCL_NO_CACHE). path
+ * (may be NULL) receives the file's path. Load: DLCL_ERR_NOT_FOUND when nothing is stored,
+ * DLCL_ERR_DATA for a damaged file; *out is freed with dlcl_tuning_free. */
+DLCL_API dlcl_status dlcl_tuning_store(const dlcl_tuning *t, const dlcl_device_info *dev, const char *cache_dir,
+                                       char *path, size_t cap);
+DLCL_API dlcl_status dlcl_tuning_load(const dlcl_device_info *dev, const char *cache_dir, dlcl_tuning **out,
+                                      char *path, size_t cap);
+DLCL_API dlcl_status dlcl_tuning_clear(const dlcl_device_info *dev, const char *cache_dir, char *path, size_t cap);
+
+
 /* ---------------------------------------------------------------- networks */
 
 typedef struct dlcl_net dlcl_net;

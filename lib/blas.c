@@ -29,8 +29,11 @@ static dlcl_status clblast_err(CLBlastStatusCode c, const dlcl_ctx *ctx, const b
         if ((int)c > -100) what = dlcl__cl_error_name((cl_int)c);
         break;
     }
-    return dlcl__err(DLCL_ERR_BLAS, "SGEMM %zux%zux%zu (batch %zu) on %s failed: %s (CLBlast status %d)", g->m,
-                     g->n, g->k, g->batch, ctx->info.name, what, (int)c);
+    return dlcl__err(DLCL_ERR_BLAS, "SGEMM %zux%zux%zu (batch %zu) on %s failed: %s (CLBlast status %d)%s%s%s", g->m,
+                     g->n, g->k, g->batch, ctx->info.name, what, (int)c,
+                     ctx->blas_tuning_path ? "; CLBlast runs with the tuned parameters of " : "",
+                     ctx->blas_tuning_path ? ctx->blas_tuning_path : "",
+                     ctx->blas_tuning_path ? " (dlcl-tune --clear removes them)" : "");
 }
 
 /* Elements spanned by `batch` row-major rows x cols matrices with leading dim ld. */
@@ -51,8 +54,53 @@ static dlcl_status check_operand(const char *name, size_t rows, size_t cols, siz
     return DLCL_OK;
 }
 
+/* Applies the device's stored tuning (dlcl-tune) before the context's first CLBlast call.
+ * CLBlast keeps overrides per cl_device_id for the whole process, so a later context on
+ * the same device sees them too; applying them again is harmless. Nothing here fails the
+ * GEMM: no tuning, a damaged file or a set CLBlast rejects leaves CLBlast's own defaults
+ * for that kernel, with a warning for the latter two. */
+static void apply_tuning(dlcl_ctx *ctx)
+{
+    ctx->blas_tuning_done = 1;
+    if (ctx->cache_dir == NULL) return; /* DLCL_NO_CACHE: no stored tuning either */
+    char path[4096] = "", applied[512] = "";
+    dlcl_tuning *t = NULL;
+    dlcl_status s = dlcl_tuning_load(&ctx->info, ctx->cache_dir, &t, path, sizeof path);
+    if (s == DLCL_ERR_NOT_FOUND) {
+        dlcl__log(ctx, DLCL_LOG_DEBUG, "CLBlast: no stored tuning for %s, using CLBlast's defaults", ctx->info.name);
+    } else if (s != DLCL_OK) {
+        dlcl__log(ctx, DLCL_LOG_WARN, "CLBlast: ignoring the stored tuning (%s): %s; using CLBlast's defaults "
+                  "(rerun dlcl-tune, or dlcl-tune --clear)", dlcl_status_str(s), dlcl_last_error());
+    }
+    size_t len = 0;
+    for (size_t i = 0; i < dlcl_tuning_count(t); i++) {
+        dlcl_tuning_kernel k;
+        if (dlcl_tuning_get(t, i, &k) != DLCL_OK) break;
+        CLBlastStatusCode c = CLBlastOverrideParameters(ctx->device, k.kernel, CLBlastPrecisionSingle, k.n_params,
+                                                        (const char **)k.names, k.values);
+        if (c != CLBlastSuccess) {
+            dlcl__log(ctx, DLCL_LOG_WARN, "CLBlast rejected the tuned parameters for %s (status %d%s) from %s; "
+                      "it keeps its defaults for that kernel", k.kernel, (int)c,
+                      c == CLBlastMissingOverrideParameter ? ": parameters missing, a tuning from another CLBlast "
+                      "version?" : c == CLBlastInvalidOverrideKernel ? ": unknown kernel" : "", path);
+            continue;
+        }
+        int n = snprintf(applied + len, sizeof applied - len, "%s%s (%zu parameters, %.3g ms)", len ? ", " : "",
+                         k.kernel, k.n_params, k.time_ms);
+        if (n > 0) len = (size_t)n >= sizeof applied - len ? sizeof applied - 1 : len + (size_t)n;
+    }
+    if (len > 0) {
+        dlcl__log(ctx, DLCL_LOG_INFO, "CLBlast: applied tuned parameters for %s from %s: %s", ctx->info.name, path,
+                  applied);
+        ctx->blas_tuning_path = strdup(path); /* NULL on failure: only the error message loses it */
+    }
+    dlcl_tuning_free(t);
+    dlcl__clear_error();
+}
+
 static dlcl_status clblast_gemm(dlcl_ctx *ctx, const blas_gemm_args *g)
 {
+    if (!ctx->blas_tuning_done) apply_tuning(ctx);
     CLBlastTranspose ta = g->ta == DLCL_TRANS ? CLBlastTransposeYes : CLBlastTransposeNo;
     CLBlastTranspose tb = g->tb == DLCL_TRANS ? CLBlastTransposeYes : CLBlastTransposeNo;
     CLBlastStatusCode c;
@@ -132,6 +180,8 @@ void blas_free(dlcl_ctx *ctx)
     if (ctx->blas_scratch) rt_buffer_release(ctx, ctx->blas_scratch, ctx->blas_scratch_bytes);
     if (ctx->blas_pack) rt_buffer_release(ctx, ctx->blas_pack, ctx->blas_pack_bytes);
     ctx->blas_scratch = ctx->blas_pack = NULL;
+    free(ctx->blas_tuning_path);
+    ctx->blas_tuning_path = NULL;
     ctx->blas_scratch_bytes = ctx->blas_pack_bytes = 0;
 }
 

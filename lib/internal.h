@@ -107,6 +107,8 @@ struct dlcl_ctx {
     size_t n_fft_plans, cap_fft_plans;
     size_t fft_bakes; /* plans baked so far (the tests check the cache) */
     int fft_setup;    /* this context holds a reference on clfftSetup */
+    int blas_tuning_done; /* stored CLBlast tuning looked up and applied (blas.c) */
+    char *blas_tuning_path; /* the tuning file CLBlast runs with; NULL: CLBlast's defaults */
 
     dlcl_ctx_stats stats;
     rt_kprof *kprof; /* DLCL_PROFILE=1: per-kernel wall time, logged at dlcl_ctx_free */
