@@ -4,6 +4,7 @@ device with --quick, the stored result shown, applied by a context (its info lin
 checked by SGEMMs through CLBlast, then --clear; and bad arguments. Skipped when the
 tuners are not installed. Usage: tune_tool.py TOOLS_DIR"""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,7 +30,8 @@ CASES = [
     ("show_before_tuning_says_none", ["--show"], 0, ["no CLBlast tuning stored for this device"], []),
     ("quick_tune_stores_applies_and_checks", ["--quick", "--kernels", "copy_fast,transpose_pad"], 0,
      ["clblast_tuner_copy_fast -platform", "-precision 32 -fraction 20 -m 256 -n 256 -runs 1",
-      "[2/2] transpose_pad: configuration 6/6", "stored in " + tmp, "Copy ", "Padtranspose ",
+      # every configuration run (how many the tuner has depends on the device: 6 on PoCL, 3 on an H100)
+      re.compile(r"\[2/2\] transpose_pad: configuration (\d+)/\1,"), "stored in " + tmp, "Copy ", "Padtranspose ",
       "info: CLBlast: applied tuned parameters for", "Copy (4 parameters",
       "check: SGEMM 1500x1400x1300 through CLBlast: 256 sampled entries match the host"], ["WRONG", "warning"]),
     ("tuner_directory_removed_after_success", None, 0, [], []),
@@ -50,7 +52,8 @@ for n, (name, args, want_rc, must, must_not) in enumerate(CASES, 1):
         rc, out = (0 if not left else 1), f"left behind: {left}"
     else:
         rc, out = tune(*args)
-    bad = [s for s in must if s not in out] + [f"not: {s}" for s in must_not if s in out]
+    found = lambda s: s.search(out) is not None if isinstance(s, re.Pattern) else s in out
+    bad = [s for s in must if not found(s)] + [f"not: {s}" for s in must_not if s in out]
     ok = rc == want_rc and not bad and "Sanitizer" not in out and "runtime error:" not in out
     if not ok:
         failed += 1
