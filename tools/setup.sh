@@ -85,12 +85,12 @@ case "${1:-}" in
         [ -f build-asan/build.ninja ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false
         ninja -C build-asan
         # Leaks are checked; any UBSan report aborts the test that hit it; the Python tests also
-        # fail a case whose tool printed a report. Three settings are for clFFT, none for dlcl
-        # (dlcl is C: it has no new/delete): clFFT deletes a plan's action through a base
-        # type of the wrong size (new_delete_type_mismatch), it never frees its kernel sources
-        # (tools/lsan.supp), and after a process has used it LSan's tracer crashes on a stale
-        # dynamic-TLS entry when it scans TLS as a root (use_tls=0: fewer roots can only
-        # add reports, never hide one).
+        # fail a case whose tool printed a report. The settings below are for third-party
+        # libraries, none for dlcl (dlcl is C: it has no new/delete): clFFT deletes a plan's
+        # action through a base type of the wrong size (new_delete_type_mismatch), clFFT and
+        # PoCL leak (tools/lsan.supp), and after a process has used clFFT LSan's tracer
+        # crashes on a stale dynamic-TLS entry when it scans TLS as a root (use_tls=0: fewer
+        # roots can only add reports, never hide one).
         export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:new_delete_type_mismatch=0:${ASAN_OPTIONS:-}
         export LSAN_OPTIONS=suppressions=$PWD/tools/lsan.supp:use_tls=0:${LSAN_OPTIONS:-}
         export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:${UBSAN_OPTIONS:-}
