@@ -212,8 +212,7 @@ DLCL_API size_t dlcl_tuning_count(const dlcl_tuning *t);
 DLCL_API dlcl_status dlcl_tuning_get(const dlcl_tuning *t, size_t i, dlcl_tuning_kernel *out);
 /* Store (atomically), load or remove the tuning of device dev in cache_dir (NULL: the
  * directory a context uses: DLCL_CACHE_DIR, $XDG_CACHE_HOME/dlcl, ~/.cache/dlcl; none with
- * DLCL_NO_CACHE). path
- * (may be NULL) receives the file's path. Load: DLCL_ERR_NOT_FOUND when nothing is stored,
+ * DLCL_NO_CACHE). path (may be NULL) receives the file's path. Load: DLCL_ERR_NOT_FOUND when nothing is stored,
  * DLCL_ERR_DATA for a damaged file; *out is freed with dlcl_tuning_free. */
 DLCL_API dlcl_status dlcl_tuning_store(const dlcl_tuning *t, const dlcl_device_info *dev, const char *cache_dir,
                                        char *path, size_t cap);
