@@ -19,7 +19,8 @@ static dlcl_status alloc_buf(dlcl_net *net, size_t floats, const char *what, op_
 /* Before any device buffer exists: the sizes of the net's buffers against the device's
  * largest buffer and its memory, so that a net too large for the device fails at once with
  * the tensor to blame, not half-allocated (or, on PoCL, by swapping the host). Layer-private
- * buffers (pre-activations, dropout masks) are at most one output each: counted as such. */
+ * buffers (pre-activations, dropout masks) are at most one output each: counted as such; the
+ * output gradients as two buffers of the largest output. */
 static dlcl_status plan_device_memory(const dlcl_net *net)
 {
     const dlcl_device_info *d = &net->ctx->info;
@@ -29,7 +30,7 @@ static dlcl_status plan_device_memory(const dlcl_net *net)
     for (size_t i = 0; i < net->n_layers; i++) {
         const layer *l = &net->layers[i];
         double bytes = B * (double)layer_shape_numel(l->out) * sizeof(float);
-        total += 3 * bytes + (double)l->ws_floats * sizeof(float);
+        total += 2 * bytes + (double)l->ws_floats * sizeof(float); /* output, private buffers */
         if (bytes > largest) largest = bytes, largest_name = l->name;
         if (bytes > (double)d->max_alloc_bytes)
             return dlcl__err(DLCL_ERR_OUT_OF_MEMORY,
@@ -37,6 +38,7 @@ static dlcl_status plan_device_memory(const dlcl_net *net)
                              "%s (%.2f GiB); lower [net] batch or the input size", l->name, net->batch,
                              bytes / 1073741824.0, d->name, d->max_alloc_bytes / 1073741824.0);
     }
+    total += 2 * largest; /* the output gradients share two buffers (plan_net_slots) */
     if (total > (double)d->global_mem_bytes)
         return dlcl__err(DLCL_ERR_OUT_OF_MEMORY,
                          "the net needs about %.2f GiB of device memory for a batch of %d (largest: layer [%s] output, "
