@@ -16,56 +16,10 @@
 #include "../lib/ops/ops.h"
 #include "ref/ref.h"
 
+#include "dbuf.h"
 #include "test.h"
 
-#define GUARD 37
-#define SENTINEL 12345.0f
 #define FFT_ATOL 1e-7f
-
-typedef struct dbuf {
-    cl_mem mem;
-    size_t n, bytes;
-} dbuf;
-
-static bool dbuf_new(dbuf *d, const float *host, size_t n)
-{
-    dlcl_ctx *ctx = t_ctx();
-    if (ctx == NULL) return false;
-    d->n = n;
-    d->bytes = (n + 2 * GUARD) * sizeof(float);
-    float *tmp = malloc(d->bytes);
-    if (tmp == NULL) return false;
-    for (size_t i = 0; i < n + 2 * GUARD; i++) tmp[i] = SENTINEL;
-    for (size_t i = 0; i < n; i++) tmp[GUARD + i] = host ? host[i] : 7.0f; /* outputs start as garbage */
-    cl_int err = CL_SUCCESS;
-    d->mem = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, d->bytes, NULL, &err);
-    bool ok = err == CL_SUCCESS &&
-              clEnqueueWriteBuffer(ctx->queue, d->mem, CL_TRUE, 0, d->bytes, tmp, 0, NULL, NULL) == CL_SUCCESS;
-    free(tmp);
-    return ok;
-}
-
-static op_buf ob(const dbuf *d) { return op_b(d->mem, GUARD); }
-
-static bool dbuf_read(const dbuf *d, float *host, const char *label)
-{
-    float *tmp = malloc(d->bytes);
-    bool ok = tmp && clEnqueueReadBuffer(t_ctx()->queue, d->mem, CL_TRUE, 0, d->bytes, tmp, 0, NULL, NULL) == CL_SUCCESS;
-    for (size_t i = 0; ok && i < GUARD; i++)
-        if (tmp[i] != SENTINEL || tmp[GUARD + d->n + i] != SENTINEL) {
-            printf("# %s: guard element %zu overwritten\n", label, i);
-            ok = false;
-        }
-    if (ok) memcpy(host, tmp + GUARD, d->n * sizeof(float));
-    free(tmp);
-    return ok;
-}
-
-static void dbuf_free(dbuf *d)
-{
-    if (d->mem) clReleaseMemObject(d->mem);
-    d->mem = NULL;
-}
 
 static float *rnd(size_t n)
 {
@@ -108,6 +62,8 @@ static bool fft_case(op_conv_shape s, int with_bias)
               dbuf_new(&Wt, w, nw) && dbuf_new(&B, b, s.k) && dbuf_new(&Y, NULL, ny) && dbuf_new(&DY, dy, ny) &&
               dbuf_new(&DX, NULL, nx) && dbuf_new(&DW, NULL, nw) && dbuf_new(&DB, NULL, s.k) &&
               (ws = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, ws_bytes, NULL, &err)) != NULL;
+    /* outputs start as garbage */
+    ok = ok && dbuf_fill(&Y, 7.0f) && dbuf_fill(&DX, 7.0f) && dbuf_fill(&DW, 7.0f) && dbuf_fill(&DB, 7.0f);
     op_buf bias = with_bias ? ob(&B) : op_b(NULL, 0), dbias = with_bias ? ob(&DB) : op_b(NULL, 0);
     float fwd_atol = FFT_ATOL * s.c * s.r * s.s, dx_atol = FFT_ATOL * s.k * s.r * s.s, dw_atol = FFT_ATOL * s.n * s.p * s.q;
     if (ok) {

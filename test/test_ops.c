@@ -9,55 +9,8 @@
 #include "../lib/ops/ops.h"
 #include "ref/ref.h"
 
+#include "dbuf.h"
 #include "test.h"
-
-#define GUARD 37
-#define SENTINEL 12345.0f
-
-typedef struct dbuf {
-    cl_mem mem;
-    size_t n, bytes;
-} dbuf;
-
-/* Device copy of host[n] between two guard regions; host may be NULL (zeros). */
-static bool dbuf_new(dbuf *d, const float *host, size_t n)
-{
-    dlcl_ctx *ctx = t_ctx();
-    if (ctx == NULL) return false;
-    d->n = n;
-    d->bytes = (n + 2 * GUARD) * sizeof(float);
-    float *tmp = malloc(d->bytes);
-    if (tmp == NULL) return false;
-    for (size_t i = 0; i < n + 2 * GUARD; i++) tmp[i] = SENTINEL;
-    for (size_t i = 0; i < n; i++) tmp[GUARD + i] = host ? host[i] : 0.0f;
-    bool ok = rt_buffer_acquire(ctx, d->bytes, "test", &d->mem) == DLCL_OK &&
-              clEnqueueWriteBuffer(ctx->queue, d->mem, CL_TRUE, 0, d->bytes, tmp, 0, NULL, NULL) == CL_SUCCESS;
-    free(tmp);
-    return ok;
-}
-
-static op_buf ob(const dbuf *d) { return op_b(d->mem, GUARD); }
-
-/* Reads the data back into host and checks both guards; false on a corrupted guard. */
-static bool dbuf_read(const dbuf *d, float *host, const char *label)
-{
-    float *tmp = malloc(d->bytes);
-    bool ok = tmp && clEnqueueReadBuffer(t_ctx()->queue, d->mem, CL_TRUE, 0, d->bytes, tmp, 0, NULL, NULL) == CL_SUCCESS;
-    for (size_t i = 0; ok && i < GUARD; i++)
-        if (tmp[i] != SENTINEL || tmp[GUARD + d->n + i] != SENTINEL) {
-            printf("# %s: guard element %zu overwritten\n", label, i);
-            ok = false;
-        }
-    if (ok) memcpy(host, tmp + GUARD, d->n * sizeof(float));
-    free(tmp);
-    return ok;
-}
-
-static void dbuf_free(dbuf *d)
-{
-    if (d->mem) rt_buffer_release(t_ctx(), d->mem, d->bytes);
-    d->mem = NULL;
-}
 
 static float *rnd(size_t n, float lo, float hi)
 {
@@ -73,14 +26,6 @@ static float *rnd(size_t n, float lo, float hi)
 /* Fills a workspace with NaN before an op uses it, so that an element an im2col kernel
  * fails to write (a zero of the padding, say) poisons the result instead of passing with
  * whatever an earlier call left there. */
-/* d's n elements (not its guards) set to v: a result that is not written shows */
-static bool dbuf_fill(dbuf *d, float v)
-{
-    cl_int err = clEnqueueFillBuffer(t_ctx()->queue, d->mem, &v, sizeof v, GUARD * sizeof(float), d->n * sizeof(float),
-                                     0, NULL, NULL);
-    if (err != CL_SUCCESS) printf("# clEnqueueFillBuffer: %d\n", err);
-    return err == CL_SUCCESS;
-}
 
 static bool poison(cl_mem ws, size_t bytes)
 {
