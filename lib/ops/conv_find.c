@@ -150,6 +150,20 @@ static dlcl_status time_candidate(dlcl_ctx *ctx, const op_conv_shape *s, op_conv
     return st;
 }
 
+/* Times a candidate that replaces the forward and the gradients it covers (Winograd's data
+ * gradient wdx, the FFT's gradients fbwd) and keeps it if it beats out by the margin. */
+static dlcl_status try_whole(dlcl_ctx *ctx, op_conv_shape t, op_conv_algo algo, int wdx, int fbwd, int backward,
+                             int need_dx, const find_bufs *b, op_conv_choice *out)
+{
+    double ms;
+    t.winograd_dx = wdx, t.fft_bwd = fbwd;
+    dlcl_status st = time_candidate(ctx, &t, algo, backward, need_dx, b, &ms);
+    if (st == DLCL_OK && ms < FIND_MARGIN * out->ms)
+        out->forward = algo, out->winograd_dx = wdx, out->fft_bwd = fbwd, out->ms = ms;
+    out->candidates += 1;
+    return st;
+}
+
 static dlcl_status time_all(dlcl_ctx *ctx, const op_conv_shape *s, int passes, op_conv_choice *out)
 {
     int backward = passes != OP_FIND_FORWARD, need_dx = passes == OP_FIND_BACKWARD_DX;
@@ -205,35 +219,13 @@ static dlcl_status time_all(dlcl_ctx *ctx, const op_conv_shape *s, int passes, o
         }
         out->candidates += 1;
     }
-    /* then Winograd, forward and data gradient, against the best so far as a whole */
-    if (st == DLCL_OK && op_conv2d_winograd_ok(s)) {
-        double ms;
-        t.chunk = best_chunk;
-        t.winograd_dx = need_dx;
-        st = time_candidate(ctx, &t, OP_CONV_WINOGRAD, backward, need_dx, &b, &ms);
-        t.winograd_dx = 0;
-        if (st == DLCL_OK && ms < FIND_MARGIN * out->ms) {
-            out->forward = OP_CONV_WINOGRAD;
-            out->winograd_dx = need_dx;
-            out->ms = ms;
-        }
-        out->candidates += 1;
-    }
-    /* then the FFT forward, with the gradients by im2col + GEMM and by FFT */
-    for (int fbwd = 0; st == DLCL_OK && fft_allowed(ctx, s) && fbwd <= backward; fbwd++) {
-        double ms;
-        t.chunk = best_chunk;
-        t.fft_bwd = fbwd;
-        st = time_candidate(ctx, &t, OP_CONV_FFT, backward, need_dx, &b, &ms);
-        t.fft_bwd = 0;
-        if (st == DLCL_OK && ms < FIND_MARGIN * out->ms) {
-            out->forward = OP_CONV_FFT;
-            out->winograd_dx = 0;
-            out->fft_bwd = fbwd;
-            out->ms = ms;
-        }
-        out->candidates += 1;
-    }
+    /* then Winograd (forward and data gradient) and the FFT forward (gradients by im2col +
+     * GEMM, or by FFT), each against the best so far as a whole */
+    t.chunk = best_chunk;
+    if (st == DLCL_OK && op_conv2d_winograd_ok(s))
+        st = try_whole(ctx, t, OP_CONV_WINOGRAD, need_dx, 0, backward, need_dx, &b, out);
+    for (int fbwd = 0; st == DLCL_OK && fft_allowed(ctx, s) && fbwd <= backward; fbwd++)
+        st = try_whole(ctx, t, OP_CONV_FFT, 0, fbwd, backward, need_dx, &b, out);
     cl_mem all[] = {b.x, b.w, b.y, b.dy, b.dx, b.dw, b.db, b.ws};
     clFinish(ctx->queue);
     for (size_t i = 0; i < DLCL__ARRAY_LEN(all); i++)
