@@ -135,26 +135,37 @@ static size_t clblast_splitk_chunks(const dlcl_ctx *ctx, const blas_gemm_args *g
     return chunks >= 4 ? chunks : 0;
 }
 
-static dlcl_status gemm_clblast(dlcl_ctx *ctx, const blas_gemm_args *g)
+typedef dlcl_status (*gemm_fn)(dlcl_ctx *ctx, const blas_gemm_args *g);
+
+/* C = A B with k cut into `chunks` chunks of kc: one batched product `run` into partial Cs,
+ * summed by sum_parts, then the rest of k added to C by `run`. ka, kb: the distance between
+ * two k of A, of B (as run reads them). */
+static dlcl_status gemm_splitk(dlcl_ctx *ctx, const blas_gemm_args *g, size_t chunks, size_t kc, size_t ka, size_t kb,
+                               gemm_fn run)
 {
-    size_t chunks = clblast_splitk_chunks(ctx, g);
-    if (chunks == 0) return clblast_gemm(ctx, g);
-    size_t mn = g->m * g->n, bytes = chunks * mn * sizeof(float), kc = g->k / chunks, done = chunks * kc;
-    size_t ka = g->ta ? g->lda : 1, kb = g->tb ? 1 : g->ldb; /* distance between two k of A, of B */
+    size_t mn = g->m * g->n, bytes = chunks * mn * sizeof(float), done = chunks * kc;
     cl_mem part = NULL;
     dlcl_status s = rt_buffer_acquire(ctx, bytes, "GEMM split-k partial products", &part);
+    /* partial z = A[:, z*kc ...] B[z*kc ..., :], a batch of chunks */
     blas_gemm_args h = *g;
     h.k = kc, h.alpha = 1.0f, h.beta = 0.0f, h.a_stride = kc * ka, h.b_stride = kc * kb, h.batch = chunks;
     h.c = part, h.c_off = 0, h.ldc = g->n, h.c_stride = mn;
-    if (s == DLCL_OK) s = clblast_gemm(ctx, &h);
+    if (s == DLCL_OK) s = run(ctx, &h);
     if (s == DLCL_OK) s = sum_parts(ctx, part, chunks, g);
     if (part) rt_buffer_release(ctx, part, bytes); /* in-order queue: a later user runs after */
     if (s == DLCL_OK && done < g->k) { /* the rest of k, added to C */
         h = *g;
         h.k = g->k - done, h.a_off += done * ka, h.b_off += done * kb, h.beta = 1.0f;
-        s = clblast_gemm(ctx, &h);
+        s = run(ctx, &h);
     }
     return s;
+}
+
+static dlcl_status gemm_clblast(dlcl_ctx *ctx, const blas_gemm_args *g)
+{
+    size_t chunks = clblast_splitk_chunks(ctx, g);
+    if (chunks == 0) return clblast_gemm(ctx, g);
+    return gemm_splitk(ctx, g, chunks, g->k / chunks, g->ta ? g->lda : 1, g->tb ? 1 : g->ldb, clblast_gemm);
 }
 
 const char *const blas_backend_names[BLAS_BACKEND_COUNT] = {"auto", "clblast", "dlcl"};
@@ -460,27 +471,6 @@ static dlcl_status gemm_nn_blocked(dlcl_ctx *ctx, const blas_gemm_args *g)
 #define SPLITK_CHUNK 1024
 #define SPLITK_MAX_TILES 64
 
-static dlcl_status gemm_nn_splitk(dlcl_ctx *ctx, const blas_gemm_args *g, size_t chunks)
-{
-    size_t mn = g->m * g->n, bytes = chunks * mn * sizeof(float), kc = SPLITK_CHUNK;
-    cl_mem part = NULL;
-    dlcl_status s = rt_buffer_acquire(ctx, bytes, "GEMM split-k partial products", &part);
-    /* partial z = A[:, z*kc ...] B[z*kc ..., :], a batch of chunks */
-    blas_gemm_args h = *g;
-    h.k = kc, h.alpha = 1.0f, h.beta = 0.0f, h.a_stride = kc, h.b_stride = kc * g->ldb, h.batch = chunks;
-    h.c = part, h.c_off = 0, h.ldc = g->n, h.c_stride = mn;
-    if (s == DLCL_OK) s = gemm_nn_blocked(ctx, &h);
-    if (s == DLCL_OK) s = sum_parts(ctx, part, chunks, g);
-    if (part) rt_buffer_release(ctx, part, bytes); /* in-order queue: a later user runs after */
-    size_t done = chunks * kc;
-    if (s == DLCL_OK && done < g->k) { /* the rest of k, added to C */
-        h = *g;
-        h.k = g->k - done, h.a_off += done, h.b_off += done * g->ldb, h.beta = 1.0f;
-        s = gemm_nn_blocked(ctx, &h);
-    }
-    return s;
-}
-
 /* C = alpha * (the sum of the chunks partial Cs in part, each m x n) + beta * C */
 static dlcl_status sum_parts(dlcl_ctx *ctx, cl_mem part, size_t chunks, const blas_gemm_args *g)
 {
@@ -499,7 +489,7 @@ static dlcl_status gemm_nn_kernel(dlcl_ctx *ctx, const blas_gemm_args *g)
 {
     size_t tiles = (g->m + 7) / 8 * ((g->n + 31) / 32) * g->batch, chunks = g->k / SPLITK_CHUNK;
     if (strcmp(ctx->info.type, "CPU") == 0 && g->batch == 1 && tiles <= SPLITK_MAX_TILES && chunks >= 4)
-        return gemm_nn_splitk(ctx, g, chunks);
+        return gemm_splitk(ctx, g, chunks, SPLITK_CHUNK, 1, g->ldb, gemm_nn_blocked); /* B is k x n here */
     return gemm_nn_blocked(ctx, g);
 }
 
