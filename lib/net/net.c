@@ -1,6 +1,5 @@
 /* Building a network from its configuration: sections to layers, shape inference,
  * device memory, PyTorch-style initialisation. */
-#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,9 +14,6 @@ static const char *const net_keys[] = {"input",  "classes",          "batch",
                                        "check_numerics", NULL};
 static const char *const optim_keys[] = {"type", "learning_rate", "momentum", "nesterov", "weight_decay",
                                          "schedule", "step_size", "gamma", NULL};
-static const char *const data_keys[] = {"format", "train_images", "train_labels", "test_images", "test_labels",
-                                        "scale", "mean", "std", "shuffle", "train_samples", "test_samples",
-                                        "max_image_pixels", NULL};
 static const char *const reserved[] = {"net", "optimizer", "data", NULL};
 
 static bool is_reserved(const char *name)
@@ -25,20 +21,6 @@ static bool is_reserved(const char *name)
     for (int i = 0; reserved[i]; i++)
         if (strcmp(reserved[i], name) == 0) return true;
     return false;
-}
-
-static char *resolve_path(const char *config_path, const char *p)
-{
-    if (p == NULL || p[0] == '\0') return NULL;
-    if (p[0] == '/') return strdup(p);
-    char *tmp = strdup(config_path);
-    if (tmp == NULL) return NULL;
-    const char *dir = dirname(tmp);
-    size_t n = strlen(dir) + strlen(p) + 2;
-    char *out = malloc(n);
-    if (out) snprintf(out, n, "%s/%s", dir, p);
-    free(tmp);
-    return out;
 }
 
 static dlcl_status parse_net_section(dlcl_net *net, const char **device)
@@ -121,41 +103,6 @@ static dlcl_status parse_optimizer(dlcl_net *net)
     o->schedule = (net_schedule)sched;
     o->step_size = (int)step_size;
     return DLCL_OK;
-}
-
-static dlcl_status parse_data(dlcl_net *net)
-{
-    const cfg *c = &net->cfg;
-    net_data_cfg *d = &net->data;
-    d->scale = 1.0 / 255.0;
-    d->std = 1.0;
-    d->shuffle = 1;
-    d->max_image_pixels = IMAGE_DEFAULT_MAX_PIXELS;
-    cfg_section *s = cfg_find_section(c, "data");
-    if (s == NULL) return DLCL_OK;
-    static const char *const formats[] = {"idx", NULL};
-    static const char *const keys[DLCL_SPLIT_COUNT][2] = {{"train_images", "train_labels"},
-                                                           {"test_images", "test_labels"}};
-    int fmt;
-    dlcl_status st;
-    if ((st = cfg_get_enum(c, s, "format", 0, 0, formats, &fmt)) != DLCL_OK ||
-        (st = cfg_get_float(c, s, "scale", 0, 1.0 / 255.0, -1e9, 1e9, &d->scale)) != DLCL_OK ||
-        (st = cfg_get_float(c, s, "mean", 0, 0.0, -1e9, 1e9, &d->mean)) != DLCL_OK ||
-        (st = cfg_get_float(c, s, "std", 0, 1.0, 1e-12, 1e9, &d->std)) != DLCL_OK ||
-        (st = cfg_get_bool(c, s, "shuffle", 0, 1, &d->shuffle)) != DLCL_OK ||
-        (st = cfg_get_int(c, s, "train_samples", 0, 0, 0, 1L << 40, &d->limit[DLCL_SPLIT_TRAIN])) != DLCL_OK ||
-        (st = cfg_get_int(c, s, "test_samples", 0, 0, 0, 1L << 40, &d->limit[DLCL_SPLIT_TEST])) != DLCL_OK ||
-        (st = cfg_get_int(c, s, "max_image_pixels", 0, IMAGE_DEFAULT_MAX_PIXELS, 1, 1L << 40, &d->max_image_pixels)) !=
-            DLCL_OK)
-        return st;
-    for (int sp = 0; sp < DLCL_SPLIT_COUNT; sp++)
-        for (int k = 0; k < 2; k++) {
-            const char *v;
-            if ((st = cfg_get_str(c, s, keys[sp][k], 0, "", &v)) != DLCL_OK) return st;
-            if (v[0] != '\0' && (d->paths[sp][k] = resolve_path(c->path, v)) == NULL)
-                return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
-        }
-    return cfg_check_unused(c, s, data_keys);
 }
 
 static dlcl_status parse_layers(dlcl_net *net)
@@ -308,7 +255,7 @@ static dlcl_status create(const char *fn, const char *config_path, const char *c
     for (size_t i = 0; st == DLCL_OK && i < n_overrides; i++) st = cfg_override(&net->cfg, overrides[i]);
     if (st == DLCL_OK) st = parse_net_section(net, &device);
     if (st == DLCL_OK) st = parse_optimizer(net);
-    if (st == DLCL_OK) st = parse_data(net);
+    if (st == DLCL_OK) st = net_parse_data(net);
     if (st == DLCL_OK) st = parse_layers(net);
     if (st == DLCL_OK) st = infer_shapes(net);
     if (st != DLCL_OK) goto fail;

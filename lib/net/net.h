@@ -77,6 +77,9 @@ dlcl_status net_init_params(dlcl_net *net);
 dlcl_status net_alloc_training(dlcl_net *net);
 dlcl_status net_alloc_inference(dlcl_net *net);
 
+/* data.c: the [data] section */
+dlcl_status net_parse_data(dlcl_net *net);
+
 /* run.c */
 dlcl_status net_forward(dlcl_net *net, const float *x, int count, int training);
 
