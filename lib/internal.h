@@ -39,6 +39,18 @@ static inline bool dlcl__mul_ok(size_t a, size_t b, size_t *out)
     return true;
 }
 
+/* splitmix64's finaliser: a bijective mix of 64 bits. The one seeded hash of dlcl: weight
+ * initialisation, shuffles, dropout and augmentation seeds are all functions of it. */
+static inline uint64_t dlcl__mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* splitmix64: the next value of the stream whose state is *s. */
+static inline uint64_t dlcl__splitmix64(uint64_t *s) { return dlcl__mix64(*s += 0x9e3779b97f4a7c15ull); }
+
 /* ------------------------------------------------------------ context */
 
 typedef struct rt_program {

@@ -1,5 +1,6 @@
 /* Test runner, tolerance compare, RNG, shared context. See test.h. */
 #include "test.h"
+#include "../lib/internal.h"
 
 #include <ftw.h>
 #include <math.h>
@@ -30,6 +31,19 @@ void t_fail(const char *file, int line, const char *fmt, ...)
 
 bool t_failed(void) { return cur_failed; }
 
+static char skip_reason[512];
+
+void t_skip(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(skip_reason, sizeof skip_reason, fmt, ap);
+    va_end(ap);
+    for (char *p = skip_reason; *p; p++) /* one TAP line */
+        if (*p == '\n') *p = ' ';
+    if (skip_reason[0] == '\0') snprintf(skip_reason, sizeof skip_reason, "skipped");
+}
+
 bool t_err_matches(dlcl_status got, dlcl_status want, const char *substr)
 {
     return got == want && (substr == NULL || strstr(dlcl_last_error(), substr) != NULL);
@@ -58,11 +72,7 @@ uint64_t t_seed(void) { return seed_value; }
 
 uint32_t t_rand_u32(uint64_t *s)
 {
-    /* splitmix64 */
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return (uint32_t)((z ^ (z >> 31)) >> 32);
+    return (uint32_t)(dlcl__splitmix64(s) >> 32);
 }
 
 float t_rand_uniform(uint64_t *s, float lo, float hi)
@@ -156,9 +166,13 @@ int t_main(const t_case *cases, size_t n, int argc, char **argv)
     for (size_t i = 0; i < n && i < 4096; i++) {
         if (!sel[i]) continue;
         cur_failed = false;
+        skip_reason[0] = '\0';
         cases[i].fn();
         idx++;
-        printf("%s %zu - %s\n", cur_failed ? "not ok" : "ok", idx, cases[i].name);
+        if (skip_reason[0] != '\0' && !cur_failed)
+            printf("ok %zu - %s # SKIP %s\n", idx, cases[i].name, skip_reason);
+        else
+            printf("%s %zu - %s\n", cur_failed ? "not ok" : "ok", idx, cases[i].name);
         failed += cur_failed;
     }
     t_ctx_reset();

@@ -29,6 +29,16 @@ int t_main(const t_case *cases, size_t n, int argc, char **argv);
 /* Marks the running case failed; used by the macros below. */
 void t_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 bool t_failed(void);
+/* Marks the running case skipped: t_main reports "ok N - name # SKIP reason" (TAP's
+ * directive). The case should return right after. */
+void t_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Skips the running case and returns from it. */
+#define T_SKIP(...)                                                                                \
+    do {                                                                                           \
+        t_skip(__VA_ARGS__);                                                                       \
+        return;                                                                                    \
+    } while (0)
 
 #define T_CHECK(cond, ...)                                                                         \
     do {                                                                                           \

@@ -227,8 +227,7 @@ static void idx_reads_real_fashion_mnist_test_set(void)
                *lab = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz";
     FILE *f = fopen(img, "rb");
     if (f == NULL) {
-        printf("# skip: %s not installed\n", img);
-        return;
+        T_SKIP("%s not installed", img);
     }
     fclose(f);
     data_set ds;

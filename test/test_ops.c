@@ -614,8 +614,7 @@ static void sgd_matches_torch_formula_over_several_steps(void)
 static void sgd_ref_matches_torch_optim_sgd(void)
 {
     if (system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
-        printf("# skip: /usr/bin/python3 cannot import torch\n");
-        return;
+        T_SKIP("/usr/bin/python3 cannot import torch");
     }
     float w[3] = {0.5f, -1.0f, 2.0f}, v[3] = {0}, g[3] = {0.1f, -0.2f, 0.3f};
     for (int s = 0; s < 3; s++) sgd_step_ref(w, g, v, 3, 0.1f, 0.9f, 0.01f, 1);

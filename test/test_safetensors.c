@@ -427,12 +427,10 @@ static void st_torch_reads_dlcl_file_and_dlcl_reads_torch_file(void)
 {
     const char *src = getenv("DLCL_TEST_SOURCE_DIR");
     if (src == NULL || strchr(src, '\'') != NULL) {
-        printf("# skip: DLCL_TEST_SOURCE_DIR is not set (run through meson test)\n");
-        return;
+        T_SKIP("DLCL_TEST_SOURCE_DIR is not set (run through meson test)");
     }
     if (access("/usr/bin/python3", X_OK) != 0) {
-        printf("# skip: no /usr/bin/python3\n");
-        return;
+        T_SKIP("no /usr/bin/python3");
     }
     float ar[30], nb[7], sc[1] = {42};
     for (int i = 0; i < 30; i++) ar[i] = (float)i * 0.5f - 3;
@@ -450,8 +448,7 @@ static void st_torch_reads_dlcl_file_and_dlcl_reads_torch_file(void)
     int rc = system(cmd);
     T_CHECK(rc != -1 && WIFEXITED(rc), "cannot run: %s", cmd);
     if (WEXITSTATUS(rc) == 77) {
-        printf("# skip: /usr/bin/python3 cannot import torch\n");
-        return;
+        T_SKIP("/usr/bin/python3 cannot import torch");
     }
     T_CHECK(WEXITSTATUS(rc) == 0, "%s: exit status %d (reason on stderr)", cmd, WEXITSTATUS(rc));
 

@@ -26,23 +26,15 @@ struct data_loader {
     int thread_started;
 };
 
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 /* Uniform integer in [0, bound) without modulo bias (Lemire's method with rejection). */
 static uint32_t bounded(uint64_t *s, uint32_t bound)
 {
-    uint64_t m = (uint64_t)(uint32_t)(splitmix(s) >> 32) * bound;
+    uint64_t m = (uint64_t)(uint32_t)(dlcl__splitmix64(s) >> 32) * bound;
     uint32_t low = (uint32_t)m;
     if (low < bound) {
         uint32_t t = -bound % bound;
         while (low < t) {
-            m = (uint64_t)(uint32_t)(splitmix(s) >> 32) * bound;
+            m = (uint64_t)(uint32_t)(dlcl__splitmix64(s) >> 32) * bound;
             low = (uint32_t)m;
         }
     }

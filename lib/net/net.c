@@ -208,14 +208,6 @@ static dlcl_status infer_shapes(dlcl_net *net)
     return DLCL_OK;
 }
 
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 /* PyTorch's default for Conv2d and Linear: kaiming_uniform_(a=sqrt(5)) for the weight and
  * U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the bias; both reduce to that same bound. */
 dlcl_status net_init_params(dlcl_net *net)
@@ -231,7 +223,7 @@ dlcl_status net_init_params(dlcl_net *net)
             float bound = 1.0f / sqrtf(lp->fan_in);
             float *dst = h + l->param_off + lp->offset;
             for (size_t j = 0; j < lp->numel; j++)
-                dst[j] = bound * (float)((double)(splitmix(&state) >> 11) * (2.0 / 9007199254740992.0) - 1.0);
+                dst[j] = bound * (float)((double)(dlcl__splitmix64(&state) >> 11) * (2.0 / 9007199254740992.0) - 1.0);
         }
     }
     cl_int err = clEnqueueWriteBuffer(net->ctx->queue, net->params, CL_TRUE, 0, net->n_params * sizeof(float), h, 0,

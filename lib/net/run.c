@@ -7,13 +7,6 @@
 
 #include "net.h"
 
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 static dlcl_status check_batch(const dlcl_net *net, const void *x, int count, const char *fn)
 {
     if (net == NULL || x == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: net and x must not be NULL", fn);
@@ -37,7 +30,7 @@ static layer_io make_io(const dlcl_net *net, size_t i, int count, int training)
     io.params = net->params;
     io.grads = net->grads;
     io.ws = net->ws;
-    io.seed = mix64(net->seed ^ mix64(net->step * 0x100000001b3ull + i + 1));
+    io.seed = dlcl__mix64(net->seed ^ dlcl__mix64(net->step * 0x100000001b3ull + i + 1));
     return io;
 }
 

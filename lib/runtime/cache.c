@@ -24,12 +24,7 @@ uint64_t rt_hash64(const void *data, size_t len, uint64_t seed)
     const unsigned char *p = data;
     uint64_t h = 1469598103934665603ull ^ seed;
     for (size_t i = 0; i < len; i++) h = (h ^ p[i]) * 1099511628211ull;
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9ull;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebull;
-    h ^= h >> 31;
-    return h;
+    return dlcl__mix64(h);
 }
 
 static char *key_string(const rt_cache_key *k)
