@@ -138,6 +138,10 @@ DLCL_API void dlcl_devices_free(dlcl_device_info *list);
 
 #define DLCL_MAX_DIMS 8
 
+/* Element types. Tensors made with dlcl_tensor_create are float32; int32 holds labels and
+ * (later) token ids. */
+typedef enum dlcl_dtype { DLCL_FLOAT32, DLCL_INT32, DLCL_DTYPE_COUNT } dlcl_dtype;
+
 typedef struct dlcl_tensor dlcl_tensor;
 
 /* A float32 tensor in device memory, contiguous, row-major (NCHW for images).
@@ -241,9 +245,14 @@ DLCL_API dlcl_status dlcl_net_create_inference(const char *config_path, const ch
                                                size_t n_overrides, const dlcl_ctx_params *params, dlcl_net **out);
 DLCL_API void dlcl_net_free(dlcl_net *net);
 
+/* Per-sample shapes are N-d (up to DLCL_NET_MAX_DIMS); the batch dimension is implicit.
+ * The c/h/w fields of dlcl_net_info and dlcl_layer_info are kept for programs written for
+ * image nets: for a 3-d shape they are its dims, for a 1-d one (features) c = n, h = w = 1. */
+#define DLCL_NET_MAX_DIMS 4
+
 typedef struct dlcl_net_info {
     int batch, epochs, classes;
-    int in_c, in_h, in_w;
+    int in_c, in_h, in_w;     /* the input shape, as above */
     uint64_t seed;
     size_t n_layers;
     size_t n_params;          /* trainable floats */
@@ -253,6 +262,13 @@ typedef struct dlcl_net_info {
     const char *checkpoint;   /* [net] checkpoint or <config stem>.safetensors; owned by the net */
     int checkpoint_every;     /* [net] checkpoint_every: batches between checkpoints (0: epoch ends) */
     double checkpoint_seconds; /* [net] checkpoint_seconds: at most this long between checkpoints */
+    int in_ndim;              /* the per-sample input shape */
+    int64_t in_dims[DLCL_NET_MAX_DIMS];
+    size_t in_numel;          /* values per sample: x of dlcl_net_train_batch holds count * in_numel */
+    dlcl_dtype in_dtype;
+    size_t n_buffers;         /* non-trainable floats (batch-norm running statistics) */
+    const char *output;       /* the layer the loss reads ([net] output, default the last); owned by the net */
+    const char *optimizer;    /* "sgd", "adam", "adamw" */
 } dlcl_net_info;
 
 DLCL_API dlcl_status dlcl_net_get_info(const dlcl_net *net, dlcl_net_info *out);
@@ -261,11 +277,17 @@ typedef struct dlcl_layer_info {
     char name[64];
     char type[32];
     char detail[96];         /* "5x5/1 pad 2, relu" */
-    int out_c, out_h, out_w; /* per sample */
-    size_t params;
+    int out_c, out_h, out_w; /* per sample, as in dlcl_net_info */
+    size_t params;           /* trainable floats */
     double flops;            /* forward, per sample */
+    int ndim;                /* the per-sample output shape */
+    int64_t dims[DLCL_NET_MAX_DIMS];
+    dlcl_dtype dtype;
+    char inputs[128];        /* the layers it reads, comma-separated ("input": the net's input) */
+    size_t buffers;          /* non-trainable floats */
 } dlcl_layer_info;
 
+/* Layers in execution (topological) order. */
 DLCL_API dlcl_status dlcl_net_layer_info(const dlcl_net *net, size_t index, dlcl_layer_info *out);
 
 /* The context the net runs on (owned by the net). */

@@ -152,7 +152,7 @@ static dlcl_status gemm_splitk(dlcl_ctx *ctx, const blas_gemm_args *g, size_t ch
     h.c = part, h.c_off = 0, h.ldc = g->n, h.c_stride = mn;
     if (s == DLCL_OK) s = run(ctx, &h);
     if (s == DLCL_OK) s = sum_parts(ctx, part, chunks, g);
-    if (part) rt_buffer_release(ctx, part, bytes); /* in-order queue: a later user runs after */
+    if (part) rt_buffer_release(ctx, part); /* in-order queue: a later user runs after */
     if (s == DLCL_OK && done < g->k) { /* the rest of k, added to C */
         h = *g;
         h.k = g->k - done, h.a_off += done * ka, h.b_off += done * kb, h.beta = 1.0f;
@@ -188,8 +188,8 @@ dlcl_status blas_init(dlcl_ctx *ctx)
 
 void blas_free(dlcl_ctx *ctx)
 {
-    if (ctx->blas_scratch) rt_buffer_release(ctx, ctx->blas_scratch, ctx->blas_scratch_bytes);
-    if (ctx->blas_pack) rt_buffer_release(ctx, ctx->blas_pack, ctx->blas_pack_bytes);
+    if (ctx->blas_scratch) rt_buffer_release(ctx, ctx->blas_scratch);
+    if (ctx->blas_pack) rt_buffer_release(ctx, ctx->blas_pack);
     ctx->blas_scratch = ctx->blas_pack = NULL;
     free(ctx->blas_tuning_path);
     ctx->blas_tuning_path = NULL;
@@ -216,7 +216,7 @@ static dlcl_status scratch(dlcl_ctx *ctx, size_t floats)
 {
     size_t bytes = floats * sizeof(float);
     if (bytes <= ctx->blas_scratch_bytes) return DLCL_OK;
-    if (ctx->blas_scratch) rt_buffer_release(ctx, ctx->blas_scratch, ctx->blas_scratch_bytes);
+    if (ctx->blas_scratch) rt_buffer_release(ctx, ctx->blas_scratch);
     ctx->blas_scratch = NULL, ctx->blas_scratch_bytes = 0;
     bytes += bytes / 4; /* grow with headroom: batches vary */
     dlcl_status s = rt_buffer_acquire(ctx, bytes, "GEMM transpose scratch", &ctx->blas_scratch);
@@ -363,7 +363,7 @@ static dlcl_status pack_b(dlcl_ctx *ctx, const blas_gemm_args *h, size_t n, size
     size_t floats = h->batch * h->k * n, bytes = floats * sizeof(float);
     dlcl_status s = DLCL_OK;
     if (bytes > ctx->blas_pack_bytes) {
-        if (ctx->blas_pack) rt_buffer_release(ctx, ctx->blas_pack, ctx->blas_pack_bytes);
+        if (ctx->blas_pack) rt_buffer_release(ctx, ctx->blas_pack);
         ctx->blas_pack = NULL, ctx->blas_pack_bytes = 0;
         s = rt_buffer_acquire(ctx, bytes, "GEMM packed B panels", &ctx->blas_pack);
         if (s != DLCL_OK) return s;

@@ -209,7 +209,8 @@ int dlcl__write_all(int fd, const void *buf, size_t n);
 /* ------------------------------------------------------------ buffer pool (runtime/pool.c) */
 
 dlcl_status rt_buffer_acquire(dlcl_ctx *ctx, size_t bytes, const char *what, cl_mem *out);
-void rt_buffer_release(dlcl_ctx *ctx, cl_mem mem, size_t bytes);
+/* Returns a buffer to the pool (its size is the buffer's own); NULL is a no-op. */
+void rt_buffer_release(dlcl_ctx *ctx, cl_mem mem);
 void rt_pool_free(dlcl_ctx *ctx);
 
 /* ------------------------------------------------------------ tensors (tensor.c) */

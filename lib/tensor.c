@@ -44,7 +44,7 @@ dlcl_status dlcl_tensor_create(dlcl_ctx *ctx, int ndim, const int64_t *dims, dlc
 void dlcl_tensor_free(dlcl_tensor *t)
 {
     if (!dlcl__tensor_ok(t)) return;
-    rt_buffer_release(t->ctx, t->mem, t->bytes);
+    rt_buffer_release(t->ctx, t->mem);
     t->magic = 0;
     t->mem = NULL;
     free(t);

@@ -36,8 +36,10 @@ static const bad_cfg bad_cfgs[] = {
     {"bad_integer", NET_OK "[f]\ntype=dense\nunits=ten\n", DLCL_ERR_CONFIG, "net.ini:7:", "units"},
     {"integer_out_of_range", NET_OK "[f]\ntype=dense\nunits=0\n", DLCL_ERR_CONFIG, "net.ini:7:", "units"},
     {"missing_net_section", "[f]\ntype=dense\nunits=3\n", DLCL_ERR_CONFIG, "[net]", NULL},
-    {"input_not_three_values", "[net]\ninput=8,8\nclasses=3\n[f]\ntype=dense\nunits=3\n", DLCL_ERR_CONFIG,
-     "net.ini:2:", "C,H,W"},
+    {"input_more_than_four_values", "[net]\ninput=1,2,2,2,2\nclasses=3\n[f]\ntype=dense\nunits=3\n", DLCL_ERR_CONFIG,
+     "net.ini:2:", "at most 4"},
+    {"conv_on_a_vector", "[net]\ninput=8\nclasses=3\n[c]\ntype=conv\nfilters=3\nsize=1\n", DLCL_ERR_SHAPE,
+     "net.ini:4:", "needs a C,H,W input"},
     {"bad_activation_suggests", NET_OK "[f]\ntype=dense\nunits=3\nactivation=rleu\n", DLCL_ERR_CONFIG, "net.ini:8:",
      "did you mean 'relu'"},
     {"no_layers", NET_OK, DLCL_ERR_CONFIG, "no layer sections", NULL},
@@ -46,9 +48,15 @@ static const bad_cfg bad_cfgs[] = {
      DLCL_ERR_SHAPE, "net.ini:5:", "[c1]"},
     {"groups_do_not_divide", NET_OK "[c1]\ntype=conv\nfilters=3\nsize=3\ngroups=2\n[f]\ntype=dense\nunits=3\n",
      DLCL_ERR_SHAPE, "net.ini:5:", "groups"},
-    {"input_names_later_layer", NET_OK "[a]\ntype=dense\nunits=3\ninput=b\n[b]\ntype=dense\nunits=3\n",
-     DLCL_ERR_CONFIG, "net.ini:8:", "layers above"},
-    {"unknown_optimizer", NET_OK "[optimizer]\ntype=adam\n[f]\ntype=dense\nunits=3\n", DLCL_ERR_CONFIG, "net.ini:6:",
+    {"input_forms_a_cycle", NET_OK "[a]\ntype=dense\nunits=3\ninput=b\n[b]\ntype=dense\nunits=3\n",
+     DLCL_ERR_CONFIG, "cycle: [a] -> [b] -> [a]", "net.ini:"},
+    {"input_names_no_layer", NET_OK "[a]\ntype=dense\nunits=3\ninput=inptu\n", DLCL_ERR_CONFIG, "net.ini:8:",
+     "did you mean 'input'"},
+    {"unread_output", NET_OK "[a]\ntype=dense\nunits=3\n[b]\ntype=dense\nunits=3\ninput=input\n", DLCL_ERR_CONFIG,
+     "net.ini:5:", "[a] is never read"},
+    {"output_names_no_layer", NET_OK "output=zz\n[a]\ntype=dense\nunits=3\n", DLCL_ERR_CONFIG, "net.ini:5:",
+     "output = 'zz'"},
+    {"unknown_optimizer", NET_OK "[optimizer]\ntype=lbfgs\n[f]\ntype=dense\nunits=3\n", DLCL_ERR_CONFIG, "net.ini:6:",
      "sgd"},
     {"unknown_schedule_suggests", NET_OK "[optimizer]\nschedule=cosin\n[f]\ntype=dense\nunits=3\n", DLCL_ERR_CONFIG,
      "net.ini:6:", "did you mean 'cosine'"},
@@ -248,10 +256,18 @@ static bool poison_weight(dlcl_net *net, const char *name)
     for (size_t i = 0; i < net->n_layers; i++)
         if (strcmp(net->layers[i].name, name) == 0) {
             float inf = INFINITY;
-            return clEnqueueWriteBuffer(net->ctx->queue, net->params, CL_TRUE, net->layers[i].param_off * sizeof(float),
-                                        sizeof inf, &inf, 0, NULL, NULL) == CL_SUCCESS;
+            return clEnqueueWriteBuffer(net->ctx->queue, net->params, CL_TRUE,
+                                        net->layers[i].params[0].off * sizeof(float), sizeof inf, &inf, 0, NULL,
+                                        NULL) == CL_SUCCESS;
         }
     return false;
+}
+
+static size_t mem_bytes(cl_mem m)
+{
+    size_t b = 0;
+    clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof b, &b, NULL);
+    return b;
 }
 
 static bool read_params(dlcl_net *net, float *dst)
@@ -347,12 +363,13 @@ static void inference_net_shares_buffers_and_matches_training_net(void)
     /* inference: the outputs in two shared buffers; training: every output kept, the output
      * gradients in two shared buffers of the largest output's size */
     size_t slots = inf->n_slots, inf_act = 0, tr_act = 0, tr_grad = 0, largest = 0;
-    for (size_t k = 0; k < inf->n_slots; k++) inf_act += inf->slot_bytes[k];
+    for (size_t k = 0; k < inf->n_slots; k++) inf_act += mem_bytes(inf->slots[k]);
     for (size_t i = 0; i < tr->n_layers; i++) {
-        tr_act += tr->act_bytes[i];
-        if (tr->act_bytes[i] > largest) largest = tr->act_bytes[i];
+        size_t b = (size_t)tr->batch * layer_shape_numel(tr->layers[i].out) * sizeof(float);
+        tr_act += b;
+        if (b > largest) largest = b;
     }
-    for (size_t k = 0; k < tr->n_slots; k++) tr_grad += tr->slot_bytes[k];
+    for (size_t k = 0; k < tr->n_slots; k++) tr_grad += mem_bytes(tr->slots[k]);
     size_t grad_slots = tr->n_slots;
     dlcl_status refused[3] = {dlcl_net_train_batch(inf, x, y, 3, &loss_i, &ci), DLCL_OK, DLCL_OK};
     dlcl_layer_timing lt3[8];

@@ -120,7 +120,7 @@ static bool conv_case(op_conv_shape s, int with_bias)
     if (!ok && dlcl_last_error()[0]) printf("# last error: %s\n", dlcl_last_error());
     dbuf *all[] = {&X, &Wt, &B, &Y, &DY, &DX, &DW, &DB};
     for (size_t i = 0; i < T_COUNT(all); i++) dbuf_free(all[i]);
-    if (ws) rt_buffer_release(ctx, ws, ws_bytes);
+    if (ws) rt_buffer_release(ctx, ws);
     free(x), free(w), free(b), free(dy), free(y_ref), free(y), free(dx_ref), free(dx), free(dw_ref), free(dw);
     free(db_ref), free(db);
     return ok;
@@ -333,7 +333,7 @@ static bool pool_case_x(op_pool_shape s, bool ties)
          t_close("avgpool forward", y, yr, ny, 1e-5f, 1e-6f) && op_avgpool_backward(ctx, &s, ob(&DY), ob(&DX)) == DLCL_OK &&
          dbuf_read(&DX, dx, "dx") && t_close("avgpool backward", dx, dxr, nx, 1e-5f, 1e-6f);
     dbuf_free(&X), dbuf_free(&Y), dbuf_free(&DY), dbuf_free(&DX);
-    if (idx) rt_buffer_release(ctx, idx, ny * 4);
+    if (idx) rt_buffer_release(ctx, idx);
     free(x), free(dy), free(y), free(yr), free(dx), free(dxr);
     return ok;
 }
@@ -528,7 +528,7 @@ static bool xent_case(int n, int classes, float lo, float hi)
     ok = ok && t_close(label, loss, lref, n, 1e-5f, 1e-5f) && t_close("correct flags", cor, cref, n, 0, 0) &&
          t_close("gradient", dz, dzr, nz, 1e-5f, 1e-6f);
     dbuf_free(&Z), dbuf_free(&DZ), dbuf_free(&S);
-    if (labels) rt_buffer_release(ctx, labels, (size_t)n * 4);
+    if (labels) rt_buffer_release(ctx, labels);
     free(z), free(dz), free(dzr), free(st), free(loss), free(lref), free(cor), free(cref), free(lab), free(ld), free(ci);
     return ok;
 }

@@ -365,7 +365,7 @@ static void launch_failure_names_kernel_and_shape(void)
     if (s == DLCL_OK) s = rt_launch(ctx, k, "fill", 1, &global, &local);
     char msg[512];
     snprintf(msg, sizeof msg, "%s", dlcl_last_error());
-    rt_buffer_release(ctx, m, 64);
+    rt_buffer_release(ctx, m);
     T_CHECK(s == DLCL_ERR_OPENCL && strstr(msg, "kernel 'fill'") && strstr(msg, "global 1048576 x 1 x 1") &&
                 strstr(msg, "CL_INVALID_WORK_GROUP_SIZE"),
             "%s: %s", dlcl_status_str(s), msg);

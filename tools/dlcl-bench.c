@@ -166,7 +166,7 @@ static int bench_net(const char *config, int argc, char **argv)
     if (s != DLCL_OK) return tool_fail("dlcl-bench", s);
     dlcl_net_info info;
     dlcl_net_get_info(net, &info);
-    size_t per = (size_t)info.in_c * info.in_h * info.in_w;
+    size_t per = info.in_numel;
     float *x = malloc((size_t)info.batch * per * sizeof *x);
     int32_t *y = malloc((size_t)info.batch * sizeof *y);
     dlcl_layer_timing *t = calloc(info.n_layers, sizeof *t);

@@ -48,7 +48,7 @@ int main(int argc, char **argv)
     dlcl_net_info info;
     dlcl_net_get_info(net, &info);
     if ((s = dlcl_net_load(net, weights, 0, NULL)) != DLCL_OK) goto fail;
-    x = malloc((size_t)info.in_c * info.in_h * info.in_w * sizeof *x);
+    x = malloc(info.in_numel * sizeof *x);
     probs = malloc((size_t)info.classes * sizeof *probs);
     if (x == NULL || probs == NULL) goto done;
     for (size_t i = 0; i < n_images; i++) {

@@ -23,22 +23,22 @@ static dlcl_status act_parse(layer *l, const cfg *c, const cfg_section *s)
 
 static dlcl_status act_shape(layer *l)
 {
-    l->out = l->in;
-    l->flops = (double)layer_shape_numel(l->in);
+    l->out = l->in[0];
+    l->flops = (double)layer_shape_numel(l->in[0]);
     return DLCL_OK;
 }
 
 static dlcl_status act_forward(layer *l, const layer_io *io)
 {
     act_priv *p = l->priv;
-    return op_activation_forward(io->ctx, p->act, p->slope, io->x, io->y, (size_t)io->count * layer_shape_numel(l->out));
+    return op_activation_forward(io->ctx, p->act, p->slope, io->x[0], io->y, (size_t)io->count * layer_shape_numel(l->out));
 }
 
 static dlcl_status act_backward(layer *l, const layer_io *io)
 {
     act_priv *p = l->priv;
-    if (io->dx.mem == NULL) return DLCL_OK;
-    return op_activation_backward(io->ctx, p->act, p->slope, io->x, io->y, io->dy, io->dx,
+    if (io->dx[0].mem == NULL) return DLCL_OK;
+    return op_activation_backward(io->ctx, p->act, p->slope, io->x[0], io->y, io->dy, io->dx[0],
                                   (size_t)io->count * layer_shape_numel(l->out));
 }
 
@@ -53,5 +53,5 @@ static void act_free(layer *l)
     l->priv = NULL;
 }
 
-const layer_type layer_activation = {"activation", act_keys, act_parse, act_shape, NULL,
+const layer_type layer_activation = {"activation", act_keys, 1, 1, 0, act_parse, act_shape, NULL,
                                      act_forward, act_backward, act_describe, act_free};

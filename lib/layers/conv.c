@@ -12,7 +12,6 @@ typedef struct conv_priv {
     float slope;
     dlcl_ctx *ctx;
     op_buf z; /* pre-activation output, kept for GELU only: other activations are fused */
-    size_t z_bytes;
     op_conv_choice choice; /* forward algorithm and chunk (op_conv2d_find) */
 } conv_priv;
 
@@ -47,23 +46,19 @@ static dlcl_status conv_shape(layer *l)
 {
     conv_priv *p = l->priv;
     op_conv_shape *s = &p->shape;
+    dlcl_status st = layer_want_chw(l, 0);
+    if (st != DLCL_OK) return st;
     s->n = 1;
-    s->c = l->in.c;
-    s->h = l->in.h;
-    s->w = l->in.w;
-    dlcl_status st = op_conv_shape_infer(s);
+    s->c = l->in[0].dims[0];
+    s->h = l->in[0].dims[1];
+    s->w = l->in[0].dims[2];
+    st = op_conv_shape_infer(s);
     if (st != DLCL_OK) return dlcl__err_prefix(st, "layer [%s]", l->name);
-    l->out = (layer_shape){s->k, s->p, s->q};
+    l->out = layer_shape_chw(s->k, s->p, s->q);
     int cg = s->c / s->groups;
-    size_t wn = (size_t)s->k * cg * s->r * s->s;
     float fan_in = (float)cg * s->r * s->s;
-    l->params[0] = (layer_param){"weight", 4, {s->k, cg, s->r, s->s}, 0, wn, fan_in};
-    l->n_params = 1;
-    if (p->bias) {
-        l->params[1] = (layer_param){"bias", 1, {s->k}, wn, (size_t)s->k, fan_in};
-        l->n_params = 2;
-    }
-    l->param_count = wn + (p->bias ? (size_t)s->k : 0);
+    layer_add_param(l, "weight", 4, (int64_t[]){s->k, cg, s->r, s->s}, LAYER_PARAM, LAYER_INIT_FAN_IN, fan_in);
+    if (p->bias) layer_add_param(l, "bias", 1, (int64_t[]){s->k}, LAYER_PARAM, LAYER_INIT_FAN_IN, fan_in);
     l->flops = 2.0 * (double)s->k * s->p * s->q * cg * s->r * s->s;
     return DLCL_OK;
 }
@@ -83,7 +78,7 @@ static dlcl_status conv_alloc(layer *l, dlcl_ctx *ctx, int batch)
     op_conv_shape s = p->shape;
     s.n = batch;
     double t0 = rt_now_ms();
-    int passes = l->inference ? OP_FIND_FORWARD : l->input_index >= 0 ? OP_FIND_BACKWARD_DX : OP_FIND_BACKWARD;
+    int passes = l->inference ? OP_FIND_FORWARD : l->needs_dx ? OP_FIND_BACKWARD_DX : OP_FIND_BACKWARD;
     dlcl_status st = op_conv2d_find(ctx, &s, passes, &p->choice);
     if (st != DLCL_OK) return dlcl__err_prefix(st, "layer [%s]", l->name);
     if (p->choice.timed == 1)
@@ -98,7 +93,7 @@ static dlcl_status conv_alloc(layer *l, dlcl_ctx *ctx, int batch)
     p->shape.fft_bwd = s.fft_bwd = p->choice.fft_bwd;
     l->ws_floats = op_conv2d_workspace(ctx, &s);
     if (p->act != OP_ACT_GELU) return DLCL_OK;
-    return layer_buf_alloc(ctx, (size_t)batch * layer_shape_numel(l->out), l, "pre-activation", &p->z, &p->z_bytes);
+    return layer_buf_alloc(ctx, (size_t)batch * layer_shape_numel(l->out), l, "pre-activation", &p->z);
 }
 
 /* The activation is applied in the conv's output relayout and undone from y in the
@@ -109,11 +104,11 @@ static dlcl_status conv_forward(layer *l, const layer_io *io)
     conv_priv *p = l->priv;
     op_conv_shape s = p->shape;
     s.n = io->count;
-    op_buf w = op_b(io->params, l->param_off);
-    op_buf b = p->bias ? op_b(io->params, l->param_off + l->params[1].offset) : op_b(NULL, 0);
+    op_buf w = layer_param_buf(l, io, 0);
+    op_buf b = p->bias ? layer_param_buf(l, io, 1) : op_b(NULL, 0);
     if (p->act != OP_ACT_GELU)
-        return op_conv2d_forward_act(io->ctx, &s, p->choice.forward, io->x, w, b, p->act, p->slope, io->y, io->ws);
-    dlcl_status st = op_conv2d_forward_algo(io->ctx, &s, p->choice.forward, io->x, w, b, p->z, io->ws);
+        return op_conv2d_forward_act(io->ctx, &s, p->choice.forward, io->x[0], w, b, p->act, p->slope, io->y, io->ws);
+    dlcl_status st = op_conv2d_forward_algo(io->ctx, &s, p->choice.forward, io->x[0], w, b, p->z, io->ws);
     if (st != DLCL_OK) return st;
     return op_activation_forward(io->ctx, p->act, p->slope, p->z, io->y, (size_t)io->count * layer_shape_numel(l->out));
 }
@@ -130,10 +125,10 @@ static dlcl_status conv_backward(layer *l, const layer_io *io)
         if (st != DLCL_OK) return st;
         act = OP_ACT_LINEAR;
     }
-    op_buf dw = op_b(io->grads, l->param_off);
-    op_buf db = p->bias ? op_b(io->grads, l->param_off + l->params[1].offset) : op_b(NULL, 0);
-    return op_conv2d_backward(io->ctx, &s, act, p->slope, io->y, io->x, io->dy, op_b(io->params, l->param_off), dw, db,
-                              io->dx, io->ws);
+    op_buf dw = layer_grad_buf(l, io, 0);
+    op_buf db = p->bias ? layer_grad_buf(l, io, 1) : op_b(NULL, 0);
+    return op_conv2d_backward(io->ctx, &s, act, p->slope, io->y, io->x[0], io->dy, layer_param_buf(l, io, 0), dw, db,
+                              io->dx[0], io->ws);
 }
 
 static void conv_describe(const layer *l, char *buf, size_t cap)
@@ -154,10 +149,10 @@ static void conv_free(layer *l)
 {
     conv_priv *p = l->priv;
     if (p == NULL) return;
-    if (p->ctx) layer_buf_free(p->ctx, &p->z, p->z_bytes);
+    if (p->ctx) layer_buf_free(p->ctx, &p->z);
     free(p);
     l->priv = NULL;
 }
 
-const layer_type layer_conv = {"conv", conv_keys, conv_parse, conv_shape, conv_alloc,
+const layer_type layer_conv = {"conv", conv_keys, 1, 1, 0, conv_parse, conv_shape, conv_alloc,
                                conv_forward, conv_backward, conv_describe, conv_free};

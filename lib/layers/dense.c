@@ -1,5 +1,5 @@
 /* [name] type=dense: fully connected, y = act(x W^T + b) with W [units][in] as PyTorch's
- * nn.Linear. The input is flattened in C,H,W order like torch.flatten (a no-op on NCHW). */
+ * nn.Linear. The input is flattened in row-major order like torch.flatten (a no-op on NCHW). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -11,7 +11,6 @@ typedef struct dense_priv {
     float slope;
     dlcl_ctx *ctx;
     op_buf z;
-    size_t z_bytes;
 } dense_priv;
 
 static const char *const dense_keys[] = {"units", "bias", "activation", "slope", NULL};
@@ -34,17 +33,12 @@ static dlcl_status dense_parse(layer *l, const cfg *c, const cfg_section *s)
 static dlcl_status dense_shape(layer *l)
 {
     dense_priv *p = l->priv;
-    size_t in = layer_shape_numel(l->in), wn;
-    if (in > (size_t)1 << 30 || !dlcl__mul_ok(in, (size_t)p->units, &wn))
+    size_t in = layer_shape_numel(l->in[0]), wn;
+    if (in > (size_t)1 << 30 || !dlcl__mul_ok(in, (size_t)p->units, &wn) || wn > (size_t)INT32_MAX)
         return dlcl__err(DLCL_ERR_SHAPE, "layer [%s]: %zu inputs x %d units is too large", l->name, in, p->units);
-    l->out = (layer_shape){p->units, 1, 1};
-    l->params[0] = (layer_param){"weight", 2, {p->units, (int64_t)in}, 0, wn, (float)in};
-    l->n_params = 1;
-    if (p->bias) {
-        l->params[1] = (layer_param){"bias", 1, {p->units}, wn, (size_t)p->units, (float)in};
-        l->n_params = 2;
-    }
-    l->param_count = wn + (p->bias ? (size_t)p->units : 0);
+    l->out = layer_shape_vec(p->units);
+    layer_add_param(l, "weight", 2, (int64_t[]){p->units, (int64_t)in}, LAYER_PARAM, LAYER_INIT_FAN_IN, (float)in);
+    if (p->bias) layer_add_param(l, "bias", 1, (int64_t[]){p->units}, LAYER_PARAM, LAYER_INIT_FAN_IN, (float)in);
     l->flops = 2.0 * (double)in * p->units;
     return DLCL_OK;
 }
@@ -54,27 +48,17 @@ static dlcl_status dense_alloc(layer *l, dlcl_ctx *ctx, int batch)
     dense_priv *p = l->priv;
     p->ctx = ctx;
     if (p->act == OP_ACT_LINEAR) return DLCL_OK;
-    return layer_buf_alloc(ctx, (size_t)batch * (size_t)p->units, l, "pre-activation", &p->z, &p->z_bytes);
-}
-
-/* Row-major GEMM on op_bufs; sizes are trusted (shapes were inferred by the graph). */
-static dlcl_status gemm(dlcl_ctx *ctx, dlcl_transpose ta, dlcl_transpose tb, size_t m, size_t n, size_t k,
-                        op_buf a, size_t lda, op_buf b, size_t ldb, float beta, op_buf c, size_t ldc)
-{
-    blas_gemm_args g = {ta, tb, m, n, k, 1.0f, beta, a.mem, b.mem, c.mem, a.off, b.off, c.off, lda, ldb, ldc,
-                        0, 0, 0, 1, SIZE_MAX, SIZE_MAX, SIZE_MAX, 0};
-    return blas_sgemm(ctx, &g);
+    return layer_buf_alloc(ctx, (size_t)batch * (size_t)p->units, l, "pre-activation", &p->z);
 }
 
 static dlcl_status dense_forward(layer *l, const layer_io *io)
 {
     dense_priv *p = l->priv;
-    size_t in = layer_shape_numel(l->in), m = (size_t)io->count, u = (size_t)p->units;
+    size_t in = layer_shape_numel(l->in[0]), m = (size_t)io->count, u = (size_t)p->units;
     op_buf out = p->act == OP_ACT_LINEAR ? io->y : p->z;
-    dlcl_status st = gemm(io->ctx, DLCL_NO_TRANS, DLCL_TRANS, m, u, in, io->x, in, op_b(io->params, l->param_off), in,
-                          0.0f, out, u);
-    if (st == DLCL_OK && p->bias)
-        st = op_bias_add(io->ctx, out, op_b(io->params, l->param_off + l->params[1].offset), io->count, p->units, 1);
+    dlcl_status st = op_gemm(io->ctx, DLCL_NO_TRANS, DLCL_TRANS, m, u, in, io->x[0], in, layer_param_buf(l, io, 0), in,
+                             0.0f, out, u);
+    if (st == DLCL_OK && p->bias) st = op_bias_add(io->ctx, out, layer_param_buf(l, io, 1), io->count, p->units, 1);
     if (st != DLCL_OK || p->act == OP_ACT_LINEAR) return st;
     return op_activation_forward(io->ctx, p->act, p->slope, p->z, io->y, m * u);
 }
@@ -82,25 +66,24 @@ static dlcl_status dense_forward(layer *l, const layer_io *io)
 static dlcl_status dense_backward(layer *l, const layer_io *io)
 {
     dense_priv *p = l->priv;
-    size_t in = layer_shape_numel(l->in), m = (size_t)io->count, u = (size_t)p->units;
+    size_t in = layer_shape_numel(l->in[0]), m = (size_t)io->count, u = (size_t)p->units;
     dlcl_status st = DLCL_OK;
     if (p->act != OP_ACT_LINEAR)
         st = op_activation_backward(io->ctx, p->act, p->slope, p->z, io->y, io->dy, io->dy, m * u);
     if (st == DLCL_OK) /* dW = dy^T x */
-        st = gemm(io->ctx, DLCL_TRANS, DLCL_NO_TRANS, u, in, m, io->dy, u, io->x, in, 0.0f,
-                  op_b(io->grads, l->param_off), in);
-    if (st == DLCL_OK && p->bias)
-        st = op_bias_grad(io->ctx, io->dy, op_b(io->grads, l->param_off + l->params[1].offset), io->count, p->units, 1);
-    if (st != DLCL_OK || io->dx.mem == NULL) return st;
+        st = op_gemm(io->ctx, DLCL_TRANS, DLCL_NO_TRANS, u, in, m, io->dy, u, io->x[0], in, 0.0f, layer_grad_buf(l, io, 0),
+                     in);
+    if (st == DLCL_OK && p->bias) st = op_bias_grad(io->ctx, io->dy, layer_grad_buf(l, io, 1), io->count, p->units, 1);
+    if (st != DLCL_OK || io->dx[0].mem == NULL) return st;
     /* dx = dy W */
-    return gemm(io->ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, m, in, u, io->dy, u, op_b(io->params, l->param_off), in, 0.0f,
-                io->dx, in);
+    return op_gemm(io->ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, m, in, u, io->dy, u, layer_param_buf(l, io, 0), in, 0.0f,
+                   io->dx[0], in);
 }
 
 static void dense_describe(const layer *l, char *buf, size_t cap)
 {
     const dense_priv *p = l->priv;
-    snprintf(buf, cap, "%zu -> %d%s%s", layer_shape_numel(l->in), p->units, p->act != OP_ACT_LINEAR ? ", " : "",
+    snprintf(buf, cap, "%zu -> %d%s%s", layer_shape_numel(l->in[0]), p->units, p->act != OP_ACT_LINEAR ? ", " : "",
              p->act != OP_ACT_LINEAR ? op_act_names[p->act] : "");
 }
 
@@ -108,10 +91,10 @@ static void dense_free(layer *l)
 {
     dense_priv *p = l->priv;
     if (p == NULL) return;
-    if (p->ctx) layer_buf_free(p->ctx, &p->z, p->z_bytes);
+    if (p->ctx) layer_buf_free(p->ctx, &p->z);
     free(p);
     l->priv = NULL;
 }
 
-const layer_type layer_dense = {"dense", dense_keys, dense_parse, dense_shape, dense_alloc,
+const layer_type layer_dense = {"dense", dense_keys, 1, 1, 0, dense_parse, dense_shape, dense_alloc,
                                 dense_forward, dense_backward, dense_describe, dense_free};

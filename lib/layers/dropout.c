@@ -8,7 +8,6 @@ typedef struct dropout_priv {
     float rate;
     dlcl_ctx *ctx;
     op_buf mask;
-    size_t mask_bytes;
 } dropout_priv;
 
 static const char *const dropout_keys[] = {"rate", NULL};
@@ -26,7 +25,7 @@ static dlcl_status dropout_parse(layer *l, const cfg *c, const cfg_section *s)
 
 static dlcl_status dropout_shape(layer *l)
 {
-    l->out = l->in;
+    l->out = l->in[0];
     return DLCL_OK;
 }
 
@@ -35,7 +34,7 @@ static dlcl_status dropout_alloc(layer *l, dlcl_ctx *ctx, int batch)
     dropout_priv *p = l->priv;
     p->ctx = ctx;
     if (l->inference) return DLCL_OK; /* evaluation copies its input: no mask */
-    return layer_buf_alloc(ctx, (size_t)batch * layer_shape_numel(l->out), l, "dropout mask", &p->mask, &p->mask_bytes);
+    return layer_buf_alloc(ctx, (size_t)batch * layer_shape_numel(l->out), l, "dropout mask", &p->mask);
 }
 
 static dlcl_status copy(dlcl_ctx *ctx, op_buf src, op_buf dst, size_t n)
@@ -50,17 +49,17 @@ static dlcl_status dropout_forward(layer *l, const layer_io *io)
 {
     dropout_priv *p = l->priv;
     size_t n = (size_t)io->count * layer_shape_numel(l->out);
-    if (!io->training || p->rate == 0.0f) return copy(io->ctx, io->x, io->y, n);
-    return op_dropout_forward(io->ctx, p->rate, io->seed, io->x, io->y, p->mask, n);
+    if (!io->training || p->rate == 0.0f) return copy(io->ctx, io->x[0], io->y, n);
+    return op_dropout_forward(io->ctx, p->rate, io->seed, io->x[0], io->y, p->mask, n);
 }
 
 static dlcl_status dropout_backward(layer *l, const layer_io *io)
 {
     dropout_priv *p = l->priv;
-    if (io->dx.mem == NULL) return DLCL_OK;
+    if (io->dx[0].mem == NULL) return DLCL_OK;
     size_t n = (size_t)io->count * layer_shape_numel(l->out);
-    if (p->rate == 0.0f) return copy(io->ctx, io->dy, io->dx, n);
-    return op_dropout_backward(io->ctx, io->dy, p->mask, io->dx, n);
+    if (p->rate == 0.0f) return copy(io->ctx, io->dy, io->dx[0], n);
+    return op_dropout_backward(io->ctx, io->dy, p->mask, io->dx[0], n);
 }
 
 static void dropout_describe(const layer *l, char *buf, size_t cap)
@@ -72,10 +71,10 @@ static void dropout_free(layer *l)
 {
     dropout_priv *p = l->priv;
     if (p == NULL) return;
-    if (p->ctx) layer_buf_free(p->ctx, &p->mask, p->mask_bytes);
+    if (p->ctx) layer_buf_free(p->ctx, &p->mask);
     free(p);
     l->priv = NULL;
 }
 
-const layer_type layer_dropout = {"dropout", dropout_keys, dropout_parse, dropout_shape, dropout_alloc,
+const layer_type layer_dropout = {"dropout", dropout_keys, 1, 1, 0, dropout_parse, dropout_shape, dropout_alloc,
                                   dropout_forward, dropout_backward, dropout_describe, dropout_free};

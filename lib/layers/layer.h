@@ -1,5 +1,9 @@
-/* A layer type is a small vtable registered in one table (registry.c); the graph code in
- * lib/net never switches on layer type. A new layer is one file plus one table row. */
+/* A layer type is a small vtable registered in one table (lib/layers/common.c); the graph
+ * code in lib/net never switches on layer type. A new layer is one file plus one table row.
+ *
+ * A layer is a node of the net's DAG: it reads the outputs of n_in other nodes (or the
+ * net's input) and writes one output. Shapes are per sample, N-d (up to LAYER_MAX_DIMS),
+ * with a dtype; the batch dimension is implicit and comes first. */
 #ifndef DLCL_LAYER_H
 #define DLCL_LAYER_H
 
@@ -8,24 +12,59 @@
 
 typedef struct layer layer;
 
-/* Per-sample shape: channels, height, width (a dense output is c=units, h=w=1). */
+#define LAYER_MAX_DIMS 4
+
+/* Per-sample shape: an image is C,H,W (3-d), a feature vector 1-d. */
 typedef struct layer_shape {
-    int c, h, w;
+    int ndim;
+    int dims[LAYER_MAX_DIMS];
+    dlcl_dtype dtype;
 } layer_shape;
 
-static inline size_t layer_shape_numel(layer_shape s) { return (size_t)s.c * (size_t)s.h * (size_t)s.w; }
+static inline layer_shape layer_shape_chw(int c, int h, int w) { return (layer_shape){3, {c, h, w, 0}, DLCL_FLOAT32}; }
+static inline layer_shape layer_shape_vec(int n) { return (layer_shape){1, {n, 0, 0, 0}, DLCL_FLOAT32}; }
 
-/* One named parameter tensor of a layer, as stored in checkpoints (PyTorch names/layouts). */
+static inline size_t layer_shape_numel(layer_shape s)
+{
+    size_t n = 1;
+    for (int d = 0; d < s.ndim; d++) n *= (size_t)s.dims[d];
+    return n;
+}
+
+bool layer_shape_equal(layer_shape a, layer_shape b);
+/* "64x56x56" (dtype appended when not float32) into buf. */
+const char *layer_shape_str(layer_shape s, char *buf, size_t cap);
+
+/* Where a layer_param lives. */
+typedef enum layer_region {
+    LAYER_PARAM,   /* trainable float32: the optimizer updates it, its gradient has the same layout */
+    LAYER_BUFFER,  /* non-trainable float32 state (batch-norm running statistics) */
+    LAYER_COUNTER, /* a host int64 scalar (batch norm's num_batches_tracked), saved as I64 */
+    LAYER_REGION_COUNT
+} layer_region;
+
+/* How the net initialises a tensor (PyTorch's defaults). */
+typedef enum layer_init {
+    LAYER_INIT_FAN_IN, /* U(-1/sqrt(fan_in), 1/sqrt(fan_in)): Conv2d and Linear weights and biases */
+    LAYER_INIT_ZERO,
+    LAYER_INIT_ONE,
+    LAYER_INIT_COUNT
+} layer_init;
+
+/* One named tensor of a layer, as stored in checkpoints (PyTorch names and layouts). */
 typedef struct layer_param {
-    const char *suffix; /* "weight", "bias" */
+    const char *suffix; /* "weight", "bias", "running_mean", ... */
     int ndim;
     int64_t dims[4];
-    size_t offset; /* floats from the layer's param_off */
     size_t numel;
-    float fan_in; /* for PyTorch's default init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
+    layer_region region;
+    layer_init init;
+    float fan_in;   /* for LAYER_INIT_FAN_IN */
+    size_t off;     /* set by the net: elements from the start of its region */
 } layer_param;
 
-#define LAYER_MAX_PARAMS 4
+#define LAYER_MAX_PARAMS 6
+#define LAYER_MAX_INPUTS 16
 
 /* What a forward or backward pass hands a layer. Activation buffers hold `batch` samples;
  * only the first `count` are valid in this step. */
@@ -33,19 +72,31 @@ typedef struct layer_io {
     dlcl_ctx *ctx;
     int batch, count;
     int training;
-    op_buf x, y;   /* input and output activations */
-    op_buf dx, dy; /* gradients w.r.t. input (dx.mem NULL: not needed) and output; dy may be overwritten */
-    cl_mem params, grads;
-    op_buf ws;     /* shared workspace of net->ws_floats */
-    uint64_t seed; /* per (step, layer), for dropout */
+    const op_buf *x;  /* the n_in inputs */
+    const op_buf *dx; /* gradients w.r.t. the inputs, overwritten by backward (mem NULL: not needed) */
+    op_buf y, dy;     /* output and its gradient; dy may be overwritten */
+    cl_mem params, grads, buffers; /* the net's regions (layer_param.off indexes them) */
+    int64_t *counters;             /* LAYER_COUNTER values, host side */
+    op_buf ws;                     /* shared workspace of the largest ws_floats */
+    uint64_t seed;                 /* per (step, layer), for dropout */
 } layer_io;
+
+/* Flags of a layer type. */
+enum {
+    /* The output is the input's data, reshaped: no kernel runs, readers read the input's
+     * buffer (identity, flatten). */
+    LAYER_ALIAS = 1,
+};
 
 typedef struct layer_type {
     const char *name;
     const char *const *keys; /* keys it accepts besides type and input; NULL-terminated */
+    int min_inputs, max_inputs;
+    unsigned flags;
     /* Reads the layer's keys; marks them used. */
     dlcl_status (*parse)(layer *l, const cfg *c, const cfg_section *s);
-    /* From l->in sets l->out, l->params/n_params, l->ws_floats, l->flops; DLCL_ERR_SHAPE names the layer. */
+    /* From l->in[0..n_in-1] sets l->out, l->params/n_params, l->ws_floats, l->flops;
+     * DLCL_ERR_SHAPE names the layer. */
     dlcl_status (*shape)(layer *l);
     /* Allocates per-layer device state for `batch` samples (optional). */
     dlcl_status (*alloc)(layer *l, dlcl_ctx *ctx, int batch);
@@ -59,30 +110,44 @@ typedef struct layer_type {
 
 struct layer {
     const layer_type *type;
-    char *name;
-    int line; /* of the section header, for messages */
-    const char *input; /* input= value (a section name) or NULL for the previous layer */
-    int input_index;   /* resolved: -1 is the network input */
-    layer_shape in, out;
+    const char *name;
+    int line;          /* of the section header, for messages */
+    int n_in;
+    char **in_names;   /* input= names; "input" is the net's input */
+    int *in_node;      /* resolved: index of each input's node in the net, -1 the net's input */
+    layer_shape *in;   /* the shape of each input */
+    layer_shape out;
     layer_param params[LAYER_MAX_PARAMS];
     int n_params;
-    size_t param_off, param_count; /* slice of the net's flat parameter buffer */
+    size_t param_count; /* trainable floats (LAYER_PARAM tensors) */
     size_t ws_floats;
     int inference; /* set by the net before alloc: only forward passes in evaluation mode will run */
-    double flops; /* forward FLOPs per sample */
-    void *priv;   /* type-specific */
+    int needs_dx;  /* set by the net: the backward must write the gradient of some input */
+    double flops;  /* forward FLOPs per sample */
+    void *priv;    /* type-specific */
 };
 
 /* Looks up a type by name; NULL if none. */
 const layer_type *layer_type_find(const char *name);
 /* NULL-terminated list of type names, for suggestions. */
-const char *const *layer_type_names(void);
+extern const char *const layer_type_names[];
 
 /* Shared helpers of the layer files. */
 dlcl_status layer_parse_activation(const cfg *c, const cfg_section *s, op_act *act, float *slope);
+/* Input k must be C,H,W: DLCL_ERR_SHAPE naming the layer otherwise. */
+dlcl_status layer_want_chw(const layer *l, int k);
+/* Adds a tensor to l->params (the net assigns its offset). */
+void layer_add_param(layer *l, const char *suffix, int ndim, const int64_t *dims, layer_region region,
+                     layer_init init, float fan_in);
+/* Views of tensor i of l in the regions io hands over. */
+static inline op_buf layer_param_buf(const layer *l, const layer_io *io, int i)
+{
+    return op_b(l->params[i].region == LAYER_PARAM ? io->params : io->buffers, l->params[i].off);
+}
+static inline op_buf layer_grad_buf(const layer *l, const layer_io *io, int i) { return op_b(io->grads, l->params[i].off); }
 /* Device buffer of n floats owned by a layer (released with layer_buf_free). */
-dlcl_status layer_buf_alloc(dlcl_ctx *ctx, size_t n, const layer *l, const char *what, op_buf *out, size_t *bytes);
-void layer_buf_free(dlcl_ctx *ctx, op_buf *b, size_t bytes);
+dlcl_status layer_buf_alloc(dlcl_ctx *ctx, size_t n, const layer *l, const char *what, op_buf *out);
+void layer_buf_free(dlcl_ctx *ctx, op_buf *b);
 
 extern const layer_type layer_conv, layer_dense, layer_maxpool, layer_avgpool, layer_global_avgpool,
     layer_dropout, layer_activation;

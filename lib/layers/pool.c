@@ -10,7 +10,6 @@ typedef struct pool_priv {
     int is_max;
     dlcl_ctx *ctx;
     cl_mem idx; /* argmax for max pooling */
-    size_t idx_bytes;
 } pool_priv;
 
 static const char *const pool_keys[] = {"size", "stride", "pad", NULL};
@@ -39,13 +38,15 @@ static dlcl_status pool_shape(layer *l)
 {
     pool_priv *p = l->priv;
     op_pool_shape *s = &p->shape;
+    dlcl_status st = layer_want_chw(l, 0);
+    if (st != DLCL_OK) return st;
     s->n = 1;
-    s->c = l->in.c;
-    s->h = l->in.h;
-    s->w = l->in.w;
-    dlcl_status st = op_pool_shape_infer(s);
+    s->c = l->in[0].dims[0];
+    s->h = l->in[0].dims[1];
+    s->w = l->in[0].dims[2];
+    st = op_pool_shape_infer(s);
     if (st != DLCL_OK) return dlcl__err_prefix(st, "layer [%s]", l->name);
-    l->out = (layer_shape){s->c, s->p, s->q};
+    l->out = layer_shape_chw(s->c, s->p, s->q);
     l->flops = (double)s->c * s->p * s->q * s->size_h * s->size_w;
     return DLCL_OK;
 }
@@ -56,10 +57,9 @@ static dlcl_status pool_alloc(layer *l, dlcl_ctx *ctx, int batch)
     p->ctx = ctx;
     if (!p->is_max) return DLCL_OK;
     size_t n = (size_t)batch * layer_shape_numel(l->out);
-    p->idx_bytes = n * sizeof(int32_t);
     char what[128];
     snprintf(what, sizeof what, "[%s] argmax", l->name);
-    return rt_buffer_acquire(ctx, p->idx_bytes, what, &p->idx);
+    return rt_buffer_acquire(ctx, n * sizeof(int32_t), what, &p->idx);
 }
 
 static dlcl_status pool_forward(layer *l, const layer_io *io)
@@ -67,18 +67,18 @@ static dlcl_status pool_forward(layer *l, const layer_io *io)
     pool_priv *p = l->priv;
     op_pool_shape s = p->shape;
     s.n = io->count;
-    return p->is_max ? op_maxpool_forward(io->ctx, &s, io->x, io->y, p->idx)
-                     : op_avgpool_forward(io->ctx, &s, io->x, io->y);
+    return p->is_max ? op_maxpool_forward(io->ctx, &s, io->x[0], io->y, p->idx)
+                     : op_avgpool_forward(io->ctx, &s, io->x[0], io->y);
 }
 
 static dlcl_status pool_backward(layer *l, const layer_io *io)
 {
     pool_priv *p = l->priv;
-    if (io->dx.mem == NULL) return DLCL_OK;
+    if (io->dx[0].mem == NULL) return DLCL_OK;
     op_pool_shape s = p->shape;
     s.n = io->count;
-    return p->is_max ? op_maxpool_backward(io->ctx, &s, io->dy, p->idx, io->dx)
-                     : op_avgpool_backward(io->ctx, &s, io->dy, io->dx);
+    return p->is_max ? op_maxpool_backward(io->ctx, &s, io->dy, p->idx, io->dx[0])
+                     : op_avgpool_backward(io->ctx, &s, io->dy, io->dx[0]);
 }
 
 static void pool_describe(const layer *l, char *buf, size_t cap)
@@ -91,14 +91,14 @@ static void pool_free(layer *l)
 {
     pool_priv *p = l->priv;
     if (p == NULL) return;
-    if (p->ctx && p->idx) rt_buffer_release(p->ctx, p->idx, p->idx_bytes);
+    if (p->ctx) rt_buffer_release(p->ctx, p->idx);
     free(p);
     l->priv = NULL;
 }
 
-const layer_type layer_maxpool = {"maxpool", pool_keys, maxpool_parse, pool_shape, pool_alloc,
+const layer_type layer_maxpool = {"maxpool", pool_keys, 1, 1, 0, maxpool_parse, pool_shape, pool_alloc,
                                   pool_forward, pool_backward, pool_describe, pool_free};
-const layer_type layer_avgpool = {"avgpool", pool_keys, avgpool_parse, pool_shape, pool_alloc,
+const layer_type layer_avgpool = {"avgpool", pool_keys, 1, 1, 0, avgpool_parse, pool_shape, pool_alloc,
                                   pool_forward, pool_backward, pool_describe, pool_free};
 
 /* ------------------------------------------------------------------ global average pooling */
@@ -111,23 +111,28 @@ static dlcl_status gap_parse(layer *l, const cfg *c, const cfg_section *s)
     return DLCL_OK;
 }
 
+/* Output C x 1 x 1, as nn.AdaptiveAvgPool2d(1). */
 static dlcl_status gap_shape(layer *l)
 {
-    l->out = (layer_shape){l->in.c, 1, 1};
-    l->flops = (double)layer_shape_numel(l->in);
+    dlcl_status st = layer_want_chw(l, 0);
+    if (st != DLCL_OK) return st;
+    l->out = layer_shape_chw(l->in[0].dims[0], 1, 1);
+    l->flops = (double)layer_shape_numel(l->in[0]);
     return DLCL_OK;
 }
 
+static int gap_hw(const layer *l) { return l->in[0].dims[1] * l->in[0].dims[2]; }
+
 static dlcl_status gap_forward(layer *l, const layer_io *io)
 {
-    return op_global_avgpool_forward(io->ctx, io->count, l->in.c, l->in.h * l->in.w, io->x, io->y);
+    return op_global_avgpool_forward(io->ctx, io->count, l->in[0].dims[0], gap_hw(l), io->x[0], io->y);
 }
 
 static dlcl_status gap_backward(layer *l, const layer_io *io)
 {
-    if (io->dx.mem == NULL) return DLCL_OK;
-    return op_global_avgpool_backward(io->ctx, io->count, l->in.c, l->in.h * l->in.w, io->dy, io->dx);
+    if (io->dx[0].mem == NULL) return DLCL_OK;
+    return op_global_avgpool_backward(io->ctx, io->count, l->in[0].dims[0], gap_hw(l), io->dy, io->dx[0]);
 }
 
-const layer_type layer_global_avgpool = {"global_avgpool", gap_keys, gap_parse, gap_shape, NULL,
+const layer_type layer_global_avgpool = {"global_avgpool", gap_keys, 1, 1, 0, gap_parse, gap_shape, NULL,
                                          gap_forward, gap_backward, NULL, NULL};

@@ -1,9 +1,12 @@
-/* Checkpoints: weights as safetensors with PyTorch names and layouts (so the file loads into
- * torch with strict load_state_dict), and "<path>.state" beside them with everything a resume
- * needs in one file: the weights again ("param." names), the momentum buffers ("momentum."),
- * and the position (epoch, batch, step, seed, the epoch's running sums) in its metadata.
- * st_write writes each atomically (temporary file, fsync, rename), and the state file goes
- * first: whenever the process dies, the state file is a whole, consistent snapshot. */
+/* Checkpoints. The weights file is a PyTorch state_dict as safetensors: every tensor of the
+ * net under <layer>.<suffix> (trainable parameters, then buffers such as batch norm's
+ * running statistics), so it loads into torch with a strict load_state_dict, and a
+ * state_dict saved by torch loads here. "<path>.state" beside it holds everything a resume
+ * needs in one file: the same tensors again ("param." names), the optimizer state
+ * ("state.<layer>.<suffix>.<name>", PyTorch's state names: momentum_buffer, exp_avg, ...) and
+ * the position (epoch, batch, step, seed, the epoch's running sums) in its metadata.
+ * st_write writes each file atomically (temporary file, fsync, rename), and the state file
+ * goes first: whenever the process dies, the state file is a whole, consistent snapshot. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +16,53 @@
 #include "net.h"
 
 #define STATE_SUFFIX ".state"
+#define NAME_CAP 192
+
+/* The state slot names of the optimizer (one per slot of the state region). */
+static const char *const sgd_state_names[] = {"momentum_buffer"};
+
+static const char *state_name(const dlcl_net *net, int slot)
+{
+    (void)net;
+    return sgd_state_names[slot];
+}
+
+/* Host copies of the regions, in the layout of the device ones. */
+typedef struct host_regions {
+    float *params, *buffers, *state;
+} host_regions;
+
+static void host_free(host_regions *h)
+{
+    free(h->params);
+    free(h->buffers);
+    free(h->state);
+}
+
+static dlcl_status host_alloc(const dlcl_net *net, host_regions *h, bool state)
+{
+    *h = (host_regions){0};
+    h->params = malloc((net->n_params ? net->n_params : 1) * sizeof(float));
+    h->buffers = malloc((net->n_buffers ? net->n_buffers : 1) * sizeof(float));
+    if (state) h->state = malloc((net->n_params ? net->n_params * (size_t)net->n_state : 1) * sizeof(float));
+    if (h->params && h->buffers && (!state || h->state)) return DLCL_OK;
+    host_free(h);
+    return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory for a checkpoint");
+}
+
+static dlcl_status transfer(dlcl_net *net, bool write, cl_mem m, float *h, size_t floats, const char *what)
+{
+    if (floats == 0) return DLCL_OK;
+    cl_int err = write ? clEnqueueWriteBuffer(net->ctx->queue, m, CL_TRUE, 0, floats * sizeof(float), h, 0, NULL, NULL)
+                       : clEnqueueReadBuffer(net->ctx->queue, m, CL_TRUE, 0, floats * sizeof(float), h, 0, NULL, NULL);
+    return err == CL_SUCCESS ? DLCL_OK : dlcl__cl_err(err, what);
+}
+
+/* Where tensor p's values live in the host copies. */
+static float *host_of(const host_regions *h, const layer_param *p)
+{
+    return p->region == LAYER_PARAM ? h->params + p->off : h->buffers + p->off;
+}
 
 static size_t count_tensors(const dlcl_net *net)
 {
@@ -21,25 +71,40 @@ static size_t count_tensors(const dlcl_net *net)
     return n;
 }
 
-/* Fills tensors[] with one entry per parameter, data pointing into host (a copy of buf). */
-static dlcl_status gather(dlcl_net *net, cl_mem buf, float *host, st_tensor *tensors, char (*names)[160],
-                          const char *prefix)
+static void tensor_name(char *out, const char *prefix, const layer *l, const layer_param *p, const char *suffix)
 {
-    cl_int err = clEnqueueReadBuffer(net->ctx->queue, buf, CL_TRUE, 0, net->n_params * sizeof(float), host, 0, NULL, NULL);
-    if (err != CL_SUCCESS) return dlcl__cl_err(err, "clEnqueueReadBuffer (checkpoint)");
+    snprintf(out, NAME_CAP, "%s%s.%s%s%s", prefix, l->name, p->suffix, suffix ? "." : "", suffix ? suffix : "");
+}
+
+/* Lists every tensor of the net under prefix (and, with state, the optimizer state of each
+ * trainable one after them), pointing into h. Returns the count written. */
+static size_t list_tensors(const dlcl_net *net, const host_regions *h, const char *prefix, bool state,
+                           st_tensor *tensors, char (*names)[NAME_CAP])
+{
     size_t t = 0;
     for (size_t i = 0; i < net->n_layers; i++) {
         const layer *l = &net->layers[i];
         for (int p = 0; p < l->n_params; p++, t++) {
             const layer_param *lp = &l->params[p];
-            snprintf(names[t], sizeof names[t], "%s%s.%s", prefix, l->name, lp->suffix);
-            tensors[t].name = names[t];
-            tensors[t].ndim = lp->ndim;
+            tensor_name(names[t], prefix, l, lp, NULL);
+            tensors[t] = (st_tensor){.name = names[t], .ndim = lp->ndim, .data = host_of(h, lp)};
             memcpy(tensors[t].dims, lp->dims, sizeof lp->dims);
-            tensors[t].data = host + l->param_off + lp->offset;
         }
     }
-    return DLCL_OK;
+    for (int k = 0; state && k < net->n_state; k++)
+        for (size_t i = 0; i < net->n_layers; i++) {
+            const layer *l = &net->layers[i];
+            for (int p = 0; p < l->n_params; p++) {
+                const layer_param *lp = &l->params[p];
+                if (lp->region != LAYER_PARAM) continue;
+                tensor_name(names[t], "state.", l, lp, state_name(net, k));
+                tensors[t] = (st_tensor){.name = names[t], .ndim = lp->ndim,
+                                         .data = h->state + (size_t)k * net->n_params + lp->off};
+                memcpy(tensors[t].dims, lp->dims, sizeof lp->dims);
+                t++;
+            }
+        }
+    return t;
 }
 
 dlcl_status dlcl_net_save(dlcl_net *net, const char *path, int epochs_done)
@@ -52,15 +117,15 @@ dlcl_status dlcl_net_save_progress(dlcl_net *net, const char *path, const dlcl_t
 {
     if (net == NULL || path == NULL || pr == NULL)
         return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_save_progress: net, path and progress must not be NULL");
-    dlcl_status rs = net_require_training(net, "dlcl_net_save");
-    if (rs != DLCL_OK) return rs;
-    size_t nt = count_tensors(net), plen = strlen(path);
-    float *host = malloc((net->n_params ? 2 * net->n_params : 1) * sizeof *host);
-    st_tensor *tensors = calloc(nt ? 2 * nt : 1, sizeof *tensors);
-    char (*names)[160] = calloc(nt ? 2 * nt : 1, sizeof *names);
+    dlcl_status st = net_require_training(net, "dlcl_net_save");
+    if (st != DLCL_OK) return st;
+    size_t nt = count_tensors(net), cap = nt * (1 + (size_t)net->n_state) + 1, plen = strlen(path);
+    host_regions h;
+    if ((st = host_alloc(net, &h, true)) != DLCL_OK) return st;
+    st_tensor *tensors = calloc(cap, sizeof *tensors);
+    char (*names)[NAME_CAP] = calloc(cap, sizeof *names);
     char *state_path = malloc(plen + sizeof STATE_SUFFIX);
-    dlcl_status st = DLCL_OK;
-    if (!host || !tensors || !names || !state_path) {
+    if (!tensors || !names || !state_path) {
         st = dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
         goto done;
     }
@@ -76,16 +141,20 @@ dlcl_status dlcl_net_save_progress(dlcl_net *net, const char *path, const dlcl_t
     const char *keys[] = {"format", "producer", "epochs_done", "step", "seed",
                           "batches_done", "loss_sum", "correct", "images"};
     const char *vals[] = {"pt", "dlcl " DLCL_VERSION_STRING, epochs, step, seed, batches, loss, correct, images};
-    /* the state file: weights and momentum, one atomic write */
-    if ((st = gather(net, net->params, host, tensors, names, "param.")) != DLCL_OK) goto done;
-    if ((st = gather(net, net->velocity, host + net->n_params, tensors + nt, names + nt, "momentum.")) != DLCL_OK)
+    if ((st = transfer(net, false, net->params, h.params, net->n_params, "clEnqueueReadBuffer (checkpoint)")) != DLCL_OK ||
+        (st = transfer(net, false, net->buffers, h.buffers, net->n_buffers, "clEnqueueReadBuffer (checkpoint)")) !=
+            DLCL_OK ||
+        (st = transfer(net, false, net->state, h.state, net->n_params * (size_t)net->n_state,
+                       "clEnqueueReadBuffer (checkpoint)")) != DLCL_OK)
         goto done;
-    if ((st = st_write(state_path, tensors, 2 * nt, keys, vals, DLCL__ARRAY_LEN(keys))) != DLCL_OK) goto done;
+    /* the state file: every tensor and the optimizer state, one atomic write */
+    size_t n = list_tensors(net, &h, "param.", true, tensors, names);
+    if ((st = st_write(state_path, tensors, n, keys, vals, DLCL__ARRAY_LEN(keys))) != DLCL_OK) goto done;
     /* the weights for users (and PyTorch), from the same host copy */
-    for (size_t t = 0; t < nt; t++) tensors[t].name = names[t] + strlen("param.");
-    st = st_write(path, tensors, nt, keys, vals, 5);
+    n = list_tensors(net, &h, "", false, tensors, names);
+    st = st_write(path, tensors, n, keys, vals, 5);
 done:
-    free(host);
+    host_free(&h);
     free(tensors);
     free(names);
     free(state_path);
@@ -99,63 +168,101 @@ static const char *meta(const st_file *f, const char *key)
     return NULL;
 }
 
-/* Copies every parameter of the net from f (names with prefix) into buf; strict. */
-static dlcl_status scatter(dlcl_net *net, const st_file *f, const char *path, const char *prefix, cl_mem buf)
+static dlcl_status shape_error(const char *path, const st_tensor *t, const layer_param *lp)
 {
-    float *host = malloc((net->n_params ? net->n_params : 1) * sizeof *host);
-    if (host == NULL) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
-    dlcl_status st = DLCL_OK;
-    size_t matched = 0;
-    char name[160];
-    for (size_t i = 0; i < net->n_layers && st == DLCL_OK; i++) {
-        const layer *l = &net->layers[i];
-        for (int p = 0; p < l->n_params && st == DLCL_OK; p++) {
-            const layer_param *lp = &l->params[p];
-            snprintf(name, sizeof name, "%s%s.%s", prefix, l->name, lp->suffix);
-            const st_tensor *t = st_find(f, name);
-            if (t == NULL) {
-                st = dlcl__err(DLCL_ERR_CHECKPOINT, "%s: tensor '%s' is missing", path, name);
-                break;
-            }
-            bool same = t->ndim == lp->ndim;
-            for (int d = 0; same && d < lp->ndim; d++) same = t->dims[d] == lp->dims[d];
-            if (!same) {
-                char want[96] = "", got[96] = "";
-                for (int d = 0; d < lp->ndim; d++)
-                    snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", d ? "," : "", (long long)lp->dims[d]);
-                for (int d = 0; d < t->ndim && d < 8; d++)
-                    snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? "," : "", (long long)t->dims[d]);
-                st = dlcl__err(DLCL_ERR_CHECKPOINT, "%s: tensor '%s' has shape [%s], the net needs [%s]", path, name, got, want);
-                break;
-            }
-            memcpy(host + l->param_off + lp->offset, t->data, lp->numel * sizeof(float));
-            matched++;
+    char want[96] = "", got[96] = "";
+    for (int d = 0; d < lp->ndim; d++)
+        snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", d ? "," : "", (long long)lp->dims[d]);
+    for (int d = 0; d < t->ndim && d < ST_MAX_DIMS; d++)
+        snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? "," : "", (long long)t->dims[d]);
+    return dlcl__err(DLCL_ERR_CHECKPOINT, "%s: tensor '%s' has shape [%s], the net needs [%s]", path, t->name, got, want);
+}
+
+/* Copies every tensor of the list (names from list_tensors) from f into the host copies;
+ * strict: each must be present with its shape, and f may hold no other tensor under the
+ * list's prefix. A missing one named alt (old files' "momentum." names) is looked up there. */
+static dlcl_status match(const st_file *f, const char *path, const st_tensor *want, size_t n, const char *prefix,
+                         const char *alt_prefix)
+{
+    size_t matched = 0, plen = strlen(prefix);
+    char alt[NAME_CAP + 16];
+    for (size_t i = 0; i < n; i++) {
+        const st_tensor *t = st_find(f, want[i].name);
+        if (t == NULL && alt_prefix != NULL) { /* state.<name>.momentum_buffer was momentum.<name> */
+            const char *base = want[i].name + plen, *dot = strrchr(base, '.');
+            snprintf(alt, sizeof alt, "%s%.*s", alt_prefix, (int)(dot ? dot - base : (long)strlen(base)), base);
+            if ((t = st_find(f, alt)) != NULL) matched--; /* not under prefix: not counted below */
         }
+        if (t == NULL) return dlcl__err(DLCL_ERR_CHECKPOINT, "%s: tensor '%s' is missing", path, want[i].name);
+        bool same = t->ndim == want[i].ndim;
+        for (int d = 0; same && d < t->ndim; d++) same = t->dims[d] == want[i].dims[d];
+        if (!same) {
+            layer_param lp = {.ndim = want[i].ndim};
+            memcpy(lp.dims, want[i].dims, sizeof lp.dims);
+            return shape_error(path, t, &lp);
+        }
+        size_t numel = 1;
+        for (int d = 0; d < t->ndim; d++) numel *= (size_t)t->dims[d];
+        memcpy(want[i].data, t->data, numel * sizeof(float));
+        matched++;
     }
-    size_t with_prefix = 0, plen = strlen(prefix);
+    size_t with_prefix = 0;
     for (size_t i = 0; i < f->count; i++) with_prefix += strncmp(f->tensors[i].name, prefix, plen) == 0;
-    if (st == DLCL_OK && matched != with_prefix) {
-        for (size_t i = 0; i < f->count; i++) {
-            if (strncmp(f->tensors[i].name, prefix, plen) != 0) continue;
-            bool known = false;
-            for (size_t j = 0; j < net->n_layers && !known; j++)
-                for (int p = 0; p < net->layers[j].n_params && !known; p++) {
-                    snprintf(name, sizeof name, "%s%s.%s", prefix, net->layers[j].name, net->layers[j].params[p].suffix);
-                    known = strcmp(name, f->tensors[i].name) == 0;
-                }
-            if (!known) {
-                st = dlcl__err(DLCL_ERR_CHECKPOINT, "%s: tensor '%s' is not a parameter of this net", path,
-                               f->tensors[i].name);
-                break;
-            }
-        }
+    if (matched == with_prefix) return DLCL_OK;
+    for (size_t i = 0; i < f->count; i++) {
+        if (strncmp(f->tensors[i].name, prefix, plen) != 0) continue;
+        bool known = false;
+        for (size_t j = 0; j < n && !known; j++) known = strcmp(want[j].name, f->tensors[i].name) == 0;
+        if (!known) return dlcl__err(DLCL_ERR_CHECKPOINT, "%s: tensor '%s' is not a parameter of this net", path,
+                                     f->tensors[i].name);
     }
-    if (st == DLCL_OK && net->n_params > 0) {
-        cl_int err = clEnqueueWriteBuffer(net->ctx->queue, buf, CL_TRUE, 0, net->n_params * sizeof(float), host, 0,
-                                          NULL, NULL);
-        if (err != CL_SUCCESS) st = dlcl__cl_err(err, "clEnqueueWriteBuffer (checkpoint)");
-    }
-    free(host);
+    return DLCL_OK;
+}
+
+/* Loads the tensors (prefix "" or "param.") and, with state, the optimizer state from f
+ * into the device regions. */
+static dlcl_status scatter(dlcl_net *net, const st_file *f, const char *path, const char *prefix, bool state)
+{
+    size_t nt = count_tensors(net), cap = nt * (1 + (size_t)net->n_state) + 1;
+    host_regions h;
+    dlcl_status st = host_alloc(net, &h, state);
+    if (st != DLCL_OK) return st;
+    st_tensor *tensors = calloc(cap, sizeof *tensors);
+    char (*names)[NAME_CAP] = calloc(cap, sizeof *names);
+    if (!tensors || !names) st = dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    size_t n = st == DLCL_OK ? list_tensors(net, &h, prefix, state, tensors, names) : 0;
+    if (st == DLCL_OK) st = match(f, path, tensors, nt, prefix, NULL);
+    if (st == DLCL_OK && state) st = match(f, path, tensors + nt, n - nt, "state.", "momentum.");
+    if (st == DLCL_OK) st = transfer(net, true, net->params, h.params, net->n_params, "clEnqueueWriteBuffer (checkpoint)");
+    if (st == DLCL_OK)
+        st = transfer(net, true, net->buffers, h.buffers, net->n_buffers, "clEnqueueWriteBuffer (checkpoint)");
+    if (st == DLCL_OK && state)
+        st = transfer(net, true, net->state, h.state, net->n_params * (size_t)net->n_state,
+                      "clEnqueueWriteBuffer (checkpoint)");
+    host_free(&h);
+    free(tensors);
+    free(names);
+    return st;
+}
+
+/* Only the optimizer state of f (the weights come from elsewhere). */
+static dlcl_status scatter_state(dlcl_net *net, const st_file *f, const char *path)
+{
+    size_t nt = count_tensors(net), cap = nt * (1 + (size_t)net->n_state) + 1;
+    host_regions h;
+    dlcl_status st = host_alloc(net, &h, true);
+    if (st != DLCL_OK) return st;
+    st_tensor *tensors = calloc(cap, sizeof *tensors);
+    char (*names)[NAME_CAP] = calloc(cap, sizeof *names);
+    if (!tensors || !names) st = dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    size_t n = st == DLCL_OK ? list_tensors(net, &h, "param.", true, tensors, names) : 0;
+    if (st == DLCL_OK) st = match(f, path, tensors + nt, n - nt, "state.", "momentum.");
+    if (st == DLCL_OK)
+        st = transfer(net, true, net->state, h.state, net->n_params * (size_t)net->n_state,
+                      "clEnqueueWriteBuffer (checkpoint)");
+    host_free(&h);
+    free(tensors);
+    free(names);
     return st;
 }
 
@@ -180,26 +287,31 @@ static bool read_progress(const st_file *f, dlcl_train_progress *p, uint64_t *st
     return p->epochs_done >= 0 && p->batches_done >= 0 && p->correct >= 0 && p->images >= 0;
 }
 
+static char *state_path_of(const char *path)
+{
+    size_t plen = strlen(path);
+    char *s = malloc(plen + sizeof STATE_SUFFIX);
+    if (s) snprintf(s, plen + sizeof STATE_SUFFIX, "%s%s", path, STATE_SUFFIX);
+    return s;
+}
+
 dlcl_status dlcl_net_load_progress(dlcl_net *net, const char *path, dlcl_train_progress *p)
 {
     if (net == NULL || path == NULL || p == NULL)
         return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_load_progress: net, path and progress must not be NULL");
     *p = (dlcl_train_progress){0};
-    dlcl_status rs = net_require_training(net, "dlcl_net_load_progress");
-    if (rs != DLCL_OK) return rs;
-    size_t plen = strlen(path);
-    char *state_path = malloc(plen + sizeof STATE_SUFFIX);
+    dlcl_status st = net_require_training(net, "dlcl_net_load_progress");
+    if (st != DLCL_OK) return st;
+    char *state_path = state_path_of(path);
     if (state_path == NULL) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
-    snprintf(state_path, plen + sizeof STATE_SUFFIX, "%s%s", path, STATE_SUFFIX);
     st_file s = {0};
-    dlcl_status st = DLCL_OK;
     uint64_t step = 0;
     bool has_params = false;
     if (access(state_path, F_OK) == 0) {
         if ((st = st_read(state_path, &s)) != DLCL_OK) goto done;
         for (size_t i = 0; i < s.count && !has_params; i++) has_params = strncmp(s.tensors[i].name, "param.", 6) == 0;
     } else {
-        dlcl__log(net->ctx, DLCL_LOG_WARN, "%s not found: resuming from the weights in %s with momentum zero",
+        dlcl__log(net->ctx, DLCL_LOG_WARN, "%s not found: resuming from the weights in %s with the optimizer state zero",
                   state_path, path);
     }
     if (!has_params) { /* no state file, or one from an older dlcl (momentum only) */
@@ -213,8 +325,7 @@ dlcl_status dlcl_net_load_progress(dlcl_net *net, const char *path, dlcl_train_p
                        state_path);
         goto done;
     }
-    if ((st = scatter(net, &s, state_path, "param.", net->params)) != DLCL_OK) goto done;
-    if ((st = scatter(net, &s, state_path, "momentum.", net->velocity)) != DLCL_OK) goto done;
+    if ((st = scatter(net, &s, state_path, "param.", true)) != DLCL_OK) goto done;
     net->step = step;
 done:
     st_file_free(&s);
@@ -227,32 +338,30 @@ dlcl_status dlcl_net_load(dlcl_net *net, const char *path, int with_state, int *
     if (net == NULL || path == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_load: net and path must not be NULL");
     if (epochs_done) *epochs_done = 0;
     st_file f = {0}, s = {0};
+    char *state_path = NULL;
     dlcl_status st = st_read(path, &f);
-    if (st == DLCL_OK) st = scatter(net, &f, path, "", net->params);
+    if (st == DLCL_OK) st = scatter(net, &f, path, "", false);
     if (st != DLCL_OK || !with_state || net->inference) goto done; /* an inference net has no state to restore */
     const char *ew = meta(&f, "epochs_done");
     if (epochs_done && ew) *epochs_done = atoi(ew);
     const char *sw = meta(&f, "step");
     if (sw) net->step = strtoull(sw, NULL, 10);
-    size_t plen = strlen(path);
-    char *state_path = malloc(plen + sizeof STATE_SUFFIX);
-    if (state_path == NULL) {
+    if ((state_path = state_path_of(path)) == NULL) {
         st = dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
         goto done;
     }
-    snprintf(state_path, plen + sizeof STATE_SUFFIX, "%s%s", path, STATE_SUFFIX);
     if (access(state_path, F_OK) == 0) {
         st = st_read(state_path, &s);
         const char *es = st == DLCL_OK ? meta(&s, "epochs_done") : NULL;
         if (st == DLCL_OK && ew && es && strcmp(ew, es) != 0)
             st = dlcl__err(DLCL_ERR_CHECKPOINT, "%s is from epoch %s but %s from epoch %s; delete the .state file to "
-                           "resume without momentum", state_path, es, path, ew);
-        if (st == DLCL_OK) st = scatter(net, &s, state_path, "momentum.", net->velocity);
+                           "resume without the optimizer state", state_path, es, path, ew);
+        if (st == DLCL_OK) st = scatter_state(net, &s, state_path);
     } else {
-        dlcl__log(net->ctx, DLCL_LOG_WARN, "%s not found: momentum buffers start from zero", state_path);
+        dlcl__log(net->ctx, DLCL_LOG_WARN, "%s not found: the optimizer state starts from zero", state_path);
     }
-    free(state_path);
 done:
+    free(state_path);
     st_file_free(&f);
     st_file_free(&s);
     return st;

@@ -62,6 +62,16 @@ dlcl_status net_parse_data(dlcl_net *net)
     return cfg_check_unused(c, s, data_keys);
 }
 
+/* The net's input as images, C,H,W: the one place the data code reads the net's shape. */
+static dlcl_status input_chw(const dlcl_net *net, int *c, int *h, int *w)
+{
+    if (net->input.ndim != 3)
+        return dlcl__err(DLCL_ERR_CONFIG, "%s: image data needs [net] input = C,H,W, not %d values", net->cfg.path,
+                         net->input.ndim);
+    *c = net->input.dims[0], *h = net->input.dims[1], *w = net->input.dims[2];
+    return DLCL_OK;
+}
+
 struct dlcl_loader {
     data_set ds;
     data_loader *dl;
@@ -81,11 +91,12 @@ dlcl_status dlcl_loader_create(const dlcl_net *net, dlcl_split split, dlcl_loade
                          split_names[split], split_names[split]);
     dlcl_loader *l = calloc(1, sizeof *l);
     if (l == NULL) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
-    dlcl_status st = data_set_load_idx(d->paths[split][0], d->paths[split][1], net->classes, &l->ds);
-    if (st == DLCL_OK &&
-        (l->ds.c != net->input.c || l->ds.h != net->input.h || l->ds.w != net->input.w))
+    int c = 0, h = 0, w = 0;
+    dlcl_status st = input_chw(net, &c, &h, &w);
+    if (st == DLCL_OK) st = data_set_load_idx(d->paths[split][0], d->paths[split][1], net->classes, &l->ds);
+    if (st == DLCL_OK && (l->ds.c != c || l->ds.h != h || l->ds.w != w))
         st = dlcl__err(DLCL_ERR_DATA, "%s: images are %dx%dx%d but [net] input = %d,%d,%d", d->paths[split][0], l->ds.c,
-                       l->ds.h, l->ds.w, net->input.c, net->input.h, net->input.w);
+                       l->ds.h, l->ds.w, c, h, w);
     if (st == DLCL_OK && d->limit[split] > 0 && d->limit[split] < l->ds.n) l->ds.n = (int)d->limit[split];
     if (st == DLCL_OK) {
         data_loader_params p = {.batch = net->batch,
@@ -140,6 +151,7 @@ dlcl_status dlcl_net_load_image(const dlcl_net *net, const char *path, float *ou
     if (net == NULL || path == NULL || out == NULL)
         return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_load_image: arguments must not be NULL");
     const net_data_cfg *d = &net->data;
-    return image_load(path, net->input.c, net->input.h, net->input.w, d->scale, d->mean, d->std, d->max_image_pixels,
-                      out);
+    int c = 0, h = 0, w = 0;
+    dlcl_status st = input_chw(net, &c, &h, &w);
+    return st == DLCL_OK ? image_load(path, c, h, w, d->scale, d->mean, d->std, d->max_image_pixels, out) : st;
 }

@@ -1,5 +1,5 @@
-/* Building a network from its configuration: sections to layers, shape inference,
- * device memory, PyTorch-style initialisation. */
+/* Building a network from its configuration: the [net] and [optimizer] sections, the graph
+ * (graph.c), device memory (memory.c), PyTorch-style initialisation; info and freeing. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,34 +11,29 @@
 static const char *const net_keys[] = {"input",  "classes",          "batch",
                                        "epochs", "seed",             "device",
                                        "checkpoint", "checkpoint_every", "checkpoint_seconds",
-                                       "check_numerics", NULL};
+                                       "check_numerics", "output", NULL};
 static const char *const optim_keys[] = {"type", "learning_rate", "momentum", "nesterov", "weight_decay",
                                          "schedule", "step_size", "gamma", NULL};
-static const char *const reserved[] = {"net", "optimizer", "data", NULL};
-
-static bool is_reserved(const char *name)
-{
-    for (int i = 0; reserved[i]; i++)
-        if (strcmp(reserved[i], name) == 0) return true;
-    return false;
-}
-
 static dlcl_status parse_net_section(dlcl_net *net, const char **device)
 {
     const cfg *c = &net->cfg;
     cfg_section *s = cfg_find_section(c, "net");
-    if (s == NULL) return dlcl__err(DLCL_ERR_CONFIG, "%s: missing section [net] (it sets input=C,H,W and classes)", c->path);
-    long in[3], classes, batch, epochs, seed, every, seconds, numerics;
+    if (s == NULL)
+        return dlcl__err(DLCL_ERR_CONFIG, "%s: missing section [net] (it sets input=C,H,W and classes)", c->path);
+    long in[LAYER_MAX_DIMS + 1], classes, batch, epochs, seed, every, seconds, numerics;
     int n_in = 0;
     dlcl_status st;
-    if ((st = cfg_get_int_list(c, s, "input", 1, 1, 1 << 16, in, 3, &n_in)) != DLCL_OK) return st;
-    if (n_in != 3) {
+    if ((st = cfg_get_int_list(c, s, "input", 1, 1, 1 << 24, in, LAYER_MAX_DIMS + 1, &n_in)) != DLCL_OK) return st;
+    size_t numel = 1;
+    for (int d = 0; d < n_in; d++) numel *= (size_t)in[d];
+    if (n_in > LAYER_MAX_DIMS || numel > (size_t)1 << 30) {
         cfg_entry *e = cfg_find(s, "input");
         char where[64];
-        return dlcl__err(DLCL_ERR_CONFIG, "%s: [net] input: expected C,H,W (3 values), got %d",
-                         cfg_where(c, e ? e->line : s->line, where, sizeof where), n_in);
+        return dlcl__err(DLCL_ERR_CONFIG, "%s: [net] input: expected the per-sample shape, C,H,W for images or one size "
+                         "for features (at most %d values, 2^30 in all), got %d values",
+                         cfg_where(c, e ? e->line : s->line, where, sizeof where), LAYER_MAX_DIMS, n_in);
     }
-    const char *ckpt;
+    const char *ckpt, *output;
     if ((st = cfg_get_int(c, s, "classes", 1, 0, 1, 1 << 20, &classes)) != DLCL_OK ||
         (st = cfg_get_int(c, s, "batch", 0, 64, 1, 1 << 16, &batch)) != DLCL_OK ||
         (st = cfg_get_int(c, s, "epochs", 0, 10, 0, 1 << 20, &epochs)) != DLCL_OK ||
@@ -48,9 +43,12 @@ static dlcl_status parse_net_section(dlcl_net *net, const char **device)
         (st = cfg_get_int(c, s, "checkpoint_every", 0, 0, 0, 1L << 30, &every)) != DLCL_OK ||
         (st = cfg_get_int(c, s, "checkpoint_seconds", 0, 600, 1, 1L << 30, &seconds)) != DLCL_OK ||
         (st = cfg_get_int(c, s, "check_numerics", 0, 0, 0, 1, &numerics)) != DLCL_OK ||
+        (st = cfg_get_str(c, s, "output", 0, "", &output)) != DLCL_OK ||
         (st = cfg_check_unused(c, s, net_keys)) != DLCL_OK)
         return st;
-    net->input = (layer_shape){(int)in[0], (int)in[1], (int)in[2]};
+    net->input = (layer_shape){.ndim = n_in, .dtype = DLCL_FLOAT32};
+    for (int d = 0; d < n_in; d++) net->input.dims[d] = (int)in[d];
+    net->output_name = output[0] ? output : NULL;
     net->classes = (int)classes;
     net->batch = (int)batch;
     net->epochs = (int)epochs;
@@ -105,131 +103,51 @@ static dlcl_status parse_optimizer(dlcl_net *net)
     return DLCL_OK;
 }
 
-static dlcl_status parse_layers(dlcl_net *net)
+bool net_param_no_decay(const dlcl_net *net, const layer *l, const layer_param *p)
 {
-    const cfg *c = &net->cfg;
-    size_t n = 0;
-    for (size_t i = 0; i < c->count; i++) n += !is_reserved(c->sections[i].name);
-    if (n == 0) return dlcl__err(DLCL_ERR_CONFIG, "%s: no layer sections (add e.g. [fc1] type=dense units=10)", c->path);
-    net->layers = calloc(n, sizeof *net->layers);
-    if (net->layers == NULL) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
-    char where[64];
-    for (size_t i = 0; i < c->count; i++) {
-        const cfg_section *s = &c->sections[i];
-        if (is_reserved(s->name)) continue;
-        layer *l = &net->layers[net->n_layers];
-        l->name = s->name;
-        l->line = s->line;
-        const char *type;
-        dlcl_status st = cfg_get_str(c, s, "type", 1, NULL, &type);
-        if (st != DLCL_OK) return st;
-        l->type = layer_type_find(type);
-        if (l->type == NULL) {
-            const char *sug = cfg_suggest(type, layer_type_names());
-            cfg_entry *e = cfg_find(s, "type");
-            char types[256] = "";
-            for (const char *const *t = layer_type_names(); *t; t++)
-                snprintf(types + strlen(types), sizeof types - strlen(types), "%s%s", t == layer_type_names() ? "" : ", ", *t);
-            return dlcl__err(DLCL_ERR_CONFIG, "%s: [%s] type = '%s': unknown layer type (%s%s%sone of: %s)",
-                             cfg_where(c, e ? e->line : s->line, where, sizeof where), s->name, type,
-                             sug ? "did you mean '" : "", sug ? sug : "", sug ? "'? " : "", types);
-        }
-        net->n_layers++; /* counted before parse so that free() releases its priv */
-        /* unknown keys first: a typo should read "did you mean", not "missing key" */
-        const char *known[32];
-        size_t k = 0;
-        known[k++] = "type";
-        known[k++] = "input";
-        for (const char *const *p = l->type->keys; *p && k < DLCL__ARRAY_LEN(known) - 1; p++) known[k++] = *p;
-        known[k] = NULL;
-        if ((st = cfg_check_unused(c, s, known)) != DLCL_OK) return st;
-        const char *input;
-        if ((st = cfg_get_str(c, s, "input", 0, "", &input)) != DLCL_OK) return st;
-        l->input = input[0] ? input : NULL;
-        if ((st = l->type->parse(l, c, s)) != DLCL_OK) return st;
-    }
-    return DLCL_OK;
+    (void)net, (void)l, (void)p;
+    return false;
 }
 
-/* Resolves input= references and infers every shape, in file order. */
-static dlcl_status infer_shapes(dlcl_net *net)
+/* Writes n floats of one region, initialised tensor by tensor. */
+static dlcl_status init_region(dlcl_net *net, layer_region region, size_t n, cl_mem mem, uint64_t *state)
 {
-    const cfg *c = &net->cfg;
-    char where[64];
-    int *uses = calloc(net->n_layers, sizeof *uses);
-    if (uses == NULL) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
-    dlcl_status st = DLCL_OK;
-    for (size_t i = 0; i < net->n_layers && st == DLCL_OK; i++) {
-        layer *l = &net->layers[i];
-        l->input_index = (int)i - 1;
-        if (l->input != NULL) {
-            l->input_index = -2;
-            if (strcmp(l->input, "input") == 0) l->input_index = -1;
-            for (size_t j = 0; j < i; j++)
-                if (strcmp(net->layers[j].name, l->input) == 0) l->input_index = (int)j;
-            if (l->input_index == -2) {
-                const cfg_section *s = cfg_find_section(c, l->name);
-                cfg_entry *e = s ? cfg_find(s, "input") : NULL;
-                st = dlcl__err(DLCL_ERR_CONFIG, "%s: [%s] input = '%s': no earlier layer of that name%s",
-                               cfg_where(c, e ? e->line : l->line, where, sizeof where), l->name, l->input,
-                               cfg_find_section(c, l->input) ? " (a layer may only read layers above it)" : "");
-                break;
-            }
-        }
-        if (l->input_index >= 0 && ++uses[l->input_index] > 1) {
-            st = dlcl__err(DLCL_ERR_CONFIG, "%s: [%s] reads the output of [%s], which another layer already reads; "
-                           "branches need add/concat layers, which dlcl does not have yet",
-                           cfg_where(c, l->line, where, sizeof where), l->name, net->layers[l->input_index].name);
-            break;
-        }
-        l->in = l->input_index < 0 ? net->input : net->layers[l->input_index].out;
-        st = l->type->shape(l);
-        if (st == DLCL_OK && (l->out.c < 1 || l->out.h < 1 || l->out.w < 1))
-            st = dlcl__err(DLCL_ERR_SHAPE, "layer [%s]: output shape %dx%dx%d is empty", l->name, l->out.c, l->out.h, l->out.w);
-        if (st != DLCL_OK) st = dlcl__err_prefix(st, "%s", cfg_where(c, l->line, where, sizeof where));
-    }
-    for (size_t i = 0; st == DLCL_OK && i + 1 < net->n_layers; i++)
-        if (uses[i] == 0)
-            st = dlcl__err(DLCL_ERR_CONFIG, "%s: the output of [%s] is never used (only the last layer may be unread)",
-                           cfg_where(c, net->layers[i].line, where, sizeof where), net->layers[i].name);
-    free(uses);
-    if (st != DLCL_OK) return st;
-    const layer *last = &net->layers[net->n_layers - 1];
-    if (layer_shape_numel(last->out) != (size_t)net->classes)
-        return dlcl__err(DLCL_ERR_SHAPE, "%s: the last layer [%s] outputs %dx%dx%d = %zu values but [net] classes = %d",
-                         cfg_where(c, last->line, where, sizeof where), last->name, last->out.c, last->out.h,
-                         last->out.w, layer_shape_numel(last->out), net->classes);
-    size_t off = 0;
-    for (size_t i = 0; i < net->n_layers; i++) {
-        net->layers[i].param_off = off;
-        off += net->layers[i].param_count;
-    }
-    net->n_params = off;
-    return DLCL_OK;
-}
-
-/* PyTorch's default for Conv2d and Linear: kaiming_uniform_(a=sqrt(5)) for the weight and
- * U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the bias; both reduce to that same bound. */
-dlcl_status net_init_params(dlcl_net *net)
-{
-    if (net->n_params == 0) return DLCL_OK;
-    float *h = malloc(net->n_params * sizeof *h);
-    if (h == NULL) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory for %zu parameters", net->n_params);
-    uint64_t state = net->seed * 0x2545F4914F6CDD1Dull + 1;
+    if (n == 0) return DLCL_OK;
+    float *h = malloc(n * sizeof *h);
+    if (h == NULL) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory for %zu parameters", n);
     for (size_t i = 0; i < net->n_layers; i++) {
         const layer *l = &net->layers[i];
         for (int p = 0; p < l->n_params; p++) {
             const layer_param *lp = &l->params[p];
-            float bound = 1.0f / sqrtf(lp->fan_in);
-            float *dst = h + l->param_off + lp->offset;
-            for (size_t j = 0; j < lp->numel; j++)
-                dst[j] = bound * (float)((double)(dlcl__splitmix64(&state) >> 11) * (2.0 / 9007199254740992.0) - 1.0);
+            if (lp->region != region) continue;
+            float *dst = h + lp->off, bound = 1.0f / sqrtf(lp->fan_in > 0 ? lp->fan_in : 1.0f);
+            for (size_t j = 0; j < lp->numel; j++) {
+                switch (lp->init) {
+                case LAYER_INIT_FAN_IN: /* uniform in [-bound, bound) */
+                    dst[j] = bound * (float)((double)(dlcl__splitmix64(state) >> 11) * (2.0 / 9007199254740992.0) - 1.0);
+                    break;
+                case LAYER_INIT_ONE: dst[j] = 1.0f; break;
+                default: dst[j] = 0.0f; break;
+                }
+            }
         }
     }
-    cl_int err = clEnqueueWriteBuffer(net->ctx->queue, net->params, CL_TRUE, 0, net->n_params * sizeof(float), h, 0,
-                                      NULL, NULL);
+    cl_int err = clEnqueueWriteBuffer(net->ctx->queue, mem, CL_TRUE, 0, n * sizeof(float), h, 0, NULL, NULL);
     free(h);
     return err == CL_SUCCESS ? DLCL_OK : dlcl__cl_err(err, "clEnqueueWriteBuffer (initial weights)");
+}
+
+/* PyTorch's defaults: Conv2d and Linear take kaiming_uniform_(a=sqrt(5)) for the weight and
+ * U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the bias, both that same bound; batch norm's
+ * weight and running variance are ones, its bias and running mean zeros. The stream of
+ * values follows the tensors in layer order from [net] seed. */
+dlcl_status net_init_params(dlcl_net *net)
+{
+    uint64_t state = net->seed * 0x2545F4914F6CDD1Dull + 1;
+    dlcl_status st = init_region(net, LAYER_PARAM, net->n_params, net->params, &state);
+    if (st == DLCL_OK) st = init_region(net, LAYER_BUFFER, net->n_buffers, net->buffers, &state);
+    for (size_t i = 0; i < net->n_counters; i++) net->counters[i] = 0;
+    return st;
 }
 
 static dlcl_status create(const char *fn, const char *config_path, const char *const *overrides, size_t n_overrides,
@@ -248,8 +166,7 @@ static dlcl_status create(const char *fn, const char *config_path, const char *c
     if (st == DLCL_OK) st = parse_net_section(net, &device);
     if (st == DLCL_OK) st = parse_optimizer(net);
     if (st == DLCL_OK) st = net_parse_data(net);
-    if (st == DLCL_OK) st = parse_layers(net);
-    if (st == DLCL_OK) st = infer_shapes(net);
+    if (st == DLCL_OK) st = net_build_graph(net);
     if (st != DLCL_OK) goto fail;
     dlcl_ctx_params p = params ? *params : (dlcl_ctx_params){0};
     if (device[0] != '\0') p.device = device;
@@ -283,40 +200,26 @@ dlcl_status net_require_training(const dlcl_net *net, const char *fn)
     return DLCL_OK;
 }
 
-static void release(dlcl_net *net, cl_mem *m, size_t bytes)
-{
-    if (*m != NULL) rt_buffer_release(net->ctx, *m, bytes);
-    *m = NULL;
-}
-
 void dlcl_net_free(dlcl_net *net)
 {
     if (net == NULL) return;
-    for (size_t i = 0; i < net->n_layers; i++)
-        if (net->layers[i].type->free) net->layers[i].type->free(&net->layers[i]);
-    if (net->ctx != NULL) {
-        for (size_t i = 0; i < net->n_layers; i++) {
-            if (net->act && !net->inference) release(net, &net->act[i].mem, net->act_bytes[i]); /* else: slots */
-        }
-        for (size_t k = 0; k < net->n_slots; k++) release(net, &net->slots[k], net->slot_bytes[k]);
-        release(net, &net->params, net->params_bytes);
-        release(net, &net->grads, net->params_bytes);
-        release(net, &net->velocity, net->params_bytes);
-        release(net, &net->in.mem, net->in_bytes);
-        release(net, &net->ws.mem, net->ws_bytes);
-        release(net, &net->labels, net->labels_bytes);
-        release(net, &net->stats.mem, net->stats_bytes);
-        release(net, &net->nf_flags, net->nf_bytes);
+    for (size_t i = 0; i < net->n_layers; i++) {
+        layer *l = &net->layers[i];
+        if (l->type->free) l->type->free(l);
+        for (int k = 0; l->in_names && k < l->n_in; k++) free(l->in_names[k]);
+        free(l->in_names);
+        free(l->in_node);
+        free(l->in);
+        if (net->grad_mode) free(net->grad_mode[i]);
+        if (net->grad_tmp) free(net->grad_tmp[i]);
     }
+    if (net->ctx != NULL) net_free_buffers(net);
     dlcl_ctx_free(net->ctx);
-    free(net->slots);
-    free(net->slot_bytes);
-    free(net->act);
-    free(net->dact);
-    free(net->act_bytes);
-    free(net->stats_host);
-    free(net->nf_host);
-    free(net->host_scratch);
+    free(net->grad_mode);
+    free(net->grad_tmp);
+    free(net->source);
+    free(net->readers);
+    free(net->needs_grad);
     free(net->layers);
     free(net->checkpoint);
     for (int s = 0; s < DLCL_SPLIT_COUNT; s++) {
@@ -327,14 +230,42 @@ void dlcl_net_free(dlcl_net *net)
     free(net);
 }
 
+/* The c, h, w of the compatibility fields: a 3-d shape's dims; otherwise numel, 1, 1. */
+static void shape_chw(layer_shape s, int *c, int *h, int *w)
+{
+    if (s.ndim == 3) {
+        *c = s.dims[0], *h = s.dims[1], *w = s.dims[2];
+    } else {
+        *c = (int)layer_shape_numel(s), *h = 1, *w = 1;
+    }
+}
+
 dlcl_status dlcl_net_get_info(const dlcl_net *net, dlcl_net_info *o)
 {
     if (net == NULL || o == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_get_info: net and out must not be NULL");
     double flops = 0;
     for (size_t i = 0; i < net->n_layers; i++) flops += net->layers[i].flops;
-    *o = (dlcl_net_info){net->batch, net->epochs, net->classes, net->input.c, net->input.h, net->input.w, net->seed,
-                         net->n_layers, net->n_params, flops, net->device_bytes, net->ctx->info.name, net->checkpoint,
-                         net->checkpoint_every, net->checkpoint_seconds};
+    memset(o, 0, sizeof *o);
+    o->batch = net->batch;
+    o->epochs = net->epochs;
+    o->classes = net->classes;
+    shape_chw(net->input, &o->in_c, &o->in_h, &o->in_w);
+    o->seed = net->seed;
+    o->n_layers = net->n_layers;
+    o->n_params = net->n_params;
+    o->flops_per_sample = flops;
+    o->device_bytes = net->device_bytes;
+    o->device_name = net->ctx->info.name;
+    o->checkpoint = net->checkpoint;
+    o->checkpoint_every = net->checkpoint_every;
+    o->checkpoint_seconds = net->checkpoint_seconds;
+    o->in_ndim = net->input.ndim;
+    for (int d = 0; d < net->input.ndim; d++) o->in_dims[d] = net->input.dims[d];
+    o->in_numel = layer_shape_numel(net->input);
+    o->in_dtype = net->input.dtype;
+    o->n_buffers = net->n_buffers;
+    o->output = net->output_name;
+    o->optimizer = "sgd";
     return DLCL_OK;
 }
 
@@ -348,11 +279,17 @@ dlcl_status dlcl_net_layer_info(const dlcl_net *net, size_t index, dlcl_layer_in
     snprintf(o->name, sizeof o->name, "%s", l->name);
     snprintf(o->type, sizeof o->type, "%s", l->type->name);
     if (l->type->describe) l->type->describe(l, o->detail, sizeof o->detail);
-    o->out_c = l->out.c;
-    o->out_h = l->out.h;
-    o->out_w = l->out.w;
+    shape_chw(l->out, &o->out_c, &o->out_h, &o->out_w);
     o->params = l->param_count;
     o->flops = l->flops;
+    o->ndim = l->out.ndim;
+    for (int d = 0; d < l->out.ndim; d++) o->dims[d] = l->out.dims[d];
+    o->dtype = l->out.dtype;
+    size_t w = 0;
+    for (int k = 0; k < l->n_in && w < sizeof o->inputs; k++)
+        w += (size_t)snprintf(o->inputs + w, sizeof o->inputs - w, "%s%s", k ? ", " : "", l->in_names[k]);
+    for (int p = 0; p < l->n_params; p++)
+        if (l->params[p].region == LAYER_BUFFER) o->buffers += l->params[p].numel;
     return DLCL_OK;
 }
 

@@ -1,4 +1,5 @@
-/* The network: layers in topological (file) order over flat parameter/gradient buffers. */
+/* The network: a DAG of layers in topological order over three flat device regions
+ * (trainable parameters with their gradients, non-trainable buffers, optimizer state). */
 #ifndef DLCL_NET_H
 #define DLCL_NET_H
 
@@ -20,6 +21,23 @@ typedef struct net_data_cfg {
     long max_image_pixels;        /* dlcl_net_load_image refuses larger images */
 } net_data_cfg;
 
+/* What a training step calls back after each phase (profiling times them; data-parallel
+ * training reduces the gradients of a layer as soon as its backward has run). */
+typedef enum net_phase { NET_PHASE_FORWARD, NET_PHASE_LOSS, NET_PHASE_BACKWARD, NET_PHASE_STEP, NET_PHASE_COUNT } net_phase;
+
+typedef struct net_step_opts {
+    int zero_lr; /* 1: learning rate 0 (profiling: the weights stay; optimizer state does not) */
+    /* Called after each layer's forward (layer = its index), the loss, each layer's backward
+     * and the optimizer step (layer 0); an error status stops the step. May be NULL. */
+    dlcl_status (*after)(void *user, net_phase phase, size_t layer);
+    void *user;
+} net_step_opts;
+
+/* How the backward pass hands a layer the gradient of input k: straight into the gradient
+ * of the node it reads (the first writer), into a scratch buffer then added (later writers,
+ * so every reader's contribution is summed), or not at all (the net's input). */
+typedef enum net_grad_mode { NET_GRAD_NONE, NET_GRAD_WRITE, NET_GRAD_ADD, NET_GRAD_MODE_COUNT } net_grad_mode;
+
 struct dlcl_net {
     dlcl_ctx *ctx;
     cfg cfg;
@@ -29,58 +47,78 @@ struct dlcl_net {
     int check_numerics;        /* 1: test every layer's output for NaN/Inf after each batch */
     int batch, epochs, classes;
     layer_shape input;
+    const char *output_name; /* [net] output, or the last layer */
+    int output;              /* node the loss reads (an alias resolved to its source) */
     uint64_t seed;
     net_optim optim;
     net_data_cfg data;
 
-    layer *layers;
+    layer *layers; /* topological order */
     size_t n_layers;
+    int *source;   /* per node: the node whose buffer holds its output (itself, or an alias's source) */
+    int *readers;  /* per node: layers that read it (an alias's readers count for its source) */
+    bool *needs_grad; /* per node: the gradient of its output is needed (trainable parameters at or above it) */
+    net_grad_mode **grad_mode; /* per layer, per input */
+    int **grad_tmp;            /* per layer, per input: the scratch buffer of a NET_GRAD_ADD input */
 
-    size_t n_params;
-    cl_mem params, grads, velocity;
-    size_t params_bytes;
+    /* regions */
+    size_t n_params, n_decay; /* trainable floats; the first n_decay get weight decay */
+    size_t n_buffers, n_counters;
+    int n_state;              /* optimizer state slots per parameter */
+    cl_mem params, grads, buffers, state;
+    int64_t *counters;
 
     op_buf in;            /* network input, batch samples */
-    op_buf *act, *dact;   /* output of each layer and its gradient */
-    size_t *act_bytes;
-    size_t in_bytes;
+    op_buf *act, *dact;   /* per node: its output and the gradient w.r.t. it (an alias: its source's) */
     op_buf ws;
-    size_t ws_bytes;
+    op_buf *tmp;          /* scratch gradients for NET_GRAD_ADD */
+    size_t n_tmp;
     cl_mem labels;
-    size_t labels_bytes;
     op_buf stats; /* per sample: loss, correct */
-    size_t stats_bytes;
     float *stats_host;
     cl_mem nf_flags; /* int per slot: 0 the input, 1+i layer i's output, 1+n+i its parameter gradient */
     size_t nf_bytes;
     int *nf_host;
     float *host_scratch; /* batch*classes floats for logits/probabilities */
 
-    float lr;
-    uint64_t step;
+    float lr;       /* of the current epoch (dlcl_net_begin_epoch) */
+    uint64_t step;  /* optimizer steps taken */
     uint64_t device_bytes;
 
     int inference;        /* dlcl_net_create_inference: no gradients, optimizer state or backward */
     cl_mem *slots;        /* buffers shared by liveness: the layer outputs of an inference net (act[i] points
                            * into one), the output gradients of a training net (dact[i]) */
-    size_t *slot_bytes;
     size_t n_slots;
 };
 
+static inline bool net_is_alias(const dlcl_net *net, size_t i) { return net->source[i] != (int)i; }
+
 /* net.c: DLCL_ERR_INVALID_ARG for a net made by dlcl_net_create_inference */
 dlcl_status net_require_training(const dlcl_net *net, const char *fn);
-/* net.c: PyTorch's default initialisation from [net] seed, written to net->params */
+/* net.c: whether [optimizer] no_decay exempts tensor p of layer l from weight decay */
+bool net_param_no_decay(const dlcl_net *net, const layer *l, const layer_param *p);
+/* net.c: PyTorch's default initialisation from [net] seed, written to the regions */
 dlcl_status net_init_params(dlcl_net *net);
+
+/* graph.c: resolves input= names (a missing name or a cycle is an error), orders the layers
+ * topologically, infers every shape, resolves aliases, counts readers, assigns each tensor
+ * its offset in its region and plans how gradients are summed. */
+dlcl_status net_build_graph(dlcl_net *net);
 
 /* memory.c: every device buffer of a training net, or of an inference net (outputs in
  * shared buffers, no gradients or optimizer state); both end with net_init_params */
 dlcl_status net_alloc_training(dlcl_net *net);
 dlcl_status net_alloc_inference(dlcl_net *net);
+void net_free_buffers(dlcl_net *net);
 
 /* data.c: the [data] section */
 dlcl_status net_parse_data(dlcl_net *net);
 
 /* run.c */
-dlcl_status net_forward(dlcl_net *net, const float *x, int count, int training);
+dlcl_status net_forward(dlcl_net *net, const float *x, int count, int training, const net_step_opts *o);
+/* The one training step: upload, forward, loss, backward (gradients of every reader
+ * summed), numerical checks, optimizer step. */
+dlcl_status net_train_step(dlcl_net *net, const float *x, const int32_t *y, int count, const net_step_opts *o,
+                           double *loss_sum, int *correct);
 
 #endif

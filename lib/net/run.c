@@ -1,9 +1,11 @@
-/* Forward, backward and the SGD step over the whole network; one host read per batch. */
+/* Running the net: forward over the DAG in topological order, the loss, the backward in
+ * reverse order with the gradients of every reader of an output summed, numerical guards,
+ * the optimizer step. One training-step routine (net_train_step) serves training,
+ * profiling and data-parallel training; one host read per batch. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "net.h"
 
@@ -15,7 +17,13 @@ static dlcl_status check_batch(const dlcl_net *net, const void *x, int count, co
     return DLCL_OK;
 }
 
-static layer_io make_io(const dlcl_net *net, size_t i, int count, int training)
+/* The buffer node k of layer l reads: a node's output, or the net's input. */
+static op_buf input_buf(const dlcl_net *net, const layer *l, int k)
+{
+    return l->in_node[k] < 0 ? net->in : net->act[l->in_node[k]];
+}
+
+static layer_io make_io(dlcl_net *net, size_t i, int count, int training, op_buf *xs, op_buf *dxs)
 {
     const layer *l = &net->layers[i];
     layer_io io = {0};
@@ -23,31 +31,76 @@ static layer_io make_io(const dlcl_net *net, size_t i, int count, int training)
     io.batch = net->batch;
     io.count = count;
     io.training = training;
-    io.x = l->input_index < 0 ? net->in : net->act[l->input_index];
+    for (int k = 0; k < l->n_in; k++) {
+        xs[k] = input_buf(net, l, k);
+        dxs[k] = op_b(NULL, 0);
+        if (training && net->grad_mode) {
+            net_grad_mode m = net->grad_mode[i][k];
+            if (m == NET_GRAD_WRITE) dxs[k] = net->dact[l->in_node[k]];
+            if (m == NET_GRAD_ADD) dxs[k] = net->tmp[net->grad_tmp[i][k]];
+        }
+    }
+    io.x = xs;
+    io.dx = dxs;
     io.y = net->act[i];
-    io.dx = l->input_index < 0 ? op_b(NULL, 0) : net->dact[l->input_index];
     io.dy = net->dact[i];
     io.params = net->params;
     io.grads = net->grads;
+    io.buffers = net->buffers;
+    io.counters = net->counters;
     io.ws = net->ws;
     io.seed = dlcl__mix64(net->seed ^ dlcl__mix64(net->step * 0x100000001b3ull + i + 1));
     return io;
 }
 
-dlcl_status net_forward(dlcl_net *net, const float *x, int count, int training)
+static dlcl_status after(const net_step_opts *o, net_phase phase, size_t layer)
+{
+    return o && o->after ? o->after(o->user, phase, layer) : DLCL_OK;
+}
+
+static dlcl_status layer_err(dlcl_status st, const char *pass, const layer *l, int count)
+{
+    char in[64], out[64];
+    return dlcl__err_prefix(st, "%s of layer [%s] (%d x %s -> %s)", pass, l->name, count,
+                            layer_shape_str(l->in[0], in, sizeof in), layer_shape_str(l->out, out, sizeof out));
+}
+
+static dlcl_status run_layer_forward(dlcl_net *net, size_t i, int count, int training)
+{
+    layer *l = &net->layers[i];
+    op_buf xs[LAYER_MAX_INPUTS], dxs[LAYER_MAX_INPUTS];
+    layer_io io = make_io(net, i, count, training, xs, dxs);
+    dlcl_status st = l->type->forward(l, &io);
+    return st == DLCL_OK ? DLCL_OK : layer_err(st, "forward", l, count);
+}
+
+dlcl_status net_forward(dlcl_net *net, const float *x, int count, int training, const net_step_opts *o)
 {
     size_t n = (size_t)count * layer_shape_numel(net->input);
     cl_int err = clEnqueueWriteBuffer(net->ctx->queue, net->in.mem, CL_FALSE, 0, n * sizeof(float), x, 0, NULL, NULL);
     if (err != CL_SUCCESS) return dlcl__cl_err(err, "clEnqueueWriteBuffer (network input)");
     for (size_t i = 0; i < net->n_layers; i++) {
-        layer *l = &net->layers[i];
-        layer_io io = make_io(net, i, count, training);
-        dlcl_status st = l->type->forward(l, &io);
-        if (st != DLCL_OK)
-            return dlcl__err_prefix(st, "forward of layer [%s] (%d x %dx%dx%d -> %dx%dx%d)", l->name, count, l->in.c,
-                                    l->in.h, l->in.w, l->out.c, l->out.h, l->out.w);
+        if (net_is_alias(net, i)) continue;
+        dlcl_status st = run_layer_forward(net, i, count, training);
+        if (st == DLCL_OK) st = after(o, NET_PHASE_FORWARD, i);
+        if (st != DLCL_OK) return st;
     }
     return DLCL_OK;
+}
+
+/* The backward of layer i, then the gradients it wrote to scratch buffers added into those
+ * of the outputs it read (readers after the first). */
+static dlcl_status run_layer_backward(dlcl_net *net, size_t i, int count)
+{
+    layer *l = &net->layers[i];
+    if (!net->needs_grad[i]) return DLCL_OK; /* no parameters at or above it */
+    op_buf xs[LAYER_MAX_INPUTS], dxs[LAYER_MAX_INPUTS];
+    layer_io io = make_io(net, i, count, 1, xs, dxs);
+    dlcl_status st = l->type->backward(l, &io);
+    for (int k = 0; st == DLCL_OK && k < l->n_in; k++)
+        if (net->grad_mode[i][k] == NET_GRAD_ADD)
+            st = op_add_into(net->ctx, dxs[k], net->dact[l->in_node[k]], (size_t)count * layer_shape_numel(l->in[k]));
+    return st == DLCL_OK ? DLCL_OK : layer_err(st, "backward", l, count);
 }
 
 static dlcl_status upload_labels(dlcl_net *net, const int32_t *y, int count)
@@ -73,17 +126,17 @@ static dlcl_status scan_nonfinite(dlcl_net *net, int count, int grads)
     dlcl_status st = op_flag_nonfinite(net->ctx, net->in, (size_t)count * layer_shape_numel(net->input), net->nf_flags, 0);
     for (size_t i = 0; i < n && st == DLCL_OK; i++) {
         layer *l = &net->layers[i];
-        if (net->inference) { /* outputs share buffers: run the layer again and flag its output before a later one
-                                 overwrites it (the in-order queue keeps the two in order) */
-            layer_io io = make_io(net, i, count, 0);
-            st = l->type->forward(l, &io);
-        }
+        if (net_is_alias(net, i)) continue;
+        /* inference: outputs share buffers, so run the layer again and flag its output before a
+         * later one overwrites it (the in-order queue keeps the two in order) */
+        if (net->inference) st = run_layer_forward(net, i, count, 0);
         if (st == DLCL_OK)
             st = op_flag_nonfinite(net->ctx, net->act[i], (size_t)count * layer_shape_numel(l->out), net->nf_flags,
                                    (int)(1 + i));
-        if (st == DLCL_OK && grads && l->param_count > 0)
-            st = op_flag_nonfinite(net->ctx, op_b(net->grads, l->param_off), l->param_count, net->nf_flags,
-                                   (int)(1 + n + i));
+        for (int p = 0; st == DLCL_OK && grads && p < l->n_params; p++)
+            if (l->params[p].region == LAYER_PARAM)
+                st = op_flag_nonfinite(net->ctx, op_b(net->grads, l->params[p].off), l->params[p].numel, net->nf_flags,
+                                       (int)(1 + n + i));
     }
     if (st != DLCL_OK) return st;
     err = clEnqueueReadBuffer(net->ctx->queue, net->nf_flags, CL_TRUE, 0, net->nf_bytes, net->nf_host, 0, NULL, NULL);
@@ -92,25 +145,25 @@ static dlcl_status scan_nonfinite(dlcl_net *net, int count, int grads)
 
 /* Names the first non-finite place the last scan found (DLCL_ERR_NUMERIC), or DLCL_OK if none.
  * `what` starts the message, `after` ends it. Gradients are searched in backward order. */
-static dlcl_status nonfinite_error(const dlcl_net *net, const char *what, const char *after)
+static dlcl_status nonfinite_error(const dlcl_net *net, const char *what, const char *after_text)
 {
     size_t n = net->n_layers;
     const int *f = net->nf_host;
     if (f[0])
         return dlcl__err(DLCL_ERR_NUMERIC, "%s: the input batch holds NaN or Inf (check the data and [data] scale)%s", what,
-                         after);
+                         after_text);
     for (size_t i = 0; i < n; i++)
         if (f[1 + i]) {
             const layer *l = &net->layers[i];
             return dlcl__err(DLCL_ERR_NUMERIC, "%s: the output of layer [%s] (line %d) is the first that is not finite%s",
-                             what, l->name, l->line, after);
+                             what, l->name, l->line, after_text);
         }
     for (size_t i = n; i-- > 0;)
         if (f[1 + n + i]) {
             const layer *l = &net->layers[i];
             return dlcl__err(DLCL_ERR_NUMERIC,
                              "%s: every output is finite, but the gradient of layer [%s] (line %d) parameters is not%s",
-                             what, l->name, l->line, after);
+                             what, l->name, l->line, after_text);
         }
     return DLCL_OK;
 }
@@ -126,30 +179,10 @@ static dlcl_status check_numerics(dlcl_net *net, int count, int grads)
     return nonfinite_error(net, what, "; the parameters were not updated");
 }
 
-/* Runs the loss (with gradient into dact[last] when training) and reads the per-sample stats. */
-static dlcl_status loss_and_stats(dlcl_net *net, int count, int training, double *loss_sum, int *correct)
+/* Reads the per-sample stats of the loss (one blocking read) and sums them; a non-finite
+ * loss is an error naming where it started (this batch's outputs are still in act[]). */
+static dlcl_status read_stats(dlcl_net *net, int count, int training, double *loss_sum, int *correct)
 {
-    size_t last = net->n_layers - 1;
-    op_buf grad = training ? net->dact[last] : op_b(NULL, 0);
-    dlcl_status st = op_softmax_xent(net->ctx, net->act[last], net->labels, count, net->classes, 1.0f / (float)count,
-                                     grad, net->stats);
-    if (st != DLCL_OK) return st;
-    if (training) {
-        for (size_t i = net->n_layers; i-- > 0;) {
-            layer *l = &net->layers[i];
-            layer_io io = make_io(net, i, count, 1);
-            st = l->type->backward(l, &io);
-            if (st != DLCL_OK)
-                return dlcl__err_prefix(st, "backward of layer [%s] (%d x %dx%dx%d -> %dx%dx%d)", l->name, count,
-                                        l->in.c, l->in.h, l->in.w, l->out.c, l->out.h, l->out.w);
-        }
-        if ((st = check_numerics(net, count, 1)) != DLCL_OK) return st;
-        const net_optim *o = &net->optim;
-        st = op_sgd_step(net->ctx, op_b(net->params, 0), op_b(net->grads, 0), op_b(net->velocity, 0), net->n_params,
-                         net->lr, (float)o->momentum, (float)o->weight_decay, o->nesterov);
-        if (st != DLCL_OK) return st;
-        net->step++;
-    }
     cl_int err = clEnqueueReadBuffer(net->ctx->queue, net->stats.mem, CL_TRUE, 0, 2 * (size_t)count * sizeof(float),
                                      net->stats_host, 0, NULL, NULL);
     if (err != CL_SUCCESS) return dlcl__cl_err(err, "clEnqueueReadBuffer (loss)");
@@ -160,20 +193,57 @@ static dlcl_status loss_and_stats(dlcl_net *net, int count, int training, double
         hits += net->stats_host[2 * i + 1] > 0.5f;
     }
     if (!isfinite(sum)) {
-        /* find where it started: this batch's outputs are still in act[] */
         char what[96];
         snprintf(what, sizeof what, "the loss is not finite (%g) at step %llu", sum,
                  (unsigned long long)(net->step - (training ? 1 : 0)));
-        const char *after = training ? "; the parameters were updated with it: reload the last checkpoint "
-                                       "(lower learning_rate?)"
-                                     : "";
-        if ((st = scan_nonfinite(net, count, 0)) != DLCL_OK) return st;
-        if ((st = nonfinite_error(net, what, after)) != DLCL_OK) return st;
-        return dlcl__err(DLCL_ERR_NUMERIC, "%s, though every layer's output is finite%s", what, after);
+        const char *after_text = training ? "; the parameters were updated with it: reload the last checkpoint "
+                                            "(lower learning_rate?)"
+                                          : "";
+        dlcl_status st = scan_nonfinite(net, count, 0);
+        if (st == DLCL_OK) st = nonfinite_error(net, what, after_text);
+        if (st != DLCL_OK) return st;
+        return dlcl__err(DLCL_ERR_NUMERIC, "%s, though every layer's output is finite%s", what, after_text);
     }
     if (loss_sum) *loss_sum = sum;
     if (correct) *correct = hits;
     return DLCL_OK;
+}
+
+static dlcl_status optimizer_step(dlcl_net *net, const net_step_opts *o)
+{
+    const net_optim *opt = &net->optim;
+    float lr = o && o->zero_lr ? 0.0f : net->lr;
+    dlcl_status st = op_sgd_step(net->ctx, op_b(net->params, 0), op_b(net->grads, 0), op_b(net->state, 0), net->n_decay,
+                                 lr, (float)opt->momentum, (float)opt->weight_decay, opt->nesterov);
+    if (st == DLCL_OK && net->n_params > net->n_decay) /* the no_decay range: one more launch */
+        st = op_sgd_step(net->ctx, op_b(net->params, net->n_decay), op_b(net->grads, net->n_decay),
+                         op_b(net->state, net->n_decay), net->n_params - net->n_decay, lr, (float)opt->momentum, 0.0f,
+                         opt->nesterov);
+    return st;
+}
+
+dlcl_status net_train_step(dlcl_net *net, const float *x, const int32_t *y, int count, const net_step_opts *o,
+                           double *loss_sum, int *correct)
+{
+    dlcl_status st = upload_labels(net, y, count);
+    if (st == DLCL_OK) st = net_forward(net, x, count, 1, o);
+    if (st == DLCL_OK) st = check_numerics(net, count, 0);
+    if (st != DLCL_OK) return st;
+    size_t out = (size_t)net->output;
+    op_buf grad = net->needs_grad[out] ? net->dact[out] : op_b(NULL, 0);
+    st = op_softmax_xent(net->ctx, net->act[out], net->labels, count, net->classes, 1.0f / (float)count, grad, net->stats);
+    if (st == DLCL_OK) st = after(o, NET_PHASE_LOSS, 0);
+    for (size_t i = net->n_layers; i-- > 0 && st == DLCL_OK;) {
+        if (net_is_alias(net, i)) continue;
+        st = run_layer_backward(net, i, count);
+        if (st == DLCL_OK) st = after(o, NET_PHASE_BACKWARD, i);
+    }
+    if (st == DLCL_OK) st = check_numerics(net, count, 1);
+    if (st == DLCL_OK) st = optimizer_step(net, o);
+    if (st == DLCL_OK) st = after(o, NET_PHASE_STEP, 0);
+    if (st != DLCL_OK) return st;
+    net->step++;
+    return read_stats(net, count, 1, loss_sum, correct);
 }
 
 dlcl_status dlcl_net_train_batch(dlcl_net *net, const float *x, const int32_t *y, int count, double *loss_sum,
@@ -182,16 +252,14 @@ dlcl_status dlcl_net_train_batch(dlcl_net *net, const float *x, const int32_t *y
     dlcl_status st = check_batch(net, x, count, "dlcl_net_train_batch");
     if (st == DLCL_OK) st = net_require_training(net, "dlcl_net_train_batch");
     if (st == DLCL_OK && y == NULL) st = dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_train_batch: y is NULL");
-    if (st == DLCL_OK) st = upload_labels(net, y, count);
-    if (st == DLCL_OK) st = net_forward(net, x, count, 1);
-    if (st == DLCL_OK) st = check_numerics(net, count, 0);
-    if (st == DLCL_OK) st = loss_and_stats(net, count, 1, loss_sum, correct);
+    if (st == DLCL_OK) st = net_train_step(net, x, y, count, NULL, loss_sum, correct);
     return st;
 }
 
 static dlcl_status read_logits(dlcl_net *net, int count, float *dst)
 {
-    cl_int err = clEnqueueReadBuffer(net->ctx->queue, net->act[net->n_layers - 1].mem, CL_TRUE, 0,
+    cl_int err = clEnqueueReadBuffer(net->ctx->queue, net->act[net->output].mem, CL_TRUE,
+                                     net->act[net->output].off * sizeof(float),
                                      (size_t)count * (size_t)net->classes * sizeof(float), dst, 0, NULL, NULL);
     return err == CL_SUCCESS ? DLCL_OK : dlcl__cl_err(err, "clEnqueueReadBuffer (logits)");
 }
@@ -213,12 +281,15 @@ dlcl_status dlcl_net_eval_batch(dlcl_net *net, const float *x, const int32_t *y,
     dlcl_status st = check_batch(net, x, count, "dlcl_net_eval_batch");
     if (st == DLCL_OK && y == NULL) st = dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_eval_batch: y is NULL");
     if (st == DLCL_OK) st = upload_labels(net, y, count);
-    if (st == DLCL_OK) st = net_forward(net, x, count, 0);
+    if (st == DLCL_OK) st = net_forward(net, x, count, 0, NULL);
     if (st == DLCL_OK && pred != NULL) {
         st = read_logits(net, count, net->host_scratch);
         if (st == DLCL_OK) argmax_rows(net->host_scratch, count, net->classes, pred);
     }
-    if (st == DLCL_OK) st = loss_and_stats(net, count, 0, loss_sum, correct);
+    if (st == DLCL_OK)
+        st = op_softmax_xent(net->ctx, net->act[net->output], net->labels, count, net->classes, 1.0f / (float)count,
+                             op_b(NULL, 0), net->stats);
+    if (st == DLCL_OK) st = read_stats(net, count, 0, loss_sum, correct);
     return st;
 }
 
@@ -226,7 +297,7 @@ dlcl_status dlcl_net_logits(dlcl_net *net, const float *x, int count, float *log
 {
     dlcl_status st = check_batch(net, x, count, "dlcl_net_logits");
     if (st == DLCL_OK && logits == NULL) st = dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_logits: logits is NULL");
-    if (st == DLCL_OK) st = net_forward(net, x, count, 0);
+    if (st == DLCL_OK) st = net_forward(net, x, count, 0, NULL);
     if (st == DLCL_OK) st = read_logits(net, count, logits);
     return st;
 }
@@ -245,21 +316,29 @@ dlcl_status dlcl_net_predict(dlcl_net *net, const float *x, int count, float *pr
     return DLCL_OK;
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
+/* dlcl_net_profile: the training step with a wait after every phase, each phase's wall time
+ * added to its row. */
+typedef struct profile {
+    dlcl_net *net;
+    double t0;
+    dlcl_layer_timing *layers;
+    double *loss_ms, *step_ms;
+} profile;
 
-/* Waits for the queue and returns the time since *t0 (then resets it). */
-static dlcl_status lap(dlcl_net *net, double *t0, double *acc)
+static dlcl_status profile_lap(void *user, net_phase phase, size_t layer)
 {
-    cl_int err = clFinish(net->ctx->queue);
-    double t = now_ms();
-    *acc += t - *t0;
-    *t0 = t;
-    return err == CL_SUCCESS ? DLCL_OK : dlcl__cl_err(err, "clFinish (profile)");
+    profile *p = user;
+    cl_int err = clFinish(p->net->ctx->queue);
+    if (err != CL_SUCCESS) return dlcl__cl_err(err, "clFinish (profile)");
+    double t = rt_now_ms(), dt = t - p->t0;
+    p->t0 = t;
+    switch (phase) {
+    case NET_PHASE_FORWARD: p->layers[layer].forward_ms += dt; break;
+    case NET_PHASE_BACKWARD: p->layers[layer].backward_ms += dt; break;
+    case NET_PHASE_LOSS: *p->loss_ms += dt; break;
+    default: *p->step_ms += dt; break;
+    }
+    return DLCL_OK;
 }
 
 dlcl_status dlcl_net_profile(dlcl_net *net, const float *x, const int32_t *y, int count, int reps,
@@ -269,34 +348,19 @@ dlcl_status dlcl_net_profile(dlcl_net *net, const float *x, const int32_t *y, in
     if (st == DLCL_OK) st = net_require_training(net, "dlcl_net_profile");
     if (st == DLCL_OK && (y == NULL || layers == NULL || loss_ms == NULL || step_ms == NULL || reps < 1))
         st = dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_profile: NULL output or reps < 1");
-    if (st == DLCL_OK) st = upload_labels(net, y, count);
     if (st != DLCL_OK) return st;
     memset(layers, 0, net->n_layers * sizeof *layers);
     *loss_ms = *step_ms = 0;
-    size_t n = (size_t)count * layer_shape_numel(net->input);
-    size_t last = net->n_layers - 1;
+    profile p = {net, 0, layers, loss_ms, step_ms};
+    net_step_opts o = {.zero_lr = 1, .after = profile_lap, .user = &p};
+    uint64_t step = net->step; /* the timing steps do not count: a schedule or Adam's bias correction stays put */
     for (int r = 0; r < reps && st == DLCL_OK; r++) {
-        cl_int err = clEnqueueWriteBuffer(net->ctx->queue, net->in.mem, CL_TRUE, 0, n * sizeof(float), x, 0, NULL, NULL);
-        if (err != CL_SUCCESS) return dlcl__cl_err(err, "clEnqueueWriteBuffer (network input)");
-        double t0 = now_ms();
-        for (size_t i = 0; i < net->n_layers && st == DLCL_OK; i++) {
-            layer_io io = make_io(net, i, count, 1);
-            st = net->layers[i].type->forward(&net->layers[i], &io);
-            if (st == DLCL_OK) st = lap(net, &t0, &layers[i].forward_ms);
-        }
-        if (st == DLCL_OK)
-            st = op_softmax_xent(net->ctx, net->act[last], net->labels, count, net->classes, 1.0f / (float)count,
-                                 net->dact[last], net->stats);
-        if (st == DLCL_OK) st = lap(net, &t0, loss_ms);
-        for (size_t i = net->n_layers; i-- > 0 && st == DLCL_OK;) {
-            layer_io io = make_io(net, i, count, 1);
-            st = net->layers[i].type->backward(&net->layers[i], &io);
-            if (st == DLCL_OK) st = lap(net, &t0, &layers[i].backward_ms);
-        }
-        if (st == DLCL_OK) /* learning rate 0: the timing run leaves the weights as they were */
-            st = op_sgd_step(net->ctx, op_b(net->params, 0), op_b(net->grads, 0), op_b(net->velocity, 0),
-                             net->n_params, 0.0f, 0.0f, 0.0f, 0);
-        if (st == DLCL_OK) st = lap(net, &t0, step_ms);
+        cl_int err = clFinish(net->ctx->queue);
+        if (err != CL_SUCCESS) return dlcl__cl_err(err, "clFinish (profile)");
+        /* the upload is timed with the first layer, as before; start the clock here */
+        p.t0 = rt_now_ms();
+        st = net_train_step(net, x, y, count, &o, NULL, NULL);
+        net->step = step;
     }
     for (size_t i = 0; i < net->n_layers; i++) {
         layers[i].forward_ms /= reps;

@@ -221,15 +221,6 @@ static dlcl_status nchw_to_kn(dlcl_ctx *ctx, const op_conv_shape *s, op_buf dy, 
     return st == DLCL_OK ? rt_launch(ctx, k, "nchw_to_kn", 2, g, NULL) : st;
 }
 
-static dlcl_status gemm(dlcl_ctx *ctx, dlcl_transpose ta, dlcl_transpose tb, size_t m, size_t n, size_t k, op_buf a,
-                        size_t lda, size_t sa, op_buf b, size_t ldb, size_t sb, float beta, op_buf c, size_t ldc,
-                        size_t sc, size_t batch)
-{
-    blas_gemm_args g = {ta, tb, m, n, k, 1.0f, beta, a.mem, b.mem, c.mem, a.off, b.off, c.off, lda, ldb, ldc,
-                        sa, sb, sc, batch, SIZE_MAX, SIZE_MAX, SIZE_MAX, 0};
-    return blas_sgemm(ctx, &g);
-}
-
 static dlcl_status forward_direct(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, op_buf w, op_buf bias, op_buf y)
 {
     cl_kernel k;
@@ -339,7 +330,7 @@ static dlcl_status wino_chunk(dlcl_ctx *ctx, op_buf in, int sc, int sb, int cin,
     if (st == DLCL_OK) st = rt_launch(ctx, k, "winograd_input", 3, gi, NULL);
     size_t n = (size_t)nb * tiles;
     if (st == DLCL_OK)
-        st = gemm(ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, (size_t)cout, n, (size_t)cin, u, (size_t)cin,
+        st = op_gemm_batched(ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, (size_t)cout, n, (size_t)cin, u, (size_t)cin,
                   (size_t)cout * cin, v, l->ldv, (size_t)cin * l->ldv, 0.0f, m, l->ldv, (size_t)cout * l->ldv, 16);
     int mo = (int)m.off, bo = (int)bias.off, hb = bias.mem != NULL, oo = (int)out.off, a = (int)act;
     cl_mem bm = bias.mem ? bias.mem : ws.mem;
@@ -417,9 +408,9 @@ dlcl_status op_conv2d_forward_act(dlcl_ctx *ctx, const op_conv_shape *s, op_conv
         ws_layout l = layout(s, cnt);
         st = im2col(ctx, s, x, n0, cnt, l.ldc, ws);
         for (int g = 0; st == DLCL_OK && g < s->groups; g++)
-            st = gemm(ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, (size_t)kg, l.cols, K, op_b(w.mem, w.off + (size_t)g * kg * K),
-                      K, 0, op_b(ws.mem, (size_t)g * K * l.ldc), l.ldc, 0, 0.0f,
-                      op_b(ws.mem, l.t_off + (size_t)g * kg * l.ldc), l.ldc, 0, 1);
+            st = op_gemm_batched(ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, (size_t)kg, l.cols, K,
+                                 op_b(w.mem, w.off + (size_t)g * kg * K), K, 0, op_b(ws.mem, (size_t)g * K * l.ldc),
+                                 l.ldc, 0, 0.0f, op_b(ws.mem, l.t_off + (size_t)g * kg * l.ldc), l.ldc, 0, 1);
         if (st == DLCL_OK) st = kn_to_nchw(ctx, s, op_b(ws.mem, l.t_off), l.ldc, y, bias, act, slope, n0, cnt);
     }
     return st;
@@ -483,9 +474,10 @@ dlcl_status op_conv2d_backward(dlcl_ctx *ctx, const op_conv_shape *s, op_act act
         if (st == DLCL_OK && dw.mem != NULL) {
             st = im2col(ctx, s, x, n0, cnt, l.ldc, ws);
             for (int g = 0; st == DLCL_OK && g < s->groups; g++)
-                st = gemm(ctx, DLCL_NO_TRANS, DLCL_TRANS, K, (size_t)kg, l.cols, op_b(ws.mem, (size_t)g * K * l.ldc),
-                          l.ldc, 0, op_b(ws.mem, l.t_off + (size_t)g * kg * l.ldc), l.ldc, 0, n0 > 0 ? 1.0f : 0.0f,
-                          op_b(ws.mem, wt_off + (size_t)g * K * kg), (size_t)kg, 0, 1);
+                st = op_gemm_batched(ctx, DLCL_NO_TRANS, DLCL_TRANS, K, (size_t)kg, l.cols,
+                                     op_b(ws.mem, (size_t)g * K * l.ldc), l.ldc, 0,
+                                     op_b(ws.mem, l.t_off + (size_t)g * kg * l.ldc), l.ldc, 0, n0 > 0 ? 1.0f : 0.0f,
+                                     op_b(ws.mem, wt_off + (size_t)g * K * kg), (size_t)kg, 0, 1);
         }
         if (st != DLCL_OK || dx.mem == NULL) continue;
         if (wino_dx) { /* dx = dz correlated with the rotated filters, padded by 2 - pad */
@@ -497,9 +489,10 @@ dlcl_status op_conv2d_backward(dlcl_ctx *ctx, const op_conv_shape *s, op_act act
             continue;
         }
         for (int g = 0; st == DLCL_OK && g < s->groups; g++)
-            st = gemm(ctx, DLCL_TRANS, DLCL_NO_TRANS, K, l.cols, (size_t)kg, op_b(w.mem, w.off + (size_t)g * kg * K), K,
-                      0, op_b(ws.mem, l.t_off + (size_t)g * kg * l.ldc), l.ldc, 0, 0.0f,
-                      op_b(ws.mem, (size_t)g * K * l.ldc), l.ldc, 0, 1);
+            st = op_gemm_batched(ctx, DLCL_TRANS, DLCL_NO_TRANS, K, l.cols, (size_t)kg,
+                                 op_b(w.mem, w.off + (size_t)g * kg * K), K, 0,
+                                 op_b(ws.mem, l.t_off + (size_t)g * kg * l.ldc), l.ldc, 0, 0.0f,
+                                 op_b(ws.mem, (size_t)g * K * l.ldc), l.ldc, 0, 1);
         if (st == DLCL_OK) st = col2im(ctx, s, ws, n0, cnt, l.ldc, dx);
     }
     /* dW_g = (dW_g^T)^T, every group in one launch: group g's K x kg block at g*K*kg */

@@ -21,6 +21,28 @@ typedef struct op_buf {
 
 static inline op_buf op_b(cl_mem m, size_t off) { return (op_buf){m, off}; }
 
+/* ---------------------------------------------------------------- GEMM (lib/blas.c) */
+
+/* C = op(A) op(B) + beta C, row-major, batch products whose matrices lie sa, sb, sc
+ * elements apart: the one place that fills blas_gemm_args for the ops and layers. Sizes are
+ * trusted (the graph inferred them), so the buffers' bounds are not checked. */
+static inline dlcl_status op_gemm_batched(dlcl_ctx *ctx, dlcl_transpose ta, dlcl_transpose tb, size_t m, size_t n,
+                                          size_t k, op_buf a, size_t lda, size_t sa, op_buf b, size_t ldb, size_t sb,
+                                          float beta, op_buf c, size_t ldc, size_t sc, size_t batch)
+{
+    blas_gemm_args g = {.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .alpha = 1.0f, .beta = beta,
+                        .a = a.mem, .b = b.mem, .c = c.mem, .a_off = a.off, .b_off = b.off, .c_off = c.off,
+                        .lda = lda, .ldb = ldb, .ldc = ldc, .a_stride = sa, .b_stride = sb, .c_stride = sc,
+                        .batch = batch, .a_size = SIZE_MAX, .b_size = SIZE_MAX, .c_size = SIZE_MAX};
+    return blas_sgemm(ctx, &g);
+}
+
+static inline dlcl_status op_gemm(dlcl_ctx *ctx, dlcl_transpose ta, dlcl_transpose tb, size_t m, size_t n, size_t k,
+                                  op_buf a, size_t lda, op_buf b, size_t ldb, float beta, op_buf c, size_t ldc)
+{
+    return op_gemm_batched(ctx, ta, tb, m, n, k, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1);
+}
+
 /* ---------------------------------------------------------------- activations (activation.c) */
 
 typedef enum op_act {
@@ -33,8 +55,8 @@ typedef enum op_act {
     OP_ACT_COUNT
 } op_act;
 
-/* "linear", "relu", ... indexed by op_act. */
-extern const char *const op_act_names[OP_ACT_COUNT];
+/* "linear", "relu", ... indexed by op_act, NULL-terminated. */
+extern const char *const op_act_names[OP_ACT_COUNT + 1];
 
 /* y = f(x) over n elements; y may alias x. */
 dlcl_status op_activation_forward(dlcl_ctx *ctx, op_act act, float slope, op_buf x, op_buf y, size_t n);
@@ -53,6 +75,22 @@ dlcl_status op_bias_grad(dlcl_ctx *ctx, op_buf dy, op_buf db, int outer, int cha
  * over chunks). */
 dlcl_status op_bias_grad_acc(dlcl_ctx *ctx, op_buf dy, op_buf db, int outer, int channels, int inner, int ld,
                              int accumulate);
+
+/* ---------------------------------------------------------------- combining (combine.c) */
+
+/* y += x over n elements. */
+dlcl_status op_add_into(dlcl_ctx *ctx, op_buf x, op_buf y, size_t n);
+/* y = sum of the n_in (>= 2) inputs, then max(0, .) if relu; y may alias none of them but
+ * the first two. */
+dlcl_status op_add(dlcl_ctx *ctx, const op_buf *xs, int n_in, op_buf y, size_t n, bool relu);
+/* dz = y > 0 ? dy : 0, the gradient through a relu from its output; dz may alias dy. */
+dlcl_status op_relu_grad(dlcl_ctx *ctx, op_buf y, op_buf dy, op_buf dz, size_t n);
+/* rows blocks of cols floats, src_ld apart in src, to dst_ld apart in dst (concatenation). */
+dlcl_status op_copy_rows(dlcl_ctx *ctx, op_buf src, size_t src_ld, op_buf dst, size_t dst_ld, size_t rows,
+                         size_t cols);
+/* y[p][i][j] = x[p][i/s][j/s] over planes of h x w inputs; the backward sums each s x s block. */
+dlcl_status op_upsample_nearest_forward(dlcl_ctx *ctx, int planes, int h, int w, int s, op_buf x, op_buf y);
+dlcl_status op_upsample_nearest_backward(dlcl_ctx *ctx, int planes, int h, int w, int s, op_buf dy, op_buf dx);
 
 /* ---------------------------------------------------------------- convolution (conv.c) */
 

@@ -45,15 +45,16 @@ dlcl_status rt_buffer_acquire(dlcl_ctx *ctx, size_t bytes, const char *what, cl_
     return DLCL_OK;
 }
 
-/* bytes is the size the caller asked for; a buffer that came from the pool may be up to
- * POOL_FIT_RATIO times larger, so the pool books the buffer's real size (else a buffer
- * shrinks in the books each time a smaller request borrows it). */
-void rt_buffer_release(dlcl_ctx *ctx, cl_mem mem, size_t bytes)
+/* The pool books the buffer's real size: one that came from the pool may be up to
+ * POOL_FIT_RATIO times larger than its borrower asked for. */
+void rt_buffer_release(dlcl_ctx *ctx, cl_mem mem)
 {
     if (mem == NULL) return;
-    size_t real = 0;
-    if (clGetMemObjectInfo(mem, CL_MEM_SIZE, sizeof real, &real, NULL) == CL_SUCCESS && real > bytes) bytes = real;
-    if (bytes == 0) bytes = 4;
+    size_t bytes = 0;
+    if (clGetMemObjectInfo(mem, CL_MEM_SIZE, sizeof bytes, &bytes, NULL) != CL_SUCCESS || bytes == 0) {
+        clReleaseMemObject(mem); /* not a buffer the pool can book */
+        return;
+    }
     size_t limit = (size_t)(ctx->info.global_mem_bytes / POOL_IDLE_DIV);
     if (ctx->pool_bytes + bytes > limit) {
         clReleaseMemObject(mem);
