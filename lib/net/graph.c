@@ -297,9 +297,12 @@ static dlcl_status check_output(dlcl_net *net, const int *file_last)
     dlcl_status st = DLCL_OK;
     for (size_t i = 0; i < n && st == DLCL_OK; i++)
         if (uses[i] == 0 && (int)i != out)
-            st = dlcl__err(DLCL_ERR_CONFIG, "%s: the output of [%s] is never read (only the [net] output, [%s], may be unread)",
-                           cfg_where(c, net->layers[i].line, where, sizeof where), net->layers[i].name,
-                           net->output_name);
+            st = dlcl__err(DLCL_ERR_CONFIG, "%s: the output of [%s] is never read: only the loss's input, [%s] (%s), "
+                           "may be unread", cfg_where(c, net->layers[i].line, where, sizeof where),
+                           net->layers[i].name, net->output_name,
+                           net->output_name == net->layers[*file_last].name && cfg_find(cfg_find_section(c, "net"), "output") == NULL
+                               ? "the last section; [net] output = NAME names another"
+                               : "[net] output");
     free(uses);
     if (st != DLCL_OK) return st;
     const layer *lo = &net->layers[out];

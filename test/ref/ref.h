@@ -41,4 +41,10 @@ void sgd_step_ref(float *w, const float *g, float *v, size_t n, float lr, float 
 /* dropout_ref.c: the keep decision of element i (same hash as dropout.cl) */
 int dropout_keep_ref(uint32_t i, uint64_t seed, float rate);
 
+/* combine_ref.c: y = sum of n_in inputs (then relu); dz = y > 0 ? dy : 0; nearest upsampling */
+void add_ref(const float *const *xs, int n_in, size_t n, int relu, float *y);
+void relu_grad_ref(const float *y, const float *dy, size_t n, float *dz);
+void upsample_nearest_forward_ref(int planes, int h, int w, int s, const float *x, float *y);
+void upsample_nearest_backward_ref(int planes, int h, int w, int s, const float *dy, float *dx);
+
 #endif
