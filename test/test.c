@@ -85,6 +85,41 @@ void t_fill_uniform(uint64_t *s, float *x, size_t n, float lo, float hi)
     for (size_t i = 0; i < n; i++) x[i] = t_rand_uniform(s, lo, hi);
 }
 
+static FILE *capture_file;
+static int capture_saved_fd = -1;
+
+void t_capture_stdout_begin(void)
+{
+    fflush(stdout);
+    if (capture_saved_fd >= 0 || (capture_file = tmpfile()) == NULL) return;
+    capture_saved_fd = dup(STDOUT_FILENO);
+    if (capture_saved_fd < 0 || dup2(fileno(capture_file), STDOUT_FILENO) < 0) {
+        if (capture_saved_fd >= 0) close(capture_saved_fd);
+        capture_saved_fd = -1;
+        fclose(capture_file);
+        capture_file = NULL;
+    }
+}
+
+void t_capture_stdout_end(void)
+{
+    if (capture_saved_fd < 0) return;
+    fflush(stdout);
+    dup2(capture_saved_fd, STDOUT_FILENO);
+    close(capture_saved_fd);
+    capture_saved_fd = -1;
+    rewind(capture_file);
+    char line[1024];
+    bool fresh = true;
+    while (fgets(line, sizeof line, capture_file)) {
+        printf("%s%s", fresh ? "# captured: " : "", line);
+        fresh = strchr(line, '\n') != NULL;
+    }
+    if (!fresh) putchar('\n');
+    fclose(capture_file);
+    capture_file = NULL;
+}
+
 static dlcl_ctx *shared_ctx;
 
 static void log_to_tap(dlcl_log_level level, const char *msg, void *user)

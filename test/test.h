@@ -96,6 +96,12 @@ dlcl_ctx *t_ctx(void);
 /* Frees the shared context (called by t_main at exit; tests that need a fresh one call it). */
 void t_ctx_reset(void);
 
+/* Between these two, whatever the process writes to its standard output (fd 1: a third-party
+ * library such as CLBlast printing a compiler log) is captured, then replayed as "# " TAP
+ * comments, so it cannot break the TAP stream. */
+void t_capture_stdout_begin(void);
+void t_capture_stdout_end(void);
+
 /* Creates a temporary directory (mkdtemp under $TMPDIR or /tmp); returns its path in a
  * static buffer per call slot (0..3). t_main removes every one at exit unless T_KEEP_TMP
  * is set. */

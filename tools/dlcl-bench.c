@@ -2,7 +2,8 @@
  *   gemm [--sizes 256,512,64x12544x800] [--reps N]   SGEMM GFLOP/s through dlcl next to OpenBLAS
  *                                            (N is N x N x N; MxNxK is C[M][N] = A[M][K] B[K][N])
  *   startup                                  context creation + building every kernel
- *   CONFIG.ini [--reps N]                    per-layer time of a training step */
+ *   CONFIG.ini [--reps N] [--steps N]        per-layer time of a training step, then whole steps:
+ *                                            the last line reads step_ms=... images_per_s=... */
 #include <stdlib.h>
 #include <string.h>
 
@@ -144,20 +145,34 @@ static int bench_startup(int argc, char **argv)
     return 0;
 }
 
-/* dlcl-bench CONFIG.ini [--reps N] [--set k=v]...: where a training step's time goes. */
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* dlcl-bench CONFIG.ini [--reps N] [--steps N] [--set k=v]...: where a training step's time
+ * goes (each launch waited for), then whole training steps as dlcl-train runs them, ending
+ * with the line "step_ms=... images_per_s=..." (the median of the steps after the first). */
 static int bench_net(const char *config, int argc, char **argv)
 {
-    int reps = 5;
+    int reps = 5, steps = 5;
     const char **sets = calloc((size_t)argc + 1, sizeof *sets);
     size_t n_sets = 0;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--steps") == 0 && i + 1 < argc) steps = atoi(argv[++i]);
         else if (strcmp(argv[i], "--set") == 0 && i + 1 < argc) sets[n_sets++] = argv[++i];
         else {
             fprintf(stderr, "dlcl-bench: unexpected argument '%s'\n", argv[i]);
             free(sets);
             return 2;
         }
+    }
+    if (reps < 0 || steps < 0 || reps + steps == 0) {
+        fprintf(stderr, "dlcl-bench: --reps and --steps must be >= 0, not both 0\n");
+        free(sets);
+        return 2;
     }
     dlcl_ctx_params params = {.log = tool_log};
     dlcl_net *net = NULL;
@@ -170,38 +185,58 @@ static int bench_net(const char *config, int argc, char **argv)
     float *x = malloc((size_t)info.batch * per * sizeof *x);
     int32_t *y = malloc((size_t)info.batch * sizeof *y);
     dlcl_layer_timing *t = calloc(info.n_layers, sizeof *t);
-    if (!x || !y || !t) return 1;
+    double *step_ms = calloc((size_t)steps + 1, sizeof *step_ms);
+    if (!x || !y || !t || !step_ms) return 1;
     uint64_t r = 12345;
     for (size_t i = 0; i < (size_t)info.batch * per; i++) {
         r = r * 6364136223846793005ull + 1442695040888963407ull;
         x[i] = (float)(r >> 40) / 16777216.0f * 2 - 1;
     }
     for (int i = 0; i < info.batch; i++) y[i] = i % info.classes;
-    double loss_ms, step_ms;
-    s = dlcl_net_profile(net, x, y, info.batch, 1, t, &loss_ms, &step_ms); /* warm-up: kernel builds */
-    if (s == DLCL_OK) s = dlcl_net_profile(net, x, y, info.batch, reps, t, &loss_ms, &step_ms);
+    double loss_ms = 0, opt_ms = 0;
+    if (reps > 0) {
+        s = dlcl_net_profile(net, x, y, info.batch, 1, t, &loss_ms, &opt_ms); /* warm-up: kernel builds */
+        if (s == DLCL_OK) s = dlcl_net_profile(net, x, y, info.batch, reps, t, &loss_ms, &opt_ms);
+    }
+    if (s == DLCL_OK && reps > 0) {
+        printf("device: %s   batch %d   mean of %d steps, each launch waited for\n", info.device_name, info.batch,
+               reps);
+        printf("%-22s %-15s %-30s %10s %10s %10s %10s\n", "layer", "type", "detail", "fwd ms", "fwd GF/s", "bwd ms",
+               "bwd GF/s");
+        double total = loss_ms + opt_ms;
+        for (size_t i = 0; i < info.n_layers; i++) {
+            dlcl_layer_info li;
+            dlcl_net_layer_info(net, i, &li);
+            double f = li.flops * info.batch * 1e-9; /* backward of conv/dense is twice the forward work */
+            printf("%-22s %-15s %-30s %10.2f %10.1f %10.2f %10.1f\n", li.name, li.type, li.detail, t[i].forward_ms,
+                   t[i].forward_ms > 0 ? f / (t[i].forward_ms * 1e-3) : 0, t[i].backward_ms,
+                   t[i].backward_ms > 0 ? 2 * f / (t[i].backward_ms * 1e-3) : 0);
+            total += t[i].forward_ms + t[i].backward_ms;
+        }
+        printf("%-22s %-15s %-30s %10.2f\n%-22s %-15s %-30s %10.2f\n", "loss", "softmax_xent", "", loss_ms,
+               "optimizer", info.optimizer, "", opt_ms);
+        printf("profiled step %.2f ms = %.0f images/s; device memory %.1f MiB\n", total, info.batch / (total * 1e-3),
+               info.device_bytes / 1048576.0);
+    }
+    /* whole steps, nothing waited for but the loss read at the end of each (as in training) */
+    for (int i = 0; i < steps + 1 && s == DLCL_OK && steps > 0; i++) {
+        double t0 = tool_now(), loss;
+        int correct;
+        s = dlcl_net_train_batch(net, x, y, info.batch, &loss, &correct);
+        step_ms[i] = (tool_now() - t0) * 1e3;
+        if (s == DLCL_OK) printf("step %d: %.2f ms%s\n", i, step_ms[i], i == 0 ? " (not counted: first)" : "");
+    }
+    if (s == DLCL_OK && steps > 0) {
+        qsort(step_ms + 1, (size_t)steps, sizeof *step_ms, cmp_double);
+        double med = steps % 2 ? step_ms[1 + steps / 2] : 0.5 * (step_ms[steps / 2] + step_ms[1 + steps / 2]);
+        printf("step_ms=%.2f images_per_s=%.2f batch=%d steps=%d device=\"%s\"\n", med, info.batch / (med * 1e-3),
+               info.batch, steps, info.device_name);
+    }
+    free(x), free(y), free(t), free(step_ms);
     if (s != DLCL_OK) {
         dlcl_net_free(net);
         return tool_fail("dlcl-bench", s);
     }
-    printf("device: %s   batch %d   mean of %d steps, each launch waited for\n", info.device_name, info.batch, reps);
-    printf("%-14s %-15s %-24s %10s %10s %10s %10s\n", "layer", "type", "detail", "fwd ms", "fwd GF/s", "bwd ms",
-           "bwd GF/s");
-    double total = loss_ms + step_ms;
-    for (size_t i = 0; i < info.n_layers; i++) {
-        dlcl_layer_info li;
-        dlcl_net_layer_info(net, i, &li);
-        double f = li.flops * info.batch * 1e-9; /* backward of conv/dense is twice the forward work */
-        printf("%-14s %-15s %-24s %10.2f %10.1f %10.2f %10.1f\n", li.name, li.type, li.detail, t[i].forward_ms,
-               t[i].forward_ms > 0 ? f / (t[i].forward_ms * 1e-3) : 0, t[i].backward_ms,
-               t[i].backward_ms > 0 ? 2 * f / (t[i].backward_ms * 1e-3) : 0);
-        total += t[i].forward_ms + t[i].backward_ms;
-    }
-    printf("%-14s %-15s %-24s %10.2f\n%-14s %-15s %-24s %10.2f\n", "loss", "softmax_xent", "", loss_ms, "optimizer",
-           "sgd_step", "", step_ms);
-    printf("step %.2f ms = %.0f images/s; device memory %.1f MiB\n", total, info.batch / (total * 1e-3),
-           info.device_bytes / 1048576.0);
-    free(x), free(y), free(t);
     dlcl_net_free(net);
     return 0;
 }
@@ -223,8 +258,10 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc >= 2 && i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0) return commands[i].fn(argc - 2, argv + 2);
     FILE *f = argc >= 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr;
-    fprintf(f, "usage: dlcl-bench COMMAND | CONFIG.ini [--reps N] [--set section.key=value]...\n"
-               "  CONFIG.ini                              per-layer forward/backward time of a training step\n");
+    fprintf(f, "usage: dlcl-bench COMMAND | CONFIG.ini [--reps N] [--steps N] [--set section.key=value]...\n"
+               "  CONFIG.ini                              per-layer forward/backward time of a training step (--reps,\n"
+               "                                          default 5, 0: none), then --steps whole steps (default 5);\n"
+               "                                          last line: step_ms=MEDIAN images_per_s=...\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) fprintf(f, "  %s\n", commands[i].help);
     return f == stdout ? 0 : 2;
 }
