@@ -168,6 +168,12 @@ dlcl_status op_dropout_backward(dlcl_ctx *ctx, op_buf dy, op_buf mask, op_buf dx
  * 1/batch for a mean loss). dlogits may alias logits. */
 dlcl_status op_softmax_xent(dlcl_ctx *ctx, op_buf logits, cl_mem labels, int n, int classes, float grad_scale,
                             op_buf dlogits, op_buf stats);
+/* The same with label smoothing eps in [0, 1], as torch.nn.CrossEntropyLoss(label_smoothing=eps):
+ *   loss_i = (1 - eps) * (-log p_i,label) + eps * mean_k(-log p_ik)   (stats[2*i])
+ *   dlogits = (softmax - ((1 - eps) * onehot + eps / classes)) * grad_scale
+ * eps = 0 is op_softmax_xent. */
+dlcl_status op_softmax_xent_smooth(dlcl_ctx *ctx, op_buf logits, cl_mem labels, int n, int classes,
+                                   float label_smoothing, float grad_scale, op_buf dlogits, op_buf stats);
 
 /* ---------------------------------------------------------------- numerical guards (numerics.c) */
 

@@ -34,6 +34,9 @@ float activation_grad_ref(int act, float slope, float x);
 /* loss_ref.c: per-sample loss and correct flag; dz = (softmax - onehot) * scale */
 void softmax_xent_ref(const float *z, const int32_t *labels, int n, int classes, float scale, double *loss,
                       int *correct, float *dz);
+/* the same with label smoothing eps: dz = (softmax - (1 - eps) onehot - eps / classes) * scale */
+void softmax_xent_smooth_ref(const float *z, const int32_t *labels, int n, int classes, float eps, float scale,
+                             double *loss, int *correct, float *dz);
 
 /* optimizer_ref.c: one step of torch.optim.SGD */
 void sgd_step_ref(float *w, const float *g, float *v, size_t n, float lr, float momentum, float wd, int nesterov);
