@@ -1,12 +1,13 @@
 /* The optimizer kernels (sgd, adam/adamw, gradient norm and clip factor) and the smoothed
  * cross-entropy against the plain-C references in ref/, both kernel variants (spans on CPU
  * devices, an item per parameter elsewhere: PoCL runs the second with ctx->cpu_device
- * cleared); the references against torch when /usr/bin/python3 has it. */
+ * cleared); the references against torch when /usr/bin/python3 has it; and lib/net/optim.c:
+ * the [optimizer] section, the learning rate per step, optim_step and optim_clip. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lib/ops/ops.h"
+#include "../lib/net/optim.h"
 #include "ref/ref.h"
 
 #include "dbuf.h"
@@ -459,6 +460,202 @@ static void smoothed_xent_ref_and_kernel_match_torch_cross_entropy(void)
     if (labels) rt_buffer_release(ctx, labels, sizeof lab);
     T_CHECK(ok, "kernel vs torch");
 }
+/* ------------------------------------------------------------------ lib/net/optim.c */
+
+static void optim_types_table_is_consistent(void)
+{
+    for (int i = 0; i < OPTIM_TYPE_COUNT; i++) {
+        const optim_type *t = &optim_types[i];
+        T_CHECK(optim_type_names[i] && strcmp(t->name, optim_type_names[i]) == 0, "type %d: name '%s' vs '%s'", i,
+                t->name, optim_type_names[i] ? optim_type_names[i] : "(null)");
+        int n = 0;
+        while (t->state_names[n]) n++;
+        T_CHECK(n == t->n_state, "%s: %d state names for %d slots", t->name, n, t->n_state);
+        T_CHECK(t->parse && t->step && t->keys, "%s: missing parse, step or keys", t->name);
+    }
+    T_CHECK(optim_type_names[OPTIM_TYPE_COUNT] == NULL, "names not NULL-terminated");
+    T_CHECK(strcmp(optim_types[OPTIM_ADAMW].state_names[1], "exp_avg_sq") == 0, "adamw's second slot");
+}
+
+/* An INI with a [net] section (lines 1-2), then [optimizer] (line 3) and text from line 4,
+ * loaded and parsed. */
+static dlcl_status parse_text(const char *text, net_optim *o)
+{
+    char path[600], ini[1024];
+    snprintf(path, sizeof path, "%s/opt.ini", t_tmpdir(1));
+    int len = snprintf(ini, sizeof ini, "[net]\ninput=1,2,3\n%s%s\n", text ? "[optimizer]\n" : "", text ? text : "");
+    if (!t_write_file(path, ini, (size_t)len)) return dlcl__err(DLCL_ERR_IO, "cannot write %s", path);
+    cfg c = {0};
+    dlcl_status st = cfg_load(path, &c);
+    if (st == DLCL_OK) st = optim_parse(&c, o);
+    cfg_free(&c);
+    return st;
+}
+
+static void optim_parse_reads_good_configs(void)
+{
+    net_optim o;
+    T_OK(parse_text(NULL, &o));
+    T_CHECK(o.type == &optim_types[OPTIM_SGD] && o.lr == 0.01 && o.weight_decay == 0 && o.schedule == OPTIM_SCHED_NONE &&
+            o.clip_grad_norm == 0 && o.warmup_steps == 0 && o.label_smoothing == 0 && o.no_decay == 0 &&
+            optim_state_slots(&o) == 0, "defaults without [optimizer]");
+    T_OK(parse_text("type=sgd\nlearning_rate=0.1\nmomentum=0.9\nnesterov=1\nweight_decay=5e-4\nschedule=step\n"
+                    "step_size=3\ngamma=0.5", &o));
+    T_CHECK(o.lr == 0.1 && o.momentum == 0.9 && o.nesterov && o.weight_decay == 5e-4 && o.schedule == OPTIM_SCHED_STEP &&
+            o.step_size == 3 && o.gamma == 0.5 && optim_state_slots(&o) == 1, "today's sgd keys");
+    T_OK(parse_text("type=adamw\nlearning_rate=1e-3\nweight_decay=0.05\nwarmup_steps=500\nschedule=cosine\n"
+                    "clip_grad_norm=1\nbetas = 0.8 , 0.95\neps=1e-6\nno_decay = bias, batchnorm\nlabel_smoothing=0.1", &o));
+    T_CHECK(o.type == &optim_types[OPTIM_ADAMW] && o.lr == 1e-3 && o.weight_decay == 0.05 && o.warmup_steps == 500 &&
+            o.schedule == OPTIM_SCHED_COSINE && o.clip_grad_norm == 1 && o.beta1 == 0.8 && o.beta2 == 0.95 &&
+            o.eps == 1e-6 && o.no_decay == 3 && o.label_smoothing == 0.1 && optim_state_slots(&o) == 2,
+            "a full adamw section");
+    T_OK(parse_text("type=adam", &o)); /* torch.optim's defaults */
+    T_CHECK(o.lr == 1e-3 && o.weight_decay == 0 && o.beta1 == 0.9 && o.beta2 == 0.999 && o.eps == 1e-8, "adam defaults");
+    T_OK(parse_text("type=adamw\nno_decay=", &o));
+    T_CHECK(o.lr == 1e-3 && o.weight_decay == 1e-2 && o.no_decay == 0, "adamw defaults");
+}
+
+static void optim_parse_rejects_bad_configs(void)
+{
+    static const struct {
+        const char *text, *message;
+    } bad[] = {
+        {"type=adma", "opt.ini:4: [optimizer] type = 'adma': unknown value (did you mean 'adam'?"},
+        {"type=rmsprop", "one of: sgd, adam, adamw"},
+        {"type=adam\nmomentum=0.9", "opt.ini:5: [optimizer]: key 'momentum' belongs to type sgd, not adam"},
+        {"betas=0.9, 0.99", "key 'betas' belongs to type adam, not sgd"},
+        {"learning_rat=0.1", "opt.ini:4: [optimizer]: unknown key 'learning_rat' (did you mean 'learning_rate'?)"},
+        {"momentum=0\nnesterov=1", "opt.ini:5: [optimizer] nesterov = '1': nesterov needs momentum > 0"},
+        {"type=adam\nbetas=0.9", "betas = '0.9': expected two numbers in [0, 1)"},
+        {"type=adam\nbetas=0.9, 1", "expected two numbers in [0, 1)"},
+        {"type=adam\nbetas=0.9, 0.99, 0.9", "expected two numbers in [0, 1)"},
+        {"type=adamw\neps=-1", "eps = '-1'"},
+        {"no_decay=bias, bais", "no_decay = 'bias, bais': unknown item 'bais' (did you mean 'bias'?"},
+        {"no_decay=weights", "unknown item 'weights' (a list of: bias, batchnorm)"},
+        {"label_smoothing=1.5", "label_smoothing = '1.5': expected a number in [0, 1]"},
+        {"warmup_steps=-1", "warmup_steps = '-1'"},
+        {"clip_grad_norm=-1", "clip_grad_norm = '-1'"},
+        {"schedule=cosin", "did you mean 'cosine'"},
+        {"learning_rate=fast", "learning_rate = 'fast'"},
+    };
+    for (size_t i = 0; i < T_COUNT(bad); i++) {
+        net_optim o;
+        printf("# case %zu: ", i); /* one TAP comment line: the newlines as "; " */
+        for (const char *p = bad[i].text; *p; p++) fputs(*p == '\n' ? "; " : (char[2]){*p, 0}, stdout);
+        putchar('\n');
+        T_ERR(parse_text(bad[i].text, &o), DLCL_ERR_CONFIG, bad[i].message);
+    }
+}
+
+static bool near(double got, double want) { return fabs(got - want) <= 1e-12 * fabs(want); }
+
+static void optim_lr_matches_closed_forms(void)
+{
+    net_optim o = {.type = &optim_types[OPTIM_SGD], .lr = 0.1, .warmup_steps = 4, .step_size = 1, .gamma = 0.1};
+    const double warm[] = {0.025, 0.05, 0.075, 0.1, 0.1, 0.1};
+    for (uint64_t s = 0; s < T_COUNT(warm); s++)
+        T_CHECK(near(optim_lr(&o, 0, 10, s), warm[s]), "warm-up step %llu: %g, want %g", (unsigned long long)s,
+                optim_lr(&o, 0, 10, s), warm[s]);
+    o.schedule = OPTIM_SCHED_COSINE;
+    o.warmup_steps = 100;
+    for (int e = 0; e <= 10; e++) {
+        const double cosine = 0.1 * 0.5 * (1 + cos(M_PI * e / 10));
+        T_CHECK(near(optim_lr(&o, e, 10, 1000), cosine), "cosine epoch %d", e);
+        T_CHECK(near(optim_lr(&o, e, 10, 9), cosine * 0.1), "cosine epoch %d, warm-up step 9", e);
+    }
+    T_CHECK(near(optim_lr(&o, 3, 0, 1000), 0.1), "cosine over 0 epochs keeps lr");
+    o.schedule = OPTIM_SCHED_STEP;
+    o.step_size = 3;
+    o.gamma = 0.5;
+    const double step[] = {0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025};
+    for (int e = 0; e < (int)T_COUNT(step); e++)
+        T_CHECK(near(optim_lr(&o, e, 8, 100), step[e]) && near(optim_lr(&o, e, 8, 49), step[e] / 2), "step epoch %d", e);
+}
+
+static void optim_no_decay_picks_bias_and_batchnorm(void)
+{
+    net_optim o = {.type = &optim_types[OPTIM_SGD]};
+    T_CHECK(!optim_no_decay(&o, "bias", "dense") && !optim_no_decay(&o, "weight", "batchnorm"), "nothing listed");
+    o.no_decay = 1u << OPTIM_NO_DECAY_BIAS;
+    T_CHECK(optim_no_decay(&o, "bias", "dense") && optim_no_decay(&o, "layer1.0.conv1.bias", NULL), "bias");
+    T_CHECK(!optim_no_decay(&o, "weight", "dense") && !optim_no_decay(&o, "biases", "conv") &&
+            !optim_no_decay(&o, "weight", "batchnorm"), "bias only");
+    o.no_decay |= 1u << OPTIM_NO_DECAY_BATCHNORM;
+    T_CHECK(optim_no_decay(&o, "weight", "batchnorm") && !optim_no_decay(&o, "weight", "conv"), "batchnorm");
+}
+
+/* One configuration of optim_step as the net runs it: parameters with weight decay then
+ * those without (two ranges, each one call), state slots a whole region apart, gradients
+ * clipped by optim_clip, the learning rate from optim_lr; three steps against the refs. */
+static bool optim_step_case(const net_optim *o)
+{
+    enum { N1 = 5003, N2 = 1037, N = N1 + N2 };
+    dlcl_ctx *ctx = t_ctx();
+    const int slots = optim_state_slots(o);
+    float *w = rnd(N, -1, 1), *got = malloc(N * 4), *st = calloc(2 * N, 4), *g = NULL, *sg = malloc(2 * N * 4);
+    dbuf W = {0}, G = {0}, S = {0};
+    cl_mem scratch = NULL, gs = plain_buf(NULL, 0, OPTIM_GSCALE_FLOATS);
+    cl_int err = CL_SUCCESS;
+    bool ok = ctx && w && got && st && sg && gs && dbuf_new(&W, w, N) && dbuf_new(&G, NULL, N) &&
+              (slots == 0 || dbuf_new(&S, NULL, (size_t)slots * N));
+    if (ok) scratch = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, optim_clip_scratch(ctx, N) * 4, NULL, &err);
+    ok = ok && err == CL_SUCCESS;
+    const size_t off[2] = {0, N1}, len[2] = {N1, N2};
+    const float wd[2] = {(float)o->weight_decay, 0.0f};
+    for (uint64_t step = 0; ok && step < 3; step++) {
+        free(g);
+        g = rnd_grad(N);
+        const float lr = (float)optim_lr(o, 0, 5, step);
+        const float coef = o->clip_grad_norm > 0 ? (float)clip_coef_ref(sqrt(sum_squares_ref(g, N)), o->clip_grad_norm) : 1;
+        ok = g && write_dev(&G, g) && optim_clip(ctx, o, ob(&G), N, scratch, gs) == DLCL_OK;
+        for (int r = 0; ok && r < 2; r++) {
+            float *wr = w + off[r], *gr = g + off[r], *m = st + off[r], *v = st + N + off[r];
+            if (o->type == &optim_types[OPTIM_SGD])
+                sgd_step_scaled_ref(wr, gr, m, len[r], lr, (float)o->momentum, wd[r], o->nesterov, coef);
+            else
+                adam_step_ref(wr, gr, m, v, len[r], lr, (float)o->beta1, (float)o->beta2, (float)o->eps, wd[r],
+                              o->type == &optim_types[OPTIM_ADAMW], step + 1, coef);
+            op_buf state = slots ? op_b(S.mem, GUARD + off[r]) : op_b(NULL, 0);
+            ok = optim_step(ctx, o, op_b(W.mem, GUARD + off[r]), op_b(G.mem, GUARD + off[r]), state, N, len[r], lr,
+                            wd[r], step, o->clip_grad_norm > 0 ? gs : NULL) == DLCL_OK;
+        }
+    }
+    if (!ok && dlcl_last_error()[0]) printf("# %s\n", dlcl_last_error());
+    ok = ok && dbuf_read(&W, got, "w") && t_close("weights", got, w, N, 1e-5f, 1e-6f);
+    if (ok && slots) ok = dbuf_read(&S, sg, "state") && t_close("state", sg, st, (size_t)slots * N, 1e-5f, 1e-6f);
+    dbuf_free(&W), dbuf_free(&G), dbuf_free(&S);
+    if (scratch) clReleaseMemObject(scratch);
+    if (gs) clReleaseMemObject(gs);
+    free(w), free(got), free(st), free(g), free(sg);
+    return ok;
+}
+
+static void optim_step_matches_refs_over_two_ranges(void)
+{
+    static const char *const configs[] = {
+        "type=sgd\nlearning_rate=0.1\nmomentum=0.9\nnesterov=1\nweight_decay=1e-2\nclip_grad_norm=5\nwarmup_steps=2",
+        "type=sgd\nlearning_rate=0.1\nweight_decay=1e-2",
+        "type=adam\nlearning_rate=1e-2\nweight_decay=1e-2\nclip_grad_norm=10\nwarmup_steps=3",
+        "type=adamw\nlearning_rate=1e-2\nweight_decay=0.1\nbetas=0.8, 0.99\nclip_grad_norm=1e3",
+    };
+    for (size_t i = 0; i < T_COUNT(configs); i++) {
+        net_optim o;
+        T_OK(parse_text(configs[i], &o));
+        T_CHECK(optim_step_case(&o), "config %zu: %s", i, configs[i]);
+    }
+    net_optim o;
+    T_OK(parse_text("type=adam", &o));
+    T_ERR(optim_step(t_ctx(), &o, op_b(NULL, 0), op_b(NULL, 0), op_b(NULL, 0), 8, 8, 0.1f, 0, 0, NULL),
+          DLCL_ERR_INVALID_ARG, "2 state slots");
+    cl_mem dummy = plain_buf(NULL, 0, 2);
+    T_CHECK(dummy != NULL, "no buffer");
+    T_ERR(optim_step(t_ctx(), &o, op_b(dummy, 0), op_b(dummy, 0), op_b(dummy, 0), 1, 2, 0.1f, 0, 0, NULL),
+          DLCL_ERR_INVALID_ARG, "stride");
+    T_OK(parse_text("clip_grad_norm=1", &o));
+    T_ERR(optim_clip(t_ctx(), &o, op_b(dummy, 0), 1u << 20, dummy, dummy), DLCL_ERR_INVALID_ARG, "scratch");
+    clReleaseMemObject(dummy);
+}
+
 static const t_case cases[] = {
     T_CASE(sgd_kernels_match_ref_on_odd_sizes),
     T_CASE(adam_kernels_match_ref_on_odd_sizes),
@@ -468,6 +665,12 @@ static const t_case cases[] = {
     T_CASE(adam_and_adamw_refs_and_kernels_match_torch_over_20_steps),
     T_CASE(clip_matches_torch_clip_grad_norm),
     T_CASE(smoothed_xent_ref_and_kernel_match_torch_cross_entropy),
+    T_CASE(optim_types_table_is_consistent),
+    T_CASE(optim_parse_reads_good_configs),
+    T_CASE(optim_parse_rejects_bad_configs),
+    T_CASE(optim_lr_matches_closed_forms),
+    T_CASE(optim_no_decay_picks_bias_and_batchnorm),
+    T_CASE(optim_step_matches_refs_over_two_ranges),
 };
 
 int main(int argc, char **argv) { return t_main(cases, T_COUNT(cases), argc, argv); }
