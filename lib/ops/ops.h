@@ -206,6 +206,12 @@ dlcl_status op_dropout_backward(dlcl_ctx *ctx, op_buf dy, op_buf mask, op_buf dx
  * 1/batch for a mean loss). dlogits may alias logits. */
 dlcl_status op_softmax_xent(dlcl_ctx *ctx, op_buf logits, cl_mem labels, int n, int classes, float grad_scale,
                             op_buf dlogits, op_buf stats);
+/* The same with label smoothing eps in [0, 1], as torch.nn.CrossEntropyLoss(label_smoothing=eps):
+ *   loss_i = (1 - eps) * (-log p_i,label) + eps * mean_k(-log p_ik)   (stats[2*i])
+ *   dlogits = (softmax - ((1 - eps) * onehot + eps / classes)) * grad_scale
+ * eps = 0 is op_softmax_xent. */
+dlcl_status op_softmax_xent_smooth(dlcl_ctx *ctx, op_buf logits, cl_mem labels, int n, int classes,
+                                   float label_smoothing, float grad_scale, op_buf dlogits, op_buf stats);
 
 /* ---------------------------------------------------------------- numerical guards (numerics.c) */
 
@@ -215,10 +221,41 @@ dlcl_status op_flag_nonfinite(dlcl_ctx *ctx, op_buf x, size_t n, cl_mem flags, i
 
 /* ---------------------------------------------------------------- optimizer (optimizer.c) */
 
+/* The step kernels read the gradient as grad * gscale[0] when gscale is not NULL: the factor
+ * op_clip_coef writes, so clipping never rewrites the gradients. On CPU devices a work-item
+ * updates a span of 4096 parameters (ctx->cpu_device picks the variant). */
+
 /* PyTorch SGD (dampening 0) over n parameters:
  *   g = grad + weight_decay * w;  v = momentum * v + g;
- *   step = nesterov ? g + momentum * v : v  (step = g when momentum == 0);  w -= lr * step */
+ *   step = nesterov ? g + momentum * v : v  (step = g when momentum == 0);  w -= lr * step
+ * With momentum 0, velocity is not touched (its mem may be NULL). */
 dlcl_status op_sgd_step(dlcl_ctx *ctx, op_buf w, op_buf grad, op_buf velocity, size_t n, float lr,
                         float momentum, float weight_decay, int nesterov);
+/* The same with g = grad * gscale[0] + weight_decay * w (gscale NULL: op_sgd_step). */
+dlcl_status op_sgd_step_scaled(dlcl_ctx *ctx, op_buf w, op_buf grad, op_buf velocity, size_t n, float lr,
+                               float momentum, float weight_decay, int nesterov, cl_mem gscale);
+/* torch.optim.Adam (decoupled 0) or AdamW (decoupled 1), amsgrad off, as torch's single-tensor
+ * code; step is the 1-based count of this update, the bias corrections are taken in double:
+ *   g = grad * gscale[0];  decoupled ? w *= 1 - lr * wd : g += wd * w
+ *   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2  (exp_avg, exp_avg_sq)
+ *   w -= lr / (1 - b1^step) * m / (sqrt(v) / sqrt(1 - b2^step) + eps) */
+dlcl_status op_adam_step(dlcl_ctx *ctx, op_buf w, op_buf grad, op_buf exp_avg, op_buf exp_avg_sq, size_t n, float lr,
+                         float beta1, float beta2, float eps, float weight_decay, int decoupled, uint64_t step,
+                         cl_mem gscale);
+
+/* Gradient-norm clipping as torch.nn.utils.clip_grad_norm_(max_norm, norm_type=2), without a
+ * host round trip: op_sum_squares over the gradients (one or more ranges, their partial sums
+ * side by side), then op_clip_coef, then the step kernels with gscale. */
+
+/* How many partial sums op_sum_squares writes for n floats on ctx's device (depends on
+ * ctx->cpu_device: n / 4096 rounded up on CPUs, at most 1024 elsewhere). */
+size_t op_sum_squares_partials(const dlcl_ctx *ctx, size_t n);
+/* partials[0 .. op_sum_squares_partials(n)) = sums of x^2 over fixed pieces of x, each in a
+ * fixed order: the same bits on every run. */
+dlcl_status op_sum_squares(dlcl_ctx *ctx, op_buf x, size_t n, op_buf partials);
+/* From n_partials partial sums: norm = sqrt(sum), and into the 2 floats of gscale
+ *   gscale[0] = min(1, max_norm / (norm + 1e-6))  (1 when max_norm is 0),  gscale[1] = norm.
+ * A NaN norm gives a NaN factor, as torch's clamp does. */
+dlcl_status op_clip_coef(dlcl_ctx *ctx, op_buf partials, size_t n_partials, float max_norm, cl_mem gscale);
 
 #endif

@@ -6,6 +6,13 @@
 void softmax_xent_ref(const float *z, const int32_t *labels, int n, int classes, float scale, double *loss,
                       int *correct, float *dz)
 {
+    softmax_xent_smooth_ref(z, labels, n, classes, 0.0f, scale, loss, correct, dz);
+}
+
+/* torch.nn.CrossEntropyLoss(label_smoothing=eps): the target is (1 - eps) onehot + eps / K */
+void softmax_xent_smooth_ref(const float *z, const int32_t *labels, int n, int classes, float eps, float scale,
+                             double *loss, int *correct, float *dz)
+{
     for (int i = 0; i < n; i++) {
         const float *r = z + (size_t)i * classes;
         int arg = 0;
@@ -13,9 +20,14 @@ void softmax_xent_ref(const float *z, const int32_t *labels, int n, int classes,
             if (r[j] > r[arg]) arg = j;
         double m = r[arg], sum = 0;
         for (int j = 0; j < classes; j++) sum += exp((double)r[j] - m);
-        loss[i] = log(sum) + m - r[labels[i]];
+        const double lse = log(sum) + m;
+        double mean_nll = 0;
+        for (int j = 0; j < classes; j++) mean_nll += (lse - r[j]) / classes;
+        loss[i] = (1.0 - eps) * (lse - r[labels[i]]) + eps * mean_nll;
         correct[i] = arg == labels[i];
-        for (int j = 0; dz && j < classes; j++)
-            dz[(size_t)i * classes + j] = (float)((exp((double)r[j] - m) / sum - (j == labels[i])) * scale);
+        for (int j = 0; dz && j < classes; j++) {
+            const double target = (1.0 - eps) * (j == labels[i]) + (double)eps / classes;
+            dz[(size_t)i * classes + j] = (float)((exp((double)r[j] - m) / sum - target) * scale);
+        }
     }
 }

@@ -34,9 +34,20 @@ float activation_grad_ref(int act, float slope, float x);
 /* loss_ref.c: per-sample loss and correct flag; dz = (softmax - onehot) * scale */
 void softmax_xent_ref(const float *z, const int32_t *labels, int n, int classes, float scale, double *loss,
                       int *correct, float *dz);
+/* the same with label smoothing eps: dz = (softmax - (1 - eps) onehot - eps / classes) * scale */
+void softmax_xent_smooth_ref(const float *z, const int32_t *labels, int n, int classes, float eps, float scale,
+                             double *loss, int *correct, float *dz);
 
-/* optimizer_ref.c: one step of torch.optim.SGD */
+/* optimizer_ref.c: one step of torch.optim.SGD; the same on gradients times gscale */
 void sgd_step_ref(float *w, const float *g, float *v, size_t n, float lr, float momentum, float wd, int nesterov);
+void sgd_step_scaled_ref(float *w, const float *g, float *v, size_t n, float lr, float momentum, float wd,
+                         int nesterov, float gscale);
+/* one step of torch.optim.Adam (decoupled 0) or AdamW (1), step 1-based, on gradients times gscale */
+void adam_step_ref(float *w, const float *g, float *m, float *v, size_t n, float lr, float beta1, float beta2,
+                   float eps, float wd, int decoupled, uint64_t step, float gscale);
+/* sum of x^2 in double; clip_grad_norm_'s factor min(1, max_norm / (norm + 1e-6)), 1 for max_norm 0 */
+double sum_squares_ref(const float *x, size_t n);
+double clip_coef_ref(double norm, double max_norm);
 
 /* dropout_ref.c: the keep decision of element i (same hash as dropout.cl) */
 int dropout_keep_ref(uint32_t i, uint64_t seed, float rate);
