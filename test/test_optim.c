@@ -242,7 +242,7 @@ static bool smooth_case(int n, int classes, float eps, float lo, float hi)
              (double)hi);
     ok = ok && t_close(label, loss, lref, n, 1e-5f, 1e-5f) && t_close("gradient", dz, dzr, nz, 1e-5f, 1e-6f);
     dbuf_free(&Z), dbuf_free(&DZ), dbuf_free(&S);
-    if (labels) rt_buffer_release(ctx, labels, (size_t)n * 4);
+    if (labels) rt_buffer_release(ctx, labels);
     free(z), free(dz), free(dzr), free(st), free(loss), free(lref), free(lab), free(ld), free(ci);
     return ok;
 }
@@ -457,7 +457,7 @@ static void smoothed_xent_ref_and_kernel_match_torch_cross_entropy(void)
     ok = ok && t_close("kernel loss vs torch", &mean, want, 1, 1e-6f, 0) &&
          t_close("kernel gradient vs torch", dz, want + 1, N * K, 1e-5f, 1e-7f);
     dbuf_free(&Z), dbuf_free(&DZ), dbuf_free(&S);
-    if (labels) rt_buffer_release(ctx, labels, sizeof lab);
+    if (labels) rt_buffer_release(ctx, labels);
     T_CHECK(ok, "kernel vs torch");
 }
 /* ------------------------------------------------------------------ lib/net/optim.c */

@@ -18,14 +18,8 @@
 #define STATE_SUFFIX ".state"
 #define NAME_CAP 192
 
-/* The state slot names of the optimizer (one per slot of the state region). */
-static const char *const sgd_state_names[] = {"momentum_buffer"};
-
-static const char *state_name(const dlcl_net *net, int slot)
-{
-    (void)net;
-    return sgd_state_names[slot];
-}
+/* PyTorch's name of optimizer state slot k ("momentum_buffer", "exp_avg", ...). */
+static const char *state_name(const dlcl_net *net, int slot) { return net->optim.type->state_names[slot]; }
 
 /* Host copies of the regions, in the layout of the device ones. */
 typedef struct host_regions {

@@ -220,7 +220,7 @@ dlcl_status net_alloc_inference(dlcl_net *net)
 dlcl_status net_alloc_training(dlcl_net *net)
 {
     size_t n = net->n_layers;
-    net->n_state = 1; /* SGD's momentum buffer */
+    net->n_state = optim_state_slots(&net->optim);
     dlcl_status st = plan_device_memory(net);
     if (st == DLCL_OK) st = alloc_regions(net);
     if (st == DLCL_OK) st = alloc_floats(net, net->n_params, "gradients", &net->grads);
@@ -230,13 +230,19 @@ dlcl_status net_alloc_training(dlcl_net *net)
     if (st == DLCL_OK) st = alloc_floats(net, state_floats, "optimizer state", &net->state);
     float zero = 0.0f;
     if (st == DLCL_OK && net->n_params > 0) {
-        cl_int err = clEnqueueFillBuffer(net->ctx->queue, net->state, &zero, sizeof zero, 0,
-                                         state_floats * sizeof(float), 0, NULL, NULL);
+        cl_int err = state_floats == 0 ? CL_SUCCESS
+                                       : clEnqueueFillBuffer(net->ctx->queue, net->state, &zero, sizeof zero, 0,
+                                                             state_floats * sizeof(float), 0, NULL, NULL);
         if (err == CL_SUCCESS)
             err = clEnqueueFillBuffer(net->ctx->queue, net->grads, &zero, sizeof zero, 0, net->n_params * sizeof(float),
                                       0, NULL, NULL);
         if (err != CL_SUCCESS) st = dlcl__cl_err(err, "clEnqueueFillBuffer (optimizer state)");
     }
+    if (st == DLCL_OK && net->optim.clip_grad_norm > 0)
+        st = alloc_floats(net, optim_clip_scratch(net->ctx, net->n_params), "gradient norm partial sums",
+                          &net->clip_scratch);
+    if (st == DLCL_OK && net->optim.clip_grad_norm > 0)
+        st = alloc_floats(net, OPTIM_GSCALE_FLOATS, "gradient clipping factor", &net->gscale);
     size_t *slot_of = calloc(n, sizeof *slot_of);
     if (st == DLCL_OK && slot_of == NULL) st = oom();
     if (st == DLCL_OK) st = plan_net_slots(net, true, slot_of);
@@ -282,6 +288,8 @@ void net_free_buffers(dlcl_net *net)
     release(net, &net->grads);
     release(net, &net->buffers);
     release(net, &net->state);
+    release(net, &net->clip_scratch);
+    release(net, &net->gscale);
     release(net, &net->in.mem);
     release(net, &net->ws.mem);
     release(net, &net->labels);

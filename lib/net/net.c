@@ -12,8 +12,6 @@ static const char *const net_keys[] = {"input",  "classes",          "batch",
                                        "epochs", "seed",             "device",
                                        "checkpoint", "checkpoint_every", "checkpoint_seconds",
                                        "check_numerics", "output", NULL};
-static const char *const optim_keys[] = {"type", "learning_rate", "momentum", "nesterov", "weight_decay",
-                                         "schedule", "step_size", "gamma", NULL};
 static dlcl_status parse_net_section(dlcl_net *net, const char **device)
 {
     const cfg *c = &net->cfg;
@@ -69,44 +67,9 @@ static dlcl_status parse_net_section(dlcl_net *net, const char **device)
     return net->checkpoint ? DLCL_OK : dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
 }
 
-static dlcl_status parse_optimizer(dlcl_net *net)
-{
-    const cfg *c = &net->cfg;
-    net_optim *o = &net->optim;
-    *o = (net_optim){.lr = 0.01, .gamma = 0.1, .step_size = 1};
-    cfg_section *s = cfg_find_section(c, "optimizer");
-    if (s == NULL) return DLCL_OK;
-    static const char *const types[] = {"sgd", NULL};
-    static const char *const schedules[] = {"none", "step", "cosine", NULL};
-    _Static_assert(DLCL__ARRAY_LEN(schedules) == NET_SCHED_COUNT + 1, "one name per schedule");
-    int type, sched;
-    long step_size;
-    dlcl_status st;
-    if ((st = cfg_get_enum(c, s, "type", 0, 0, types, &type)) != DLCL_OK ||
-        (st = cfg_get_float(c, s, "learning_rate", 0, 0.01, 0.0, 1e6, &o->lr)) != DLCL_OK ||
-        (st = cfg_get_float(c, s, "momentum", 0, 0.0, 0.0, 1.0, &o->momentum)) != DLCL_OK ||
-        (st = cfg_get_bool(c, s, "nesterov", 0, 0, &o->nesterov)) != DLCL_OK ||
-        (st = cfg_get_float(c, s, "weight_decay", 0, 0.0, 0.0, 1e3, &o->weight_decay)) != DLCL_OK ||
-        (st = cfg_get_enum(c, s, "schedule", 0, NET_SCHED_NONE, schedules, &sched)) != DLCL_OK ||
-        (st = cfg_get_int(c, s, "step_size", 0, 1, 1, 1 << 20, &step_size)) != DLCL_OK ||
-        (st = cfg_get_float(c, s, "gamma", 0, 0.1, 0.0, 1e3, &o->gamma)) != DLCL_OK ||
-        (st = cfg_check_unused(c, s, optim_keys)) != DLCL_OK)
-        return st;
-    if (o->nesterov && o->momentum <= 0.0) {
-        cfg_entry *e = cfg_find(s, "nesterov");
-        char where[64];
-        return dlcl__err(DLCL_ERR_CONFIG, "%s: [optimizer] nesterov needs momentum > 0",
-                         cfg_where(c, e ? e->line : s->line, where, sizeof where));
-    }
-    o->schedule = (net_schedule)sched;
-    o->step_size = (int)step_size;
-    return DLCL_OK;
-}
-
 bool net_param_no_decay(const dlcl_net *net, const layer *l, const layer_param *p)
 {
-    (void)net, (void)l, (void)p;
-    return false;
+    return optim_no_decay(&net->optim, p->suffix, l->type->name);
 }
 
 /* Writes n floats of one region, initialised tensor by tensor. */
@@ -164,7 +127,7 @@ static dlcl_status create(const char *fn, const char *config_path, const char *c
     dlcl_status st = cfg_load(config_path, &net->cfg);
     for (size_t i = 0; st == DLCL_OK && i < n_overrides; i++) st = cfg_override(&net->cfg, overrides[i]);
     if (st == DLCL_OK) st = parse_net_section(net, &device);
-    if (st == DLCL_OK) st = parse_optimizer(net);
+    if (st == DLCL_OK) st = optim_parse(&net->cfg, &net->optim);
     if (st == DLCL_OK) st = net_parse_data(net);
     if (st == DLCL_OK) st = net_build_graph(net);
     if (st != DLCL_OK) goto fail;
@@ -172,7 +135,6 @@ static dlcl_status create(const char *fn, const char *config_path, const char *c
     if (device[0] != '\0') p.device = device;
     if ((st = dlcl_ctx_create(&p, &net->ctx)) != DLCL_OK) goto fail;
     if ((st = inference ? net_alloc_inference(net) : net_alloc_training(net)) != DLCL_OK) goto fail;
-    net->lr = (float)net->optim.lr;
     *out = net;
     return DLCL_OK;
 fail:
@@ -265,7 +227,7 @@ dlcl_status dlcl_net_get_info(const dlcl_net *net, dlcl_net_info *o)
     o->in_dtype = net->input.dtype;
     o->n_buffers = net->n_buffers;
     o->output = net->output_name;
-    o->optimizer = "sgd";
+    o->optimizer = net->optim.type->name;
     return DLCL_OK;
 }
 
@@ -298,17 +260,7 @@ dlcl_ctx *dlcl_net_ctx(dlcl_net *net) { return net ? net->ctx : NULL; }
 dlcl_status dlcl_net_begin_epoch(dlcl_net *net, int epoch, float *lr)
 {
     if (net == NULL || epoch < 0) return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_begin_epoch: bad net or epoch");
-    const net_optim *o = &net->optim;
-    double v = o->lr;
-    switch (o->schedule) {
-    case NET_SCHED_NONE: break;
-    case NET_SCHED_STEP: v = o->lr * pow(o->gamma, (double)(epoch / o->step_size)); break;
-    case NET_SCHED_COSINE: /* CosineAnnealingLR(T_max=epochs, eta_min=0), stepped per epoch */
-        v = net->epochs > 0 ? o->lr * 0.5 * (1.0 + cos(M_PI * (double)epoch / (double)net->epochs)) : o->lr;
-        break;
-    case NET_SCHED_COUNT: break;
-    }
-    net->lr = (float)v;
-    if (lr) *lr = net->lr;
+    net->epoch = epoch;
+    if (lr) *lr = (float)optim_lr(&net->optim, epoch, net->epochs, net->step);
     return DLCL_OK;
 }

@@ -4,14 +4,7 @@
 #define DLCL_NET_H
 
 #include "../layers/layer.h"
-
-typedef enum net_schedule { NET_SCHED_NONE, NET_SCHED_STEP, NET_SCHED_COSINE, NET_SCHED_COUNT } net_schedule;
-
-typedef struct net_optim {
-    double lr, momentum, weight_decay, gamma;
-    int nesterov, step_size;
-    net_schedule schedule;
-} net_optim;
+#include "optim.h"
 
 typedef struct net_data_cfg {
     char *paths[DLCL_SPLIT_COUNT][2]; /* [split][0 images, 1 labels], resolved against the config dir */
@@ -64,8 +57,9 @@ struct dlcl_net {
     /* regions */
     size_t n_params, n_decay; /* trainable floats; the first n_decay get weight decay */
     size_t n_buffers, n_counters;
-    int n_state;              /* optimizer state slots per parameter */
+    int n_state;              /* optimizer state slots per parameter (optim_state_slots) */
     cl_mem params, grads, buffers, state;
+    cl_mem clip_scratch, gscale; /* [optimizer] clip_grad_norm: partial sums, and the factor and norm */
     int64_t *counters;
 
     op_buf in;            /* network input, batch samples */
@@ -81,7 +75,7 @@ struct dlcl_net {
     int *nf_host;
     float *host_scratch; /* batch*classes floats for logits/probabilities */
 
-    float lr;       /* of the current epoch (dlcl_net_begin_epoch) */
+    int epoch;      /* the current epoch (dlcl_net_begin_epoch): the schedule's position */
     uint64_t step;  /* optimizer steps taken */
     uint64_t device_bytes;
 

@@ -209,16 +209,20 @@ static dlcl_status read_stats(dlcl_net *net, int count, int training, double *lo
     return DLCL_OK;
 }
 
+/* The optimizer over the parameter region: the gradient norm first when clipping, then one
+ * launch for the parameters with weight decay and one for those no_decay exempts. */
 static dlcl_status optimizer_step(dlcl_net *net, const net_step_opts *o)
 {
     const net_optim *opt = &net->optim;
-    float lr = o && o->zero_lr ? 0.0f : net->lr;
-    dlcl_status st = op_sgd_step(net->ctx, op_b(net->params, 0), op_b(net->grads, 0), op_b(net->state, 0), net->n_decay,
-                                 lr, (float)opt->momentum, (float)opt->weight_decay, opt->nesterov);
-    if (st == DLCL_OK && net->n_params > net->n_decay) /* the no_decay range: one more launch */
-        st = op_sgd_step(net->ctx, op_b(net->params, net->n_decay), op_b(net->grads, net->n_decay),
-                         op_b(net->state, net->n_decay), net->n_params - net->n_decay, lr, (float)opt->momentum, 0.0f,
-                         opt->nesterov);
+    float lr = o && o->zero_lr ? 0.0f : (float)optim_lr(opt, net->epoch, net->epochs, net->step);
+    cl_mem gscale = opt->clip_grad_norm > 0 ? net->gscale : NULL;
+    dlcl_status st = optim_clip(net->ctx, opt, op_b(net->grads, 0), net->n_params, net->clip_scratch, net->gscale);
+    size_t n[2] = {net->n_decay, net->n_params - net->n_decay}, at[2] = {0, net->n_decay};
+    float wd[2] = {(float)opt->weight_decay, 0.0f};
+    for (int r = 0; r < 2 && st == DLCL_OK; r++)
+        if (n[r] > 0)
+            st = optim_step(net->ctx, opt, op_b(net->params, at[r]), op_b(net->grads, at[r]),
+                            op_b(net->state, at[r]), net->n_params, n[r], lr, wd[r], net->step, gscale);
     return st;
 }
 
@@ -231,7 +235,8 @@ dlcl_status net_train_step(dlcl_net *net, const float *x, const int32_t *y, int 
     if (st != DLCL_OK) return st;
     size_t out = (size_t)net->output;
     op_buf grad = net->needs_grad[out] ? net->dact[out] : op_b(NULL, 0);
-    st = op_softmax_xent(net->ctx, net->act[out], net->labels, count, net->classes, 1.0f / (float)count, grad, net->stats);
+    st = op_softmax_xent_smooth(net->ctx, net->act[out], net->labels, count, net->classes,
+                                (float)net->optim.label_smoothing, 1.0f / (float)count, grad, net->stats);
     if (st == DLCL_OK) st = after(o, NET_PHASE_LOSS, 0);
     for (size_t i = net->n_layers; i-- > 0 && st == DLCL_OK;) {
         if (net_is_alias(net, i)) continue;
