@@ -41,4 +41,17 @@ void sgd_step_ref(float *w, const float *g, float *v, size_t n, float lr, float 
 /* dropout_ref.c: the keep decision of element i (same hash as dropout.cl) */
 int dropout_keep_ref(uint32_t i, uint64_t seed, float rate);
 
+/* norm_ref.c: batch norm over [outer][c][inner] as PyTorch's BatchNorm1d/2d; gamma/beta NULL:
+ * affine=False; running_* NULL: no running statistics; save_* may be NULL; relu fused into y.
+ * The backward is training mode's, with dz = dy * (y > 0) when relu; dx/dgamma/dbeta may be NULL. */
+void batchnorm_forward_train_ref(const float *x, float *y, int outer, int c, int inner, const float *gamma,
+                                 const float *beta, float eps, float momentum, float *running_mean, float *running_var,
+                                 float *save_mean, float *save_invstd, int relu);
+void batchnorm_forward_eval_ref(const float *x, float *y, int outer, int c, int inner, const float *gamma,
+                                const float *beta, const float *running_mean, const float *running_var, float eps,
+                                int relu);
+void batchnorm_backward_ref(const float *x, const float *y, const float *dy, float *dx, int outer, int c, int inner,
+                            const float *gamma, const float *save_mean, const float *save_invstd, float *dgamma,
+                            float *dbeta, int relu);
+
 #endif
