@@ -3,88 +3,114 @@
  * m = outer*inner values e = o*inner + i, at x[(o*channels + c)*inner + i].
  *
  * Two families of kernels (lib/ops/norm.c picks one per device):
- * - *_rows, for CPU devices: a work-item per (chunk of `chunk` consecutive values, channel)
- *   walks the chunk's pieces of contiguous rows with plain loops that LLVM vectorises, and
- *   writes a partial result per chunk; a *_combine kernel then adds the chunks of a channel
- *   in their order. Thousands of work-items of one value each are slow on PoCL.
+ * - *_tile, for CPU devices: work-item (k, b) takes the values [k*q, (k+1)*q) of the
+ *   channels [b*cb, (b+1)*cb), row piece by row piece, with plain loops that LLVM
+ *   vectorises. Long rows: one channel, q a fixed chunk. Short rows: q whole rows and
+ *   enough channels that each row of the tile is a contiguous run of a few KiB; one
+ *   channel's pieces alone would be a few floats a page apart, and the loads would wait
+ *   on memory one by one. The reductions write a partial result per (k, channel), and a
+ *   *_combine kernel adds a channel's parts in the order of k.
  * - *_wg, for GPUs: a work-group per channel strides over its values and adds the
  *   work-items' partial sums by a tree in local memory.
  * The mean comes first, then the sum of squared deviations from it (never E[x^2] - E[x]^2,
  * which cancels catastrophically when the mean is large beside the spread). The sums for
  * the mean are of x - K, K the channel's first value: with data far from zero (a mean of
- * 1000, a spread of 1) a float sum of x itself would lose the mean's low digits. */
+ * 1000, a spread of 1) a float sum of x itself would lose the mean's low digits.
+ *
+ * Per-channel arrays of the CPU kernels are laid out as planes of `channels` floats:
+ * part[k] = {sums[channels], second sums[channels]}, coef = {plane 0, 1, 2}, so that with
+ * inner = 1 the loop over a tile's channels is a contiguous, vectorisable loop. */
 
-/* The piece of channel c's values from value e to the end of its row or to e1, whichever
- * comes first: returns its length and sets *at to its offset in the tensor. */
-inline int piece(const int e, const int e1, const int inner, const int channels, const int c, size_t *at)
+/* Work-item (k, b)'s tile: values [*e0, *e1) of channels [*c0, *c1); false past the last. */
+inline bool tile(const int m, const int channels, const int q, const int cb, int *e0, int *e1, int *c0, int *c1)
 {
-    const int o = e / inner, i = e - o * inner;
-    *at = ((size_t)o * channels + c) * inner + i;
-    return min(inner - i, e1 - e);
-}
-
-/* Chunk k of channel c: values [*e0, *e1); false past the last chunk. */
-inline bool chunk_range(const int k, const int c, const int channels, const int m, const int chunk, int *e0, int *e1)
-{
-    if (c >= channels || k >= (m + chunk - 1) / chunk) return false;
-    *e0 = k * chunk;
-    *e1 = *e0 + min(chunk, m - *e0);
+    const int k = get_global_id(0), b = get_global_id(1);
+    if (k > (m - 1) / q || b > (channels - 1) / cb) return false;
+    *e0 = k * q;
+    *e1 = *e0 + min(q, m - *e0);
+    *c0 = b * cb;
+    *c1 = *c0 + min(cb, channels - *c0);
     return true;
 }
 
-inline float hsum16(const float16 a)
+/* The body after it runs once per row piece of the tile, rows outermost: channel c, values
+ * [i0, i0 + len) of row o, at offset ((size_t)o * channels + c) * inner + i0. */
+#define FOR_PIECES(e0, e1, c0, c1)                                                                                  \
+    for (int o = (e0) / inner, o_end = ((e1) - 1) / inner + 1; o < o_end; o++)                                     \
+        for (int i0 = max((e0) - o * inner, 0), len = min((e1) - o * inner, inner) - i0, c = (c0); c < (c1); c++)
+#define PIECE_AT (((size_t)o * channels + c) * inner + i0)
+
+inline float hsum8(const float8 a)
 {
-    const float8 h8 = a.lo + a.hi;
-    const float4 h4 = h8.lo + h8.hi;
-    return (h4.x + h4.y) + (h4.z + h4.w);
+    const float4 h = a.lo + a.hi;
+    return (h.x + h.y) + (h.z + h.w);
 }
 
-/* The sum of p[i] - shift over i < n in 32 lanes: short float chains, which keep rounding
- * small, and LLVM cannot vectorise a float sum by itself (it may not reorder the additions). */
+/* The sum of p[i] - shift over i < n in 32 lanes (float8, AVX2's width: wider vectors
+ * change the x86 call ABI, and PoCL warns): short float chains, which keep rounding small,
+ * and LLVM cannot vectorise a float sum by itself (it may not reorder the additions). */
 inline float seg_sum(__global const float *p, const int n, const float shift)
 {
-    float16 a0 = 0.0f, a1 = 0.0f;
+    float8 a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
     float t = 0.0f;
     int i = 0;
     for (; i + 32 <= n; i += 32) {
-        a0 += vload16(0, p + i) - shift;
-        a1 += vload16(1, p + i) - shift;
+        a0 += vload8(0, p + i) - shift;
+        a1 += vload8(1, p + i) - shift;
+        a2 += vload8(2, p + i) - shift;
+        a3 += vload8(3, p + i) - shift;
     }
+    for (; i + 8 <= n; i += 8) a0 += vload8(0, p + i) - shift; /* short rows (7x7: 49) end in these */
     for (; i < n; i++) t += p[i] - shift;
-    return hsum16(a0 + a1) + t;
+    return hsum8((a0 + a1) + (a2 + a3)) + t;
 }
 
 /* The sum of (p[i] - mean)^2 over i < n, in 32 lanes. */
 inline float seg_sqdev(__global const float *p, const int n, const float mean)
 {
-    float16 a0 = 0.0f, a1 = 0.0f;
+    float8 a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
     float t = 0.0f;
     int i = 0;
     for (; i + 32 <= n; i += 32) {
-        const float16 d0 = vload16(0, p + i) - mean, d1 = vload16(1, p + i) - mean;
+        const float8 d0 = vload8(0, p + i) - mean, d1 = vload8(1, p + i) - mean, d2 = vload8(2, p + i) - mean,
+                     d3 = vload8(3, p + i) - mean;
         a0 += d0 * d0;
         a1 += d1 * d1;
+        a2 += d2 * d2;
+        a3 += d3 * d3;
+    }
+    for (; i + 8 <= n; i += 8) {
+        const float8 d = vload8(0, p + i) - mean;
+        a0 += d * d;
     }
     for (; i < n; i++) {
         const float d = p[i] - mean;
         t += d * d;
     }
-    return hsum16(a0 + a1) + t;
+    return hsum8((a0 + a1) + (a2 + a3)) + t;
 }
 
-/* The backward's two sums over a piece: *sdz += sum of dz, *sdzx += sum of dz * (x - mean),
- * dz = dy, or dy where y > 0 when relu (y is relu's output). */
+/* The backward's two sums over a piece: *sdz = sum of dz, *sdzx = sum of dz * (x - mean),
+ * dz = dy, or dy where y > 0 when relu (y is relu's output); 16 lanes each. */
 inline void seg_grad_sums(__global const float *x, __global const float *y, __global const float *dy, const int n,
                           const float mean, const int relu, float *sdz, float *sdzx)
 {
-    float16 a = 0.0f, b = 0.0f;
+    float8 a0 = 0.0f, a1 = 0.0f, b0 = 0.0f, b1 = 0.0f;
     float ta = 0.0f, tb = 0.0f;
     int i = 0;
     if (relu) {
         for (; i + 16 <= n; i += 16) {
-            const float16 g = select((float16)0.0f, vload16(0, dy + i), isgreater(vload16(0, y + i), (float16)0.0f));
-            a += g;
-            b += g * (vload16(0, x + i) - mean);
+            const float8 g0 = select((float8)0.0f, vload8(0, dy + i), isgreater(vload8(0, y + i), (float8)0.0f)),
+                         g1 = select((float8)0.0f, vload8(1, dy + i), isgreater(vload8(1, y + i), (float8)0.0f));
+            a0 += g0;
+            a1 += g1;
+            b0 += g0 * (vload8(0, x + i) - mean);
+            b1 += g1 * (vload8(1, x + i) - mean);
+        }
+        for (; i + 8 <= n; i += 8) {
+            const float8 g = select((float8)0.0f, vload8(0, dy + i), isgreater(vload8(0, y + i), (float8)0.0f));
+            a0 += g;
+            b0 += g * (vload8(0, x + i) - mean);
         }
         for (; i < n; i++) {
             const float g = y[i] > 0.0f ? dy[i] : 0.0f;
@@ -93,17 +119,24 @@ inline void seg_grad_sums(__global const float *x, __global const float *y, __gl
         }
     } else {
         for (; i + 16 <= n; i += 16) {
-            const float16 g = vload16(0, dy + i);
-            a += g;
-            b += g * (vload16(0, x + i) - mean);
+            const float8 g0 = vload8(0, dy + i), g1 = vload8(1, dy + i);
+            a0 += g0;
+            a1 += g1;
+            b0 += g0 * (vload8(0, x + i) - mean);
+            b1 += g1 * (vload8(1, x + i) - mean);
+        }
+        for (; i + 8 <= n; i += 8) {
+            const float8 g = vload8(0, dy + i);
+            a0 += g;
+            b0 += g * (vload8(0, x + i) - mean);
         }
         for (; i < n; i++) {
             ta += dy[i];
             tb += dy[i] * (x[i] - mean);
         }
     }
-    *sdz += hsum16(a) + ta;
-    *sdzx += hsum16(b) + tb;
+    *sdz = hsum8(a0 + a1) + ta;
+    *sdzx = hsum8(b0 + b1) + tb;
 }
 
 /* Stores channel c's batch statistics from its mean and sum of squared deviations m2 over
@@ -122,53 +155,55 @@ inline void stats_store(const int c, const float mu, const float m2, const int m
     }
 }
 
-/* Per chunk of values, the sum of x - K and the sum of squared deviations from the chunk's
- * own mean: part[po + 2*(c*nchunk + k) + {0, 1}]. The second pass over the chunk (a few tens of KiB)
- * reads the cache, not memory. global (nchunk, channels), local (1, 1). */
-__kernel void batchnorm_stats_rows(__global const float *restrict x, const int xo, __global float *restrict part,
-                                   const int po, const int outer, const int channels, const int inner, const int chunk)
+/* Per tile and channel, the sum of x - K and the sum of squared deviations from the tile's
+ * own mean of the channel: part[k] planes 0 and 1. The second pass over the tile (64 KiB)
+ * reads the cache, not memory. global (ceil(m / q), ceil(channels / cb)), local (1, 1). */
+__kernel void batchnorm_stats_tile(__global const float *restrict x, const int xo, __global float *restrict part,
+                                   const int po, const int outer, const int channels, const int inner, const int q,
+                                   const int cb)
 {
-    const int k = get_global_id(0), c = get_global_id(1), m = outer * inner;
-    int e0, e1;
-    if (!chunk_range(k, c, channels, m, chunk, &e0, &e1)) return;
+    int e0, e1, c0, c1;
+    if (!tile(outer * inner, channels, q, cb, &e0, &e1, &c0, &c1)) return;
     __global const float *xc = x + xo;
-    const float shift = xc[(size_t)c * inner];
-    float sum = 0.0f, m2 = 0.0f;
-    size_t at;
-    for (int e = e0, len; e < e1; e += len) {
-        len = piece(e, e1, inner, channels, c, &at);
-        sum += seg_sum(xc + at, len, shift);
+    __global float *sum = part + po + 2 * (size_t)get_global_id(0) * channels, *m2 = sum + channels;
+    for (int c = c0; c < c1; c++) sum[c] = m2[c] = 0.0f;
+    if (inner == 1) { /* a tile row is the channels' values side by side, K their first row */
+        for (int o = e0; o < e1; o++)
+            for (int c = c0; c < c1; c++) sum[c] += xc[(size_t)o * channels + c] - xc[c];
+        const float inv_n = 1.0f / (float)(e1 - e0);
+        for (int o = e0; o < e1; o++)
+            for (int c = c0; c < c1; c++) {
+                const float d = xc[(size_t)o * channels + c] - (xc[c] + sum[c] * inv_n);
+                m2[c] += d * d;
+            }
+        return;
     }
-    const float mu = shift + sum / (float)(e1 - e0);
-    for (int e = e0, len; e < e1; e += len) {
-        len = piece(e, e1, inner, channels, c, &at);
-        m2 += seg_sqdev(xc + at, len, mu);
-    }
-    const size_t p = po + 2 * ((size_t)c * ((m + chunk - 1) / chunk) + k);
-    part[p] = sum;
-    part[p + 1] = m2;
+    FOR_PIECES(e0, e1, c0, c1) sum[c] += seg_sum(xc + PIECE_AT, len, xc[(size_t)c * inner]);
+    const float inv_n = 1.0f / (float)(e1 - e0);
+    FOR_PIECES(e0, e1, c0, c1) m2[c] += seg_sqdev(xc + PIECE_AT, len, xc[(size_t)c * inner] + sum[c] * inv_n);
 }
 
-/* Channel c's statistics from its chunks, added in chunk order: the mean from the chunks'
- * sums, then m2 = sum over chunks of (m2_k + n_k * (mean_k - mean)^2), which is exact
- * algebra (the parallel-axis theorem) with no cancellation. global (channels). */
+/* Channel c's statistics from its nk parts (tiles of q values, the last one shorter), added
+ * in order: the mean from the parts' sums, then m2 = sum over parts of (m2_k + n_k *
+ * (mean_k - mean)^2), which is exact algebra (the parallel-axis theorem) with no
+ * cancellation. global (channels). */
 __kernel void batchnorm_stats_combine(__global const float *restrict x, const int xo,
                                       __global const float *restrict part, const int po, const int outer,
-                                      const int channels, const int inner, const int chunk, const float eps,
+                                      const int channels, const int inner, const int q, const float eps,
                                       __global float *mean, const int mo, __global float *invstd, const int io,
                                       const int track, __global float *rmean, const int rmo, __global float *rvar,
                                       const int rvo, const float momentum)
 {
-    const int c = get_global_id(0), m = outer * inner, nchunk = (m + chunk - 1) / chunk;
+    const int c = get_global_id(0), m = outer * inner, nk = (m - 1) / q + 1;
     if (c >= channels) return;
-    __global const float *p = part + po + 2 * (size_t)c * nchunk;
+    __global const float *p = part + po + c;
     float sum = 0.0f;
-    for (int k = 0; k < nchunk; k++) sum += p[2 * k];
+    for (int k = 0; k < nk; k++) sum += p[2 * (size_t)k * channels];
     const float mu = sum / (float)m; /* of x - K */
     float m2 = 0.0f;
-    for (int k = 0; k < nchunk; k++) {
-        const float nk = (float)min(chunk, m - k * chunk), d = p[2 * k] / nk - mu;
-        m2 += p[2 * k + 1] + nk * d * d;
+    for (int k = 0; k < nk; k++) {
+        const float nk_values = (float)min(q, m - k * q), d = p[2 * (size_t)k * channels] / nk_values - mu;
+        m2 += p[(2 * (size_t)k + 1) * channels] + nk_values * d * d;
     }
     stats_store(c, x[xo + (size_t)c * inner] + mu, m2, m, eps, mean, mo, invstd, io, track, rmean, rmo, rvar, rvo,
                 momentum);
@@ -197,9 +232,10 @@ inline size_t value_at(const int e, const int inner, const int channels, const i
     return ((size_t)o * channels + c) * inner + (e - o * inner);
 }
 
-/* batchnorm_stats_rows and _combine in one kernel for GPUs: work-group c strides over
+/* batchnorm_stats_tile and _combine in one kernel for GPUs: work-group c strides over
  * channel c's values (neighbouring work-items read neighbouring addresses), takes the mean
- * by group_sum (of x - K), then the squared deviations. global (channels * local), local a power of two. */
+ * by group_sum (of x - K), then the squared deviations. global (channels * local), local a
+ * power of two. */
 __kernel void batchnorm_stats_wg(__global const float *restrict x, const int xo, const int outer, const int channels,
                                  const int inner, const float eps, __global float *mean, const int mo,
                                  __global float *invstd, const int io, const int track, __global float *rmean,
@@ -221,61 +257,68 @@ __kernel void batchnorm_stats_wg(__global const float *restrict x, const int xo,
     if (lid == 0) stats_store(c, mu, m2, m, eps, mean, mo, invstd, io, track, rmean, rmo, rvar, rvo, momentum);
 }
 
-/* The arguments of both apply kernels: y = (x - mean) * invstd * gamma + beta, then relu
- * when relu is set. sd holds invstd (training: the batch's) or, when sd_is_var, the
- * running variance, from which invstd = 1/sqrt(var + eps). gamma and beta count only when
- * has_gamma / has_beta (affine=False: 1 and 0). */
-#define APPLY_ARGS                                                                                                  \
-    __global const float *x, const int xo, __global float *y, const int yo, const int outer, const int channels,   \
-        const int inner, const int chunk, __global const float *mean, const int mo, __global const float *sd,      \
-        const int so, const int sd_is_var, const float eps, __global const float *gamma, const int go,             \
-        const int has_gamma, __global const float *beta, const int bo, const int has_beta, const int relu
-
-/* Channel c's scale and shift: y = (x - mean) * scale + shift. */
-inline void apply_coef(const int c, __global const float *sd, const int so, const int sd_is_var, const float eps,
-                       __global const float *gamma, const int go, const int has_gamma, __global const float *beta,
-                       const int bo, const int has_beta, float *scale, float *shift)
+/* The forward's per-channel coefficients, y = (x - mean) * scale + shift:
+ *   coef plane 0 = mean, 1 = scale = invstd * gamma, 2 = shift = beta,
+ * sd holding invstd (training: the batch's) or, when sd_is_var, the running variance, from
+ * which invstd = 1/sqrt(var + eps). gamma and beta count only when has_gamma / has_beta
+ * (affine=False: 1 and 0). global (channels). */
+__kernel void batchnorm_coef(const int channels, __global const float *mean, const int mo, __global const float *sd,
+                             const int so, const int sd_is_var, const float eps, __global const float *gamma,
+                             const int go, const int has_gamma, __global const float *beta, const int bo,
+                             const int has_beta, __global float *coef)
 {
+    const int c = get_global_id(0);
+    if (c >= channels) return;
     const float inv = sd_is_var ? rsqrt(sd[so + c] + eps) : sd[so + c];
-    *scale = has_gamma ? gamma[go + c] * inv : inv;
-    *shift = has_beta ? beta[bo + c] : 0.0f;
+    coef[c] = mean[mo + c];
+    coef[channels + c] = has_gamma ? gamma[go + c] * inv : inv;
+    coef[2 * channels + c] = has_beta ? beta[bo + c] : 0.0f;
 }
 
 /* relu that keeps NaN, as torch.relu does */
 inline float relu_keep_nan(const float v) { return v < 0.0f ? 0.0f : v; }
 
-/* A work-item per value; for GPUs and for rows too short for batchnorm_apply_rows (chunk is
- * not used). y may alias x. global (outer * channels * inner). */
-__kernel void batchnorm_apply(APPLY_ARGS)
+/* y = (x - mean) * scale + shift (batchnorm_coef), then relu when relu is set; a work-item
+ * per value, for GPUs. y may alias x. global (outer * channels * inner). */
+__kernel void batchnorm_apply(__global const float *x, const int xo, __global float *y, const int yo, const int outer,
+                              const int channels, const int inner, __global const float *restrict coef,
+                              const int relu)
 {
     const int e = get_global_id(0);
     if (e >= outer * channels * inner) return;
     const int c = (e / inner) % channels;
-    float scale, shift;
-    apply_coef(c, sd, so, sd_is_var, eps, gamma, go, has_gamma, beta, bo, has_beta, &scale, &shift);
-    const float v = ((x + xo)[e] - mean[mo + c]) * scale + shift;
+    const float v = ((x + xo)[e] - coef[c]) * coef[channels + c] + coef[2 * channels + c];
     (y + yo)[e] = relu ? relu_keep_nan(v) : v;
 }
 
-/* A work-item per (chunk, channel) for CPU devices, a plain loop along each row piece.
- * y may alias x. global (nchunk, channels), local (1, 1). */
-__kernel void batchnorm_apply_rows(APPLY_ARGS)
+/* The same by tiles for CPU devices. y may alias x. global and local as batchnorm_stats_tile. */
+__kernel void batchnorm_apply_tile(__global const float *x, const int xo, __global float *y, const int yo,
+                                   const int outer, const int channels, const int inner, const int q, const int cb,
+                                   __global const float *restrict coef, const int relu)
 {
-    const int k = get_global_id(0), c = get_global_id(1);
-    int e0, e1;
-    if (!chunk_range(k, c, channels, outer * inner, chunk, &e0, &e1)) return;
-    float scale, shift;
-    apply_coef(c, sd, so, sd_is_var, eps, gamma, go, has_gamma, beta, bo, has_beta, &scale, &shift);
-    const float mu = mean[mo + c];
-    size_t at;
-    for (int e = e0, len; e < e1; e += len) {
-        len = piece(e, e1, inner, channels, c, &at);
-        __global const float *xp = x + xo + at;
-        __global float *yp = y + yo + at;
+    int e0, e1, c0, c1;
+    if (!tile(outer * inner, channels, q, cb, &e0, &e1, &c0, &c1)) return;
+    __global const float *mean = coef, *scale = coef + channels, *shift = coef + 2 * channels;
+    if (inner == 1) {
+        for (int o = e0; o < e1; o++) {
+            __global const float *xr = x + xo + (size_t)o * channels;
+            __global float *yr = y + yo + (size_t)o * channels;
+            if (relu)
+                for (int c = c0; c < c1; c++) yr[c] = relu_keep_nan((xr[c] - mean[c]) * scale[c] + shift[c]);
+            else
+                for (int c = c0; c < c1; c++) yr[c] = (xr[c] - mean[c]) * scale[c] + shift[c];
+        }
+        return;
+    }
+    FOR_PIECES(e0, e1, c0, c1)
+    {
+        __global const float *xp = x + xo + PIECE_AT;
+        __global float *yp = y + yo + PIECE_AT;
+        const float mu = mean[c], s = scale[c], b = shift[c];
         if (relu)
-            for (int i = 0; i < len; i++) yp[i] = relu_keep_nan((xp[i] - mu) * scale + shift);
+            for (int i = 0; i < len; i++) yp[i] = relu_keep_nan((xp[i] - mu) * s + b);
         else
-            for (int i = 0; i < len; i++) yp[i] = (xp[i] - mu) * scale + shift;
+            for (int i = 0; i < len; i++) yp[i] = (xp[i] - mu) * s + b;
     }
 }
 
@@ -283,64 +326,75 @@ __kernel void batchnorm_apply_rows(APPLY_ARGS)
  * dbeta = sdz, dgamma = sdzx * invstd (each when asked for), and the coefficients of
  *   dx = gamma * invstd / m * (m * dz - sdz - xhat * sum(dz * xhat)),  xhat = (x - mean) * invstd
  *      = a * dz - b * (x - mean) - d,  a = gamma * invstd, b = a * invstd^2 * sdzx / m, d = a * sdz / m
- * in coef[3c .. 3c+2]. */
-inline void grad_store(const int c, const float sdz, const float sdzx, const int m, __global const float *gamma,
-                       const int go, const int has_gamma, __global const float *invstd, const int io,
-                       __global float *dgamma, const int dgo, const int has_dgamma, __global float *dbeta,
-                       const int dbo, const int has_dbeta, __global float *coef)
+ * in coef planes 0, 1, 2. */
+inline void grad_store(const int c, const int channels, const float sdz, const float sdzx, const int m,
+                       __global const float *gamma, const int go, const int has_gamma, __global const float *invstd,
+                       const int io, __global float *dgamma, const int dgo, const int has_dgamma,
+                       __global float *dbeta, const int dbo, const int has_dbeta, __global float *coef)
 {
     const float inv = invstd[io + c], a = (has_gamma ? gamma[go + c] : 1.0f) * inv;
     if (has_dbeta) dbeta[dbo + c] = sdz;
     if (has_dgamma) dgamma[dgo + c] = sdzx * inv;
-    coef[3 * c] = a;
-    coef[3 * c + 1] = a * inv * inv * (sdzx / (float)m);
-    coef[3 * c + 2] = a * (sdz / (float)m);
+    coef[c] = a;
+    coef[channels + c] = a * inv * inv * (sdzx / (float)m);
+    coef[2 * channels + c] = a * (sdz / (float)m);
 }
 
-/* Per chunk, the backward's two sums (seg_grad_sums) into part[po + 2*(c*nchunk + k) + {0, 1}].
- * global (nchunk, channels), local (1, 1). */
-__kernel void batchnorm_backward_rows(__global const float *restrict x, const int xo, __global const float *restrict y,
+/* Per tile and channel, the backward's two sums (seg_grad_sums) into part[k] planes 0 and 1.
+ * global and local as batchnorm_stats_tile. */
+__kernel void batchnorm_backward_tile(__global const float *restrict x, const int xo, __global const float *restrict y,
                                       const int yo, __global const float *restrict dy, const int dyo,
                                       __global const float *restrict mean, const int mo, __global float *restrict part,
                                       const int po, const int outer, const int channels, const int inner,
-                                      const int chunk, const int relu)
+                                      const int q, const int cb, const int relu)
 {
-    const int k = get_global_id(0), c = get_global_id(1), m = outer * inner;
-    int e0, e1;
-    if (!chunk_range(k, c, channels, m, chunk, &e0, &e1)) return;
-    const float mu = mean[mo + c];
-    float sdz = 0.0f, sdzx = 0.0f;
-    size_t at;
-    for (int e = e0, len; e < e1; e += len) {
-        len = piece(e, e1, inner, channels, c, &at);
-        seg_grad_sums(x + xo + at, y + yo + at, dy + dyo + at, len, mu, relu, &sdz, &sdzx);
+    int e0, e1, c0, c1;
+    if (!tile(outer * inner, channels, q, cb, &e0, &e1, &c0, &c1)) return;
+    __global float *sdz = part + po + 2 * (size_t)get_global_id(0) * channels, *sdzx = sdz + channels;
+    __global const float *mu = mean + mo;
+    for (int c = c0; c < c1; c++) sdz[c] = sdzx[c] = 0.0f;
+    if (inner == 1) {
+        for (int o = e0; o < e1; o++) {
+            const size_t r = (size_t)o * channels;
+            __global const float *xr = x + xo + r, *yr = y + yo + r, *dyr = dy + dyo + r;
+            for (int c = c0; c < c1; c++) {
+                const float g = !relu || yr[c] > 0.0f ? dyr[c] : 0.0f;
+                sdz[c] += g;
+                sdzx[c] += g * (xr[c] - mu[c]);
+            }
+        }
+        return;
     }
-    const size_t p = po + 2 * ((size_t)c * ((m + chunk - 1) / chunk) + k);
-    part[p] = sdz;
-    part[p + 1] = sdzx;
+    FOR_PIECES(e0, e1, c0, c1)
+    {
+        float a, b;
+        seg_grad_sums(x + xo + PIECE_AT, y + yo + PIECE_AT, dy + dyo + PIECE_AT, len, mu[c], relu, &a, &b);
+        sdz[c] += a;
+        sdzx[c] += b;
+    }
 }
 
-/* Channel c's sums from its chunks, in chunk order, then grad_store. global (channels). */
+/* Channel c's sums from its parts, in order, then grad_store. global (channels). */
 __kernel void batchnorm_backward_combine(__global const float *restrict part, const int po, const int outer,
-                                         const int channels, const int inner, const int chunk,
-                                         __global const float *gamma, const int go,
-                                         const int has_gamma, __global const float *invstd, const int io,
-                                         __global float *dgamma, const int dgo, const int has_dgamma,
-                                         __global float *dbeta, const int dbo, const int has_dbeta,
-                                         __global float *coef)
+                                         const int channels, const int inner, const int q,
+                                         __global const float *gamma, const int go, const int has_gamma,
+                                         __global const float *invstd, const int io, __global float *dgamma,
+                                         const int dgo, const int has_dgamma, __global float *dbeta, const int dbo,
+                                         const int has_dbeta, __global float *coef)
 {
-    const int c = get_global_id(0), m = outer * inner, nchunk = (m + chunk - 1) / chunk;
+    const int c = get_global_id(0), m = outer * inner, nk = (m - 1) / q + 1;
     if (c >= channels) return;
-    __global const float *p = part + po + 2 * (size_t)c * nchunk;
+    __global const float *p = part + po + c;
     float sdz = 0.0f, sdzx = 0.0f;
-    for (int k = 0; k < nchunk; k++) {
-        sdz += p[2 * k];
-        sdzx += p[2 * k + 1];
+    for (int k = 0; k < nk; k++) {
+        sdz += p[2 * (size_t)k * channels];
+        sdzx += p[(2 * (size_t)k + 1) * channels];
     }
-    grad_store(c, sdz, sdzx, m, gamma, go, has_gamma, invstd, io, dgamma, dgo, has_dgamma, dbeta, dbo, has_dbeta, coef);
+    grad_store(c, channels, sdz, sdzx, m, gamma, go, has_gamma, invstd, io, dgamma, dgo, has_dgamma, dbeta, dbo,
+               has_dbeta, coef);
 }
 
-/* batchnorm_backward_rows and _combine in one kernel for GPUs: a work-group per channel.
+/* batchnorm_backward_tile and _combine in one kernel for GPUs: a work-group per channel.
  * global (channels * local), local a power of two. */
 __kernel void batchnorm_backward_wg(__global const float *restrict x, const int xo, __global const float *restrict y,
                                     const int yo, __global const float *restrict dy, const int dyo,
@@ -362,44 +416,57 @@ __kernel void batchnorm_backward_wg(__global const float *restrict x, const int 
     }
     const float sdz = group_sum(red, a), sdzx = group_sum(red, b);
     if (lid == 0)
-        grad_store(c, sdz, sdzx, m, gamma, go, has_gamma, invstd, io, dgamma, dgo, has_dgamma, dbeta, dbo, has_dbeta,
-                   coef);
+        grad_store(c, channels, sdz, sdzx, m, gamma, go, has_gamma, invstd, io, dgamma, dgo, has_dgamma, dbeta, dbo,
+                   has_dbeta, coef);
 }
 
-/* The arguments of both dx kernels: dx = a * dz - b * (x - mean) - d with channel c's
- * coefficients coef[3c..3c+2] (grad_store); dz = dy, or dy where y > 0 when relu. dx may
- * alias dy. */
-#define DATA_ARGS                                                                                                   \
-    __global const float *x, const int xo, __global const float *y, const int yo, __global const float *dy,        \
-        const int dyo, __global float *dx, const int dxo, __global const float *mean, const int mo,                \
-        __global const float *coef, const int outer, const int channels, const int inner, const int chunk,         \
-        const int relu
-
-/* A work-item per value (chunk is not used). global (outer * channels * inner). */
-__kernel void batchnorm_backward_data(DATA_ARGS)
+/* dx = a * dz - b * (x - mean) - d with channel c's coefficients (grad_store); dz = dy, or
+ * dy where y > 0 when relu; a work-item per value, for GPUs. dx may alias dy.
+ * global (outer * channels * inner). */
+__kernel void batchnorm_backward_data(__global const float *x, const int xo, __global const float *y, const int yo,
+                                      __global const float *dy, const int dyo, __global float *dx, const int dxo,
+                                      __global const float *restrict mean, const int mo,
+                                      __global const float *restrict coef, const int outer, const int channels,
+                                      const int inner, const int relu)
 {
     const int e = get_global_id(0);
     if (e >= outer * channels * inner) return;
     const int c = (e / inner) % channels;
     const float g = !relu || (y + yo)[e] > 0.0f ? (dy + dyo)[e] : 0.0f;
-    (dx + dxo)[e] = coef[3 * c] * g - coef[3 * c + 1] * ((x + xo)[e] - mean[mo + c]) - coef[3 * c + 2];
+    (dx + dxo)[e] = coef[c] * g - coef[channels + c] * ((x + xo)[e] - mean[mo + c]) - coef[2 * channels + c];
 }
 
-/* A work-item per (chunk, channel) for CPU devices. global (nchunk, channels), local (1, 1). */
-__kernel void batchnorm_backward_data_rows(DATA_ARGS)
+/* The same by tiles for CPU devices. dx may alias dy. global and local as batchnorm_stats_tile. */
+__kernel void batchnorm_backward_data_tile(__global const float *x, const int xo, __global const float *y,
+                                           const int yo, __global const float *dy, const int dyo, __global float *dx,
+                                           const int dxo, __global const float *restrict mean, const int mo,
+                                           __global const float *restrict coef, const int outer, const int channels,
+                                           const int inner, const int q, const int cb, const int relu)
 {
-    const int k = get_global_id(0), c = get_global_id(1);
-    int e0, e1;
-    if (!chunk_range(k, c, channels, outer * inner, chunk, &e0, &e1)) return;
-    const float a = coef[3 * c], b = coef[3 * c + 1], d = coef[3 * c + 2], mu = mean[mo + c];
-    size_t at;
-    for (int e = e0, len; e < e1; e += len) {
-        len = piece(e, e1, inner, channels, c, &at);
-        __global const float *xp = x + xo + at, *dyp = dy + dyo + at, *yp = y + yo + at;
-        __global float *dxp = dx + dxo + at;
+    int e0, e1, c0, c1;
+    if (!tile(outer * inner, channels, q, cb, &e0, &e1, &c0, &c1)) return;
+    __global const float *mu = mean + mo, *ca = coef, *cbt = coef + channels, *cd = coef + 2 * channels;
+    if (inner == 1) {
+        for (int o = e0; o < e1; o++) {
+            const size_t r = (size_t)o * channels;
+            __global const float *xr = x + xo + r, *yr = y + yo + r, *dyr = dy + dyo + r;
+            __global float *dxr = dx + dxo + r;
+            if (relu)
+                for (int c = c0; c < c1; c++)
+                    dxr[c] = ca[c] * (yr[c] > 0.0f ? dyr[c] : 0.0f) - cbt[c] * (xr[c] - mu[c]) - cd[c];
+            else
+                for (int c = c0; c < c1; c++) dxr[c] = ca[c] * dyr[c] - cbt[c] * (xr[c] - mu[c]) - cd[c];
+        }
+        return;
+    }
+    FOR_PIECES(e0, e1, c0, c1)
+    {
+        __global const float *xp = x + xo + PIECE_AT, *dyp = dy + dyo + PIECE_AT, *yp = y + yo + PIECE_AT;
+        __global float *dxp = dx + dxo + PIECE_AT;
+        const float a = ca[c], b = cbt[c], d = cd[c], m = mu[c];
         if (relu)
-            for (int i = 0; i < len; i++) dxp[i] = a * (yp[i] > 0.0f ? dyp[i] : 0.0f) - b * (xp[i] - mu) - d;
+            for (int i = 0; i < len; i++) dxp[i] = a * (yp[i] > 0.0f ? dyp[i] : 0.0f) - b * (xp[i] - m) - d;
         else
-            for (int i = 0; i < len; i++) dxp[i] = a * dyp[i] - b * (xp[i] - mu) - d;
+            for (int i = 0; i < len; i++) dxp[i] = a * dyp[i] - b * (xp[i] - m) - d;
     }
 }

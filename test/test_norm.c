@@ -153,7 +153,7 @@ static void batchnorm_matches_ref_nchw_3x7x13x11(void)
 /* BatchNorm1d's [N, F] input: inner = 1, the elementwise kernels */
 static void batchnorm_matches_ref_2d_5x7(void) { T_CHECK(bn_all_variants(5, 7, 1, -1.0f, 2.0f), "mismatch"); }
 
-/* One image, long rows: 7 chunks of the CPU kernels per channel, the last one ragged; data
+/* One image, long rows: 7 tiles of the CPU kernels per channel, the last one ragged; data
  * far from zero (mean 100, spread 1), where a float sum of x itself would lose the mean */
 static void batchnorm_matches_ref_outer1_inner_large(void)
 {
@@ -164,15 +164,17 @@ static void batchnorm_matches_ref_outer1_inner_large(void)
         }
 }
 
-/* Chunks that start and end inside rows (5000 values a row, 16384 a chunk), and chunks of
- * many 7-value rows (the CPU statistics kernel with the elementwise apply) */
-static void batchnorm_matches_ref_chunks_across_rows(void)
+/* The CPU tiles (norm.c): tiles that start and end inside rows (5000 values a row, 16384 a
+ * tile), tiles of many short rows, channel blocks with a ragged last one, and inner = 1 with
+ * several channel blocks or several tiles of rows; the GPU kernels on the same shapes */
+static void batchnorm_matches_ref_across_tiles(void)
 {
-    for (int cpu = 0; cpu < 2; cpu++) {
-        bn_cfg a = {9, 3, 5000, 1, 1, 1, cpu, 0.5f, 1.0f}, b = {5000, 2, 7, 1, 1, 0, cpu, -3.0f, 2.0f};
-        T_CHECK(bn_case(&a), "rows of 5000");
-        T_CHECK(bn_case(&b), "rows of 7");
-    }
+    static const int shapes[][3] = {{9, 3, 5000}, {5000, 2, 7}, {40, 300, 5}, {6, 2000, 1}, {20000, 3, 1}};
+    for (int cpu = 0; cpu < 2; cpu++)
+        for (size_t i = 0; i < T_COUNT(shapes); i++) {
+            bn_cfg k = {shapes[i][0], shapes[i][1], shapes[i][2], 1, 1, (int)i & 1, cpu, 0.5f, 2.0f};
+            T_CHECK(bn_case(&k), "%d x %d x %d", shapes[i][0], shapes[i][1], shapes[i][2]);
+        }
 }
 
 /* ------------------------------------------------------------------ finite differences */
@@ -196,43 +198,51 @@ static bool fd_loss(const bn_cfg *k, dbuf *X, dbuf *Y, dbuf *G, dbuf *B, const f
     return ok;
 }
 
-/* Whether relu's input in channel ch stays at least 1e-3 from 0, on one side, with x, gamma
- * and beta as given (the double reference's pre-activation). */
-static bool fd_clear_of_kink(const bn_cfg *k, const float *x, const float *gm, const float *bt, int ch, float *z)
+/* relu's inputs (the double reference's pre-activation) with x, gamma and beta as given. */
+static void fd_preact(const bn_cfg *k, const float *x, const float *gm, const float *bt, float *z)
 {
     batchnorm_forward_train_ref(x, z, k->outer, k->c, k->inner, gm, bt, 1e-5f, 0.1f, NULL, NULL, NULL, NULL, 0);
+}
+
+/* Whether every relu input of channel ch keeps its sign from zp to zm and stays 1e-3 or
+ * more from 0 at both. */
+static bool fd_clear_of_kink(const bn_cfg *k, const float *zp, const float *zm, int ch)
+{
     for (int o = 0; o < k->outer; o++)
-        for (int i = 0; i < k->inner; i++)
-            if (fabsf(z[((size_t)o * k->c + ch) * k->inner + i]) < 1e-3f) return false;
+        for (int i = 0; i < k->inner; i++) {
+            const size_t at = ((size_t)o * k->c + ch) * k->inner + i;
+            if (fabsf(zp[at]) < 1e-3f || fabsf(zm[at]) < 1e-3f || (zp[at] > 0) != (zm[at] > 0)) return false;
+        }
     return true;
 }
 
 /* One parameter p perturbed by +-h: the central difference, or NAN when relu's kink is near. */
 static double fd_point(const bn_cfg *k, dbuf *X, dbuf *Y, dbuf *G, dbuf *B, float *x, float *gm, float *bt,
-                       const float *r, float *y, float *z, float *p, int ch, bool *ok)
+                       const float *r, float *y, float *p, int ch, bool *ok)
 {
     const float h = 1e-2f, p0 = *p;
+    float zp[64], zm[64];
     double lp = 0, lm = 0;
     *p = p0 + h;
-    bool clear = !k->relu || fd_clear_of_kink(k, x, gm, bt, ch, z);
+    fd_preact(k, x, gm, bt, zp);
     *ok = *ok && fd_loss(k, X, Y, G, B, x, gm, bt, r, y, &lp);
     *p = p0 - h;
-    clear = clear && (!k->relu || fd_clear_of_kink(k, x, gm, bt, ch, z));
+    fd_preact(k, x, gm, bt, zm);
     *ok = *ok && fd_loss(k, X, Y, G, B, x, gm, bt, r, y, &lm);
     *p = p0;
-    return clear ? (lp - lm) / (2.0 * h) : NAN;
+    return !k->relu || fd_clear_of_kink(k, zp, zm, ch) ? (lp - lm) / (2.0 * h) : NAN;
 }
 
 /* dx, dgamma and dbeta of loss = sum(y * r) against central differences (h = 1e-2) through
  * the device's training forward, the batch statistics moving with x. Tolerance 2e-3 + 1e-2
  * relative: float rounding in the loss (~1e-7 of 30 terms, over 2h) and the O(h^2) term. A
- * point is skipped when relu's input in its channel comes within 1e-3 of 0 at x +- h
- * (the sign flips of all m of them would move the loss by a kink, not a slope). */
+ * point is skipped when a relu input of its channel changes sign between x - h and x + h or
+ * comes within 1e-3 of 0 there (the loss then moves by a kink, not a slope). */
 static bool fd_case(const bn_cfg *k)
 {
     dlcl_ctx *ctx = t_ctx();
     const size_t n = (size_t)k->outer * k->c * k->inner, c = (size_t)k->c;
-    float x[64], r[64], y[64], z[64], dx[64], gm[8], bt[8], dg[8], db[8], sm[8], si[8];
+    float x[64], r[64], y[64], dx[64], gm[8], bt[8], dg[8], db[8], sm[8], si[8];
     if (ctx == NULL || n > 64 || c > 8) return false;
     fill(x, n, -2, 2);
     fill(r, n, -1, 1);
@@ -256,7 +266,7 @@ static bool fd_case(const bn_cfg *k)
         const float an = j < n ? dx[j] : j < n + c ? dg[j - n] : db[j - n - c];
         const char *what = j < n ? "dx" : j < n + c ? "dgamma" : "dbeta";
         const size_t at = j < n ? j : j < n + c ? j - n : j - n - c;
-        const double fd = fd_point(k, &X, &Y, &G, &B, x, gm, bt, r, y, z, p, ch, &ok);
+        const double fd = fd_point(k, &X, &Y, &G, &B, x, gm, bt, r, y, p, ch, &ok);
         if (isnan(fd)) {
             skipped++;
             continue;
@@ -446,7 +456,7 @@ static const t_case cases[] = {
     T_CASE(batchnorm_matches_ref_nchw_3x7x13x11),
     T_CASE(batchnorm_matches_ref_2d_5x7),
     T_CASE(batchnorm_matches_ref_outer1_inner_large),
-    T_CASE(batchnorm_matches_ref_chunks_across_rows),
+    T_CASE(batchnorm_matches_ref_across_tiles),
     T_CASE(batchnorm_backward_matches_finite_differences),
     T_CASE(batchnorm_bad_arguments_are_refused),
     T_CASE(batchnorm_matches_torch_batchnorm),
