@@ -117,6 +117,11 @@ static dlcl_status scatter(dlcl_net *net, const st_file *f, const char *path, co
                 st = dlcl__err(DLCL_ERR_CHECKPOINT, "%s: tensor '%s' is missing", path, name);
                 break;
             }
+            if (t->dtype != ST_F32) { /* an int64 tensor (num_batches_tracked, say) under a parameter's name */
+                st = dlcl__err(DLCL_ERR_CHECKPOINT, "%s: tensor '%s' is %s, the net needs float32", path, name,
+                               st_dtype_names[t->dtype]);
+                break;
+            }
             bool same = t->ndim == lp->ndim;
             for (int d = 0; same && d < lp->ndim; d++) same = t->dims[d] == lp->dims[d];
             if (!same) {
