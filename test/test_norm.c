@@ -1,5 +1,5 @@
 /* Batch normalisation (lib/ops/norm.c, cl_kernels/norm.cl) against the double reference in
- * ref/norm_ref.c on odd shapes, each run with the CPU kernels (per-chunk loops) and the GPU
+ * ref/norm_ref.c on odd shapes, each run with the CPU kernels (tiles of rows) and the GPU
  * kernels (a work-group per channel, run on PoCL by clearing ctx->cpu_device); central
  * finite differences of the gradients through the training forward; the refused cases; and
  * one step compared with torch.nn.BatchNorm2d/1d through test/torch_norm.py. */
@@ -100,8 +100,9 @@ static bool bn_case(const bn_cfg *k)
              t_close("running_var after a step", s[C_RV], s[C_RVR], c, 1e-5f, 1e-6f);
     /* backward from the device's forward: first dx alone, then dgamma and dbeta alone (dx
      * must stay as it was: filled with 7) */
-    batchnorm_backward_ref(h[H_X], h[H_Y], h[H_DY], h[H_DXR], k->outer, k->c, k->inner, k->affine ? s[C_G] : NULL,
-                           s[C_SM], s[C_SI], s[C_DGR], s[C_DBR], k->relu);
+    if (ok)
+        batchnorm_backward_ref(h[H_X], h[H_Y], h[H_DY], h[H_DXR], k->outer, k->c, k->inner,
+                               k->affine ? s[C_G] : NULL, s[C_SM], s[C_SI], s[C_DGR], s[C_DBR], k->relu);
     ctx->cpu_device = k->cpu;
     if (ok)
         ok = (st = op_batchnorm_backward(ctx, ob(&X), k->relu ? ob(&Y) : none, ob(&DY), ob(&DX), k->outer, k->c,
