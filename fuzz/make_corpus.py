@@ -36,7 +36,7 @@ out("idx", "images.idx.gz", b"\x01" + gzip.compress(img, mtime=0))
 out("idx", "labels.idx.gz", b"\x00" + gzip.compress(lab, mtime=0))
 
 
-# ---- safetensors: every dtype the reader widens, metadata, a 0-d and an empty tensor
+# ---- safetensors: every dtype the reader widens, int64, metadata, a 0-d and an empty tensor
 def st(tensors, meta=None):
     hdr, blob = {}, b""
     for name, dtype, shape, data in tensors:
@@ -57,6 +57,9 @@ out("safetensors", "widen.safetensors", st([("h", "F16", [2, 2], struct.pack("<4
                                             ("d", "F64", [2], struct.pack("<2d", 3.25, -1e-300))]))
 out("safetensors", "scalar_empty.safetensors", st([("s", "F32", [], struct.pack("<f", 7)),
                                                    ("e", "F32", [0, 4], b"")]))
+out("safetensors", "batchnorm_i64.safetensors", st([("bn.num_batches_tracked", "I64", [], struct.pack("<q", 300)),
+                                                    ("bn.running_mean", "F32", [2], struct.pack("<2f", 0.1, -2)),
+                                                    ("steps", "I64", [2], struct.pack("<2q", -1, 2 ** 62))]))
 
 
 # ---- images: PNG (gray, RGB, RGBA, 16-bit), BMP, PGM, PPM

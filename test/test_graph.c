@@ -141,12 +141,13 @@ static void copy_rows_places_strided_blocks(void)
 
 /* ------------------------------------------------------------------ nets */
 
-/* Mean loss of the batch at the net's current parameters. */
+/* Mean training-mode loss of the batch at the net's current parameters (batch norm uses the
+ * batch's statistics): a training step with learning rate 0, which changes no weight. */
 static dlcl_status mean_loss(dlcl_net *net, const float *x, const int32_t *y, int n, double *out)
 {
     double sum;
     int c;
-    dlcl_status s = dlcl_net_eval_batch(net, x, y, n, &sum, &c, NULL);
+    dlcl_status s = dlcl_net_train_batch(net, x, y, n, &sum, &c);
     *out = sum / n;
     return s;
 }
@@ -208,6 +209,21 @@ static const char *fan_out_net = FD_NET
     "[fc]\ntype=dense\nunits=3\n";
 
 static void fan_out_net_gradients_match_finite_differences(void) { check_net_gradients("fan-out", fan_out_net); }
+
+/* batch norm over channels (fused relu, no affine) and over features, a residual add with
+ * relu: training-mode gradients through the batch statistics */
+static const char *batchnorm_net = FD_NET
+    "[c1]\ntype=conv\nfilters=4\nsize=3\npad=1\nbias=0\n"
+    "[bn1]\ntype=batchnorm\n"
+    "[c2]\ntype=conv\nfilters=4\nsize=3\npad=1\nbias=0\nactivation=tanh\n"
+    "[bn2]\ntype=batchnorm\naffine=0\nmomentum=0.3\n"
+    "[sum]\ntype=add\ninput=bn2, bn1\n"
+    "[c3]\ntype=conv\nfilters=2\nsize=3\nstride=2\nactivation=sigmoid\n"
+    "[fc1]\ntype=dense\nunits=5\n"
+    "[bn3]\ntype=batchnorm\neps=1e-3\n"
+    "[fc]\ntype=dense\nunits=3\n";
+
+static void batchnorm_net_gradients_match_finite_differences(void) { check_net_gradients("batchnorm", batchnorm_net); }
 
 /* concatenation of an output with its upsampled pooling, through an identity and a flatten */
 static const char *concat_net = FD_NET
@@ -353,6 +369,7 @@ static const t_case cases[] = {
     T_CASE(upsample_matches_ref_forward_and_backward),
     T_CASE(copy_rows_places_strided_blocks),
     T_CASE(fan_out_net_gradients_match_finite_differences),
+    T_CASE(batchnorm_net_gradients_match_finite_differences),
     T_CASE(concat_upsample_alias_net_gradients_match_finite_differences),
     T_CASE(sections_in_any_order_build_the_same_graph),
     T_CASE(residual_inference_shares_buffers_by_liveness),

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../lib/io/safetensors.h"
 #include "../lib/net/net.h"
 #include "test.h"
 
@@ -218,6 +219,31 @@ static void checkpoint_round_trip_and_errors_name_the_tensor(void)
         T_CHECK(t_err_matches(s, DLCL_ERR_CHECKPOINT, cases[i].msg), "%s: got %s: %s", cases[i].set,
                 dlcl_status_str(s), dlcl_last_error());
     }
+    /* a parameter stored as int64 (a num_batches_tracked under a parameter's name, say) */
+    char ckpt_i64[720];
+    snprintf(ckpt_i64, sizeof ckpt_i64, "%s.i64.safetensors", path);
+    st_file f;
+    T_OK(st_read(ckpt, &f));
+    st_tensor *ts = malloc(f.count * sizeof *ts);
+    int64_t zeros[64] = {0};
+    bool swapped = false;
+    for (size_t i = 0; ts && i < f.count; i++) {
+        ts[i] = f.tensors[i];
+        if (strcmp(ts[i].name, "c1.bias") == 0 && ts[i].ndim == 1 && ts[i].dims[0] <= 64) {
+            ts[i].dtype = ST_I64, ts[i].data = NULL, ts[i].i64 = zeros;
+            swapped = true;
+        }
+    }
+    s = ts && swapped ? st_write(ckpt_i64, ts, f.count, NULL, NULL, 0) : DLCL_ERR_INVALID_ARG;
+    free(ts);
+    st_file_free(&f);
+    T_CHECK(s == DLCL_OK, "cannot write %s (c1.bias found: %d): %s", ckpt_i64, swapped, dlcl_last_error());
+    T_OK(dlcl_net_create(path, NULL, 0, NULL, &b));
+    s = dlcl_net_load(b, ckpt_i64, 0, NULL);
+    dlcl_net_free(b);
+    unlink(ckpt_i64);
+    T_CHECK(t_err_matches(s, DLCL_ERR_CHECKPOINT, "tensor 'c1.bias' is I64, the net needs float32"), "got %s: %s",
+            dlcl_status_str(s), dlcl_last_error());
     snprintf(cfg2, sizeof cfg2, "%s", path);
     const char *more[] = {"f2.units=5", "f1.activation=relu"};
     T_OK(dlcl_net_create(cfg2, more, 2, NULL, &b));

@@ -1,7 +1,7 @@
-/* safetensors reader and writer (lib/io/safetensors.c): round trips, files laid out the way
- * Python's safetensors writes them with F16/BF16/F64 data, a table of malformed files each
- * with its status and message, atomic writes, and interop with PyTorch through
- * test/torch_interop_st.py. No OpenCL. */
+/* safetensors reader and writer (lib/io/safetensors.c): round trips (float32 and int64),
+ * files laid out the way Python's safetensors writes them with F16/BF16/F64 data, a table of
+ * malformed files each with its status and message, atomic writes, and interop with PyTorch
+ * through test/torch_interop_st.py. No OpenCL. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -79,9 +79,13 @@ static void st_round_trip_keeps_odd_shapes_order_and_metadata(void)
     t_fill_uniform(&rng, odd, T_COUNT(odd), -1e-3f, 1e-3f);
     t_fill_uniform(&rng, deep, T_COUNT(deep), 0, 100);
     const st_tensor t[] = {
-        {"conv1.weight", 4, {3, 1, 3, 3}, w}, {"conv1.bias", 1, {3}, bias},   {"fc.weight", 2, {7, 13}, fc},
-        {"odd", 5, {1, 1, 13, 1, 3}, odd},    {"scalar", 0, {0}, scalar},     {"empty", 2, {0, 5}, NULL},
-        {"deep", 8, {2, 1, 2, 1, 2, 1, 2, 1}, deep},
+        {"conv1.weight", 4, {3, 1, 3, 3}, w, ST_F32, NULL},
+        {"conv1.bias", 1, {3}, bias, ST_F32, NULL},
+        {"fc.weight", 2, {7, 13}, fc, ST_F32, NULL},
+        {"odd", 5, {1, 1, 13, 1, 3}, odd, ST_F32, NULL},
+        {"scalar", 0, {0}, scalar, ST_F32, NULL},
+        {"empty", 2, {0, 5}, NULL, ST_F32, NULL},
+        {"deep", 8, {2, 1, 2, 1, 2, 1, 2, 1}, deep, ST_F32, NULL},
     };
     const size_t nt = T_COUNT(t);
     const char *keys[] = {"format", "epochs_done", "note", "empty"};
@@ -126,6 +130,48 @@ static void st_round_trip_keeps_odd_shapes_order_and_metadata(void)
     st_file_free(&f); /* a freed file is empty: freeing it again is a no-op */
     st_file_free(NULL);
     T_CHECK(!why[0], "seed %llu: %s", (unsigned long long)t_seed(), why);
+}
+
+/* F32 and I64 tensors mixed: an I64 scalar after an odd number of floats (its data 4-byte
+ * aligned in the file), an empty I64, extreme int64 values; each read back with its dtype,
+ * its data in i64 or data and the other pointer NULL. */
+static void st_round_trip_mixes_f32_and_i64(void)
+{
+    float w[3] = {0.5f, -1, 2}, b[2] = {-0.0f, 7};
+    int64_t nbt = 123, steps[4] = {0, -1, INT64_MAX, INT64_MIN};
+    const st_tensor t[] = {
+        {"bn.weight", 1, {3}, w, ST_F32, NULL},
+        {"bn.num_batches_tracked", 0, {0}, NULL, ST_I64, &nbt},
+        {"steps", 2, {2, 2}, NULL, ST_I64, steps},
+        {"none", 2, {3, 0}, NULL, ST_I64, NULL},
+        {"bn.bias", 1, {2}, b, ST_F32, NULL},
+    };
+    const char *path = scratch_path("mixed.safetensors");
+    T_OK(st_write(path, t, T_COUNT(t), NULL, NULL, 0));
+    static unsigned char raw[4096];
+    FILE *fp = fopen(path, "rb");
+    T_CHECK(fp != NULL, "cannot open %s", path);
+    size_t len = fread(raw, 1, sizeof raw - 1, fp);
+    fclose(fp);
+    raw[len] = 0;
+    T_CHECK(len > 8 && strstr((const char *)raw + 8, "\"bn.num_batches_tracked\":{\"dtype\":\"I64\"") != NULL,
+            "the header does not name I64: %.200s", (const char *)raw + 8);
+    st_file f;
+    T_OK(st_read(path, &f));
+    char why[256] = "";
+    if (f.count != T_COUNT(t)) snprintf(why, sizeof why, "%zu tensors", f.count);
+    for (size_t i = 0; !why[0] && i < T_COUNT(t); i++) {
+        const st_tensor *r = st_find(&f, t[i].name);
+        bool ok = r && r->dtype == t[i].dtype && r->ndim == t[i].ndim;
+        for (int d = 0; ok && d < r->ndim; d++) ok = r->dims[d] == t[i].dims[d];
+        if (ok && t[i].dtype == ST_I64)
+            ok = r->data == NULL && r->i64 != NULL && memcmp(r->i64, t[i].i64, numel_of(r) * 8) == 0;
+        else if (ok)
+            ok = r->i64 == NULL && r->data != NULL && memcmp(r->data, t[i].data, numel_of(r) * 4) == 0;
+        if (!ok) snprintf(why, sizeof why, "tensor '%s' differs (dtype %s)", t[i].name, st_dtype_names[t[i].dtype]);
+    }
+    st_file_free(&f);
+    T_CHECK(!why[0], "%s", why);
 }
 
 /* ------------------------------------------------------------------ other dtypes */
@@ -232,6 +278,17 @@ static void st_malformed_files_are_refused_with_reason(void)
          DLCL_ERR_CHECKPOINT, "tensor 'w': shape and dtype do not match", NULL},
         {"F16 counted as F32", "{\"w\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[0,8]}}", 0, 8, 0,
          DLCL_ERR_CHECKPOINT, "tensor 'w': shape and dtype do not match", NULL},
+        {"I64 scalar in 4 bytes",
+         "{\"bn.num_batches_tracked\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[0,4]}}", 0, 4, 0,
+         DLCL_ERR_CHECKPOINT, "tensor 'bn.num_batches_tracked': shape and dtype do not match", "(4 bytes)"},
+        {"I64 counted as F32", "{\"steps\":{\"dtype\":\"I64\",\"shape\":[3],\"data_offsets\":[0,12]}}", 0, 12,
+         0, DLCL_ERR_CHECKPOINT, "tensor 'steps': shape and dtype do not match", "(12 bytes)"},
+        {"I64 beside F32 with one byte short",
+         "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+         "\"n\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[4,11]}}",
+         0, 11, 0, DLCL_ERR_CHECKPOINT, "tensor 'n': shape and dtype do not match", NULL},
+        {"I64 past the end", "{\"n\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,16]}}", 0, 8, 0,
+         DLCL_ERR_CHECKPOINT, "tensor 'n': data_offsets outside the data section of 8 bytes", NULL},
         {"offsets past the end", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 0, 4, 0,
          DLCL_ERR_CHECKPOINT, "tensor 'w': data_offsets outside the data section of 4 bytes", NULL},
         {"offsets reversed", "{\"w\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,0]}}", 0, 8, 0,
@@ -326,7 +383,7 @@ static void st_write_failure_leaves_no_temp_file_and_old_file_intact(void)
     const char *dir = t_tmpdir(1);
     T_CHECK(dir != NULL, "no scratch directory");
     float a[3] = {1, 2, 3};
-    st_tensor t = {"a", 1, {3}, a};
+    st_tensor t = {"a", 1, {3}, a, ST_F32, NULL};
     char path[1024];
 
     /* (a) the directory does not exist: nothing is created anywhere */
@@ -350,7 +407,7 @@ static void st_write_failure_leaves_no_temp_file_and_old_file_intact(void)
     /* (c) bad arguments: the existing file keeps its contents */
     snprintf(path, sizeof path, "%s/good.safetensors", dir);
     T_OK(st_write(path, &t, 1, NULL, NULL, 0));
-    st_tensor no_data = {"a", 1, {3}, NULL};
+    st_tensor no_data = {"a", 1, {3}, NULL, ST_F32, NULL};
     T_ERR(st_write(path, &no_data, 1, NULL, NULL, 0), DLCL_ERR_INVALID_ARG, "tensor 'a' has no data");
     st_file f;
     T_OK(st_read(path, &f));
@@ -368,7 +425,7 @@ static void st_overwrite_replaces_the_file_atomically(void)
     static float big[101];
     float small[3] = {-1, 0.5f, 9};
     for (int i = 0; i < 101; i++) big[i] = (float)i;
-    st_tensor old_t[2] = {{"a", 2, {1, 101}, big}, {"b", 1, {7}, big}};
+    st_tensor old_t[2] = {{"a", 2, {1, 101}, big, ST_F32, NULL}, {"b", 1, {7}, big, ST_F32, NULL}};
     const char *k[] = {"v"}, *v1[] = {"1"}, *v2[] = {"2"};
     T_OK(st_write(path, old_t, 2, k, v1, 1));
     struct stat before;
@@ -377,7 +434,7 @@ static void st_overwrite_replaces_the_file_atomically(void)
      * it, never written into it */
     int fd = open(path, O_RDONLY);
     T_CHECK(fd >= 0, "open %s", path);
-    st_tensor new_t = {"c", 1, {3}, small};
+    st_tensor new_t = {"c", 1, {3}, small, ST_F32, NULL};
     dlcl_status s = st_write(path, &new_t, 1, k, v2, 1);
     struct stat held, after;
     bool stat_ok = fstat(fd, &held) == 0 && stat(path, &after) == 0;
@@ -402,19 +459,24 @@ static void st_write_rejects_bad_arguments(void)
     char path[1024];
     snprintf(path, sizeof path, "%s/w.safetensors", dir);
     float x[4] = {0};
-    st_tensor two[2] = {{"w", 1, {4}, x}, {"w", 1, {4}, x}};
+    st_tensor two[2] = {{"w", 1, {4}, x, ST_F32, NULL}, {"w", 1, {4}, x, ST_F32, NULL}};
     T_ERR(st_write(path, two, 2, NULL, NULL, 0), DLCL_ERR_INVALID_ARG, "name 'w' is given twice");
     const char *k[] = {"a", "a"}, *v[] = {"1", "2"};
     T_ERR(st_write(path, two, 1, k, v, 2), DLCL_ERR_INVALID_ARG, "name 'a' is given twice");
-    st_tensor meta_name = {"__metadata__", 1, {4}, x};
+    st_tensor meta_name = {"__metadata__", 1, {4}, x, ST_F32, NULL};
     T_ERR(st_write(path, &meta_name, 1, NULL, NULL, 0), DLCL_ERR_INVALID_ARG, "reserved");
-    st_tensor neg = {"w", 2, {2, -2}, x};
+    st_tensor neg = {"w", 2, {2, -2}, x, ST_F32, NULL};
     T_ERR(st_write(path, &neg, 1, NULL, NULL, 0), DLCL_ERR_INVALID_ARG, "tensor 'w' has a negative dimension");
-    st_tensor rank9 = {"w", 9, {1}, x};
+    st_tensor rank9 = {"w", 9, {1}, x, ST_F32, NULL};
     T_ERR(st_write(path, &rank9, 1, NULL, NULL, 0), DLCL_ERR_INVALID_ARG, "rank 9");
-    st_tensor huge = {"w", 3, {(int64_t)1 << 40, (int64_t)1 << 40, 4}, x};
+    st_tensor huge = {"w", 3, {(int64_t)1 << 40, (int64_t)1 << 40, 4}, x, ST_F32, NULL};
     T_ERR(st_write(path, &huge, 1, NULL, NULL, 0), DLCL_ERR_INVALID_ARG, "too large");
-    st_tensor noname = {NULL, 1, {4}, x};
+    st_tensor no_i64 = {"bn.num_batches_tracked", 0, {0}, x, ST_I64, NULL};
+    T_ERR(st_write(path, &no_i64, 1, NULL, NULL, 0), DLCL_ERR_INVALID_ARG,
+          "tensor 'bn.num_batches_tracked' has no data (I64, i64 is NULL)");
+    st_tensor bad_dtype = {"w", 1, {4}, x, ST_DTYPE_COUNT, NULL};
+    T_ERR(st_write(path, &bad_dtype, 1, NULL, NULL, 0), DLCL_ERR_INVALID_ARG, "tensor 'w' has dtype 2");
+    st_tensor noname = {NULL, 1, {4}, x, ST_F32, NULL};
     T_ERR(st_write(path, &noname, 1, NULL, NULL, 0), DLCL_ERR_INVALID_ARG, "tensor 0 has no name");
     const char *nullv[] = {NULL};
     T_ERR(st_write(path, two, 1, k, nullv, 1), DLCL_ERR_INVALID_ARG, "metadata entry 0");
@@ -433,10 +495,17 @@ static void st_torch_reads_dlcl_file_and_dlcl_reads_torch_file(void)
         T_SKIP("no /usr/bin/python3");
     }
     float ar[30], nb[7], sc[1] = {42};
+    int64_t nbt = 7, idx[3] = {-1, (int64_t)1 << 40, INT64_MIN};
     for (int i = 0; i < 30; i++) ar[i] = (float)i * 0.5f - 3;
     for (int i = 0; i < 7; i++) nb[i] = -(float)i * 0.25f;
     const st_tensor t[] = {
-        {"arange", 3, {2, 3, 5}, ar}, {"neg_bias", 1, {7}, nb}, {"scalar", 0, {0}, sc}, {"empty", 2, {0, 4}, NULL}};
+        {"arange", 3, {2, 3, 5}, ar, ST_F32, NULL},
+        {"neg_bias", 1, {7}, nb, ST_F32, NULL},
+        {"scalar", 0, {0}, sc, ST_F32, NULL},
+        {"empty", 2, {0, 4}, NULL, ST_F32, NULL},
+        {"bn.num_batches_tracked", 0, {0}, NULL, ST_I64, &nbt},
+        {"index", 1, {3}, NULL, ST_I64, idx},
+    };
     const char *keys[] = {"format", "note"}, *vals[] = {"pt", "dlcl \"quoted\" \xc2\xb5"};
     char path[1024], back[1100], cmd[3000];
     snprintf(path, sizeof path, "%s", scratch_path("interop.safetensors"));
@@ -469,10 +538,11 @@ static void st_torch_reads_dlcl_file_and_dlcl_reads_torch_file(void)
         {"f64.running_mean", 1, 3, f64m, 3}, {"arange.doubled", 3, 2, dbl, 30},
     };
     char why[256] = "";
-    if (f.count != T_COUNT(want)) snprintf(why, sizeof why, "%zu tensors", f.count);
+    if (f.count != T_COUNT(want) + 2) snprintf(why, sizeof why, "%zu tensors", f.count);
     for (size_t i = 0; !why[0] && i < T_COUNT(want); i++) {
         const st_tensor *r = st_find(&f, want[i].name);
-        if (!r || r->ndim != want[i].ndim || r->dims[0] != want[i].d0 || numel_of(r) != want[i].n) {
+        if (!r || r->dtype != ST_F32 || r->i64 != NULL || r->ndim != want[i].ndim || r->dims[0] != want[i].d0 ||
+            numel_of(r) != want[i].n) {
             snprintf(why, sizeof why, "'%s' missing or misshapen", want[i].name);
             break;
         }
@@ -480,6 +550,14 @@ static void st_torch_reads_dlcl_file_and_dlcl_reads_torch_file(void)
             if (!same_float(r->data[j], want[i].want[j]))
                 snprintf(why, sizeof why, "'%s'[%zu]: got %.9g want %.9g", want[i].name, j, r->data[j], want[i].want[j]);
     }
+    /* int64 from torch: a num_batches_tracked scalar, and the C file's index tensor times 1 */
+    const st_tensor *tn = st_find(&f, "bn.num_batches_tracked"), *ti = st_find(&f, "index.copy");
+    const int64_t want_idx[3] = {-1, (int64_t)1 << 40, INT64_MIN};
+    if (!why[0] && (!tn || tn->dtype != ST_I64 || tn->data || !tn->i64 || tn->ndim != 0 || tn->i64[0] != 12345678901))
+        snprintf(why, sizeof why, "'bn.num_batches_tracked' is not the int64 scalar 12345678901");
+    if (!why[0] && (!ti || ti->dtype != ST_I64 || ti->ndim != 1 || ti->dims[0] != 3 ||
+                    memcmp(ti->i64, want_idx, sizeof want_idx) != 0))
+        snprintf(why, sizeof why, "'index.copy' is not the int64 [-1, 2^40, -2^63]");
     bool meta_ok = false;
     for (size_t i = 0; i < f.meta_count; i++)
         meta_ok |= strcmp(f.meta_keys[i], "writer") == 0 && strcmp(f.meta_values[i], "torch") == 0;
@@ -491,6 +569,7 @@ static void st_torch_reads_dlcl_file_and_dlcl_reads_torch_file(void)
 
 static const t_case cases[] = {
     T_CASE(st_round_trip_keeps_odd_shapes_order_and_metadata),
+    T_CASE(st_round_trip_mixes_f32_and_i64),
     T_CASE(st_reads_python_layout_and_widens_f16_bf16_f64),
     T_CASE(st_malformed_files_are_refused_with_reason),
     T_CASE(st_header_over_100mib_is_refused_without_reading),

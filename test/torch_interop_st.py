@@ -4,9 +4,10 @@
     torch_interop_st.py check FILE
 
 Reads FILE, which test_safetensors (case st_torch_reads_dlcl_file_and_dlcl_reads_torch_file)
-wrote with st_write, using the pure-Python reader below, and asserts its layout and contents.
-Then writes FILE.torch.safetensors holding float32, float16, bfloat16 and float64 tensors
-that the C case reads back and checks. The format is implemented here with struct, json and
+wrote with st_write, using the pure-Python reader below, and asserts its layout and contents
+(float32 tensors and int64 ones). Then writes FILE.torch.safetensors holding float32,
+float16, bfloat16, float64 and int64 tensors (a batch norm's num_batches_tracked) that the C
+case reads back and checks. The format is implemented here with struct, json and
 torch.frombuffer: the `safetensors` pip package is not needed (Debian does not ship it).
 
 Exit status: 0 when everything matches, 1 on a mismatch (the reason on stderr),
@@ -22,7 +23,8 @@ except ImportError as e:  # the C case reports this as a skip
     print(f"torch not importable: {e}", file=sys.stderr)
     sys.exit(77)
 
-DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64}
+DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64,
+          "I64": torch.int64}
 NAMES = {v: k for k, v in DTYPES.items()}
 
 
@@ -101,6 +103,8 @@ def check(path):
         "neg_bias": -torch.arange(7, dtype=torch.float32) * 0.25,
         "scalar": torch.tensor(42.0),
         "empty": torch.empty(0, 4),
+        "bn.num_batches_tracked": torch.tensor(7, dtype=torch.int64),
+        "index": torch.tensor([-1, 2 ** 40, -2 ** 63], dtype=torch.int64),
     }
     if list(tensors) != list(want):
         fail(f"tensor names {list(tensors)}, want {list(want)} in this order")
@@ -108,7 +112,7 @@ def check(path):
         fail(f"data blob order {blob_order}: st_write must keep the given order")
     for name, w in want.items():
         t = tensors[name]
-        if t.dtype != torch.float32 or t.shape != w.shape or not torch.equal(t, w):
+        if t.dtype != w.dtype or t.shape != w.shape or not torch.equal(t, w):
             fail(f"{name}: got {t.dtype} {tuple(t.shape)} {t.flatten()[:8].tolist()}, want {tuple(w.shape)} "
                  f"{w.flatten()[:8].tolist()}")
 
@@ -119,6 +123,8 @@ def check(path):
         "bf16.bias": torch.tensor([1.0, -3.140625, 2.0 ** -100, 65536.0], dtype=torch.bfloat16),
         "f64.running_mean": torch.tensor([0.1, -2.5, 1e-3], dtype=torch.float64),
         "arange.doubled": (tensors["arange"] * 2).to(torch.float16),
+        "bn.num_batches_tracked": torch.tensor(12345678901, dtype=torch.int64),
+        "index.copy": tensors["index"] * 1,
     }
     st_write(path + ".torch.safetensors", out, {"writer": "torch", "torch_version": str(torch.__version__)})
     # read our own output back: the file is well-formed by this reader's rules too

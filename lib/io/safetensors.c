@@ -3,8 +3,8 @@
  * with nothing after it but whitespace, every offset is bounded by the data size, every
  * shape product is overflow-checked against its byte range, and the ranges must tile the
  * data section exactly (as the reference implementation requires). Tensor data is read
- * straight into its float buffer, so nothing larger than the file (twice it for 16-bit
- * dtypes, which widen to float) is ever allocated. */
+ * straight into its float (or int64) buffer, so nothing larger than the file (twice it for
+ * 16-bit dtypes, which widen to float) is ever allocated. */
 #include <cJSON.h>
 #include <errno.h>
 #include <signal.h>
@@ -27,12 +27,19 @@
 #define ST_MAX_JSON_INT ((uint64_t)1 << 53)
 #define ST_CHUNK 65536
 
-enum { DT_F32, DT_F16, DT_BF16, DT_F64, DT_COUNT };
+const char *const st_dtype_names[ST_DTYPE_COUNT] = {"F32", "I64"};
+_Static_assert(DLCL__ARRAY_LEN(st_dtype_names) == ST_DTYPE_COUNT, "one name per st_dtype");
+
+/* The dtypes on disk, and the st_dtype each one is read as. */
+enum { DT_F32, DT_F16, DT_BF16, DT_F64, DT_I64, DT_COUNT };
 static const struct {
     const char *name;
     size_t size;
-} dtypes[] = {{"F32", 4}, {"F16", 2}, {"BF16", 2}, {"F64", 8}};
+    st_dtype as;
+} dtypes[] = {{"F32", 4, ST_F32}, {"F16", 2, ST_F32}, {"BF16", 2, ST_F32}, {"F64", 8, ST_F32}, {"I64", 8, ST_I64}};
 _Static_assert(DLCL__ARRAY_LEN(dtypes) == DT_COUNT, "one dtypes row per DT_*");
+static const size_t st_dtype_size[ST_DTYPE_COUNT] = {4, 8};
+_Static_assert(DLCL__ARRAY_LEN(st_dtype_size) == ST_DTYPE_COUNT, "one size per st_dtype");
 
 /* IEEE half -> float bits, exact (subnormals normalised, NaN payloads kept). */
 static uint32_t half_bits_to_float_bits(uint16_t h)
@@ -86,6 +93,7 @@ void st_file_free(st_file *f)
     for (size_t i = 0; i < f->count; i++) {
         free(f->tensors[i].name);
         free(f->tensors[i].data);
+        free(f->tensors[i].i64);
     }
     for (size_t i = 0; i < f->meta_count; i++) {
         free(f->meta_keys[i]);
@@ -198,7 +206,8 @@ static dlcl_status parse_entry(const char *path, const cJSON *e, st_tensor *t, r
     *dt = -1;
     for (int i = 0; i < DT_COUNT; i++)
         if (strcmp(jd->valuestring, dtypes[i].name) == 0) *dt = i;
-    if (*dt < 0) return bad(path, name, "dtype '%.32s' is not supported (F32, F16, BF16, F64)", jd->valuestring);
+    if (*dt < 0) return bad(path, name, "dtype '%.32s' is not supported (F32, F16, BF16, F64, I64)", jd->valuestring);
+    t->dtype = dtypes[*dt].as;
     int nd = cJSON_GetArraySize(js);
     if (nd > ST_MAX_DIMS) return bad(path, name, "%d dimensions, at most %d are supported", nd, ST_MAX_DIMS);
     uint64_t numel = 1;
@@ -291,7 +300,8 @@ static dlcl_status check_ranges(const char *path, const range *ranges, size_t n,
     return st;
 }
 
-/* Reads each tensor's bytes from fp into a new float buffer, widening as it goes. */
+/* Reads each tensor's bytes from fp into a new buffer of its st_dtype: F32 and I64 straight
+ * in, the other dtypes through a chunk, widened to float as it goes. */
 static dlcl_status read_data(const char *path, FILE *fp, uint64_t data_start, st_file *out, const range *ranges,
                              const int *dts)
 {
@@ -301,24 +311,29 @@ static dlcl_status read_data(const char *path, FILE *fp, uint64_t data_start, st
     for (size_t i = 0; i < out->count && st == DLCL_OK; i++) {
         size_t esz = dtypes[dts[i]].size, numel = (size_t)((ranges[i].end - ranges[i].begin) / esz);
         st_tensor *t = &out->tensors[i];
-        if ((t->data = malloc(numel ? numel * sizeof(float) : sizeof(float))) == NULL) {
-            st = dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "%s: tensor '%s': out of host memory (%zu floats)", path, t->name,
-                           numel);
+        const size_t out_size = st_dtype_size[t->dtype];
+        void *buf = malloc(numel ? numel * out_size : out_size);
+        if (buf == NULL) {
+            st = dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "%s: tensor '%s': out of host memory (%zu %s values)", path,
+                           t->name, numel, st_dtype_names[t->dtype]);
             break;
         }
+        if (t->dtype == ST_I64) t->i64 = buf;
+        else t->data = buf;
         if (numel == 0) continue;
         if (fseeko(fp, (off_t)(data_start + ranges[i].begin), SEEK_SET) != 0) {
             st = dlcl__err(DLCL_ERR_IO, "%s: tensor '%s': seek failed: %s", path, t->name, strerror(errno));
             break;
         }
-        size_t per = dts[i] == DT_F32 ? numel : ST_CHUNK / esz;
+        const bool as_is = dts[i] == DT_F32 || dts[i] == DT_I64;
+        size_t per = as_is ? numel : ST_CHUNK / esz;
         for (size_t done = 0; done < numel && st == DLCL_OK; done += per) {
             size_t k = numel - done < per ? numel - done : per;
-            void *dst = dts[i] == DT_F32 ? (void *)(t->data + done) : (void *)chunk;
+            void *dst = as_is ? (void *)((unsigned char *)buf + done * esz) : (void *)chunk;
             if (fread(dst, esz, k, fp) != k)
                 st = dlcl__err(DLCL_ERR_IO, "%s: tensor '%s': %s", path, t->name,
                                ferror(fp) ? strerror(errno) : "unexpected end of file (did it shrink while read?)");
-            else if (dts[i] != DT_F32)
+            else if (!as_is)
                 convert(dts[i], chunk, t->data + done, k);
         }
     }
@@ -431,7 +446,8 @@ static char *build_header(const st_tensor *t, const uint64_t *bytes, size_t coun
     uint64_t off = 0;
     for (size_t i = 0; ok && i < count; i++) {
         cJSON *e = cJSON_AddObjectToObject(root, t[i].name), *shape = NULL, *offs = NULL;
-        ok = e && cJSON_AddStringToObject(e, "dtype", "F32") && (shape = cJSON_AddArrayToObject(e, "shape"));
+        ok = e && cJSON_AddStringToObject(e, "dtype", st_dtype_names[t[i].dtype]) &&
+             (shape = cJSON_AddArrayToObject(e, "shape"));
         for (int d = 0; ok && d < t[i].ndim; d++) ok = cJSON_AddItemToArray(shape, json_u64((uint64_t)t[i].dims[d]));
         ok = ok && (offs = cJSON_AddArrayToObject(e, "data_offsets")) && cJSON_AddItemToArray(offs, json_u64(off)) &&
              cJSON_AddItemToArray(offs, json_u64(off + bytes[i]));
@@ -463,6 +479,9 @@ static dlcl_status check_write_args(const st_tensor *tensors, size_t count, cons
             strcmp(t->name, "__metadata__") == 0)
             return dlcl__err(DLCL_ERR_INVALID_ARG, "st_write: tensor %zu has no name, a reserved one or one that is "
                              "not UTF-8", i);
+        if ((unsigned)t->dtype >= ST_DTYPE_COUNT)
+            return dlcl__err(DLCL_ERR_INVALID_ARG, "st_write: tensor '%s' has dtype %d (0..%d)", t->name,
+                             (int)t->dtype, ST_DTYPE_COUNT - 1);
         if (t->ndim < 0 || t->ndim > ST_MAX_DIMS)
             return dlcl__err(DLCL_ERR_INVALID_ARG, "st_write: tensor '%s' has rank %d (0..%d)", t->name, t->ndim,
                              ST_MAX_DIMS);
@@ -474,11 +493,13 @@ static dlcl_status check_write_args(const st_tensor *tensors, size_t count, cons
             if (x != 0 && numel > UINT64_MAX / x) numel = UINT64_MAX;
             else numel *= x;
         }
-        if (numel > (ST_MAX_JSON_INT - total) / 4 || numel > SIZE_MAX / 4)
+        const size_t esz = st_dtype_size[t->dtype];
+        if (numel > (ST_MAX_JSON_INT - total) / esz || numel > SIZE_MAX / esz)
             return dlcl__err(DLCL_ERR_INVALID_ARG, "st_write: tensor '%s' makes the file too large", t->name);
-        if (numel > 0 && t->data == NULL)
-            return dlcl__err(DLCL_ERR_INVALID_ARG, "st_write: tensor '%s' has no data", t->name);
-        bytes[i] = numel * 4;
+        if (numel > 0 && (t->dtype == ST_I64 ? (const void *)t->i64 : (const void *)t->data) == NULL)
+            return dlcl__err(DLCL_ERR_INVALID_ARG, "st_write: tensor '%s' has no data (%s, %s is NULL)", t->name,
+                             st_dtype_names[t->dtype], t->dtype == ST_I64 ? "i64" : "data");
+        bytes[i] = numel * esz;
         total += bytes[i];
     }
     for (size_t i = 0; i < mc; i++)
@@ -560,7 +581,8 @@ dlcl_status st_write(const char *path, const st_tensor *tensors, size_t count, c
     bool ok = dlcl__write_all(fd, lenb, 8) == 0 && dlcl__write_all(fd, hdr, hlen) == 0;
     for (size_t i = 0; ok && i < count; i++) {
         if (i == count / 2) fault_kill_mid_write();
-        ok = dlcl__write_all(fd, tensors[i].data, (size_t)bytes[i]) == 0;
+        const void *src = tensors[i].dtype == ST_I64 ? (const void *)tensors[i].i64 : (const void *)tensors[i].data;
+        ok = dlcl__write_all(fd, src, (size_t)bytes[i]) == 0;
     }
     ok = ok && fsync(fd) == 0;
     if (!ok) {

@@ -24,6 +24,7 @@ static const char *state_name(const dlcl_net *net, int slot) { return net->optim
 /* Host copies of the regions, in the layout of the device ones. */
 typedef struct host_regions {
     float *params, *buffers, *state;
+    int64_t *counters; /* LAYER_COUNTER values, copied from or to net->counters */
 } host_regions;
 
 static void host_free(host_regions *h)
@@ -31,6 +32,7 @@ static void host_free(host_regions *h)
     free(h->params);
     free(h->buffers);
     free(h->state);
+    free(h->counters);
 }
 
 static dlcl_status host_alloc(const dlcl_net *net, host_regions *h, bool state)
@@ -39,7 +41,9 @@ static dlcl_status host_alloc(const dlcl_net *net, host_regions *h, bool state)
     h->params = malloc((net->n_params ? net->n_params : 1) * sizeof(float));
     h->buffers = malloc((net->n_buffers ? net->n_buffers : 1) * sizeof(float));
     if (state) h->state = malloc((net->n_params ? net->n_params * (size_t)net->n_state : 1) * sizeof(float));
-    if (h->params && h->buffers && (!state || h->state)) return DLCL_OK;
+    h->counters = malloc((net->n_counters ? net->n_counters : 1) * sizeof *h->counters);
+    if (h->counters) memcpy(h->counters, net->counters, net->n_counters * sizeof *h->counters);
+    if (h->params && h->buffers && h->counters && (!state || h->state)) return DLCL_OK;
     host_free(h);
     return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory for a checkpoint");
 }
@@ -52,10 +56,17 @@ static dlcl_status transfer(dlcl_net *net, bool write, cl_mem m, float *h, size_
     return err == CL_SUCCESS ? DLCL_OK : dlcl__cl_err(err, what);
 }
 
-/* Where tensor p's values live in the host copies. */
-static float *host_of(const host_regions *h, const layer_param *p)
+/* Tensor p as a safetensors entry pointing into the host copies: float32 for the parameters
+ * and buffers, int64 for the counters. */
+static void point_into(st_tensor *t, const host_regions *h, const layer_param *p)
 {
-    return p->region == LAYER_PARAM ? h->params + p->off : h->buffers + p->off;
+    if (p->region == LAYER_COUNTER) {
+        t->dtype = ST_I64;
+        t->i64 = h->counters + p->off;
+    } else {
+        t->dtype = ST_F32;
+        t->data = p->region == LAYER_PARAM ? h->params + p->off : h->buffers + p->off;
+    }
 }
 
 static size_t count_tensors(const dlcl_net *net)
@@ -81,7 +92,8 @@ static size_t list_tensors(const dlcl_net *net, const host_regions *h, const cha
         for (int p = 0; p < l->n_params; p++, t++) {
             const layer_param *lp = &l->params[p];
             tensor_name(names[t], prefix, l, lp, NULL);
-            tensors[t] = (st_tensor){.name = names[t], .ndim = lp->ndim, .data = host_of(h, lp)};
+            tensors[t] = (st_tensor){.name = names[t], .ndim = lp->ndim};
+            point_into(&tensors[t], h, lp);
             memcpy(tensors[t].dims, lp->dims, sizeof lp->dims);
         }
     }
@@ -188,6 +200,9 @@ static dlcl_status match(const st_file *f, const char *path, const st_tensor *wa
             if ((t = st_find(f, alt)) != NULL) matched--; /* not under prefix: not counted below */
         }
         if (t == NULL) return dlcl__err(DLCL_ERR_CHECKPOINT, "%s: tensor '%s' is missing", path, want[i].name);
+        if (t->dtype != want[i].dtype)
+            return dlcl__err(DLCL_ERR_CHECKPOINT, "%s: tensor '%s' is %s, the net needs %s", path, want[i].name,
+                             st_dtype_names[t->dtype], want[i].dtype == ST_I64 ? "int64" : "float32");
         bool same = t->ndim == want[i].ndim;
         for (int d = 0; same && d < t->ndim; d++) same = t->dims[d] == want[i].dims[d];
         if (!same) {
@@ -197,7 +212,10 @@ static dlcl_status match(const st_file *f, const char *path, const st_tensor *wa
         }
         size_t numel = 1;
         for (int d = 0; d < t->ndim; d++) numel *= (size_t)t->dims[d];
-        memcpy(want[i].data, t->data, numel * sizeof(float));
+        if (t->dtype == ST_I64)
+            memcpy(want[i].i64, t->i64, numel * sizeof *t->i64);
+        else
+            memcpy(want[i].data, t->data, numel * sizeof(float));
         matched++;
     }
     size_t with_prefix = 0;
@@ -233,6 +251,7 @@ static dlcl_status scatter(dlcl_net *net, const st_file *f, const char *path, co
     if (st == DLCL_OK && state)
         st = transfer(net, true, net->state, h.state, net->n_params * (size_t)net->n_state,
                       "clEnqueueWriteBuffer (checkpoint)");
+    if (st == DLCL_OK) memcpy(net->counters, h.counters, net->n_counters * sizeof *net->counters);
     host_free(&h);
     free(tensors);
     free(names);

@@ -258,4 +258,37 @@ dlcl_status op_sum_squares(dlcl_ctx *ctx, op_buf x, size_t n, op_buf partials);
  * A NaN norm gives a NaN factor, as torch's clamp does. */
 dlcl_status op_clip_coef(dlcl_ctx *ctx, op_buf partials, size_t n_partials, float max_norm, cl_mem gscale);
 
+/* ---------------------------------------------------------------- batch norm (norm.c) */
+
+/* Batch normalisation as PyTorch's nn.BatchNorm1d/2d, over x viewed as [outer][c][inner]
+ * (NCHW: outer = N, inner = H*W; a 2-d [N, F] input: outer = N, c = F, inner = 1); each
+ * channel over its m = outer*inner values. gamma.mem / beta.mem NULL: affine=False (1, 0).
+ * act: OP_ACT_LINEAR, or OP_ACT_RELU fused into the output (y = relu(bn(x))); any other is
+ * DLCL_ERR_INVALID_ARG. y may alias x. */
+
+/* mean = sum x / m, var = sum (x - mean)^2 / m (biased; the mean first, then the squared
+ * deviations), invstd = 1 / sqrt(var + eps), y = act((x - mean) * invstd * gamma + beta).
+ * save_mean and save_invstd (c floats each, for op_batchnorm_backward) may both be NULL.
+ * With running_mean and running_var (both or neither; NULL: track_running_stats=False):
+ *   running_mean = (1 - momentum) * running_mean + momentum * mean,
+ *   running_var  = (1 - momentum) * running_var  + momentum * var * m / (m - 1).
+ * (PyTorch's momentum=None, a cumulative average, is momentum = 1 / num_batches_tracked.)
+ * m == 1 is DLCL_ERR_SHAPE, as PyTorch refuses it in training. */
+dlcl_status op_batchnorm_forward_train(dlcl_ctx *ctx, op_buf x, op_buf y, int outer, int c, int inner, op_buf gamma,
+                                       op_buf beta, float eps, float momentum, op_buf running_mean, op_buf running_var,
+                                       op_buf save_mean, op_buf save_invstd, op_act act);
+/* y = act((x - running_mean) / sqrt(running_var + eps) * gamma + beta). */
+dlcl_status op_batchnorm_forward_eval(dlcl_ctx *ctx, op_buf x, op_buf y, int outer, int c, int inner, op_buf gamma,
+                                      op_buf beta, op_buf running_mean, op_buf running_var, float eps, op_act act);
+/* The training-mode backward (the batch statistics depend on x), from the forward's x, y (read
+ * only with OP_ACT_RELU; y.mem may be NULL for linear), save_mean and save_invstd:
+ *   dz = dy, or dy * (y > 0) for relu;  xhat = (x - mean) * invstd
+ *   dbeta = sum dz,  dgamma = sum dz * xhat   (overwritten, not accumulated)
+ *   dx = gamma * invstd / m * (m * dz - sum dz - xhat * sum(dz * xhat))
+ * Each of dx, dgamma, dbeta is skipped when its mem is NULL. dy is not modified; dx may
+ * alias dy. */
+dlcl_status op_batchnorm_backward(dlcl_ctx *ctx, op_buf x, op_buf y, op_buf dy, op_buf dx, int outer, int c, int inner,
+                                  op_buf gamma, op_buf save_mean, op_buf save_invstd, op_buf dgamma, op_buf dbeta,
+                                  op_act act);
+
 #endif

@@ -58,4 +58,17 @@ void relu_grad_ref(const float *y, const float *dy, size_t n, float *dz);
 void upsample_nearest_forward_ref(int planes, int h, int w, int s, const float *x, float *y);
 void upsample_nearest_backward_ref(int planes, int h, int w, int s, const float *dy, float *dx);
 
+/* norm_ref.c: batch norm over [outer][c][inner] as PyTorch's BatchNorm1d/2d; gamma/beta NULL:
+ * affine=False; running_* NULL: no running statistics; save_* may be NULL; relu fused into y.
+ * The backward is training mode's, with dz = dy * (y > 0) when relu; dx/dgamma/dbeta may be NULL. */
+void batchnorm_forward_train_ref(const float *x, float *y, int outer, int c, int inner, const float *gamma,
+                                 const float *beta, float eps, float momentum, float *running_mean, float *running_var,
+                                 float *save_mean, float *save_invstd, int relu);
+void batchnorm_forward_eval_ref(const float *x, float *y, int outer, int c, int inner, const float *gamma,
+                                const float *beta, const float *running_mean, const float *running_var, float eps,
+                                int relu);
+void batchnorm_backward_ref(const float *x, const float *y, const float *dy, float *dx, int outer, int c, int inner,
+                            const float *gamma, const float *save_mean, const float *save_invstd, float *dgamma,
+                            float *dbeta, int relu);
+
 #endif
