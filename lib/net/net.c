@@ -14,7 +14,7 @@ static const char *const net_keys[] = {"input",  "classes",          "batch",
                                        "check_numerics", NULL};
 static const char *const optim_keys[] = {"type", "learning_rate", "momentum", "nesterov", "weight_decay",
                                          "schedule", "step_size", "gamma", NULL};
-static const char *const reserved[] = {"net", "optimizer", "data", NULL};
+static const char *const reserved[] = {"vars", "net", "optimizer", "data", NULL};
 
 static bool is_reserved(const char *name)
 {
@@ -243,8 +243,7 @@ static dlcl_status create(const char *fn, const char *config_path, const char *c
     if (net == NULL) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
     net->inference = inference;
     const char *device = "";
-    dlcl_status st = cfg_load(config_path, &net->cfg);
-    for (size_t i = 0; st == DLCL_OK && i < n_overrides; i++) st = cfg_override(&net->cfg, overrides[i]);
+    dlcl_status st = cfg_load_with(config_path, overrides, n_overrides, &net->cfg);
     if (st == DLCL_OK) st = parse_net_section(net, &device);
     if (st == DLCL_OK) st = parse_optimizer(net);
     if (st == DLCL_OK) st = net_parse_data(net);
