@@ -28,8 +28,9 @@ typedef struct cfg {
 
 /* Limits of the expansion, so that a hostile config cannot hang or exhaust the parser. */
 #define CFG_MAX_SECTIONS 100000 /* sections after expansion */
-#define CFG_MAX_STEPS 2000000   /* loop iterations + sections + keys written by the expansion */
+#define CFG_MAX_STEPS 1000000   /* loop iterations + sections visited + keys written + ${} evaluated */
 #define CFG_MAX_BYTES (64 << 20) /* names and values written by the expansion */
+#define CFG_MAX_EXPR_CHARS (4 << 20) /* characters of expressions evaluated */
 #define CFG_MAX_VALUE 65536     /* one name or value after ${} substitution */
 #define CFG_MAX_LOOPS 32        /* nesting of [for] */
 

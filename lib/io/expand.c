@@ -45,7 +45,7 @@ typedef struct xp {
     expr_var loop_vars[CFG_MAX_LOOPS];
     loop loops[CFG_MAX_LOOPS];
     size_t n_loops;
-    size_t steps, bytes;
+    size_t steps, bytes, expr_chars;
     name_set names;
     strbuf buf;
 } xp;
@@ -143,13 +143,26 @@ static dlcl_status too_large(const xp *x, const site *at)
     return fail(x, at, "expansion too large: more than %d MiB of names and values", CFG_MAX_BYTES >> 20);
 }
 
-/* Counts one step of work (a loop iteration, a section visited, a key written) and the
- * bytes of a key; an error past the limits. Substituted text is counted by subst. */
+/* Counts one step of work (a loop iteration, a section visited, a key written, a ${}
+ * evaluated) and the bytes of a key; an error past the limits. subst counts the bytes it
+ * writes. */
 static dlcl_status count(xp *x, const site *at, size_t bytes)
 {
     if (++x->steps > CFG_MAX_STEPS)
-        return fail(x, at, "expansion too large: more than %d loop iterations, sections and keys", CFG_MAX_STEPS);
+        return fail(x, at, "expansion too large: more than %d steps (loop iterations, sections, keys, ${...})",
+                    CFG_MAX_STEPS);
     if ((x->bytes += bytes) > CFG_MAX_BYTES) return too_large(x, at);
+    return DLCL_OK;
+}
+
+/* expr_eval, with the characters it reads counted against CFG_MAX_EXPR_CHARS. */
+static dlcl_status evaluate(xp *x, const site *at, const char *s, size_t len, expr_val *v)
+{
+    expr_env env = env_of(x);
+    char msg[768];
+    if ((x->expr_chars += len) > CFG_MAX_EXPR_CHARS)
+        return fail(x, at, "expansion too large: more than %d MiB of ${...} evaluated", CFG_MAX_EXPR_CHARS >> 20);
+    if (!expr_eval(s, len, &env, v, msg, sizeof msg)) return fail(x, at, "%s", msg);
     return DLCL_OK;
 }
 
@@ -157,19 +170,20 @@ static dlcl_status count(xp *x, const site *at, size_t bytes)
 static dlcl_status subst(xp *x, const site *at, const char *text)
 {
     strbuf *b = &x->buf;
-    expr_env env = env_of(x);
     b->len = 0;
     if (!sb_append(b, "", 0)) return oom();
     for (const char *p = text; *p;) {
         const char *d = strstr(p, "${"), *end = d ? strchr(d + 2, '}') : NULL;
         size_t plain = d ? (size_t)(d - p) : strlen(p);
-        char num[40], msg[768];
+        char num[40];
         expr_val v;
         if (b->len + plain > CFG_MAX_VALUE) return fail(x, at, "longer than %d characters after substitution", CFG_MAX_VALUE);
         if (!sb_append(b, p, plain)) return oom();
         if (d == NULL) break;
         if (end == NULL) return fail(x, at, "'${' without its '}'");
-        if (!expr_eval(d + 2, (size_t)(end - d - 2), &env, &v, msg, sizeof msg)) return fail(x, at, "%s", msg);
+        dlcl_status st = count(x, at, 0);
+        if (st == DLCL_OK) st = evaluate(x, at, d + 2, (size_t)(end - d - 2), &v);
+        if (st != DLCL_OK) return st;
         if (v.is_num) {
             expr_format(v.num, num, sizeof num);
             v.s = num;
@@ -186,12 +200,10 @@ static dlcl_status subst(xp *x, const site *at, const char *text)
 /* text, after substitution, evaluated as an expression that must give a number. */
 static dlcl_status eval_number(xp *x, const site *at, const char *text, double *out)
 {
+    expr_val v = {true, 0, NULL, 0};
     dlcl_status st = subst(x, at, text);
+    if (st == DLCL_OK) st = evaluate(x, at, x->buf.p, x->buf.len, &v);
     if (st != DLCL_OK) return st;
-    expr_env env = env_of(x);
-    expr_val v;
-    char msg[768];
-    if (!expr_eval(x->buf.p, x->buf.len, &env, &v, msg, sizeof msg)) return fail(x, at, "%s", msg);
     if (!v.is_num) return fail(x, at, "'%.*s' is not a number", (int)(v.len < 40 ? v.len : 40), v.s);
     *out = v.num;
     return DLCL_OK;
@@ -364,7 +376,7 @@ static dlcl_status eval_if(xp *x, size_t i, bool *keep)
     if (x->cond[i] == SIZE_MAX) return DLCL_OK;
     const cfg_entry *e = &t->entries[x->cond[i]];
     site at = {e->line, t->name, "if", e->value};
-    double v;
+    double v = 0;
     dlcl_status st = eval_number(x, &at, e->value, &v);
     *keep = v != 0;
     return st;
@@ -478,7 +490,7 @@ static dlcl_status expand_loop(xp *x, size_t i)
     loop *l = &x->loops[x->n_loops];
     char *first = NULL;
     const char *last = NULL;
-    double a, b;
+    double a = 0, b = -1;
     dlcl_status st = parse_header(x, &at, t->name, l, &first, &last);
     if (st == DLCL_OK) st = bound(x, &at, first, &a);
     if (st == DLCL_OK) st = bound(x, &at, last, &b);

@@ -27,14 +27,15 @@ enum { OP_OR, OP_AND, OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE, OP_ADD, OP_SUB, 
 
 typedef struct op_info {
     const char *text;
+    size_t len;
     int op, prec;
 } op_info;
 
 /* Two-character operators first, so that "<=" is not read as "<". */
 static const op_info ops[] = {
-    {"||", OP_OR, 1},  {"&&", OP_AND, 2}, {"==", OP_EQ, 3}, {"!=", OP_NE, 3}, {"<=", OP_LE, 4},
-    {">=", OP_GE, 4},  {"//", OP_IDIV, 6}, {"<", OP_LT, 4},  {">", OP_GT, 4},  {"+", OP_ADD, 5},
-    {"-", OP_SUB, 5},  {"*", OP_MUL, 6},  {"/", OP_DIV, 6},  {"%", OP_MOD, 6},
+    {"||", 2, OP_OR, 1}, {"&&", 2, OP_AND, 2}, {"==", 2, OP_EQ, 3}, {"!=", 2, OP_NE, 3}, {"<=", 2, OP_LE, 4},
+    {">=", 2, OP_GE, 4}, {"//", 2, OP_IDIV, 6}, {"<", 1, OP_LT, 4}, {">", 1, OP_GT, 4}, {"+", 1, OP_ADD, 5},
+    {"-", 1, OP_SUB, 5}, {"*", 1, OP_MUL, 6}, {"/", 1, OP_DIV, 6}, {"%", 1, OP_MOD, 6},
 };
 
 static bool ternary(ex *e, bool live, expr_val *v);
@@ -97,6 +98,12 @@ static size_t scan_number(const char *s, size_t len)
 /* s[0..n) as a double; false if it is too long to be a sensible number or overflows. */
 static bool to_double(const char *s, size_t n, double *out)
 {
+    if (n <= 15) { /* the common case, exact without strtod: a small integer */
+        double x = 0;
+        size_t i = 0;
+        while (i < n && isdigit((unsigned char)s[i])) x = 10 * x + (s[i++] - '0');
+        if (i == n) return (*out = x, true);
+    }
     char buf[64];
     if (n >= sizeof buf) return false;
     memcpy(buf, s, n);
@@ -159,7 +166,14 @@ void expr_format(double x, char *buf, size_t cap)
 {
     if (x == 0) x = 0; /* no "-0" */
     if (integral(x)) {
-        snprintf(buf, cap, "%lld", (long long)x);
+        char tmp[24];
+        size_t n = 0;
+        unsigned long long u = (unsigned long long)fabs(x);
+        do tmp[n++] = (char)('0' + u % 10);
+        while ((u /= 10) != 0);
+        if (x < 0) tmp[n++] = '-';
+        for (size_t i = 0; i < n && i + 1 < cap; i++) buf[i] = tmp[n - 1 - i];
+        buf[n < cap ? n : cap - 1] = '\0';
         return;
     }
     for (int p = 15; p <= 17; p++) {
@@ -328,10 +342,10 @@ static bool unary(ex *e, bool live, expr_val *v)
 static const op_info *peek_op(ex *e)
 {
     skip_ws(e);
-    for (size_t i = 0; i < DLCL__ARRAY_LEN(ops); i++) {
-        size_t n = strlen(ops[i].text);
-        if (e->len - e->pos >= n && memcmp(e->s + e->pos, ops[i].text, n) == 0) return &ops[i];
-    }
+    if (e->pos == e->len) return NULL;
+    char c = e->s[e->pos], d = e->pos + 1 < e->len ? e->s[e->pos + 1] : '\0';
+    for (size_t i = 0; i < DLCL__ARRAY_LEN(ops); i++)
+        if (ops[i].text[0] == c && (ops[i].len == 1 || ops[i].text[1] == d)) return &ops[i];
     return NULL;
 }
 
@@ -378,7 +392,7 @@ static bool binary(ex *e, int min_prec, bool live, expr_val *lhs)
     for (;;) {
         const op_info *o = peek_op(e);
         if (o == NULL || o->prec < min_prec) return true;
-        e->pos += strlen(o->text);
+        e->pos += o->len;
         if (!need_num(e, live, lhs)) return false;
         bool rlive = live;
         if (o->op == OP_AND) rlive = live && lhs->num != 0;
