@@ -182,6 +182,8 @@ typedef struct bad_template {
     const char *msg1, *msg2; /* substrings the message must contain */
 } bad_template;
 
+#define LONG_EXPR "${i+i+i+i+i+i+i+i+i+i+i+i+i+i+i+i+i+i+i+i+i+i+i+i+i+i+i+i+i+i+i+i+i+i+i+i+i+i+i+i+i+i+i+i+i}"
+
 static const bad_template bad_templates[] = {
     {"unknown_var_suggests", "[vars]\nwidth = 4\n[a]\nk = ${widht * 2}\n", "net.ini:4: [a] k = '${widht * 2}'",
      "unknown variable 'widht' (did you mean 'width'?)"},
@@ -225,6 +227,8 @@ static const bad_template bad_templates[] = {
     {"duplicate_var", "[vars]\na = 1\nb = 2\na = 3\n", "net.ini:4: [vars] a = '3': duplicate key 'a' (first at net.ini:2)", NULL},
     {"too_many_sections", "[for i in 0..100000]\n[s${i}]\n[end]\n", "net.ini:2:", "expands to more than 100000 sections"},
     {"too_many_steps", "[for i in 1..1000000000]\n[end]\n", "net.ini:1:", "expansion too large"},
+    {"too_much_evaluation", "[for i in 0..1000000]\n[s${i}]\na=" LONG_EXPR "\nb=" LONG_EXPR "\nc=" LONG_EXPR "\nd=" LONG_EXPR
+     "\ne=" LONG_EXPR "\nf=" LONG_EXPR "\n[end]\n", "net.ini:", "more than 4 MiB of ${...} evaluated"},
     {"value_too_long", "[vars]\na = 0123456789012345678901234567890123456789\nb = ${a}${a}${a}${a}${a}${a}${a}${a}\n"
                        "c = ${b}${b}${b}${b}${b}${b}${b}${b}\nd = ${c}${c}${c}${c}${c}${c}${c}${c}\n"
                        "e = ${d}${d}${d}${d}${d}${d}${d}${d}\n",
