@@ -36,10 +36,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (vars != NULL && vars->count > 0 && strlen(vars->entries[0].key) < 64)
         snprintf(set, sizeof set, "vars.%s=2", vars->entries[0].key);
     cfg_free(&raw);
-    const char *sets[] = {"net.batch=3", set};
-    if (cfg_load_with(path, sets, set[0] ? 2 : 1, &c) != DLCL_OK) return 0;
+    const char *sets[] = {set};
+    if (cfg_load_with(path, sets, set[0] ? 1 : 0, &c) != DLCL_OK) return 0;
     size_t budget = 4096;
     for (size_t i = 0; i < c.count && budget > 0; i++) read_section(&c, &c.sections[i], &budget);
+    (void)cfg_override(&c, "net.batch=3");
     (void)cfg_override(&c, "a.b.c=1");
     cfg_free(&c);
     return 0;
