@@ -1,4 +1,6 @@
-/* INI parsing on top of inih, with every section and key's line number kept.
+/* INI parsing on top of inih, with every section and key's line number kept; --set
+ * overrides; typed getters. cfg_load_with strings it together with the expansion of
+ * [vars] and [for] (expand.c): load raw, set vars, expand, set the rest.
  *
  * Debian's inih is built without line numbers in its handler, so the file is fed through
  * our own reader (ini_parse_stream): it counts lines, records section headers (empty
