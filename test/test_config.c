@@ -173,6 +173,11 @@ static void template_set_vars_reshapes_and_set_splits_at_last_dot(void)
     T_ERR(cfg_load_with(p, reshaped, 2, &c), DLCL_ERR_CONFIG, "(did you mean [layer1.0.conv1]?)");
     const char *bad_index[] = {"vars.blocks=1,1,1,1,1"}; /* width has 2 items */
     T_ERR(cfg_load_with(p, bad_index, 1, &c), DLCL_ERR_CONFIG, "index 2 is out of range for 'width' (length 2)");
+    const char *dotted[] = {"vars.x.k=2", "vars.w=3"}; /* a section named vars.x is not [vars] */
+    T_OK(cfg_load_with(write_ini("[vars.x]\nk=1\n[vars]\nw=1\n"), dotted, 2, &c));
+    bool both = !strcmp(val(&c, "vars.x", "k"), "2") && !strcmp(val(&c, "vars", "w"), "3");
+    cfg_free(&c);
+    T_CHECK(both, "vars.x.k or vars.w not set");
     const char *novars[] = {"vars.x=1"};
     T_ERR(cfg_load_with(write_ini("[a]\nk=1\n"), novars, 1, &c), DLCL_ERR_CONFIG, "no section [vars]");
 }

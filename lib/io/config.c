@@ -270,7 +270,13 @@ done:
     return st;
 }
 
-static bool is_var_assignment(const char *a) { return strncmp(a, "vars.", 5) == 0; }
+/* "vars.NAME=VALUE" (and not "vars.x.key=value" for a section named vars.x). */
+static bool is_var_assignment(const char *a)
+{
+    size_t slen, klen;
+    const char *key, *value;
+    return strncmp(a, "vars.", 5) == 0 && split_assignment(a, &slen, &key, &klen, &value) && slen == 4;
+}
 
 dlcl_status cfg_override(cfg *c, const char *a)
 {
@@ -298,7 +304,7 @@ static dlcl_status set_var(cfg *raw, const char *a)
 {
     size_t slen, klen;
     const char *key, *value;
-    if (!split_assignment(a, &slen, &key, &klen, &value) || slen != 4)
+    if (!split_assignment(a, &slen, &key, &klen, &value))
         return dlcl__err(DLCL_ERR_CONFIG, "--set %s: expected vars.NAME=value", a);
     cfg_section *s = cfg_find_section(raw, "vars");
     if (s == NULL) return no_section(raw, a, "vars");
