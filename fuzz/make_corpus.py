@@ -26,6 +26,84 @@ for ex in ("fashion_mlp.ini", "fashion_lenet.ini", "fashion_vgg.ini"):
 out("config", "small.ini", "[net]\ninput = 3,32,32\nclasses = 10 ; inline\n# comment\n\n[c]\ntype=conv\n"
     "filters=8\n  size = 3\nactivation = leaky\nslope = 0.1\n[d]\ntype = dropout\nrate = 0.5\n")
 out("config", "lists.ini", "[a]\nk = 1,2,3,4\nb = yes\nf = -1.5e3\ns = text with spaces\n[b]\nx=\n")
+# templates: [vars], nested [for] ... [end], `if`, ${...} in names, values and bounds
+out("config", "template_resnet.ini", """[vars]
+blocks = 3, 4, 6, 3
+width = 64, 128, 256, 512
+expansion = 4
+base = ${width[0]}
+[net]
+input = 3, 32, 32
+classes = 10
+[stem]
+type = conv
+filters = ${base}
+size = 3
+[for s in 1..len(blocks)]
+[for b in 0..${blocks[s-1]} - 1]
+[layer${s}.${b}.conv1]
+type = conv
+filters = ${width[s-1]}
+stride = ${b == 0 && s > 1 ? 2 : 1}
+[layer${s}.${b}.downsample.0]
+if = ${b == 0}
+type = conv
+filters = ${width[s-1] * expansion}
+input = layer${s}.${b}.conv1
+[end]
+[end]
+[fc]
+type = dense
+units = ${len(width) * 0 + 10}
+""")
+out("config", "template_gpt.ini", """[vars]
+n_layer = 2
+n_embd = 48
+n_head = 3
+head = ${n_embd // n_head}
+names = wte, wpe
+act = gelu
+[wte]
+units = ${n_embd}
+[for i in 0..n_layer - 1]
+[h.${i}.ln_1]
+type = layernorm
+[h.${i}.attn.c_attn]
+units = ${3 * n_embd}
+heads = ${n_head}
+[h.${i}.mlp.c_fc]
+units = ${4 * n_embd}
+activation = ${act}
+[h.${i}.mlp.c_proj]
+units = ${n_embd}
+input = h.${i}.mlp.c_fc
+[end]
+[ln_f]
+if = ${n_layer > 0}
+type = ${names[1]}
+""")
+out("config", "template_exprs.ini", """[vars]
+a = 7
+b = -2.5e1
+l = 1, 2, 3
+t = text, 4
+p = /a/b:c
+e =
+[x]
+v = ${a / 2} ${a // 2} ${-a // 2} ${a % 3} ${-a % 3} ${a % -3} ${1 / 3} ${b * 4}
+w = ${!0 || 0 && 1} ${(a >= 7) != (a < 7)} ${a == 7 ? l[2] : t[0]} ${-(-(-a))}
+y = ${len(l)} ${len(e)} ${l} ${t[1] + 1} ${p} ${ a ? a ? 1 : 2 : 3 } ${l[len(l) - 1]}
+[for i in -1..1]
+[for j in i..i + 1]
+[c${i}_${j}]
+if = i != j
+k = ${i * 10 + j}
+[end]
+[end]
+[for z in 3..2]
+[never]
+[end]
+""")
 
 # ---- idx: first byte 1 fuzzes the images file, 0 the labels file
 img = bytes([0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 3]) + bytes(range(18))

@@ -68,6 +68,15 @@ static const bad_cfg bad_cfgs[] = {
      "net.ini:7:", "rate"},
     {"unknown_net_key", NET_OK "epoch=3\n[f]\ntype=dense\nunits=3\n", DLCL_ERR_CONFIG, "net.ini:5:",
      "did you mean 'epochs'"},
+    /* templated configs: a layer's error names the expanded section and the template's line */
+    {"bad_value_in_loop_body", NET_OK "[for i in 1..3]\n[fc${i}]\ntype=dense\nunits=${i == 2 ? 0 : 3}\n[end]\n",
+     DLCL_ERR_CONFIG, "net.ini:8: [fc2] units = '0'", NULL},
+    {"unknown_key_in_loop_body", NET_OK "[for i in 1..2]\n[fc${i}]\ntype=dense\nunits=3\nunit=3\n[end]\n",
+     DLCL_ERR_CONFIG, "net.ini:9: [fc1]: unknown key 'unit'", "did you mean 'units'"},
+    {"template_error", NET_OK "[for i in 1..2]\n[fc${i}]\ntype=dense\nunits=${i * 2 + }\n[end]\n", DLCL_ERR_CONFIG,
+     "net.ini:8: [fc1] units = '${i * 2 + }': bad expression", "(in [for i] at line 5, i = 1)"},
+    {"layer_named_vars", NET_OK "[vars]\nn=vars\n[${n}]\ntype=dense\nunits=3\n", DLCL_ERR_CONFIG,
+     "net.ini:7: [${n}] the section name [vars] is reserved", NULL},
 };
 
 static void malformed_configs_name_file_line_section(void)
@@ -99,6 +108,40 @@ static void override_fixes_config_and_reports_unknown_section(void)
     T_CHECK(info.n_params == 64 * 3 + 3, "params %zu", info.n_params);
     const char *bad[] = {"g.units=3"};
     T_ERR(dlcl_net_create(path, bad, 1, NULL, &net), DLCL_ERR_CONFIG, "[g]");
+}
+
+/* A [vars] + [for] config builds the same net as the one it spells out, and --set
+ * vars.NAME reshapes it. */
+static void templated_config_builds_the_net_it_spells_out(void)
+{
+    static const char *tmpl = NET_OK "[vars]\nwidths = 6, 5\nacts = relu, tanh\n"
+                                     "[for i in 0..len(widths) - 1]\n[fc.${i}]\ntype=dense\nunits=${widths[i]}\n"
+                                     "activation=${acts[i % 2]}\n[end]\n[out]\ntype=dense\nunits=3\n";
+    static const char *plain = NET_OK "[fc.0]\ntype=dense\nunits=6\nactivation=relu\n"
+                                      "[fc.1]\ntype=dense\nunits=5\nactivation=tanh\n[out]\ntype=dense\nunits=3\n";
+    dlcl_net *a = NULL, *b = NULL, *c = NULL;
+    dlcl_net_info ia, ib, ic;
+    T_OK(dlcl_net_create(write_cfg(plain), NULL, 0, NULL, &a));
+    dlcl_status s = dlcl_net_get_info(a, &ia);
+    dlcl_net_free(a);
+    T_OK(s);
+    T_OK(dlcl_net_create(write_cfg(tmpl), NULL, 0, NULL, &b));
+    dlcl_layer_info l1;
+    s = dlcl_net_get_info(b, &ib);
+    if (s == DLCL_OK) s = dlcl_net_layer_info(b, 1, &l1);
+    dlcl_net_free(b);
+    T_OK(s);
+    const char *sets[] = {"vars.widths=7, 7, 7", "fc.2.units=4"};
+    T_OK(dlcl_net_create(write_cfg(tmpl), sets, 2, NULL, &c));
+    s = dlcl_net_get_info(c, &ic);
+    dlcl_net_free(c);
+    T_OK(s);
+    size_t want = (64 * 6 + 6) + (6 * 5 + 5) + (5 * 3 + 3), want_set = (64 * 7 + 7) + (7 * 7 + 7) + (7 * 4 + 4) + (4 * 3 + 3);
+    T_CHECK(ia.n_layers == 3 && ia.n_params == want, "plain: %zu layers, %zu params", ia.n_layers, ia.n_params);
+    T_CHECK(ib.n_layers == 3 && ib.n_params == want && !strcmp(l1.name, "fc.1"), "templated: %zu layers, %zu params, "
+            "layer 1 '%s'", ib.n_layers, ib.n_params, l1.name);
+    T_CHECK(ic.n_layers == 4 && ic.n_params == want_set, "--set vars.widths: %zu layers, %zu params", ic.n_layers,
+            ic.n_params);
 }
 
 static const char *lenet_like =
@@ -430,6 +473,7 @@ static const t_case cases[] = {
     T_CASE(inference_net_shares_buffers_and_matches_training_net),
     T_CASE(malformed_configs_name_file_line_section),
     T_CASE(override_fixes_config_and_reports_unknown_section),
+    T_CASE(templated_config_builds_the_net_it_spells_out),
     T_CASE(shapes_and_parameter_counts_are_inferred),
     T_CASE(whole_net_gradients_match_finite_differences),
     T_CASE(checkpoint_round_trip_and_errors_name_the_tensor),

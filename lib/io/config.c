@@ -1,4 +1,6 @@
-/* INI parsing on top of inih, with every section and key's line number kept.
+/* INI parsing on top of inih, with every section and key's line number kept; --set
+ * overrides; typed getters. cfg_load_with strings it together with the expansion of
+ * [vars] and [for] (expand.c): load raw, set vars, expand, set the rest.
  *
  * Debian's inih is built without line numbers in its handler, so the file is fed through
  * our own reader (ini_parse_stream): it counts lines, records section headers (empty
@@ -58,14 +60,8 @@ cfg_entry *cfg_find(const cfg_section *s, const char *key)
     return NULL;
 }
 
-static dlcl_status add_section(cfg *c, const char *name, size_t len, int line)
+dlcl_status cfg_push_section(cfg *c, const char *name, size_t len, int line)
 {
-    char where[64], where2[64];
-    for (size_t i = 0; i < c->count; i++)
-        if (strlen(c->sections[i].name) == len && strncmp(c->sections[i].name, name, len) == 0)
-            return dlcl__err(DLCL_ERR_CONFIG, "%s: duplicate section [%.*s] (first at %s)",
-                             cfg_where(c, line, where, sizeof where), (int)len, name,
-                             cfg_where(c, c->sections[i].line, where2, sizeof where2));
     if (!grow((void **)&c->sections, &c->cap, c->count + 1, sizeof *c->sections))
         return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
     cfg_section *s = &c->sections[c->count];
@@ -76,17 +72,11 @@ static dlcl_status add_section(cfg *c, const char *name, size_t len, int line)
     return DLCL_OK;
 }
 
-static dlcl_status add_entry(cfg *c, cfg_section *s, const char *key, const char *value, int line)
+dlcl_status cfg_push_entry(cfg_section *s, const char *key, const char *value, int line)
 {
-    char where[64], where2[64];
-    cfg_entry *e = cfg_find(s, key);
-    if (e != NULL)
-        return dlcl__err(DLCL_ERR_CONFIG, "%s: [%s] duplicate key '%s' (first at %s)",
-                         cfg_where(c, line, where, sizeof where), s->name, key,
-                         cfg_where(c, e->line, where2, sizeof where2));
     if (!grow((void **)&s->entries, &s->cap, s->count + 1, sizeof *s->entries))
         return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
-    e = &s->entries[s->count];
+    cfg_entry *e = &s->entries[s->count];
     memset(e, 0, sizeof *e);
     e->key = strdup(key);
     e->value = strdup(value);
@@ -98,6 +88,22 @@ static dlcl_status add_entry(cfg *c, cfg_section *s, const char *key, const char
     }
     s->count++;
     return DLCL_OK;
+}
+
+/* The ']' that closes a section header: the first one outside ${...}, so that
+ * [for b in 0..${blocks[s]} - 1] is one header. */
+static char *header_end(char *str)
+{
+    bool in_expr = false;
+    for (char *p = str + 1; *p; p++) {
+        if (!in_expr && p[0] == '$' && p[1] == '{')
+            in_expr = true, p++;
+        else if (in_expr && *p == '}')
+            in_expr = false;
+        else if (!in_expr && *p == ']')
+            return p;
+    }
+    return NULL;
 }
 
 static char *reader(char *str, int num, void *stream)
@@ -122,7 +128,7 @@ static char *reader(char *str, int num, void *stream)
             break;
         }
     if (str[0] == '[') {
-        char *end = strchr(str, ']');
+        char *end = header_end(str);
         if (end == NULL) {
             ps->st = dlcl__err(DLCL_ERR_CONFIG, "%s: section header without ']'",
                                cfg_where(ps->c, ps->line, where, sizeof where));
@@ -137,7 +143,7 @@ static char *reader(char *str, int num, void *stream)
                 ps->st = dlcl__err(DLCL_ERR_CONFIG, "%s: empty section name", cfg_where(ps->c, ps->line, where, sizeof where));
                 return NULL;
             }
-            ps->st = add_section(ps->c, name, (size_t)(e - name), ps->line);
+            ps->st = cfg_push_section(ps->c, name, (size_t)(e - name), ps->line);
             if (ps->st != DLCL_OK) return NULL;
         }
     }
@@ -155,14 +161,14 @@ static int handler(void *user, const char *section, const char *name, const char
                            name);
         return 0;
     }
-    ps->st = add_entry(c, &c->sections[c->count - 1], name, value, ps->line);
+    ps->st = cfg_push_entry(&c->sections[c->count - 1], name, value, ps->line);
     return ps->st == DLCL_OK;
 }
 
-dlcl_status cfg_load(const char *path, cfg *out)
+dlcl_status cfg_load_raw(const char *path, cfg *out)
 {
     memset(out, 0, sizeof *out);
-    if (path == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "cfg_load: path is NULL");
+    if (path == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "cfg_load_raw: path is NULL");
     FILE *f = fopen(path, "r");
     if (f == NULL)
         return dlcl__err(errno == ENOENT ? DLCL_ERR_NOT_FOUND : DLCL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
@@ -202,39 +208,143 @@ void cfg_free(cfg *c)
     memset(c, 0, sizeof *c);
 }
 
-static void section_names(const cfg *c, const char **buf, size_t cap)
+/* Splits "section.key=value" at the last '.' before '='; false if it has no such shape. */
+static bool split_assignment(const char *a, size_t *section_len, const char **key, size_t *key_len,
+                             const char **value)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < c->count && n + 1 < cap; i++) buf[n++] = c->sections[i].name;
-    buf[n] = NULL;
+    const char *eq = strchr(a, '='), *dot = NULL;
+    if (eq == NULL) return false;
+    for (const char *p = a; p < eq; p++)
+        if (*p == '.') dot = p;
+    if (dot == NULL || dot == a || eq == dot + 1) return false;
+    *section_len = (size_t)(dot - a);
+    *key = dot + 1;
+    *key_len = (size_t)(eq - dot - 1);
+    *value = eq + 1;
+    return true;
+}
+
+static cfg_section *find_section_n(const cfg *c, const char *name, size_t len)
+{
+    for (size_t i = 0; i < c->count; i++)
+        if (strncmp(c->sections[i].name, name, len) == 0 && c->sections[i].name[len] == '\0') return &c->sections[i];
+    return NULL;
+}
+
+static dlcl_status no_section(const cfg *c, const char *a, const char *section)
+{
+    const char **names = malloc((c->count + 1) * sizeof *names), *sug = NULL;
+    if (names != NULL) {
+        for (size_t i = 0; i < c->count; i++) names[i] = c->sections[i].name;
+        names[c->count] = NULL;
+        sug = cfg_suggest(section, names);
+    }
+    dlcl_status st = dlcl__err(DLCL_ERR_CONFIG, "--set %s: no section [%s] in %s%s%s%s", a, section, c->path,
+                               sug ? " (did you mean [" : "", sug ? sug : "", sug ? "]?)" : "");
+    free(names);
+    return st;
+}
+
+/* Sets key (key_len bytes) of s to value: replaced in place, or added when add is set. */
+static dlcl_status set_key(cfg_section *s, const char *key, size_t key_len, const char *value, bool add,
+                           cfg_entry **found)
+{
+    char *k = strndup(key, key_len), *v = strdup(value);
+    dlcl_status st = DLCL_OK;
+    if (k == NULL || v == NULL) {
+        st = dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+        goto done;
+    }
+    cfg_entry *e = *found = cfg_find(s, k);
+    if (e == NULL) {
+        if (add) st = cfg_push_entry(s, k, v, 0);
+        goto done;
+    }
+    free(e->value);
+    e->value = v;
+    e->line = 0;
+    v = NULL;
+done:
+    free(k);
+    free(v);
+    return st;
+}
+
+/* "vars.NAME=VALUE" (and not "vars.x.key=value" for a section named vars.x). */
+static bool is_var_assignment(const char *a)
+{
+    size_t slen, klen;
+    const char *key, *value;
+    return strncmp(a, "vars.", 5) == 0 && split_assignment(a, &slen, &key, &klen, &value) && slen == 4;
 }
 
 dlcl_status cfg_override(cfg *c, const char *a)
 {
     if (c == NULL || a == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "cfg_override: NULL argument");
-    const char *dot = strchr(a, '.'), *eq = strchr(a, '=');
-    if (dot == NULL || eq == NULL || dot > eq || dot == a || eq == dot + 1)
+    size_t slen, klen;
+    const char *key, *value;
+    if (!split_assignment(a, &slen, &key, &klen, &value))
         return dlcl__err(DLCL_ERR_CONFIG, "--set %s: expected section.key=value", a);
-    char section[256], key[256];
-    snprintf(section, sizeof section, "%.*s", (int)(dot - a), a);
-    snprintf(key, sizeof key, "%.*s", (int)(eq - dot - 1), dot + 1);
-    cfg_section *s = cfg_find_section(c, section);
+    if (is_var_assignment(a))
+        return dlcl__err(DLCL_ERR_CONFIG, "--set %s: variables are set before the expansion (cfg_load_with)", a);
+    cfg_section *s = find_section_n(c, a, slen);
     if (s == NULL) {
-        const char *names[256];
-        section_names(c, names, DLCL__ARRAY_LEN(names));
-        const char *sug = cfg_suggest(section, names);
-        return dlcl__err(DLCL_ERR_CONFIG, "--set %s: no section [%s] in %s%s%s%s", a, section, c->path,
-                         sug ? " (did you mean [" : "", sug ? sug : "", sug ? "]?)" : "");
+        char *section = strndup(a, slen);
+        if (section == NULL) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+        dlcl_status st = no_section(c, a, section);
+        free(section);
+        return st;
     }
-    cfg_entry *e = cfg_find(s, key);
-    if (e == NULL) return add_entry(c, s, key, eq + 1, 0);
-    char *v = strdup(eq + 1);
-    if (v == NULL) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
-    free(e->value);
-    e->value = v;
-    e->line = 0;
-    return DLCL_OK;
+    cfg_entry *e;
+    return set_key(s, key, klen, value, true, &e);
 }
+
+/* "vars.NAME=VALUE" on the raw config: NAME must be a var of [vars]. */
+static dlcl_status set_var(cfg *raw, const char *a)
+{
+    size_t slen, klen;
+    const char *key, *value;
+    if (!split_assignment(a, &slen, &key, &klen, &value))
+        return dlcl__err(DLCL_ERR_CONFIG, "--set %s: expected vars.NAME=value", a);
+    cfg_section *s = cfg_find_section(raw, "vars");
+    if (s == NULL) return no_section(raw, a, "vars");
+    cfg_entry *e;
+    dlcl_status st = set_key(s, key, klen, value, false, &e);
+    if (st != DLCL_OK || e != NULL) return st;
+    const char **names = malloc((s->count + 1) * sizeof *names), *sug = NULL;
+    char *name = strndup(key, klen);
+    if (names != NULL && name != NULL) {
+        for (size_t i = 0; i < s->count; i++) names[i] = s->entries[i].key;
+        names[s->count] = NULL;
+        sug = cfg_suggest(name, names);
+    }
+    st = dlcl__err(DLCL_ERR_CONFIG, "--set %s: no variable '%.*s' in [vars]%s%s%s", a, (int)klen, key,
+                   sug ? " (did you mean '" : "", sug ? sug : "", sug ? "'?)" : "");
+    free(names);
+    free(name);
+    return st;
+}
+
+dlcl_status cfg_load_with(const char *path, const char *const *overrides, size_t n, cfg *out)
+{
+    memset(out, 0, sizeof *out);
+    if (n > 0 && overrides == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "cfg_load_with: overrides is NULL");
+    for (size_t i = 0; i < n; i++)
+        if (overrides[i] == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "cfg_load_with: overrides[%zu] is NULL", i);
+    cfg raw;
+    dlcl_status st = cfg_load_raw(path, &raw);
+    if (st != DLCL_OK) return st;
+    for (size_t i = 0; st == DLCL_OK && i < n; i++)
+        if (is_var_assignment(overrides[i])) st = set_var(&raw, overrides[i]);
+    if (st == DLCL_OK) st = cfg_expand(&raw, out);
+    cfg_free(&raw);
+    for (size_t i = 0; st == DLCL_OK && i < n; i++)
+        if (!is_var_assignment(overrides[i])) st = cfg_override(out, overrides[i]);
+    if (st != DLCL_OK) cfg_free(out);
+    return st;
+}
+
+dlcl_status cfg_load(const char *path, cfg *out) { return cfg_load_with(path, NULL, 0, out); }
 
 /* Looks key up and marks it used; NULL with *st set if it is absent and required. */
 static cfg_entry *lookup(const cfg *c, const cfg_section *s, const char *key, int required, dlcl_status *st)

@@ -26,13 +26,40 @@ typedef struct cfg {
     size_t count, cap;
 } cfg;
 
-/* Parses path. DLCL_ERR_NOT_FOUND if it cannot be opened; DLCL_ERR_CONFIG for a syntax
- * error, a key before any section, a duplicate section or key (naming both lines), or a
- * line longer than the parser takes. Leading whitespace is ignored; comments start with
- * ';' or '#' at the start of a line or after whitespace. */
+/* Limits of the expansion, so that a hostile config cannot hang or exhaust the parser. */
+#define CFG_MAX_SECTIONS 100000 /* sections after expansion */
+#define CFG_MAX_STEPS 1000000   /* loop iterations + sections visited + keys written + ${} evaluated */
+#define CFG_MAX_BYTES (64 << 20) /* names and values written by the expansion */
+#define CFG_MAX_EXPR_CHARS (4 << 20) /* characters of expressions evaluated */
+#define CFG_MAX_VALUE 65536     /* one name or value after ${} substitution */
+#define CFG_MAX_LOOPS 32        /* nesting of [for] */
+
+/* Parses path into sections as written: no [vars], [for] or ${} processing and no
+ * duplicate checks. DLCL_ERR_NOT_FOUND if it cannot be opened; DLCL_ERR_CONFIG for a
+ * syntax error, a key before any section, or a line longer than the parser takes.
+ * Leading whitespace is ignored; comments start with ';' or '#' at the start of a line
+ * or after whitespace. A section header ends at the first ']' outside ${...}. */
+dlcl_status cfg_load_raw(const char *path, cfg *out);
+/* Expands a raw config (lib/io/expand.c): [vars] are evaluated in order, [for NAME in
+ * A..B] ... [end] blocks repeated, ${EXPR} replaced in section names, values and loop
+ * bounds, sections whose `if` is 0 dropped (the `if` key itself never reaches out).
+ * out holds plain sections in file order, each key with its template's line; [vars]
+ * stays, with its values substituted. Duplicate sections and keys are errors here,
+ * naming both lines; so is an expanded name that is reserved ("vars", "end", "for ..."). */
+dlcl_status cfg_expand(const cfg *raw, cfg *out);
+/* Everything in order: loads path, applies the "vars.NAME=VALUE" overrides to the raw
+ * [vars] (so they reshape the expansion; NAME must exist), expands, then applies the
+ * other overrides to the expanded sections. overrides may be NULL when n is 0. */
+dlcl_status cfg_load_with(const char *path, const char *const *overrides, size_t n, cfg *out);
+/* cfg_load_with(path, NULL, 0, out). */
 dlcl_status cfg_load(const char *path, cfg *out);
-/* Applies "section.key=value" (from --set): replaces or adds the key (line 0). */
+/* Applies "section.key=value" (from --set) to an expanded config: replaces or adds the key
+ * (line 0). The section is what precedes the last '.' before '=' (section names may hold
+ * dots, keys may not). "vars.*" is refused: variables act before expansion (cfg_load_with). */
 dlcl_status cfg_override(cfg *c, const char *assignment);
+/* Appends a section / an entry, copying name, key and value; no duplicate check. */
+dlcl_status cfg_push_section(cfg *c, const char *name, size_t len, int line);
+dlcl_status cfg_push_entry(cfg_section *s, const char *key, const char *value, int line);
 void cfg_free(cfg *c);
 cfg_section *cfg_find_section(const cfg *c, const char *name);
 cfg_entry *cfg_find(const cfg_section *s, const char *key); /* does not mark used */

@@ -124,8 +124,7 @@ static dlcl_status create(const char *fn, const char *config_path, const char *c
     if (net == NULL) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
     net->inference = inference;
     const char *device = "";
-    dlcl_status st = cfg_load(config_path, &net->cfg);
-    for (size_t i = 0; st == DLCL_OK && i < n_overrides; i++) st = cfg_override(&net->cfg, overrides[i]);
+    dlcl_status st = cfg_load_with(config_path, overrides, n_overrides, &net->cfg);
     if (st == DLCL_OK) st = parse_net_section(net, &device);
     if (st == DLCL_OK) st = optim_parse(&net->cfg, &net->optim);
     if (st == DLCL_OK) st = net_parse_data(net);
