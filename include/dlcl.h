@@ -229,6 +229,13 @@ DLCL_API dlcl_status dlcl_tuning_clear(const dlcl_device_info *dev, const char *
 
 typedef struct dlcl_net dlcl_net;
 
+/* The config as dlcl reads it: [vars] substituted, [for] blocks and `if` expanded, the
+ * overrides applied ("section.key=value"; "vars.NAME=value" before the expansion), as INI
+ * text with each section's source line in a comment. *text is malloc'ed: free() it.
+ * dlcl-train --expand prints it. */
+DLCL_API dlcl_status dlcl_config_expand(const char *config_path, const char *const *overrides, size_t n_overrides,
+                                        char **text);
+
 /* Builds a network from an INI file (see README "Configuration"): parses and validates
  * every section, infers shapes, creates a context on the configured device (params may be
  * NULL; its device is used when the config has no device= and DLCL_DEVICE is unset),

@@ -22,8 +22,10 @@ static void on_sigint(int sig)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: dlcl-train CONFIG.ini [--set section.key=value]... [--resume CHECKPOINT]\n"
-               "  --set      override any key of the config (repeatable), e.g. --set net.epochs=1\n"
+    fprintf(f, "usage: dlcl-train CONFIG.ini [--set section.key=value]... [--resume CHECKPOINT] [--expand]\n"
+               "  --set      override any key of the config (repeatable), e.g. --set net.epochs=1;\n"
+               "             --set vars.NAME=value changes a [vars] variable before the config is expanded\n"
+               "  --expand   print the config with [vars], [for] blocks and if= expanded, and exit\n"
                "  --resume   continue from a checkpoint written by dlcl-train (weights + .state)\n"
                "environment: DLCL_DEVICE (platform:device or name), DLCL_KERNEL_DIR, DLCL_CACHE_DIR\n");
 }
@@ -119,6 +121,7 @@ static char *metrics_path(const char *ckpt)
 int main(int argc, char **argv)
 {
     const char *config = NULL, *resume = NULL;
+    int expand = 0;
     const char **sets = calloc((size_t)argc, sizeof *sets);
     size_t n_sets = 0;
     if (sets == NULL) return 1;
@@ -130,6 +133,8 @@ int main(int argc, char **argv)
             sets[n_sets++] = argv[++i];
         } else if (strncmp(argv[i], "--set=", 6) == 0) {
             sets[n_sets++] = argv[i] + 6;
+        } else if (strcmp(argv[i], "--expand") == 0) {
+            expand = 1;
         } else if (strcmp(argv[i], "--resume") == 0 && i + 1 < argc) {
             resume = argv[++i];
         } else if (argv[i][0] == '-' || config != NULL) {
@@ -145,6 +150,15 @@ int main(int argc, char **argv)
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (expand) {
+        char *text = NULL;
+        dlcl_status es = dlcl_config_expand(config, sets, n_sets, &text);
+        free(sets);
+        if (es != DLCL_OK) return tool_fail("dlcl-train", es);
+        fputs(text, stdout);
+        free(text);
+        return 0;
+    }
     double t_start = tool_now();
     dlcl_ctx_params params = {.log = tool_log};
     dlcl_net *net = NULL;

@@ -540,3 +540,40 @@ const char *cfg_suggest(const char *word, const char *const *candidates)
     }
     return best_d <= limit ? best : NULL;
 }
+
+/* Appends to a growing string; false when out of memory. */
+static bool append(char **buf, size_t *len, size_t *cap, const char *fmt, ...) DLCL__PRINTF(4, 5);
+
+static bool append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || !grow((void **)buf, cap, *len + (size_t)n + 1, 1)) return false;
+    va_start(ap, fmt);
+    vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+    va_end(ap);
+    *len += (size_t)n;
+    return true;
+}
+
+dlcl_status cfg_to_text(const cfg *c, char **out)
+{
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    bool ok = append(&buf, &len, &cap, "; %s, expanded\n", c->path);
+    for (size_t i = 0; ok && i < c->count; i++) {
+        const cfg_section *s = &c->sections[i];
+        ok = append(&buf, &len, &cap, "\n[%s]%*s; line %d\n", s->name, (int)(strlen(s->name) < 30 ? 30 - strlen(s->name) : 1),
+                    "", s->line);
+        for (size_t j = 0; ok && j < s->count; j++)
+            ok = append(&buf, &len, &cap, "%s = %s\n", s->entries[j].key, s->entries[j].value);
+    }
+    if (!ok) {
+        free(buf);
+        return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    *out = buf;
+    return DLCL_OK;
+}

@@ -59,6 +59,9 @@ dlcl_status cfg_load(const char *path, cfg *out);
 dlcl_status cfg_override(cfg *c, const char *assignment);
 /* Appends a section / an entry, copying name, key and value; no duplicate check. */
 dlcl_status cfg_push_section(cfg *c, const char *name, size_t len, int line);
+/* The sections of c as INI text (malloc'ed, NUL-terminated), each with its source line as a
+ * comment: what a templated config expands to. */
+dlcl_status cfg_to_text(const cfg *c, char **out);
 dlcl_status cfg_push_entry(cfg_section *s, const char *key, const char *value, int line);
 void cfg_free(cfg *c);
 cfg_section *cfg_find_section(const cfg *c, const char *name);

@@ -141,6 +141,19 @@ fail:
     return st;
 }
 
+dlcl_status dlcl_config_expand(const char *config_path, const char *const *overrides, size_t n_overrides, char **text)
+{
+    if (config_path == NULL || text == NULL || (n_overrides > 0 && overrides == NULL))
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_config_expand: NULL argument");
+    *text = NULL;
+    cfg c;
+    dlcl_status st = cfg_load_with(config_path, overrides, n_overrides, &c);
+    if (st != DLCL_OK) return st;
+    st = cfg_to_text(&c, text);
+    cfg_free(&c);
+    return st;
+}
+
 dlcl_status dlcl_net_create(const char *config_path, const char *const *overrides, size_t n_overrides,
                             const dlcl_ctx_params *params, dlcl_net **out)
 {
