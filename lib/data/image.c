@@ -69,6 +69,14 @@ static void png_drop_empty_idat(unsigned char *b, size_t *len)
     *len = n;
 }
 
+/* stb_image's failure reason, or a plain one where stb has none: an unknown PNG chunk's reason
+ * starts with the chunk type, which is "\0\0\0\0" when the file ends early. */
+static const char *stb_reason(void)
+{
+    const char *r = stbi_failure_reason();
+    return r != NULL && r[0] >= ' ' ? r : "corrupt or truncated data";
+}
+
 /* Reads the whole file, refusing files larger than any image within the pixel limit could be
  * (4 bytes a pixel plus 16 MiB of headers and metadata). */
 static dlcl_status read_bounded(const char *path, long max_pixels, unsigned char **buf, size_t *len)
@@ -135,7 +143,7 @@ dlcl_status image_probe(const char *path, long max_pixels, int *w, int *h)
     } else if ((got = fread(head, 1, sizeof head, f)) < 2 || !png_jpeg_bmp(head, got)) {
         st = dlcl__err(DLCL_ERR_DATA, "%s: not a PNG, JPEG or BMP image", path);
     } else if (fseek(f, 0, SEEK_SET) != 0 || !stbi_info_from_file(f, w, h, &comp)) {
-        st = dlcl__err(DLCL_ERR_DATA, "%s: not a readable image (%s)", path, stbi_failure_reason());
+        st = dlcl__err(DLCL_ERR_DATA, "%s: unreadable header, a truncated or corrupt image (%s)", path, stb_reason());
     } else if (*w < 1 || *h < 1 || (uint64_t)*w * (uint64_t)*h > (uint64_t)max_pixels) {
         st = dlcl__err(DLCL_ERR_DATA, "%s: %dx%d image is larger than the %ld-pixel limit ([data] max_image_pixels)",
                        path, *w, *h, max_pixels);
@@ -164,7 +172,7 @@ dlcl_status image_decode(const char *path, int c, long max_pixels, data_buf *buf
     int iw, ih, comp;
     if (!stbi_info_from_memory(file, (int)len, &iw, &ih, &comp)) {
         free(file);
-        return dlcl__err(DLCL_ERR_DATA, "%s: not a readable image (%s)", path, stbi_failure_reason());
+        return dlcl__err(DLCL_ERR_DATA, "%s: not a readable image (%s)", path, stb_reason());
     }
     if (iw < 1 || ih < 1 || (uint64_t)iw * (uint64_t)ih > (uint64_t)max_pixels) {
         free(file);
@@ -174,7 +182,7 @@ dlcl_status image_decode(const char *path, int c, long max_pixels, data_buf *buf
     /* decoded with its own channel count: stb's conversion overruns on 16-bit PNM (fuzz/fuzz_image) */
     unsigned char *raw = stbi_load_from_memory(file, (int)len, &iw, &ih, &comp, 0);
     free(file);
-    if (raw == NULL) return dlcl__err(DLCL_ERR_DATA, "%s: cannot decode (%s)", path, stbi_failure_reason());
+    if (raw == NULL) return dlcl__err(DLCL_ERR_DATA, "%s: cannot decode (%s)", path, stb_reason());
     if (iw < 1 || ih < 1 || (uint64_t)iw * (uint64_t)ih > (uint64_t)max_pixels || comp < 1 || comp > 4) {
         stbi_image_free(raw);
         return dlcl__err(DLCL_ERR_DATA, "%s: decoded to %dx%d with %d channels, beyond the %ld-pixel limit", path, iw, ih,
