@@ -11,7 +11,7 @@ CC=${CC:-clang-14}
 OUT=build-fuzz
 mkdir -p "$OUT"
 SRC=(lib/io/config.c lib/io/safetensors.c lib/data/source.c lib/data/idx.c lib/data/cifar.c lib/data/image.c
-     lib/data/transform.c lib/runtime/error.c lib/runtime/cache.c)
+     lib/data/transform.c lib/data/resample.c lib/runtime/error.c lib/runtime/cache.c)
 FLAGS=(-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
        -std=gnu11 -D_GNU_SOURCE -DCL_TARGET_OPENCL_VERSION=120 -DDLCL_BUILDING -Iinclude -Ilib)
 FLAGS+=($(pkg-config --cflags zlib inih libcjson stb))

@@ -137,8 +137,10 @@ dlcl_status image_decode(const char *path, int c, long max_pixels, data_buf *buf
 /* What happens to a sample between the source and the batch, in torchvision's order:
  * geometry (random_resized_crop on training batches; else resize and centre crop, or a centre
  * crop, or a plain resize to h x w of a sample of another size), then random_crop, then flip, then
- * x = (pixel * scale - mean[c]) / std[c]. Resizing is bilinear with pixel centres aligned
- * (torch's interpolate, align_corners=False), never antialiased. */
+ * x = (pixel * scale - mean[c]) / std[c]. Resizing is bilinear with pixel centres aligned,
+ * either as PIL does it (antialias: torchvision's transforms on PIL images, ImageFolder's
+ * default) or plain (torch's interpolate, align_corners=False: torchvision on tensors with
+ * antialias=False). */
 typedef struct data_transform {
     int c, h, w;             /* the output: the net's input */
     int resize;              /* > 0: short side to this (aspect kept), then the centre h x w */
@@ -146,15 +148,35 @@ typedef struct data_transform {
     int random_crop;         /* > 0: pad by this many zero pixels, crop h x w at a random offset */
     int flip;                /* horizontal flip with probability 0.5 */
     int random_resized_crop; /* RandomResizedCrop((h, w), scale=(0.08, 1), ratio=(3/4, 4/3)) */
+    int antialias;           /* 1: resample as PIL does (resample_pil); 0: plain bilinear in float */
     float scale;
     float mean[DATA_MAX_CHANNELS], std[DATA_MAX_CHANNELS]; /* c values each */
 } data_transform;
 
-/* Per-thread scratch of transform_apply (the row and column maps). */
+/* Per-thread scratch of transform_apply: growable buffers, kept between samples. */
 typedef struct transform_scratch {
-    void *maps;
-    size_t cap;
+    void *buf[4];
+    size_t cap[4];
 } transform_scratch;
+
+/* Buffer i (< 4) of at least bytes, or NULL when out of memory. */
+void *transform_scratch_get(transform_scratch *s, int i, size_t bytes);
+void transform_scratch_free(transform_scratch *s);
+
+/* One axis of a sample's geometry: the source span [box0, box0 + box_len) is resized to len
+ * pixels, and the output's n pixels are pixels off, off + 1, ... of those (outside [0, len):
+ * padding, pixel value 0). */
+typedef struct data_axis {
+    int n, len, off, box0, box_len;
+} data_axis;
+
+/* resample.c: PIL's Image.resize with its BILINEAR filter (what torchvision's Resize and
+ * RandomResizedCrop do to PIL images): a triangle filter stretched by the shrink factor, so a
+ * shrink averages every source pixel under it (antialiasing), in fixed point, horizontal pass
+ * then vertical, each rounded to uint8. src is c planes of ih x iw; out gets c planes of
+ * ay->n x ax->n. Uses scratch buffers 2 and 3. */
+dlcl_status resample_pil(const uint8_t *src, int c, int ih, int iw, const data_axis *ay, const data_axis *ax,
+                         transform_scratch *scratch, uint8_t *out);
 
 /* True when the transform draws random numbers (the training split's augmentation). */
 int transform_is_random(const data_transform *t);

@@ -212,6 +212,6 @@ dlcl_status image_load(const char *path, const data_transform *t, long max_pixel
     s.px = buf.px;
     if (st == DLCL_OK) st = transform_apply(t, NULL, &s, 0, &scratch, out);
     free(buf.px);
-    free(scratch.maps);
+    transform_scratch_free(&scratch);
     return st;
 }

@@ -281,7 +281,7 @@ void data_loader_free(data_loader *l)
     for (int i = 0; l->workers && i < l->n_workers; i++) {
         if (l->workers[i].started) pthread_join(l->workers[i].thread, NULL);
         free(l->workers[i].buf.px);
-        free(l->workers[i].scratch.maps);
+        transform_scratch_free(&l->workers[i].scratch);
     }
     if (l->sync_ok) {
         pthread_mutex_destroy(&l->mu);

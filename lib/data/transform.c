@@ -1,13 +1,17 @@
-/* A sample's way from raw pixels to the batch: geometry, augmentation, normalisation, in one
- * pass. Every step is separable, so the output row y reads source rows ymap[y] and the column
- * x source columns xmap[x]; each output pixel is one bilinear sample of the source (or padding).
- * The steps, composed from the output back to the source, as torchvision applies them forward:
- *   flip (x -> W-1-x), random_crop (pad P, crop at d in [0, 2P]: u = v + d - P), then one of
- *   RandomResizedCrop (a box of the source, resized to h x w), Resize(R) + CenterCrop((h, w)),
- *   CenterCrop((h, w)) alone, a plain resize to h x w, or nothing when the sample is h x w already.
- * Bilinear with pixel centres aligned: src = (dst + 0.5) * in/out - 0.5, clamped to the image
- * (torch's interpolate with align_corners=False). Composing integer crops with one resampling
- * is exact: no intermediate image is rounded. */
+/* A sample's way from raw pixels to the batch: geometry, augmentation, normalisation. The
+ * steps, as torchvision applies them:
+ *   geometry: RandomResizedCrop (a box of the source, resized to h x w), Resize(R) +
+ *     CenterCrop((h, w)), CenterCrop((h, w)) alone, a plain resize to h x w, or nothing when
+ *     the sample is h x w already;
+ *   RandomCrop((h, w), padding=P): pad by P zeros, crop at (dy, dx) in [0, 2P]^2;
+ *   RandomHorizontalFlip; then (pixel * scale - mean[c]) / std[c].
+ * With antialias, a geometry that resamples is done first, as PIL does (resample.c), into an
+ * h x w uint8 image. Everything else is one pass from the output back to the source: each step
+ * is separable, so output row y reads source rows ymap[y] and column x source columns xmap[x],
+ * and each output pixel is one bilinear sample of the source (or padding), pixel centres
+ * aligned: src = (dst + 0.5) * in/out - 0.5, clamped to the image (torch's interpolate with
+ * align_corners=False). Integer crops composed with one resampling are exact: without
+ * antialias no intermediate image is rounded. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,16 +24,25 @@ typedef struct axis_map {
     float a;
 } axis_map;
 
-/* The base geometry of one axis: output u in [0, n) reads the source (length src) at
- * off + (u + 0.5) * len_src/len - 0.5, within [lo, hi]; u + off_out outside [0, len): padding. */
-typedef struct axis_geom {
-    int n;       /* output length */
-    int src;     /* source length */
-    int len;     /* resized length (Resize), or n */
-    int off;     /* crop offset in the resized axis (may be negative: padding) */
-    int box0;    /* RandomResizedCrop: box start and length in the source (else 0, src) */
-    int box_len;
-} axis_geom;
+void *transform_scratch_get(transform_scratch *s, int i, size_t bytes)
+{
+    if (bytes > s->cap[i]) {
+        void *p = realloc(s->buf[i], bytes);
+        if (p == NULL) return NULL;
+        s->buf[i] = p;
+        s->cap[i] = bytes;
+    }
+    return s->buf[i];
+}
+
+void transform_scratch_free(transform_scratch *s)
+{
+    for (int i = 0; i < 4; i++) {
+        free(s->buf[i]);
+        s->buf[i] = NULL;
+        s->cap[i] = 0;
+    }
+}
 
 int transform_is_random(const data_transform *t) { return t->random_crop > 0 || t->flip || t->random_resized_crop; }
 
@@ -73,23 +86,22 @@ void transform_rrc_box(uint64_t key, int ih, int iw, int *top, int *left, int *b
     *left = (iw - w) / 2;
 }
 
-/* Resize(R) of torchvision: the short side becomes R, the long one int(R * long / short). */
-static void resize_short_side(int r, int ih, int iw, int *nh, int *nw)
+/* Resize(R) of torchvision: the short side becomes R, the long one int(R * long / short);
+ * false when that is beyond 2^24 pixels (a sliver of an image). */
+static bool resize_short_side(int r, int ih, int iw, int *nh, int *nw)
 {
-    if (iw <= ih) {
-        *nw = r;
-        *nh = (int)((double)((long long)r * ih) / iw);
-    } else {
-        *nh = r;
-        *nw = (int)((double)((long long)r * iw) / ih);
-    }
+    double l = iw <= ih ? (double)((long long)r * ih) / iw : (double)((long long)r * iw) / ih;
+    if (l > (double)(1 << 24)) return false;
+    *nh = iw <= ih ? (int)l : r;
+    *nw = iw <= ih ? r : (int)l;
+    return true;
 }
 
 /* CenterCrop's offset of an n-long crop in a len-long axis (pads the axis when it is shorter). */
 static int centre_offset(int len, int n) { return len >= n ? round_even((len - n) / 2.0) : -((n - len) / 2); }
 
 /* One axis: out[v] for v in [0, g->n), after random_crop shift d - pad and flip. */
-static void build_axis(const axis_geom *g, int pad, int d, int flip, axis_map *out)
+static void build_axis(const data_axis *g, int pad, int d, int flip, axis_map *out)
 {
     float scale = (float)g->box_len / (float)g->len;
     for (int v = 0; v < g->n; v++) {
@@ -109,22 +121,18 @@ static void build_axis(const axis_geom *g, int pad, int d, int flip, axis_map *o
 dlcl_status transform_apply(const data_transform *t, const float *lut, const data_sample *s, uint64_t key,
                             transform_scratch *scratch, float *out)
 {
-    const int H = t->h, W = t->w, ih = s->h, iw = s->w;
+    const int H = t->h, W = t->w;
+    int ih = s->h, iw = s->w;
+    const uint8_t *px = s->px;
     if (ih < 1 || iw < 1) return dlcl__err(DLCL_ERR_INVALID_ARG, "transform_apply: empty sample");
-    size_t need = ((size_t)H + (size_t)W) * sizeof(axis_map);
-    if (need > scratch->cap) {
-        void *m = realloc(scratch->maps, need);
-        if (m == NULL) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
-        scratch->maps = m;
-        scratch->cap = need;
-    }
-    axis_map *ym = scratch->maps, *xm = ym + H;
     int random = transform_is_random(t);
-    axis_geom gy = {H, ih, H, 0, 0, ih}, gx = {W, iw, W, 0, 0, iw};
+    data_axis gy = {H, H, 0, 0, ih}, gx = {W, W, 0, 0, iw}; /* a plain resize to H x W: the default */
     if (random && t->random_resized_crop) {
         transform_rrc_box(key, ih, iw, &gy.box0, &gx.box0, &gy.box_len, &gx.box_len);
     } else if (t->resize > 0) {
-        resize_short_side(t->resize, ih, iw, &gy.len, &gx.len);
+        if (!resize_short_side(t->resize, ih, iw, &gy.len, &gx.len))
+            return dlcl__err(DLCL_ERR_DATA, "a %dx%d image is too elongated to resize its short side to %d", iw, ih,
+                             t->resize);
         gy.off = centre_offset(gy.len, H);
         gx.off = centre_offset(gx.len, W);
     } else if (t->crop) {
@@ -132,7 +140,21 @@ dlcl_status transform_apply(const data_transform *t, const float *lut, const dat
         gx.len = iw;
         gy.off = centre_offset(ih, H);
         gx.off = centre_offset(iw, W);
-    } /* else: a plain resize to H x W (the identity when the sample is H x W) */
+    }
+    if (t->antialias && (gy.len != gy.box_len || gx.len != gx.box_len)) {
+        /* resampled as PIL does into an H x W image, which the steps below then crop and flip */
+        uint8_t *mid = transform_scratch_get(scratch, 1, (size_t)t->c * H * W);
+        if (mid == NULL) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+        dlcl_status st = resample_pil(px, t->c, ih, iw, &gy, &gx, scratch, mid);
+        if (st != DLCL_OK) return st;
+        px = mid;
+        ih = H;
+        iw = W;
+        gy = (data_axis){H, H, 0, 0, H};
+        gx = (data_axis){W, W, 0, 0, W};
+    }
+    axis_map *ym = transform_scratch_get(scratch, 0, ((size_t)H + (size_t)W) * sizeof(axis_map)), *xm = ym + H;
+    if (ym == NULL) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
     int pad = random ? t->random_crop : 0, dy = 0, dx = 0, flip = 0;
     if (pad > 0) {
         uint64_t c = key ^ 0xbb67ae8584caa73bull;
@@ -150,7 +172,7 @@ dlcl_status transform_apply(const data_transform *t, const float *lut, const dat
     for (int x = 0; x < W; x++) exact &= xm[x].a == 0.0f;
     const size_t plane = (size_t)ih * (size_t)iw;
     for (int ch = 0; ch < t->c; ch++) {
-        const uint8_t *src = s->px + (size_t)ch * plane;
+        const uint8_t *src = px + (size_t)ch * plane;
         float *dst = out + (size_t)ch * (size_t)H * (size_t)W;
         float zero = lut ? lut[ch * 256] : transform_norm(t, ch, 0.0f);
         for (int y = 0; y < H; y++, dst += W) {

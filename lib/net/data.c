@@ -35,6 +35,7 @@ static const struct data_key {
     {"mean", F_ALL},         {"std", F_ALL},                 {"shuffle", F_ALL},       {"train_samples", F_ALL},
     {"test_samples", F_ALL}, {"max_image_pixels", F_ALL},    {"workers", F_ALL},       {"resize", F_ALL},
     {"crop", F_ALL},         {"random_crop", F_ALL},         {"flip", F_ALL},          {"random_resized_crop", F_ALL},
+    {"antialias", F_ALL},
 };
 
 /* What each format reads, for messages. */
@@ -130,6 +131,7 @@ dlcl_status net_parse_data(dlcl_net *net)
     d->mean[0] = 0.0;
     d->std[0] = 1.0;
     d->shuffle = 1;
+    d->antialias = 1;
     d->max_image_pixels = IMAGE_DEFAULT_MAX_PIXELS;
     cfg_section *s = cfg_find_section(c, "data");
     if (s == NULL) return DLCL_OK;
@@ -155,7 +157,8 @@ dlcl_status net_parse_data(dlcl_net *net)
         (st = cfg_get_int(c, s, "crop", 0, 0, 0, 1 << 16, &v[2])) != DLCL_OK ||
         (st = cfg_get_int(c, s, "random_crop", 0, 0, 0, 1 << 16, &v[3])) != DLCL_OK ||
         (st = cfg_get_bool(c, s, "flip", 0, 0, &d->flip)) != DLCL_OK ||
-        (st = cfg_get_bool(c, s, "random_resized_crop", 0, 0, &d->random_resized_crop)) != DLCL_OK)
+        (st = cfg_get_bool(c, s, "random_resized_crop", 0, 0, &d->random_resized_crop)) != DLCL_OK ||
+        (st = cfg_get_bool(c, s, "antialias", 0, 1, &d->antialias)) != DLCL_OK)
         return st;
     d->workers = (int)v[0];
     d->resize = (int)v[1];
@@ -273,6 +276,7 @@ static dlcl_status make_transform(const dlcl_net *net, int train, data_transform
                          DATA_MAX_CHANNELS, t->c);
     t->resize = d->resize;
     t->crop = d->crop;
+    t->antialias = d->antialias;
     t->scale = (float)d->scale;
     for (int ch = 0; ch < t->c; ch++) {
         t->mean[ch] = (float)d->mean[d->n_mean == 1 ? 0 : ch];

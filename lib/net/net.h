@@ -32,6 +32,7 @@ typedef struct net_data_cfg {
     int workers;                 /* loader threads; 0: online CPUs, at most 8 */
     int resize, crop;            /* short side to resize, centre crop (crop = the input's size) */
     int random_crop, flip, random_resized_crop; /* training augmentation */
+    int antialias;               /* resize as PIL does (1, the default) or plain bilinear (0) */
     long limit[DLCL_SPLIT_COUNT]; /* use only the first N samples (0: all); synthetic: the split's size */
     long max_image_pixels;        /* larger images are refused from their header */
 } net_data_cfg;
