@@ -382,8 +382,9 @@ DLCL_API void dlcl_class_names_free(char **names); /* NULL-safe */
 /* Reads a PNG/JPEG/BMP image (stb_image), converts it to the net's input channels and shapes
  * it as the [data] test split is: with resize = R the short side becomes R and the centre
  * H x W is cut out (torchvision's Resize(R) + CenterCrop); with crop alone the centre is cut
- * out; otherwise an image of another size is resized (bilinear) to H x W. Then
- * x = (pixel * scale - mean[c]) / std[c]; out holds C*H*W floats. */
+ * out; otherwise an image of another size is resized to H x W. Resizing is PIL's bilinear
+ * (antialiased when shrinking, as torchvision's transforms on PIL images) unless [data]
+ * antialias = 0. Then x = (pixel * scale - mean[c]) / std[c]; out holds C*H*W floats. */
 DLCL_API dlcl_status dlcl_net_load_image(const dlcl_net *net, const char *path, float *out);
 
 #ifdef __cplusplus
