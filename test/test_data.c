@@ -301,6 +301,11 @@ static void folder_corrupt_header(const char *dir)
     write_image(pathf("%s/img/cat/1.png", dir), 4, 4, 0, 0);
     t_write_file(pathf("%s/img/cat/2.jpg", dir), "GIF89a, not a JPEG at all", 25);
 }
+static void folder_dangling_link(const char *dir)
+{
+    folder_class_without_images(dir);
+    symlink("nowhere.png", pathf("%s/img/dog/gone.png", dir));
+}
 static void folder_too_many_classes(const char *dir)
 {
     folder_empty(dir);
@@ -331,6 +336,8 @@ static const bad_data bad_cases[] = {
      DLCL_ERR_DATA, "{D}/img/dog: class folder without images"},
     {"folder_corrupt_image", "format = folder\ntrain = img", "3,4,4", 3, folder_corrupt_header, DLCL_ERR_DATA,
      "{D}/img/cat/2.jpg: not a PNG, JPEG or BMP image"},
+    {"folder_dangling_link", "format = folder\ntrain = img", "3,4,4", 3, folder_dangling_link, DLCL_ERR_NOT_FOUND,
+     "{D}/img/dog/gone.png: cannot open: No such file or directory"},
     {"folder_more_classes_than_net", "format = folder\ntrain = img", "3,4,4", 3, folder_too_many_classes,
      DLCL_ERR_DATA, "{D}/img: 4 class folders (c0 ... c3), but [net] classes = 3"},
     {"folder_four_channels", "format = folder\ntrain = img", "4,4,4", 3, folder_too_many_classes, DLCL_ERR_CONFIG,

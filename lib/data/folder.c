@@ -59,16 +59,25 @@ static dlcl_status list_dir(const char *dir, int want_dirs, char ***out, int *co
     dlcl_status st = DLCL_OK;
     struct dirent *e;
     char path[FOLDER_MAX_PATH];
-    errno = 0;
-    while ((e = readdir(d)) != NULL) {
+    for (;;) {
+        errno = 0; /* readdir's only way to tell an error from the end (stat below sets it too) */
+        if ((e = readdir(d)) == NULL) {
+            if (errno != 0) st = dlcl__err(DLCL_ERR_IO, "%s: cannot read directory: %s", dir, strerror(errno));
+            break;
+        }
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
         if (!want_dirs && !is_image_name(e->d_name)) continue;
         int is_dir = e->d_type == DT_DIR, is_reg = e->d_type == DT_REG;
         if (e->d_type == DT_UNKNOWN || e->d_type == DT_LNK) { /* follow links, as torchvision does */
             struct stat sb;
             snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            is_dir = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
-            is_reg = !is_dir && stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+            int ok = stat(path, &sb) == 0;
+            if (!ok && !want_dirs) { /* an image's name on a dangling link: say so, not skip it */
+                st = dlcl__err(DLCL_ERR_NOT_FOUND, "%s: cannot open: %s", path, strerror(errno));
+                break;
+            }
+            is_dir = ok && S_ISDIR(sb.st_mode);
+            is_reg = ok && S_ISREG(sb.st_mode);
         }
         if (want_dirs ? !is_dir : !is_reg) continue;
         if (n + 1 >= cap) {
@@ -90,8 +99,6 @@ static dlcl_status list_dir(const char *dir, int want_dirs, char ***out, int *co
         }
         list[++n] = NULL;
     }
-    if (st == DLCL_OK && errno != 0 && e == NULL)
-        st = dlcl__err(DLCL_ERR_IO, "%s: cannot read directory: %s", dir, strerror(errno));
     closedir(d);
     if (st != DLCL_OK) {
         data_names_free(list);
