@@ -139,7 +139,7 @@ dlcl_status net_parse_data(dlcl_net *net)
                                                                {"test_images", "test_labels"}};
     static const char *const file_keys[DLCL_SPLIT_COUNT] = {"train", "test"};
     int fmt;
-    long v[5];
+    long v[4];
     dlcl_status st;
     if ((st = cfg_get_enum(c, s, "format", 0, NET_DATA_IDX, format_names, &fmt)) != DLCL_OK) return st;
     d->format = (net_data_format)fmt;
