@@ -131,8 +131,8 @@ int main(int argc, char **argv)
         if (s == DLCL_OK) printf("%-22s %10.2f %10.0f %10.1f\n", passes[p].name, best, mb, mb / best);
     }
     for (int i = 0; i < B_COUNT; i++)
-        if (b.big[i]) rt_buffer_release(b.ctx, b.big[i], bytes);
-    if (b.small) rt_buffer_release(b.ctx, b.small, P_COUNT * (size_t)c * sizeof(float));
+        if (b.big[i]) rt_buffer_release(b.ctx, b.big[i]);
+    if (b.small) rt_buffer_release(b.ctx, b.small);
     free(host), free(ph);
     int rc = s == DLCL_OK ? 0 : fail(s);
     dlcl_ctx_free(b.ctx);

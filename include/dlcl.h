@@ -375,23 +375,45 @@ typedef struct dlcl_loader dlcl_loader;
 typedef enum dlcl_split { DLCL_SPLIT_TRAIN, DLCL_SPLIT_TEST, DLCL_SPLIT_COUNT } dlcl_split;
 
 /* Opens and validates the [data] files of split, ready to batch with the net's batch size,
- * normalisation and seed (the test split is never shuffled). Relative paths in the config
- * are relative to the config file's directory. */
+ * normalisation and seed: every file is checked before this returns (sizes, headers, labels;
+ * an image folder's headers, without decoding). The training split is shuffled per (seed,
+ * epoch) and augmented as [data] asks; the test split is neither. Relative paths in the
+ * config are relative to the config file's directory. */
 DLCL_API dlcl_status dlcl_loader_create(const dlcl_net *net, dlcl_split split, dlcl_loader **out);
 DLCL_API void dlcl_loader_free(dlcl_loader *l);
 /* Samples in the split, and batches per epoch. */
 DLCL_API size_t dlcl_loader_samples(const dlcl_loader *l);
 DLCL_API size_t dlcl_loader_batches(const dlcl_loader *l);
+/* Classes the split's data holds: its labels are below this (an image folder: the class
+ * directories found, which may be fewer than [net] classes). 0 for NULL. */
+DLCL_API int dlcl_loader_classes(const dlcl_loader *l);
+/* Name of class index (an image folder's directory name; CIFAR's batches.meta.txt or
+ * fine_label_names.txt beside the batches), owned by the loader; NULL when the data names no
+ * classes (IDX, synthetic) or index is not below dlcl_loader_classes. */
+DLCL_API const char *dlcl_loader_class_name(const dlcl_loader *l, int index);
 /* Starts epoch (0-based); the shuffle is a function of (seed, epoch), so resuming reproduces it. */
 DLCL_API dlcl_status dlcl_loader_begin_epoch(dlcl_loader *l, int epoch);
 /* The same, skipping the epoch's first first_batch batches (resuming mid-epoch). */
 DLCL_API dlcl_status dlcl_loader_begin_epoch_at(dlcl_loader *l, int epoch, size_t first_batch);
-/* Next batch, prepared by a background thread while the caller computes: *x and *y stay
- * valid until the next call; *count is 0 at the end of the epoch. */
+/* Next batch, prepared by worker threads ([data] workers) while the caller computes: *x (count
+ * normalised C*H*W samples) and *y stay valid until the next call; *count is 0 at the end of
+ * the epoch. An image that cannot be decoded fails its batch with DLCL_ERR_DATA naming it.
+ * A sample's augmentation is a function of (seed, epoch, sample), whatever the workers. */
 DLCL_API dlcl_status dlcl_loader_next(dlcl_loader *l, const float **x, const int32_t **y, int *count);
 
-/* Reads a PNG/JPEG/BMP image (stb_image), converts it to the net's input channels, resizes it
- * (bilinear) to H x W and normalises it like the [data] section; out holds C*H*W floats. */
+/* The class names of the net's [data] section without opening a split (for dlcl-predict): the
+ * class directories of the test (else train) image folder, or the names beside CIFAR batches.
+ * *names is a NULL-terminated array of *count names, for the caller to release with
+ * dlcl_class_names_free; NULL and 0 when the format names no classes. */
+DLCL_API dlcl_status dlcl_net_class_names(const dlcl_net *net, char ***names, int *count);
+DLCL_API void dlcl_class_names_free(char **names); /* NULL-safe */
+
+/* Reads a PNG/JPEG/BMP image (stb_image), converts it to the net's input channels and shapes
+ * it as the [data] test split is: with resize = R the short side becomes R and the centre
+ * H x W is cut out (torchvision's Resize(R) + CenterCrop); with crop alone the centre is cut
+ * out; otherwise an image of another size is resized to H x W. Resizing is PIL's bilinear
+ * (antialiased when shrinking, as torchvision's transforms on PIL images) unless [data]
+ * antialias = 0. Then x = (pixel * scale - mean[c]) / std[c]; out holds C*H*W floats. */
 DLCL_API dlcl_status dlcl_net_load_image(const dlcl_net *net, const char *path, float *out);
 
 #ifdef __cplusplus

@@ -27,6 +27,11 @@ def path(name):
 
 
 def write(name, data):
+    """A file (bytes or str), or an empty directory (None); parent directories are made."""
+    os.makedirs(os.path.dirname(path(name)), exist_ok=True)
+    if data is None:
+        os.makedirs(path(name), exist_ok=True)
+        return path(name)
     with open(path(name), "wb" if isinstance(data, bytes) else "w") as f:
         f.write(data)
     return path(name)
@@ -103,6 +108,23 @@ MANY_SIDE = max(2048, math.ceil(math.sqrt(LARGEST_BYTES / 2 / (16 * 4 * 4))))
 MANY_LAYERS = max(12, math.ceil(2 * GLOBAL_BYTES / (16 * 4 * 4 * MANY_SIDE**2)))
 
 GOOD_CFG = write("good.ini", config())
+
+
+def cifar(labels, cut=0):
+    """CIFAR-10 records with these labels, the last `cut` bytes cut off."""
+    data = b"".join(bytes([l]) + bytes((i * 7 + j) % 256 for j in range(3072)) for i, l in enumerate(labels))
+    return data[:len(data) - cut]
+
+
+def data_config(data, net="input = 3,8,8\nclasses = 3\n", units=3):
+    """A one-layer net over a [data] section of another format (paths relative to the config)."""
+    return (f"[net]\n{net}batch = 4\nepochs = 1\n[optimizer]\ntype = sgd\nlearning_rate = 0.01\n[data]\n{data}\n"
+            f"[fc1]\ntype = dense\nunits = {units}\n")
+
+
+CIFAR_CFG = data_config("format = cifar\ntrain = b.bin\ntest = b.bin", "input = 3,32,32\nclasses = 10\n", 10)
+FOLDER_CFG = data_config("format = folder\ntrain = img\ntest = img")
+TWO_CLASSES = {"img/cat/1.png": png(8, 8), "img/dog/1.png": png(8, 8)}
 W = ("fc1.weight", "F32", [10, 784], None, None)
 B = ("fc1.bias", "F32", [10], None, None)
 
@@ -180,6 +202,40 @@ CASES = [
      ["--set", "data.train_images={x.idx}", "{good.ini}"], "DLCL_ERR_DATA", r"x\.idx.*32"),
     ("idx_corrupt_gzip", {"x.idx.gz": gzip.compress(idx([64, 28, 28]))[:40] + b"\xff" * 64}, "dlcl-train",
      ["--set", "data.train_images={x.idx.gz}", "{good.ini}"], "DLCL_ERR_DATA", r"x\.idx\.gz"),
+    # ---- CIFAR batches and image folders (dlcl-train opens both splits before training)
+    ("cifar_truncated", {"c.ini": CIFAR_CFG, "b.bin": cifar([1, 2, 3], cut=5)}, "dlcl-train", ["{c.ini}"],
+     "DLCL_ERR_DATA", r"b\.bin: 9214 bytes is not a whole number of 3073-byte CIFAR-10 records \(record 2 is cut short"),
+    ("cifar_empty_file", {"c.ini": CIFAR_CFG, "b.bin": b""}, "dlcl-train", ["{c.ini}"], "DLCL_ERR_DATA",
+     r"b\.bin: empty file"),
+    ("cifar_label_out_of_range", {"c.ini": CIFAR_CFG, "b.bin": cifar([1, 10, 3])}, "dlcl-train", ["{c.ini}"],
+     "DLCL_ERR_DATA", r"b\.bin: record 1 has label 10, out of range for classes=10"),
+    ("cifar_classes_not_10_or_100", {"c.ini": CIFAR_CFG.replace("classes = 10", "classes = 12"), "b.bin": cifar([1])},
+     "dlcl-train", ["{c.ini}"], "DLCL_ERR_CONFIG", r"c\.ini:\d+: \[data\] format=cifar .*10 or 100, not 12"),
+    ("folder_missing", {"c.ini": FOLDER_CFG}, "dlcl-train", ["{c.ini}"], "DLCL_ERR_NOT_FOUND",
+     r"img: cannot open directory"),
+    ("folder_empty", {"c.ini": FOLDER_CFG, "img": None}, "dlcl-train", ["{c.ini}"], "DLCL_ERR_DATA",
+     r"img: no class folders"),
+    ("folder_class_without_images", {"c.ini": FOLDER_CFG, **TWO_CLASSES, "img/eel/notes.txt": "x"}, "dlcl-train",
+     ["{c.ini}"], "DLCL_ERR_DATA", r"img/eel: class folder without images"),
+    ("folder_image_not_an_image", {"c.ini": FOLDER_CFG, **TWO_CLASSES, "img/cat/2.jpg": b"GIF89a" + bytes(64)},
+     "dlcl-train", ["{c.ini}"], "DLCL_ERR_DATA", r"img/cat/2\.jpg: not a PNG, JPEG or BMP image"),
+    ("folder_image_header_truncated", {"c.ini": FOLDER_CFG, **TWO_CLASSES, "img/cat/2.png": png(8, 8, truncate=20)},
+     "dlcl-train", ["{c.ini}"], "DLCL_ERR_DATA", r"img/cat/2\.png: unreadable header, a truncated or corrupt image"),
+    # the header is sound, the pixels are not: found when the batch is decoded, named
+    ("folder_image_data_truncated", {"c.ini": FOLDER_CFG, **TWO_CLASSES, "img/cat/2.png": png(8, 8, truncate=60)},
+     "dlcl-train", ["{c.ini}"], "DLCL_ERR_DATA", r"img/cat/2\.png: cannot decode \(corrupt or truncated data\)"),
+    ("folder_more_classes_than_net", {"c.ini": FOLDER_CFG, **TWO_CLASSES, "img/eel/1.png": png(8, 8),
+                                      "img/fox/1.bmp": b"BM" + bytes(60)},
+     "dlcl-train", ["{c.ini}"], "DLCL_ERR_DATA", r"img: 4 class folders \(cat \.\.\. fox\), but \[net\] classes = 3"),
+    ("data_mean_list_wrong_length", {"c.ini": FOLDER_CFG, **TWO_CLASSES}, "dlcl-train",
+     ["--set", "data.mean=0.5,0.5", "{c.ini}"], "DLCL_ERR_CONFIG", r"\[data\] mean = '0\.5,0\.5': 2 values, but \[net\] input has 3"),
+    ("data_crop_not_the_input", {"c.ini": FOLDER_CFG, **TWO_CLASSES}, "dlcl-train", ["--set", "data.crop=6", "{c.ini}"],
+     "DLCL_ERR_CONFIG", r"\[data\] crop = 6: the centre crop is the net's input, and \[net\] input is 8x8"),
+    ("data_unknown_format", {"c.ini": FOLDER_CFG.replace("format = folder", "format = foldr")}, "dlcl-train",
+     ["{c.ini}"], "DLCL_ERR_CONFIG", r"c\.ini:10: \[data\] format = 'foldr'.*did you mean 'folder'"),
+    ("data_key_of_another_format", {"c.ini": FOLDER_CFG, **TWO_CLASSES}, "dlcl-train",
+     ["--set", "data.train_images=x.idx", "{c.ini}"], "DLCL_ERR_CONFIG",
+     r"\[data\] train_images is not a key of format=folder"),
     # ---- safetensors checkpoints (dlcl-eval --weights)
     ("st_empty_file", {"w.st": b""}, "dlcl-eval", ["{good.ini}", "--weights", "{w.st}"], "DLCL_ERR_CHECKPOINT", r"w\.st"),
     ("st_header_longer_than_file", {"w.st": safetensors([W, B], header_len=10**6)}, "dlcl-eval",
@@ -244,7 +300,7 @@ for n, (name, files, tool, args, status, pattern) in enumerate(CASES, 1):
     print(f"{'ok' if ok else 'not ok'} {n} - {name}", flush=True)
     if ok:  # the message a user gets, for the log
         print("#   " + next(line for line in err.splitlines() if status in line)[:300] + f" ({secs:.2f} s)")
-    for f in files:
-        os.remove(path(f))
+    for top in {f.split("/")[0] for f in files}:
+        shutil.rmtree(path(top)) if os.path.isdir(path(top)) else os.remove(path(top))
 shutil.rmtree(tmp, ignore_errors=True)
 sys.exit(1 if failed else 0)

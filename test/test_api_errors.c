@@ -39,11 +39,14 @@ static void free_functions_accept_null(void)
     dlcl_devices_free(NULL);
     dlcl_net_free(NULL);
     dlcl_loader_free(NULL);
+    dlcl_class_names_free(NULL);
     T_CHECK(dlcl_ctx_device_name(NULL) == NULL && dlcl_ctx_kernel_dir(NULL) == NULL && dlcl_net_ctx(NULL) == NULL,
             "NULL queries");
     T_CHECK(dlcl_tensor_ndim(NULL) == -1 && dlcl_tensor_dim(NULL, 0) == -1 && dlcl_tensor_numel(NULL) == -1,
             "tensor queries");
-    T_CHECK(dlcl_loader_samples(NULL) == 0 && dlcl_loader_batches(NULL) == 0, "loader queries");
+    T_CHECK(dlcl_loader_samples(NULL) == 0 && dlcl_loader_batches(NULL) == 0 && dlcl_loader_classes(NULL) == 0 &&
+                dlcl_loader_class_name(NULL, 0) == NULL,
+            "loader queries");
 }
 
 static void context_functions_reject_null(void)
@@ -163,6 +166,9 @@ static void net_and_loader_functions_reject_null(void)
     T_BAD(dlcl_loader_create(NULL, DLCL_SPLIT_TRAIN, NULL), DLCL_ERR_INVALID_ARG);
     T_BAD(dlcl_loader_begin_epoch(NULL, 0), DLCL_ERR_INVALID_ARG);
     T_BAD(dlcl_loader_next(NULL, &px, &py, &c), DLCL_ERR_INVALID_ARG);
+    char **names;
+    int n_names;
+    T_BAD(dlcl_net_class_names(NULL, &names, &n_names), DLCL_ERR_INVALID_ARG);
     dlcl_layer_timing lt[1];
     double lms, sms;
     T_BAD(dlcl_net_profile(NULL, x, y, 1, 1, lt, &lms, &sms), DLCL_ERR_INVALID_ARG);

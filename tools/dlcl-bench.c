@@ -2,6 +2,8 @@
  *   gemm [--sizes 256,512,64x12544x800] [--reps N]   SGEMM GFLOP/s through dlcl next to OpenBLAS
  *                                            (N is N x N x N; MxNxK is C[M][N] = A[M][K] B[K][N])
  *   startup                                  context creation + building every kernel
+ *   loader CONFIG.ini [--split test] [--epochs N] [--set k=v]...
+ *                                            images/s the [data] loader delivers, nothing trained
  *   CONFIG.ini [--reps N] [--steps N]        per-layer time of a training step, then whole steps:
  *                                            the last line reads step_ms=... images_per_s=... */
 #include <stdlib.h>
@@ -241,12 +243,70 @@ static int bench_net(const char *config, int argc, char **argv)
     return 0;
 }
 
+/* dlcl-bench loader CONFIG.ini: how fast the [data] loader delivers batches (decoding,
+ * augmenting, normalising on its workers) to a caller that does nothing with them. */
+static int bench_loader(int argc, char **argv)
+{
+    const char *config = NULL;
+    int epochs = 2, split = DLCL_SPLIT_TRAIN;
+    const char **sets = calloc((size_t)argc + 1, sizeof *sets);
+    size_t n_sets = 0;
+    if (sets == NULL) return 1;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--epochs") == 0 && i + 1 < argc) epochs = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--split") == 0 && i + 1 < argc) split = strcmp(argv[++i], "test") == 0;
+        else if (strcmp(argv[i], "--set") == 0 && i + 1 < argc) sets[n_sets++] = argv[++i];
+        else if (argv[i][0] != '-' && config == NULL) config = argv[i];
+        else {
+            fprintf(stderr, "dlcl-bench loader: unexpected argument '%s'\n", argv[i]);
+            free(sets);
+            return 2;
+        }
+    }
+    if (config == NULL) {
+        fprintf(stderr, "usage: dlcl-bench loader CONFIG.ini [--split train|test] [--epochs N] [--set k=v]...\n");
+        free(sets);
+        return 2;
+    }
+    dlcl_ctx_params params = {.log = tool_log};
+    dlcl_net *net = NULL;
+    dlcl_loader *l = NULL;
+    double t0 = tool_now();
+    dlcl_status s = dlcl_net_create_inference(config, sets, n_sets, &params, &net);
+    free(sets);
+    if (s == DLCL_OK) s = dlcl_loader_create(net, (dlcl_split)split, &l);
+    if (s != DLCL_OK) {
+        dlcl_net_free(net);
+        return tool_fail("dlcl-bench", s);
+    }
+    dlcl_net_info info;
+    dlcl_net_get_info(net, &info);
+    printf("%zu %s images of %dx%dx%d in %zu batches of %d; opened and checked in %.2f s\n", dlcl_loader_samples(l),
+           split ? "test" : "training", info.in_c, info.in_h, info.in_w, dlcl_loader_batches(l), info.batch,
+           tool_now() - t0);
+    for (int e = 0; e < epochs && s == DLCL_OK; e++) {
+        const float *x;
+        const int32_t *y;
+        int count;
+        size_t images = 0;
+        double t = tool_now();
+        s = dlcl_loader_begin_epoch(l, e);
+        while (s == DLCL_OK && (s = dlcl_loader_next(l, &x, &y, &count)) == DLCL_OK && count > 0) images += (size_t)count;
+        double secs = tool_now() - t;
+        if (s == DLCL_OK) printf("epoch %d: %zu images in %.2f s = %.0f images/s\n", e, images, secs, images / secs);
+    }
+    dlcl_loader_free(l);
+    dlcl_net_free(net);
+    return s == DLCL_OK ? 0 : tool_fail("dlcl-bench", s);
+}
+
 static const struct {
     const char *name;
     int (*fn)(int argc, char **argv);
     const char *help;
 } commands[] = {
     {"gemm", bench_gemm, "gemm [--sizes 256,512,MxNxK] [--reps 5]   SGEMM GFLOP/s, dlcl next to OpenBLAS"},
+    {"loader", bench_loader, "loader CONFIG.ini [--split test] [--epochs 2]   images/s of the [data] loader alone"},
     {"startup", bench_startup, "startup                                 context + build of every kernel (cache cold/warm)"},
 };
 

@@ -1,5 +1,7 @@
 /* dlcl-eval config.ini --weights FILE [--set section.key=value]...
- * Evaluates weights on the [data] test split: a confusion matrix, then the line
+ * Evaluates weights on the [data] test split: a confusion matrix (up to 32 classes) and the
+ * accuracy of each class (up to 100 with samples), with the class names where the data has
+ * them (image folders, CIFAR's meta files), then the line
  *   accuracy=0.xxxx loss=0.xxxx */
 #include <stdlib.h>
 #include <string.h>
@@ -89,14 +91,35 @@ int main(int argc, char **argv)
         }
     }
     if (s != DLCL_OK) goto fail;
+    /* class names where the data has them (image folders, CIFAR's meta files), else indices */
+    int named = 0;
+    for (int i = 0; i < k; i++) named |= dlcl_loader_class_name(test, i) != NULL;
     if (k <= 32) {
-        printf("confusion matrix (rows: true class, columns: predicted)\n%6s", "");
+        printf("confusion matrix (rows: true class, columns: predicted)\n%6s%s", "", named ? " class       " : "");
         for (int j = 0; j < k; j++) printf(" %6d", j);
         printf("\n");
         for (int i = 0; i < k; i++) {
+            const char *name = dlcl_loader_class_name(test, i);
             printf("%6d", i);
+            if (named) printf(" %-12.12s", name ? name : "");
             for (int j = 0; j < k; j++) printf(" %6ld", confusion[(size_t)i * k + j]);
             printf("\n");
+        }
+    }
+    int present = 0; /* classes with test samples: one line each, when a person can read them */
+    for (int i = 0; i < k; i++) {
+        long row = 0;
+        for (int j = 0; j < k; j++) row += confusion[(size_t)i * k + j];
+        present += row > 0;
+    }
+    if (present <= 100) {
+        printf("per class (true class: accuracy, hits/samples)\n");
+        for (int i = 0; i < k; i++) {
+            long row = 0, hit = confusion[(size_t)i * k + i];
+            for (int j = 0; j < k; j++) row += confusion[(size_t)i * k + j];
+            if (row == 0) continue;
+            const char *name = dlcl_loader_class_name(test, i);
+            printf("%6d %-24s %.4f  %ld/%ld\n", i, name ? name : "", (double)hit / (double)row, hit, row);
         }
     }
     printf("device memory: %.1f MiB (weights, activations sharing buffers, workspace; batch %d)\n",

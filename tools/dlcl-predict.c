@@ -1,6 +1,8 @@
 /* dlcl-predict config.ini --weights FILE IMAGE...
- * Classifies PNG/JPEG/BMP images: each is converted to the net's input shape and the five
- * most likely classes are printed with their probabilities. */
+ * Classifies PNG/JPEG/BMP images: each is shaped like the [data] test split (resize, crop,
+ * mean, std) and the five most likely classes are printed with their probabilities, and their
+ * names where [data] has them (an image folder's class directories, CIFAR's meta file):
+ *   cat.jpg:  3 cat (0.8123)  5 dog (0.1002) ... */
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,7 +42,8 @@ int main(int argc, char **argv)
     dlcl_ctx_params params = {.log = tool_log};
     dlcl_net *net = NULL;
     float *x = NULL, *probs = NULL;
-    int rc = 1, bad = 0;
+    char **names = NULL;
+    int n_names = 0, rc = 1, bad = 0;
     /* one image at a time: a batch of one, the net made for inference (no training state) */
     const char *one[] = {"net.batch=1"};
     dlcl_status s = dlcl_net_create_inference(config, one, 1, &params, &net);
@@ -48,6 +51,8 @@ int main(int argc, char **argv)
     dlcl_net_info info;
     dlcl_net_get_info(net, &info);
     if ((s = dlcl_net_load(net, weights, 0, NULL)) != DLCL_OK) goto fail;
+    if (dlcl_net_class_names(net, &names, &n_names) != DLCL_OK) /* the data may be elsewhere: go on */
+        fprintf(stderr, "dlcl-predict: warning: no class names: %s\n", dlcl_last_error());
     x = malloc(info.in_numel * sizeof *x);
     probs = malloc((size_t)info.classes * sizeof *probs);
     if (x == NULL || probs == NULL) goto done;
@@ -64,7 +69,10 @@ int main(int argc, char **argv)
             int best = -1;
             for (int c = 0; c < info.classes; c++)
                 if (probs[c] >= 0 && (best < 0 || probs[c] > probs[best])) best = c;
-            printf("  %d (%.4f)", best, (double)probs[best]);
+            if (best < n_names)
+                printf("  %d %s (%.4f)", best, names[best], (double)probs[best]);
+            else
+                printf("  %d (%.4f)", best, (double)probs[best]);
             probs[best] = -1;
         }
         printf("\n");
@@ -76,6 +84,7 @@ fail:
 done:
     free(x);
     free(probs);
+    dlcl_class_names_free(names);
     dlcl_net_free(net);
     free(images);
     return rc;

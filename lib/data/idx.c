@@ -149,10 +149,10 @@ fail:
     return st;
 }
 
-void data_set_free(data_set *ds)
+dlcl_status data_source_idx(const char *images_path, const char *labels_path, int classes, data_source **out)
 {
-    if (ds == NULL) return;
-    free(ds->pixels);
-    free(ds->labels);
-    memset(ds, 0, sizeof *ds);
+    *out = NULL;
+    data_set ds;
+    dlcl_status st = data_set_load_idx(images_path, labels_path, classes, &ds);
+    return st != DLCL_OK ? st : data_source_memory("idx", &ds, NULL, out);
 }

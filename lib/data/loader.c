@@ -1,128 +1,207 @@
-/* Batching with normalisation and per-epoch shuffling. A worker thread fills one of two
- * batch buffers while the caller holds the other, so the device never waits for the host
- * to gather and normalise a batch. */
+/* Batching with per-epoch shuffling, over any data source. Two batch slots: the caller holds
+ * one while worker threads fill the other, each worker taking the next few samples of the
+ * batch (src->grain), so decoding JPEGs runs on every worker at once. A sample's output
+ * position and its augmentation depend only on (seed, epoch, its index), never on which worker
+ * took it: the batches are the same with 1 worker or 8. */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "data.h"
 
-struct data_loader {
-    const data_set *ds;
-    data_loader_params p;
-    size_t chw;
-    int batches;
-    int *perm;
-    float *x[2];
-    int32_t *y[2];
-    int count[2], ready[2], pending[2], fill_batch[2];
-    int cur;        /* slot held by the caller, -1 before the first batch of an epoch */
-    int next_batch; /* next batch index to hand to the worker */
-    int quit;
-    float lut[256]; /* normalised value of each pixel value */
+#define MAX_WORKERS 64
+
+typedef enum slot_state { SLOT_IDLE, SLOT_FILLING, SLOT_READY, SLOT_STATE_COUNT } slot_state;
+
+typedef struct slot {
+    float *x;
+    int32_t *y;
+    slot_state state;
+    int batch, count; /* batch index being filled, its samples */
+    int next, done;   /* samples handed to workers, samples finished */
+    dlcl_status err;  /* the failed sample earliest in the batch: its status, position and message */
+    int err_at;       /* (workers have their own thread-local dlcl_last_error: it is copied here) */
+    char msg[512];
+} slot;
+
+typedef struct worker {
+    data_loader *l;
     pthread_t thread;
+    int started;
+    data_buf buf;
+    transform_scratch scratch;
+} worker;
+
+struct data_loader {
+    const data_source *src;
+    data_loader_params p;
+    int n; /* samples used */
+    size_t chw;
+    int batches, epoch;
+    int *perm;
+    float *lut; /* c*256: the normalised value of each pixel value of each channel */
+    slot slots[2];
+    int cur;        /* slot held by the caller, -1 before the first batch of an epoch */
+    int next_batch; /* next batch index to hand to the workers */
+    int quit;
+    worker *workers;
+    int n_workers;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int thread_started;
+    pthread_cond_t cv;     /* work for the workers, or quit */
+    pthread_cond_t done_cv; /* a slot became ready */
+    int sync_ok;
 };
 
-/* Uniform integer in [0, bound) without modulo bias (Lemire's method with rejection). */
-static uint32_t bounded(uint64_t *s, uint32_t bound)
+int data_default_workers(void)
 {
-    uint64_t m = (uint64_t)(uint32_t)(dlcl__splitmix64(s) >> 32) * bound;
-    uint32_t low = (uint32_t)m;
-    if (low < bound) {
-        uint32_t t = -bound % bound;
-        while (low < t) {
-            m = (uint64_t)(uint32_t)(dlcl__splitmix64(s) >> 32) * bound;
-            low = (uint32_t)m;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 8 ? 8 : (int)n;
+}
+
+/* Prepares samples [from, to) of the batch in slot s (no lock held). */
+static void fill_samples(worker *wk, slot *s, int batch, int from, int to)
+{
+    data_loader *l = wk->l;
+    const data_source *src = l->src;
+    for (int k = from; k < to; k++) {
+        int idx = l->perm[batch * l->p.batch + k];
+        data_sample smp = {0};
+        dlcl_status st = src->get(src, idx, &wk->buf, &smp);
+        if (st == DLCL_OK) {
+            uint64_t key = transform_key(l->p.seed, l->epoch, idx);
+            st = transform_apply(&l->p.t, l->lut, &smp, key, &wk->scratch, s->x + (size_t)k * l->chw);
+        }
+        s->y[k] = smp.label;
+        if (st != DLCL_OK) {
+            pthread_mutex_lock(&l->mu);
+            if (s->err == DLCL_OK || k < s->err_at) { /* the same error whatever the number of workers */
+                s->err = st;
+                s->err_at = k;
+                snprintf(s->msg, sizeof s->msg, "%s", dlcl_last_error());
+            }
+            pthread_mutex_unlock(&l->mu);
         }
     }
-    return (uint32_t)(m >> 32);
 }
 
-static void fill(data_loader *l, int slot, int b)
+/* The filling slot with work left, the earlier batch first; -1 if none (mutex held). */
+static int slot_with_work(const data_loader *l)
 {
-    const data_set *ds = l->ds;
-    int start = b * l->p.batch, n = ds->n - start < l->p.batch ? ds->n - start : l->p.batch;
-    float *x = l->x[slot];
-    for (int i = 0; i < n; i++) {
-        int s = l->perm[start + i];
-        const uint8_t *src = ds->pixels + (size_t)s * l->chw;
-        float *dst = x + (size_t)i * l->chw;
-        for (size_t j = 0; j < l->chw; j++) dst[j] = l->lut[src[j]];
-        l->y[slot][i] = ds->labels[s];
+    int best = -1;
+    for (int i = 0; i < 2; i++) {
+        const slot *s = &l->slots[i];
+        if (s->state == SLOT_FILLING && s->next < s->count && (best < 0 || s->batch < l->slots[best].batch)) best = i;
     }
-    l->count[slot] = n;
+    return best;
 }
 
-static void *worker(void *arg)
+static void *worker_main(void *arg)
 {
-    data_loader *l = arg;
+    worker *wk = arg;
+    data_loader *l = wk->l;
     pthread_mutex_lock(&l->mu);
     for (;;) {
-        while (!l->quit && !l->pending[0] && !l->pending[1]) pthread_cond_wait(&l->cv, &l->mu);
+        int i;
+        while (!l->quit && (i = slot_with_work(l)) < 0) pthread_cond_wait(&l->cv, &l->mu);
         if (l->quit) break;
-        int slot = l->pending[0] ? 0 : 1, b = l->fill_batch[slot];
+        slot *s = &l->slots[i];
+        int from = s->next, to = from + l->src->grain < s->count ? from + l->src->grain : s->count;
+        s->next = to;
         pthread_mutex_unlock(&l->mu);
-        fill(l, slot, b);
+        fill_samples(wk, s, s->batch, from, to);
         pthread_mutex_lock(&l->mu);
-        l->pending[slot] = 0;
-        l->ready[slot] = 1;
-        pthread_cond_broadcast(&l->cv);
+        s->done += to - from;
+        if (s->done == s->count) {
+            s->state = SLOT_READY;
+            pthread_cond_broadcast(&l->done_cv);
+        }
     }
     pthread_mutex_unlock(&l->mu);
     return NULL;
 }
 
-/* Asks for the next batch in slot (mutex held). Past the end, the slot holds 0 samples. */
-static void request(data_loader *l, int slot)
+/* Asks for the next batch in slot i (mutex held). Past the end, the slot holds 0 samples. */
+static void request(data_loader *l, int i)
 {
-    l->ready[slot] = 0;
+    slot *s = &l->slots[i];
+    s->err = DLCL_OK;
+    s->msg[0] = '\0';
+    s->next = s->done = 0;
     if (l->next_batch >= l->batches) {
-        l->count[slot] = 0;
-        l->ready[slot] = 1;
+        s->count = 0;
+        s->state = SLOT_READY;
         return;
     }
-    l->fill_batch[slot] = l->next_batch++;
-    l->pending[slot] = 1;
+    s->batch = l->next_batch++;
+    int start = s->batch * l->p.batch;
+    s->count = l->n - start < l->p.batch ? l->n - start : l->p.batch;
+    s->state = SLOT_FILLING;
     pthread_cond_broadcast(&l->cv);
 }
 
-dlcl_status data_loader_create(const data_set *ds, const data_loader_params *p, data_loader **out)
+dlcl_status data_loader_create(const data_source *src, const data_loader_params *p, data_loader **out)
 {
     if (out == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "data_loader_create: out is NULL");
     *out = NULL;
-    if (ds == NULL || p == NULL || ds->n < 1 || p->batch < 1 || !(p->std > 0.0f))
-        return dlcl__err(DLCL_ERR_INVALID_ARG, "data_loader_create: empty data set, batch < 1 or std <= 0");
+    if (src == NULL || p == NULL || src->n < 1 || p->batch < 1 || p->n < 0 || p->workers < 0 || p->t.c != src->c ||
+        p->t.c < 1 || p->t.c > DATA_MAX_CHANNELS || p->t.h < 1 || p->t.w < 1)
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "data_loader_create: empty source, batch < 1 or shape mismatch");
+    for (int ch = 0; ch < p->t.c; ch++)
+        if (!(p->t.std[ch] > 0.0f)) return dlcl__err(DLCL_ERR_INVALID_ARG, "data_loader_create: std <= 0");
     data_loader *l = calloc(1, sizeof *l);
     if (l == NULL) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
-    l->ds = ds;
+    l->src = src;
     l->p = *p;
-    if (l->p.scale == 0.0f) l->p.scale = 1.0f / 255.0f;
-    l->chw = (size_t)ds->c * ds->h * ds->w;
-    l->batches = p->drop_last ? ds->n / p->batch : (ds->n + p->batch - 1) / p->batch;
-    for (int v = 0; v < 256; v++) l->lut[v] = ((float)v * l->p.scale - l->p.mean) / l->p.std;
-    l->perm = malloc((size_t)ds->n * sizeof *l->perm);
-    for (int s = 0; s < 2; s++) {
-        l->x[s] = malloc((size_t)p->batch * l->chw * sizeof(float));
-        l->y[s] = malloc((size_t)p->batch * sizeof(int32_t));
-    }
+    if (l->p.t.scale == 0.0f) l->p.t.scale = 1.0f / 255.0f;
+    l->n = p->n > 0 && p->n < src->n ? p->n : src->n;
+    l->chw = (size_t)p->t.c * (size_t)p->t.h * (size_t)p->t.w;
+    l->batches = p->drop_last ? l->n / p->batch : (l->n + p->batch - 1) / p->batch;
+    l->n_workers = p->workers > 0 ? p->workers : data_default_workers();
+    if (l->n_workers > MAX_WORKERS) l->n_workers = MAX_WORKERS;
     l->cur = -1;
     l->next_batch = l->batches; /* no epoch begun: next() reports the end */
-    pthread_mutex_init(&l->mu, NULL);
-    pthread_cond_init(&l->cv, NULL);
-    if (!l->perm || !l->x[0] || !l->x[1] || !l->y[0] || !l->y[1]) {
-        data_loader_free(l);
-        return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory for batch buffers");
+    size_t batch_floats;
+    dlcl_status st = DLCL_OK;
+    if (!dlcl__mul_ok((size_t)p->batch, l->chw, &batch_floats) ||
+        !dlcl__mul_ok(batch_floats, sizeof(float), &batch_floats)) {
+        st = dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "a batch of %d samples of %zu values is too large", p->batch, l->chw);
+        free(l);
+        return st;
     }
-    if (pthread_create(&l->thread, NULL, worker, l) != 0) {
-        data_loader_free(l);
-        return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "cannot start the data loader thread");
+    if (pthread_mutex_init(&l->mu, NULL) != 0 || pthread_cond_init(&l->cv, NULL) != 0 ||
+        pthread_cond_init(&l->done_cv, NULL) != 0) {
+        free(l);
+        return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "cannot create the data loader's locks");
     }
-    l->thread_started = 1;
+    l->sync_ok = 1;
+    l->lut = malloc((size_t)p->t.c * 256 * sizeof *l->lut);
+    l->perm = malloc((size_t)l->n * sizeof *l->perm);
+    l->workers = calloc((size_t)l->n_workers, sizeof *l->workers);
+    for (int s = 0; s < 2; s++) {
+        l->slots[s].x = malloc(batch_floats);
+        l->slots[s].y = malloc((size_t)p->batch * sizeof(int32_t));
+    }
+    if (!l->lut || !l->perm || !l->workers || !l->slots[0].x || !l->slots[1].x || !l->slots[0].y || !l->slots[1].y) {
+        st = dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory for batch buffers");
+        goto fail;
+    }
+    for (int ch = 0; ch < p->t.c; ch++)
+        for (int v = 0; v < 256; v++) l->lut[ch * 256 + v] = transform_norm(&l->p.t, ch, (float)v);
+    for (int i = 0; i < l->n_workers; i++) {
+        l->workers[i].l = l;
+        if (pthread_create(&l->workers[i].thread, NULL, worker_main, &l->workers[i]) != 0) {
+            st = dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "cannot start data loader thread %d of %d", i + 1, l->n_workers);
+            goto fail;
+        }
+        l->workers[i].started = 1;
+    }
     *out = l;
     return DLCL_OK;
+fail:
+    data_loader_free(l);
+    return st;
 }
 
 dlcl_status data_loader_begin_epoch(data_loader *l, int epoch, int first_batch)
@@ -130,21 +209,23 @@ dlcl_status data_loader_begin_epoch(data_loader *l, int epoch, int first_batch)
     if (l == NULL || epoch < 0 || first_batch < 0)
         return dlcl__err(DLCL_ERR_INVALID_ARG, "data_loader_begin_epoch: bad arguments");
     pthread_mutex_lock(&l->mu);
-    while (l->pending[0] || l->pending[1]) pthread_cond_wait(&l->cv, &l->mu); /* worker idle */
-    int n = l->ds->n;
+    while (l->slots[0].state == SLOT_FILLING || l->slots[1].state == SLOT_FILLING)
+        pthread_cond_wait(&l->done_cv, &l->mu); /* workers idle */
+    int n = l->n;
     for (int i = 0; i < n; i++) l->perm[i] = i;
     if (l->p.shuffle) { /* Fisher-Yates from (seed, epoch) */
         uint64_t s = l->p.seed * 0x9e3779b97f4a7c15ull ^ ((uint64_t)epoch + 1) * 0xd1b54a32d192ed03ull;
         for (int i = n - 1; i > 0; i--) {
-            int j = (int)bounded(&s, (uint32_t)i + 1);
+            int j = (int)data_bounded(&s, (uint32_t)i + 1);
             int t = l->perm[i];
             l->perm[i] = l->perm[j];
             l->perm[j] = t;
         }
     }
+    l->epoch = epoch;
     l->next_batch = first_batch < l->batches ? first_batch : l->batches;
     l->cur = -1;
-    l->ready[0] = l->ready[1] = 0;
+    l->slots[0].state = l->slots[1].state = SLOT_IDLE;
     request(l, 0);
     pthread_mutex_unlock(&l->mu);
     return DLCL_OK;
@@ -154,46 +235,65 @@ dlcl_status data_loader_next(data_loader *l, const float **x, const int32_t **y,
 {
     if (l == NULL || x == NULL || y == NULL || count == NULL)
         return dlcl__err(DLCL_ERR_INVALID_ARG, "data_loader_next: NULL argument");
+    *count = 0;
+    *x = NULL;
+    *y = NULL;
     pthread_mutex_lock(&l->mu);
-    if (l->cur < 0 && !l->ready[0] && !l->pending[0]) { /* no epoch begun */
+    if (l->cur < 0 && l->slots[0].state == SLOT_IDLE) { /* no epoch begun */
         pthread_mutex_unlock(&l->mu);
-        *count = 0;
-        *x = NULL;
-        *y = NULL;
         return DLCL_OK;
     }
-    int s = l->cur < 0 ? 0 : 1 - l->cur;
-    while (!l->ready[s]) pthread_cond_wait(&l->cv, &l->mu);
-    if (l->cur >= 0 || l->count[s] > 0) {
-        int other = 1 - s; /* the caller is done with it: prefetch the batch after this one */
-        if (!l->pending[other]) request(l, other);
+    int i = l->cur < 0 ? 0 : 1 - l->cur;
+    slot *s = &l->slots[i];
+    while (s->state != SLOT_READY) pthread_cond_wait(&l->done_cv, &l->mu);
+    if (l->cur >= 0 || s->count > 0) {
+        int other = 1 - i; /* the caller is done with it: prefetch the batch after this one */
+        if (l->slots[other].state != SLOT_FILLING) request(l, other);
     }
-    l->cur = s;
-    *x = l->x[s];
-    *y = l->y[s];
-    *count = l->count[s];
+    l->cur = i;
+    dlcl_status st = s->err;
+    if (st != DLCL_OK) {
+        char msg[sizeof s->msg];
+        memcpy(msg, s->msg, sizeof msg);
+        pthread_mutex_unlock(&l->mu);
+        return dlcl__err(st, "%s", msg);
+    }
+    *x = s->x;
+    *y = s->y;
+    *count = s->count;
     pthread_mutex_unlock(&l->mu);
     return DLCL_OK;
 }
 
 int data_loader_batches(const data_loader *l) { return l ? l->batches : 0; }
 
+int data_loader_samples(const data_loader *l) { return l ? l->n : 0; }
+
 void data_loader_free(data_loader *l)
 {
     if (l == NULL) return;
-    if (l->thread_started) {
+    if (l->sync_ok) {
         pthread_mutex_lock(&l->mu);
         l->quit = 1;
         pthread_cond_broadcast(&l->cv);
         pthread_mutex_unlock(&l->mu);
-        pthread_join(l->thread, NULL);
     }
-    pthread_mutex_destroy(&l->mu);
-    pthread_cond_destroy(&l->cv);
+    for (int i = 0; l->workers && i < l->n_workers; i++) {
+        if (l->workers[i].started) pthread_join(l->workers[i].thread, NULL);
+        free(l->workers[i].buf.px);
+        transform_scratch_free(&l->workers[i].scratch);
+    }
+    if (l->sync_ok) {
+        pthread_mutex_destroy(&l->mu);
+        pthread_cond_destroy(&l->cv);
+        pthread_cond_destroy(&l->done_cv);
+    }
+    free(l->workers);
     free(l->perm);
+    free(l->lut);
     for (int s = 0; s < 2; s++) {
-        free(l->x[s]);
-        free(l->y[s]);
+        free(l->slots[s].x);
+        free(l->slots[s].y);
     }
     free(l);
 }

@@ -486,6 +486,30 @@ dlcl_status cfg_get_int_list(const cfg *c, const cfg_section *s, const char *key
     return DLCL_OK;
 }
 
+dlcl_status cfg_get_float_list(const cfg *c, const cfg_section *s, const char *key, int required, double min,
+                               double max, double *out, int max_n, int *n)
+{
+    dlcl_status st;
+    cfg_entry *e = lookup(c, s, key, required, &st);
+    *n = 0;
+    if (e == NULL) return st;
+    const char *p = e->value;
+    while (*p) {
+        if (*n >= max_n) return bad_value(c, s, e, "expected at most %d comma-separated numbers", max_n);
+        char *end;
+        errno = 0;
+        double x = strtod(p, &end);
+        while (isspace((unsigned char)*end)) end++;
+        if (errno != 0 || end == p || (*end != ',' && *end != '\0') || !isfinite(x) || x < min || x > max)
+            return bad_value(c, s, e, "expected comma-separated numbers in [%g, %g]", min, max);
+        out[(*n)++] = x;
+        if (*end == '\0') break;
+        p = end + 1;
+    }
+    if (*n == 0) return bad_value(c, s, e, "expected comma-separated numbers in [%g, %g]", min, max);
+    return DLCL_OK;
+}
+
 dlcl_status cfg_check_unused(const cfg *c, const cfg_section *s, const char *const *known)
 {
     for (size_t i = 0; i < s->count; i++) {

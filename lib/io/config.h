@@ -84,6 +84,9 @@ dlcl_status cfg_get_enum(const cfg *c, const cfg_section *s, const char *key, in
 /* Comma-separated integers, at most max_n, each in [min, max]; count in *n. */
 dlcl_status cfg_get_int_list(const cfg *c, const cfg_section *s, const char *key, int required, long min,
                              long max, long *out, int max_n, int *n);
+/* Comma-separated numbers, at least one and at most max_n, each in [min, max]; count in *n. */
+dlcl_status cfg_get_float_list(const cfg *c, const cfg_section *s, const char *key, int required, double min,
+                               double max, double *out, int max_n, int *n);
 /* Any entry of s not marked used is an error with a suggestion from known (NULL-terminated). */
 dlcl_status cfg_check_unused(const cfg *c, const cfg_section *s, const char *const *known);
 /* Nearest candidate by edit distance if it is close enough (<= max(1, len/3)), else NULL. */

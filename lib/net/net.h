@@ -6,12 +6,29 @@
 #include "../layers/layer.h"
 #include "optim.h"
 
+typedef enum net_data_format {
+    NET_DATA_IDX,
+    NET_DATA_CIFAR,
+    NET_DATA_FOLDER,
+    NET_DATA_SYNTHETIC,
+    NET_DATA_FORMAT_COUNT
+} net_data_format;
+
 typedef struct net_data_cfg {
-    char *paths[DLCL_SPLIT_COUNT][2]; /* [split][0 images, 1 labels], resolved against the config dir */
-    double scale, mean, std;
+    net_data_format format;
+    char *paths[DLCL_SPLIT_COUNT][2]; /* idx: [split][0 images, 1 labels], resolved against the config dir */
+    const char *files[DLCL_SPLIT_COUNT]; /* cifar, folder: the train= / test= value as written (owned by
+                                          * net->cfg), resolved when a loader opens it */
+    double scale;
+    int n_mean, n_std; /* 1 (every channel) or the input's channels */
+    double mean[64], std[64];
     int shuffle;
-    long limit[DLCL_SPLIT_COUNT]; /* use only the first N samples (0: all) */
-    long max_image_pixels;        /* dlcl_net_load_image refuses larger images */
+    int workers;                 /* loader threads; 0: online CPUs, at most 8 */
+    int resize, crop;            /* short side to resize, centre crop (crop = the input's size) */
+    int random_crop, flip, random_resized_crop; /* training augmentation */
+    int antialias;               /* resize as PIL does (1, the default) or plain bilinear (0) */
+    long limit[DLCL_SPLIT_COUNT]; /* use only the first N samples (0: all); synthetic: the split's size */
+    long max_image_pixels;        /* larger images are refused from their header */
 } net_data_cfg;
 
 /* What a training step calls back after each phase (profiling times them; data-parallel
@@ -105,7 +122,7 @@ dlcl_status net_alloc_training(dlcl_net *net);
 dlcl_status net_alloc_inference(dlcl_net *net);
 void net_free_buffers(dlcl_net *net);
 
-/* data.c: the [data] section */
+/* data.c: the [data] section (after [net]: it checks mean=, crop= against the input) */
 dlcl_status net_parse_data(dlcl_net *net);
 
 /* run.c */
