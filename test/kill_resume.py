@@ -5,7 +5,9 @@ middle of writing a checkpoint (fault injection: DLCL_FAULT_KILL_IN_WRITE), and 
 the end, then made to diverge (a non-finite loss must stop it and keep the checkpoint).
 Training is deterministic (the shuffle follows seed and epoch, dropout seed and
 step, and no kernel reduces in a varying order), so the two runs must end with the same
-weights, byte for byte, and the same per-epoch metrics.
+weights, byte for byte, and the same per-epoch metrics. The net has batch norm (running
+statistics and num_batches_tracked must resume too) and a residual add, and trains with
+adamw, warm-up per step and clipping (exp_avg, exp_avg_sq and the step count resume).
 Usage: kill_resume.py TOOLS_DIR"""
 import os
 import re
@@ -45,9 +47,11 @@ seed = 7
 checkpoint_every = 5
 
 [optimizer]
-type = sgd
-learning_rate = 0.02
-momentum = 0.9
+type = adamw
+learning_rate = 0.003
+warmup_steps = 30
+clip_grad_norm = 2
+no_decay = bias, batchnorm
 
 [data]
 format = idx
@@ -64,6 +68,25 @@ type = conv
 filters = 8
 size = 3
 pad = 1
+bias = 0
+
+[bn1]
+type = batchnorm
+activation = relu
+
+[conv2]
+type = conv
+filters = 8
+size = 3
+pad = 1
+bias = 0
+
+[bn2]
+type = batchnorm
+
+[res]
+type = add
+input = bn2, bn1
 activation = relu
 
 [pool1]
