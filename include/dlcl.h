@@ -300,13 +300,20 @@ DLCL_API dlcl_status dlcl_net_layer_info(const dlcl_net *net, size_t index, dlcl
 /* The context the net runs on (owned by the net). */
 DLCL_API dlcl_ctx *dlcl_net_ctx(dlcl_net *net);
 
-/* Sets the learning rate of epoch (0-based) from the [optimizer] schedule; writes it to *lr
- * if lr is not NULL. */
+/* Starts epoch (0-based): the [optimizer] schedule's position. The learning rate is set per
+ * step from it: lr(step) = learning_rate * schedule(epoch) * min(1, (step+1)/warmup_steps);
+ * *lr (if not NULL) receives that of the epoch's next step. */
 DLCL_API dlcl_status dlcl_net_begin_epoch(dlcl_net *net, int epoch, float *lr);
 
-/* One SGD step on count samples (count <= batch): x is count*C*H*W floats (already
- * normalised), y count labels. *loss_sum is the summed cross-entropy of the batch,
- * *correct the number of argmax hits (both before the update).
+/* The learning rate the next training step will use (see dlcl_net_begin_epoch); 0 for NULL. */
+DLCL_API float dlcl_net_learning_rate(const dlcl_net *net);
+
+/* One training step on count samples (count <= batch): forward, loss, backward (the
+ * gradients of every reader of an output summed), optional clipping, one [optimizer] update.
+ * x is count * in_numel floats (dlcl_net_info; NCHW for images, already normalised), y count
+ * labels. *loss_sum is the summed loss of the batch (cross-entropy, with label_smoothing),
+ * *correct the number of argmax hits (both before the update). Batch norm uses the batch's
+ * statistics and updates its running ones.
  * A non-finite loss gives DLCL_ERR_NUMERIC naming the input or the first layer whose output
  * is not finite; the step has then been taken, so reload a checkpoint. With [net]
  * check_numerics=1 every output and parameter gradient is tested before the step, which is
@@ -314,26 +321,30 @@ DLCL_API dlcl_status dlcl_net_begin_epoch(dlcl_net *net, int epoch, float *lr);
 DLCL_API dlcl_status dlcl_net_train_batch(dlcl_net *net, const float *x, const int32_t *y, int count,
                                           double *loss_sum, int *correct);
 
-/* Forward pass in evaluation mode (dropout off). pred (count int32, may be NULL) receives
- * the argmax class of each sample. */
+/* Forward pass in evaluation mode (dropout off, batch norm from its running statistics).
+ * pred (count int32, may be NULL) receives the argmax class of each sample; the loss is the
+ * plain cross-entropy. */
 DLCL_API dlcl_status dlcl_net_eval_batch(dlcl_net *net, const float *x, const int32_t *y, int count,
                                          double *loss_sum, int *correct, int32_t *pred);
 
 /* Forward pass in evaluation mode; probs receives count*classes softmax probabilities. */
 DLCL_API dlcl_status dlcl_net_predict(dlcl_net *net, const float *x, int count, float *probs);
 
-/* Raw logits of the last layer for count samples (count*classes floats). */
+/* Raw logits (the output the loss reads: [net] output) for count samples (count*classes floats). */
 DLCL_API dlcl_status dlcl_net_logits(dlcl_net *net, const float *x, int count, float *logits);
 
-/* Writes the weights as safetensors with PyTorch names and layouts (<layer>.weight OIHW or
- * [out,in], <layer>.bias), and the optimizer state (momentum buffers, epoch) to
- * "<path>.state" beside it, both atomically. epochs_done goes into both files' metadata. */
+/* Writes the net's tensors as a safetensors state_dict with PyTorch names and layouts
+ * (<layer>.weight OIHW or [out,in], <layer>.bias, batch norm's running_mean, running_var and
+ * int64 num_batches_tracked), and everything a resume needs (the tensors again, the optimizer
+ * state under torch's names: state.<tensor>.momentum_buffer / exp_avg / exp_avg_sq, the step)
+ * to "<path>.state" beside it, both atomically. epochs_done goes into both files' metadata. */
 DLCL_API dlcl_status dlcl_net_save(dlcl_net *net, const char *path, int epochs_done);
 
-/* Loads weights from a safetensors file (written by dlcl or by PyTorch). Every tensor of the
- * net must be present with its exact shape; missing, extra or mismatching tensors are
- * errors naming the tensor. If "<path>.state" exists and with_state is set, the optimizer
- * state is restored too and *epochs_done (may be NULL) receives the epoch count (else 0). */
+/* Loads the net's tensors from a safetensors file (written by dlcl, or a PyTorch state_dict:
+ * tools/pth2safetensors.py). Every tensor of the net must be present with its exact shape
+ * and dtype; missing, extra or mismatching tensors are errors naming the tensor. If
+ * "<path>.state" exists and with_state is set, the optimizer state is restored too and
+ * *epochs_done (may be NULL) receives the epoch count (else 0). */
 DLCL_API dlcl_status dlcl_net_load(dlcl_net *net, const char *path, int with_state, int *epochs_done);
 
 /* Where training stands: enough to continue exactly where it stopped (the shuffle is a
@@ -346,13 +357,13 @@ typedef struct dlcl_train_progress {
 } dlcl_train_progress;
 
 /* Like dlcl_net_save, with a position inside an epoch. The .state file then holds everything
- * a resume needs (weights, momentum, progress) in one atomic file, so a crash at any moment,
- * even between the two files, leaves a consistent state to resume from. */
+ * a resume needs (tensors, optimizer state, progress) in one atomic file, so a crash at any
+ * moment, even between the two files, leaves a consistent state to resume from. */
 DLCL_API dlcl_status dlcl_net_save_progress(dlcl_net *net, const char *path, const dlcl_train_progress *p);
 
 /* Resumes from what dlcl_net_save_progress wrote: from "<path>.state" when it is complete
- * (weights and momentum), else from the weights at path alone (momentum zero, position from
- * its metadata, a warning logged). */
+ * (tensors and optimizer state), else from the tensors at path alone (optimizer state zero,
+ * position from its metadata, a warning logged): a torch state_dict can start a run. */
 DLCL_API dlcl_status dlcl_net_load_progress(dlcl_net *net, const char *path, dlcl_train_progress *p);
 
 /* Per-layer timing of one training step, each launch followed by a wait (so the figures
@@ -361,10 +372,11 @@ typedef struct dlcl_layer_timing {
     double forward_ms, backward_ms;
 } dlcl_layer_timing;
 
-/* Runs reps training steps on (x, y) with learning rate 0 (the weights do not change; the
- * momentum buffers do) and
- * writes the mean time of each layer to layers[0..n_layers-1]; *loss_ms and *step_ms get
- * the loss and the optimizer step. */
+/* Runs reps training steps on (x, y) through the same step routine as dlcl_net_train_batch,
+ * with learning rate 0 and a wait after every layer (the weights do not change; the
+ * optimizer state, batch norm's running statistics and num_batches_tracked do; the step count
+ * does not), and writes the mean time of each layer to layers[0..n_layers-1]; *loss_ms and
+ * *step_ms get the loss and the optimizer step. */
 DLCL_API dlcl_status dlcl_net_profile(dlcl_net *net, const float *x, const int32_t *y, int count, int reps,
                                       dlcl_layer_timing *layers, double *loss_ms, double *step_ms);
 

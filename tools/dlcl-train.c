@@ -257,6 +257,7 @@ int main(int argc, char **argv)
         progress_update(&p, epoch, info.epochs, done_batches, run_images, images ? loss_sum / (double)images : 0, 1);
         if ((s = evaluate(net, test, &test_loss, &test_acc)) != DLCL_OK) goto fail;
         double train_loss = images ? loss_sum / (double)images : 0, train_acc = images ? (double)hits / (double)images : 0;
+        lr = dlcl_net_learning_rate(net); /* after warm-up, the rate the epoch ended at */
         printf("epoch %d/%d: train_loss=%.4f train_accuracy=%.4f test_loss=%.4f test_accuracy=%.4f lr=%.5g %.1fs\n",
                epoch + 1, info.epochs, train_loss, train_acc, test_loss, test_acc, (double)lr, epoch_seconds);
         fprintf(csv, "%d,%.6f,%.6f,%.6f,%.6f,%.6g,%.3f\n", epoch + 1, train_loss, train_acc, test_loss, test_acc,

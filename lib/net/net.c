@@ -269,6 +269,11 @@ dlcl_status dlcl_net_layer_info(const dlcl_net *net, size_t index, dlcl_layer_in
 
 dlcl_ctx *dlcl_net_ctx(dlcl_net *net) { return net ? net->ctx : NULL; }
 
+float dlcl_net_learning_rate(const dlcl_net *net)
+{
+    return net ? (float)optim_lr(&net->optim, net->epoch, net->epochs, net->step) : 0.0f;
+}
+
 dlcl_status dlcl_net_begin_epoch(dlcl_net *net, int epoch, float *lr)
 {
     if (net == NULL || epoch < 0) return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_begin_epoch: bad net or epoch");
