@@ -231,10 +231,14 @@ static dlcl_status match(const st_file *f, const char *path, const st_tensor *wa
     return DLCL_OK;
 }
 
-/* Loads the tensors (prefix "" or "param.") and, with state, the optimizer state from f
- * into the device regions. */
-static dlcl_status scatter(dlcl_net *net, const st_file *f, const char *path, const char *prefix, bool state)
+/* What scatter loads from a file. */
+enum { LOAD_TENSORS = 1, LOAD_STATE = 2 };
+
+/* Loads from f into the device regions: the tensors (names under prefix, "" or "param.")
+ * and/or the optimizer state ("state.<tensor>.<name>"; old files' "momentum.<tensor>"). */
+static dlcl_status scatter(dlcl_net *net, const st_file *f, const char *path, const char *prefix, int what)
 {
+    bool state = what & LOAD_STATE, tensors_too = what & LOAD_TENSORS;
     size_t nt = count_tensors(net), cap = nt * (1 + (size_t)net->n_state) + 1;
     host_regions h;
     dlcl_status st = host_alloc(net, &h, state);
@@ -243,36 +247,16 @@ static dlcl_status scatter(dlcl_net *net, const st_file *f, const char *path, co
     char (*names)[NAME_CAP] = calloc(cap, sizeof *names);
     if (!tensors || !names) st = dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
     size_t n = st == DLCL_OK ? list_tensors(net, &h, prefix, state, tensors, names) : 0;
-    if (st == DLCL_OK) st = match(f, path, tensors, nt, prefix, NULL);
+    if (st == DLCL_OK && tensors_too) st = match(f, path, tensors, nt, prefix, NULL);
     if (st == DLCL_OK && state) st = match(f, path, tensors + nt, n - nt, "state.", "momentum.");
-    if (st == DLCL_OK) st = transfer(net, true, net->params, h.params, net->n_params, "clEnqueueWriteBuffer (checkpoint)");
-    if (st == DLCL_OK)
+    if (st == DLCL_OK && tensors_too)
+        st = transfer(net, true, net->params, h.params, net->n_params, "clEnqueueWriteBuffer (checkpoint)");
+    if (st == DLCL_OK && tensors_too)
         st = transfer(net, true, net->buffers, h.buffers, net->n_buffers, "clEnqueueWriteBuffer (checkpoint)");
     if (st == DLCL_OK && state)
         st = transfer(net, true, net->state, h.state, net->n_params * (size_t)net->n_state,
                       "clEnqueueWriteBuffer (checkpoint)");
-    if (st == DLCL_OK) memcpy(net->counters, h.counters, net->n_counters * sizeof *net->counters);
-    host_free(&h);
-    free(tensors);
-    free(names);
-    return st;
-}
-
-/* Only the optimizer state of f (the weights come from elsewhere). */
-static dlcl_status scatter_state(dlcl_net *net, const st_file *f, const char *path)
-{
-    size_t nt = count_tensors(net), cap = nt * (1 + (size_t)net->n_state) + 1;
-    host_regions h;
-    dlcl_status st = host_alloc(net, &h, true);
-    if (st != DLCL_OK) return st;
-    st_tensor *tensors = calloc(cap, sizeof *tensors);
-    char (*names)[NAME_CAP] = calloc(cap, sizeof *names);
-    if (!tensors || !names) st = dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
-    size_t n = st == DLCL_OK ? list_tensors(net, &h, "param.", true, tensors, names) : 0;
-    if (st == DLCL_OK) st = match(f, path, tensors + nt, n - nt, "state.", "momentum.");
-    if (st == DLCL_OK)
-        st = transfer(net, true, net->state, h.state, net->n_params * (size_t)net->n_state,
-                      "clEnqueueWriteBuffer (checkpoint)");
+    if (st == DLCL_OK && tensors_too) memcpy(net->counters, h.counters, net->n_counters * sizeof *net->counters);
     host_free(&h);
     free(tensors);
     free(names);
@@ -338,7 +322,7 @@ dlcl_status dlcl_net_load_progress(dlcl_net *net, const char *path, dlcl_train_p
                        state_path);
         goto done;
     }
-    if ((st = scatter(net, &s, state_path, "param.", true)) != DLCL_OK) goto done;
+    if ((st = scatter(net, &s, state_path, "param.", LOAD_TENSORS | LOAD_STATE)) != DLCL_OK) goto done;
     net->step = step;
 done:
     st_file_free(&s);
@@ -353,7 +337,7 @@ dlcl_status dlcl_net_load(dlcl_net *net, const char *path, int with_state, int *
     st_file f = {0}, s = {0};
     char *state_path = NULL;
     dlcl_status st = st_read(path, &f);
-    if (st == DLCL_OK) st = scatter(net, &f, path, "", false);
+    if (st == DLCL_OK) st = scatter(net, &f, path, "", LOAD_TENSORS);
     if (st != DLCL_OK || !with_state || net->inference) goto done; /* an inference net has no state to restore */
     const char *ew = meta(&f, "epochs_done");
     if (epochs_done && ew) *epochs_done = atoi(ew);
@@ -369,7 +353,7 @@ dlcl_status dlcl_net_load(dlcl_net *net, const char *path, int with_state, int *
         if (st == DLCL_OK && ew && es && strcmp(ew, es) != 0)
             st = dlcl__err(DLCL_ERR_CHECKPOINT, "%s is from epoch %s but %s from epoch %s; delete the .state file to "
                            "resume without the optimizer state", state_path, es, path, ew);
-        if (st == DLCL_OK) st = scatter_state(net, &s, state_path);
+        if (st == DLCL_OK) st = scatter(net, &s, state_path, "param.", LOAD_STATE);
     } else {
         dlcl__log(net->ctx, DLCL_LOG_WARN, "%s not found: the optimizer state starts from zero", state_path);
     }
