@@ -2,7 +2,9 @@
 """Training epochs of the same networks in dlcl (OpenCL device, PoCL on a CPU-only
 machine) and in PyTorch (on the CPU, or CUDA with --torch-device cuda), in one run; prints
 both epoch times, their ratio and both test accuracies per network. Each framework runs in
-its own process, one after the other, so their thread pools do not compete.
+its own process, one after the other, so their thread pools do not compete. The torch net is
+the config's own graph (tools/ini_torch.py, over `dlcl-train --expand`), trained with the
+same optimizer, schedule, warm-up, clipping, label smoothing and augmentation.
 
   /usr/bin/python3 bench/train_vs_torch.py [--config NET.ini]... (default: LeNet and VGG)
       [--build build] [--threads 2] [--train-samples N] [--epochs 1] [--rounds 1]
@@ -23,17 +25,79 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def torch_epoch(cfg_path, threads, samples, epochs, device="cpu"):
-    import numpy as np
+def torch_optimizer(model, opt_s):
+    """torch.optim as dlcl's [optimizer] section describes it: the type, no_decay groups, and
+    what the step needs for warm-up, clipping and label smoothing."""
     import torch
-    import torch.nn as nn
+
+    kind = opt_s.get("type", "sgd")
+    lr = float(opt_s.get("learning_rate", 0.01 if kind == "sgd" else 1e-3))
+    wd = float(opt_s.get("weight_decay", 0.01 if kind == "adamw" else 0))
+    nd = [v.strip() for v in opt_s.get("no_decay", "").split(",") if v.strip()]
+    decay, exempt = [], []
+    for name, p in model.named_parameters():
+        dname = model.dlcl_name(name)
+        layer = model.mods[dname.rsplit(".", 1)[0].replace(".", "__")]
+        skip = ("bias" in nd and dname.endswith(".bias")) or ("batchnorm" in nd and layer.type == "batchnorm")
+        (exempt if skip else decay).append(p)
+    groups = [{"params": decay, "weight_decay": wd}, {"params": exempt, "weight_decay": 0.0}]
+    if kind == "sgd":
+        opt = torch.optim.SGD(groups, lr=lr, momentum=float(opt_s.get("momentum", 0)),
+                              nesterov=opt_s.get("nesterov", "0") in ("1", "true", "yes", "on"))
+    else:
+        betas = tuple(float(v) for v in opt_s.get("betas", "0.9, 0.999").split(","))
+        cls = torch.optim.AdamW if kind == "adamw" else torch.optim.Adam
+        opt = cls(groups, lr=lr, betas=betas, eps=float(opt_s.get("eps", 1e-8)))
+    return opt, lr
+
+
+def epoch_lr(opt_s, lr, epoch, epochs):
+    import math
+
+    sched = opt_s.get("schedule", "none")
+    if sched == "step":
+        return lr * float(opt_s.get("gamma", 0.1)) ** (epoch // int(opt_s.get("step_size", 1)))
+    if sched == "cosine":
+        return lr * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
+    return lr
+
+
+def augment(x, pad, flip, gen):
+    """RandomCrop(size, padding=pad) and RandomHorizontalFlip on a batch, as dlcl's [data]
+    random_crop and flip do on the training split."""
+    import torch
     import torch.nn.functional as F
 
+    n, _, h, w = x.shape
+    if pad:
+        xp = F.pad(x, (pad, pad, pad, pad))
+        oy = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
+        ox = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
+        rows = (oy[:, None] + torch.arange(h)[None, :])[:, None, :, None]
+        cols = (ox[:, None] + torch.arange(w)[None, :])[:, None, None, :]
+        x = xp[torch.arange(n)[:, None, None, None], torch.arange(x.shape[1])[None, :, None, None], rows, cols]
+    if flip:
+        m = torch.rand(n, generator=gen) < 0.5
+        x = torch.where(m[:, None, None, None], x.flip(3), x)
+    return x
+
+
+def torch_epoch(cfg_path, threads, samples, epochs, device="cpu", build=None):
+    """The config's net (tools/ini_torch.py: any graph dlcl takes, from `dlcl-train --expand`)
+    trained in torch on the same IDX data, optimizer, schedule, warm-up, clipping, label
+    smoothing and augmentation; returns (seconds of training, test accuracy)."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import ini_torch
+
     torch.set_num_threads(threads)
-    cfg = configparser.ConfigParser(inline_comment_prefixes=(";", "#"))
-    cfg.read(cfg_path)
-    net_s, opt_s, data_s = cfg["net"], cfg["optimizer"], cfg["data"]
-    c, h, w = (int(v) for v in net_s["input"].split(","))
+    sections = ini_torch.expanded_sections(os.path.join(build, "tools"), cfg_path)
+    cfg = dict(sections)
+    net_s, opt_s, data_s = cfg["net"], cfg.get("optimizer", {}), cfg["data"]
+    shape = tuple(int(v) for v in net_s["input"].split(","))
     batch = int(net_s.get("batch", 64))
     torch.manual_seed(int(net_s.get("seed", 1)))
 
@@ -44,62 +108,46 @@ def torch_epoch(cfg_path, threads, samples, epochs, device="cpu"):
         dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(nd)]
         return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * nd).reshape(dims)
 
+    if data_s.get("format", "idx") != "idx":
+        sys.exit("bench: the torch side reads IDX data only")
     scale, mean, std = float(data_s.get("scale", 1 / 255)), float(data_s.get("mean", 0)), float(data_s.get("std", 1))
+
     def load(prefix, limit):
         x = idx(data_s[prefix + "_images"])[:limit].astype(np.float32)
         y = idx(data_s[prefix + "_labels"])[:limit].astype(np.int64)
-        return torch.from_numpy(((x * scale - mean) / std).reshape(-1, c, h, w)), torch.from_numpy(y)
+        return torch.from_numpy(((x * scale - mean) / std).reshape((-1,) + shape)), torch.from_numpy(y)
     dev = torch.device(device)
-    xtr, ytr = (t.to(dev) for t in load("train", samples))
+    xtr, ytr = load("train", samples)
     xte, yte = (t.to(dev) for t in load("test", None))
-
-    layers, shape = [], (c, h, w)
-    for name in cfg.sections():
-        if name in ("net", "optimizer", "data"):
-            continue
-        s = cfg[name]
-        t = s["type"]
-        if t == "conv":
-            k, size = int(s["filters"]), int(s["size"])
-            stride, pad = int(s.get("stride", 1)), int(s.get("pad", 0))
-            groups, dil = int(s.get("groups", 1)), int(s.get("dilation", 1))
-            layers.append(nn.Conv2d(shape[0], k, size, stride, pad, dilation=dil, groups=groups))
-            span = dil * (size - 1) + 1
-            shape = (k, (shape[1] + 2 * pad - span) // stride + 1, (shape[2] + 2 * pad - span) // stride + 1)
-        elif t in ("maxpool", "avgpool"):
-            size = int(s.get("size", 2)); stride = int(s.get("stride", size))
-            layers.append((nn.MaxPool2d if t == "maxpool" else nn.AvgPool2d)(size, stride))
-            shape = (shape[0], (shape[1] - size) // stride + 1, (shape[2] - size) // stride + 1)
-        elif t == "dense":
-            if len(layers) == 0 or not isinstance(layers[-1], nn.Flatten):
-                layers.append(nn.Flatten())
-            units = int(s["units"])
-            layers.append(nn.Linear(shape[0] * shape[1] * shape[2], units))
-            shape = (units, 1, 1)
-        elif t == "dropout":
-            layers.append(nn.Dropout(float(s.get("rate", 0.5))))
-        else:
-            sys.exit(f"bench: layer type {t} not mapped to torch")
-        act = s.get("activation", "linear")
-        if act != "linear":
-            layers.append({"relu": nn.ReLU(), "tanh": nn.Tanh(), "sigmoid": nn.Sigmoid(), "gelu": nn.GELU()}[act])
-    model = nn.Sequential(*layers).to(dev)
-    opt = torch.optim.SGD(model.parameters(), lr=float(opt_s.get("learning_rate", 0.01)),
-                          momentum=float(opt_s.get("momentum", 0)), nesterov=opt_s.get("nesterov", "0") in ("1", "true"),
-                          weight_decay=float(opt_s.get("weight_decay", 0)))
-    seconds = 0.0
+    model = ini_torch.IniNet(sections, shape, net_s.get("output")).to(dev)
+    opt, base_lr = torch_optimizer(model, opt_s)
+    warm = int(opt_s.get("warmup_steps", 0))
+    clip = float(opt_s.get("clip_grad_norm", 0))
+    smooth = float(opt_s.get("label_smoothing", 0))
+    pad, flip = int(data_s.get("random_crop", 0)), data_s.get("flip", "0") in ("1", "true", "yes", "on")
+    gen = torch.Generator().manual_seed(int(net_s.get("seed", 1)))
+    total_epochs = int(net_s.get("epochs", epochs))
+    seconds, step = 0.0, 0
     for epoch in range(epochs):
         model.train()
-        perm = torch.randperm(len(xtr), device=dev)
+        lr_e = epoch_lr(opt_s, base_lr, epoch, total_epochs)
+        perm = torch.randperm(len(xtr))
         if dev.type == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
         for i in range(0, len(xtr), batch):
             j = perm[i:i + batch]
+            xb = augment(xtr[j], pad, flip, gen) if (pad or flip) else xtr[j]
+            xb, yb = xb.to(dev), ytr[j].to(dev)
+            for g in opt.param_groups:
+                g["lr"] = lr_e * (min(1.0, (step + 1) / warm) if warm else 1.0)
             opt.zero_grad()
-            loss = F.cross_entropy(model(xtr[j]), ytr[j])
+            loss = F.cross_entropy(model(xb), yb, label_smoothing=smooth)
             loss.backward()
+            if clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
             opt.step()
+            step += 1
         if dev.type == "cuda":
             torch.cuda.synchronize()
         seconds += time.perf_counter() - t0
@@ -123,7 +171,7 @@ def main():
     ap.add_argument("--torch-only", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.torch_only:
-        s, acc = torch_epoch(a.config[0], a.threads, a.train_samples or None, a.epochs, a.torch_device)
+        s, acc = torch_epoch(a.config[0], a.threads, a.train_samples or None, a.epochs, a.torch_device, a.build)
         print(f"torch_seconds={s:.2f} torch_accuracy={acc:.4f}")
         return
     configs = a.config or [os.path.join(ROOT, "examples", n) for n in ("fashion_lenet.ini", "fashion_vgg.ini")]
@@ -161,7 +209,8 @@ def run_torch(a, config):
     # torch in its own process with the same thread count
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
     tcmd = [sys.executable, os.path.abspath(__file__), "--torch-only", "--config", config, "--threads", str(a.threads),
-            "--train-samples", str(a.train_samples), "--epochs", str(a.epochs), "--torch-device", a.torch_device]
+            "--train-samples", str(a.train_samples), "--epochs", str(a.epochs), "--torch-device", a.torch_device,
+            "--build", a.build]
     print("torch: " + " ".join(tcmd), flush=True)
     out = subprocess.run(tcmd, capture_output=True, text=True, env=env)
     m = re.search(r"torch_seconds=([0-9.]+) torch_accuracy=([0-9.]+)", out.stdout)

@@ -22,7 +22,6 @@ except ImportError as e:  # not a failure of dlcl: report a skip
     sys.exit(0)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tools"))
 import ini_torch  # noqa: E402
 from pth2safetensors import load_safetensors, save_safetensors  # noqa: E402
