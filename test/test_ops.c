@@ -338,7 +338,24 @@ static bool pool_case_x(op_pool_shape s, bool ties)
     return ok;
 }
 
-static bool pool_case(op_pool_shape s) { return pool_case_x(s, false); }
+/* every case through both kernel families: the row kernels of CPU devices and the
+ * per-element ones of GPUs (run here by treating PoCL as a GPU) */
+static bool pool_case_both(op_pool_shape s, bool ties)
+{
+    dlcl_ctx *ctx = t_ctx();
+    if (ctx == NULL) return false;
+    const int was_cpu = ctx->cpu_device;
+    bool ok = true;
+    for (int cpu = 0; cpu < 2; cpu++) {
+        ctx->cpu_device = cpu;
+        printf("# %s kernels\n", cpu ? "CPU" : "GPU");
+        ok = pool_case_x(s, ties) && ok;
+    }
+    ctx->cpu_device = was_cpu;
+    return ok;
+}
+
+static bool pool_case(op_pool_shape s) { return pool_case_both(s, false); }
 
 #define POOL(...) ((op_pool_shape){__VA_ARGS__})
 
@@ -350,10 +367,19 @@ static void pool_matches_ref_on_odd_shapes(void)
     T_CHECK(pool_case(POOL(.n = 2, .c = 1, .h = 5, .w = 7, .size_h = 3, .size_w = 3, .stride_h = 1, .stride_w = 1)), "3/1");
     T_CHECK(pool_case(POOL(.n = 1, .c = 2, .h = 11, .w = 6, .size_h = 3, .size_w = 2, .stride_h = 3, .stride_w = 1,
                            .pad_h = 1)), "non-square");
-    T_CHECK(pool_case_x(POOL(.n = 2, .c = 3, .h = 8, .w = 9, .size_h = 2, .size_w = 2, .stride_h = 2, .stride_w = 2), true),
-            "2/2 with ties");
-    T_CHECK(pool_case_x(POOL(.n = 2, .c = 3, .h = 8, .w = 9, .size_h = 3, .size_w = 2, .stride_h = 2, .stride_w = 2), true),
-            "3x2/2 with ties");
+    T_CHECK(pool_case_both(POOL(.n = 2, .c = 3, .h = 8, .w = 9, .size_h = 2, .size_w = 2, .stride_h = 2, .stride_w = 2),
+                           true), "2/2 with ties");
+    T_CHECK(pool_case_both(POOL(.n = 2, .c = 3, .h = 8, .w = 9, .size_h = 3, .size_w = 2, .stride_h = 2, .stride_w = 2),
+                           true), "3x2/2 with ties");
+    /* the row kernels' edges: windows cut by the padding on every side, strides 1 to 3 */
+    T_CHECK(pool_case_both(POOL(.n = 2, .c = 3, .h = 13, .w = 11, .size_h = 3, .size_w = 3, .stride_h = 2, .stride_w = 2,
+                                .pad_h = 1, .pad_w = 1), true), "3/2 pad 1 with ties (ResNet's stem pool)");
+    T_CHECK(pool_case(POOL(.n = 1, .c = 2, .h = 7, .w = 9, .size_h = 3, .size_w = 3, .stride_h = 1, .stride_w = 1,
+                           .pad_h = 1, .pad_w = 1)), "3/1 pad 1");
+    T_CHECK(pool_case(POOL(.n = 3, .c = 1, .h = 10, .w = 17, .size_h = 4, .size_w = 5, .stride_h = 3, .stride_w = 3,
+                           .pad_h = 2, .pad_w = 2)), "4x5/3 pad 2");
+    T_CHECK(pool_case(POOL(.n = 1, .c = 1, .h = 1, .w = 7, .size_h = 1, .size_w = 3, .stride_h = 1, .stride_w = 2,
+                           .pad_w = 1)), "a single row, 1x3/2 pad 1");
 }
 
 static void pool_shape_errors_are_reported(void)
