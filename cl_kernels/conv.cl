@@ -478,3 +478,18 @@ __kernel void fft_crop(__global const float *restrict src, const int so, const i
     else
         for (int j = 0; j < wout; j++) d[j] = act_fwd(act, slope, sp[j] + add);
 }
+
+/* y[b][ko][:] = act(y[b][ko][:] (+ bias[ko])) in place, for outputs the GEMM wrote straight
+ * into NCHW (conv.c); global (k, nb), a plane per work-item as in kn_to_nchw. */
+__kernel void bias_act(__global float *y, const int yo, __global const float *bias, const int bo, const int has_bias,
+                       const int k, const int pq, const int act, const float slope)
+{
+    const int ko = get_global_id(0), b = get_global_id(1);
+    if (ko >= k) return;
+    const float add = has_bias ? bias[bo + ko] : 0.0f;
+    __global float *d = y + yo + ((size_t)b * k + ko) * pq;
+    if (act == 1)
+        for (int i = 0; i < pq; i++) d[i] = select(d[i] + add, 0.0f, d[i] + add < 0.0f);
+    else
+        for (int i = 0; i < pq; i++) d[i] = act_fwd(act, slope, d[i] + add);
+}

@@ -194,6 +194,35 @@ static void conv_matches_ref_1x1_and_large_reduction(void)
                            .pad_h = 2, .pad_w = 2, .dil_h = 1, .dil_w = 1, .groups = 1), 1), "lenet conv2-like");
 }
 
+/* Where the GEMMs read and write NCHW tensors in place (conv.c, conv_view): a chunk of one
+ * image; on CPU devices chunks of several whose p*q fills whole GEMM tiles (8x8, 8x4), as a
+ * batch of products, the filter gradient summed image by image; and a 1x1 convolution of
+ * stride 1, whose columns are its input. Each case runs with the CPU's choices and with a
+ * GPU's (one wide product and the relayouts). */
+static void conv_matches_ref_in_place_nchw(void)
+{
+    dlcl_ctx *ctx = t_ctx();
+    T_CHECK(ctx != NULL, "no context");
+    const op_conv_shape shapes[] = {
+        CONV(.n = 5, .c = 3, .h = 8, .w = 8, .k = 4, .r = 3, .s = 3, .stride_h = 1, .stride_w = 1, .pad_h = 1,
+             .pad_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1, .chunk = 2),
+        CONV(.n = 5, .c = 6, .h = 8, .w = 4, .k = 4, .r = 1, .s = 1, .stride_h = 1, .stride_w = 1, .dil_h = 1,
+             .dil_w = 1, .groups = 2, .chunk = 2),
+        CONV(.n = 3, .c = 7, .h = 5, .w = 3, .k = 5, .r = 1, .s = 1, .stride_h = 1, .stride_w = 1, .dil_h = 1,
+             .dil_w = 1, .groups = 1, .chunk = 1),
+        CONV(.n = 3, .c = 5, .h = 9, .w = 18, .k = 6, .r = 1, .s = 1, .stride_h = 2, .stride_w = 2, .dil_h = 1,
+             .dil_w = 1, .groups = 1, .chunk = 3),
+    };
+    const int was_cpu = ctx->cpu_device;
+    for (int cpu = 0; cpu < 2; cpu++)
+        for (size_t i = 0; i < T_COUNT(shapes); i++) {
+            ctx->cpu_device = cpu;
+            bool ok = conv_case(shapes[i], (int)(i % 2));
+            ctx->cpu_device = was_cpu;
+            T_CHECK(ok, "shape %zu, %s choices: mismatch", i, cpu ? "CPU" : "GPU");
+        }
+}
+
 /* Images in chunks of a given size (what op_conv2d_find picks): 2 + 2 + 1 images, the
  * filter gradient accumulated across the chunks, the last one short */
 static void conv_matches_ref_with_a_chosen_chunk(void)
@@ -668,6 +697,7 @@ static const t_case cases[] = {
     T_CASE(conv_matches_ref_across_workspace_chunks),
     T_CASE(conv_matches_ref_1x1_and_large_reduction),
     T_CASE(conv_matches_ref_with_a_chosen_chunk),
+    T_CASE(conv_matches_ref_in_place_nchw),
     T_CASE(conv_find_times_once_then_reads_the_cache),
     T_CASE(conv_matches_ref_winograd),
     T_CASE(conv_shape_errors_are_reported),

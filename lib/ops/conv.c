@@ -221,6 +221,109 @@ static dlcl_status nchw_to_kn(dlcl_ctx *ctx, const op_conv_shape *s, op_buf dy, 
     return st == DLCL_OK ? rt_launch(ctx, k, "nchw_to_kn", 2, g, NULL) : st;
 }
 
+/* A chunk's columns, outputs or output gradients as a matrix set: image b's rows x p*q block
+ * at off + b*img, rows ld apart. The workspace keeps a chunk as [rows][ld] with the images
+ * side by side in each row (img = p*q), so that one product spans all of them; an NCHW
+ * tensor is used where it lies (ld = p*q, img = rows*p*q), which saves the relayout
+ * (kn_to_nchw, nchw_to_kn, im2col and col2im of a 1x1 convolution) when in_place allows. */
+typedef struct conv_view {
+    cl_mem mem;
+    size_t off, ld, img;
+} conv_view;
+
+static conv_view ws_view(cl_mem ws, size_t off, size_t ldc, size_t pq) { return (conv_view){ws, off, ldc, pq}; }
+
+/* images n0 .. of an NCHW tensor t with `rows` channels */
+static conv_view nchw_view(op_buf t, int n0, size_t rows, size_t pq)
+{
+    return (conv_view){t.mem, t.off + (size_t)n0 * rows * pq, pq, rows * pq};
+}
+
+static conv_view view_rows(conv_view v, size_t row0)
+{
+    v.off += row0 * v.ld;
+    return v;
+}
+
+/* Whether a chunk of cnt images can use NCHW tensors in place. One image is one [rows][p*q]
+ * block already. Several are a batch of products of p*q columns each, taken on CPU devices
+ * when p*q fills whole tiles of the GEMM kernel (blas.c: 16 columns, 32 for 16-wide
+ * vectors), as ResNet's 56x56 and 28x28 layers do; GPUs keep one wide product over the
+ * chunk and the relayouts, whose accesses coalesce. */
+static bool in_place(const dlcl_ctx *ctx, const op_conv_shape *s, int cnt)
+{
+    size_t tile = ctx->gemm_vector_width >= 16 ? 32 : 16;
+    return cnt == 1 || (ctx->cpu_device && (size_t)s->p * s->q % tile == 0);
+}
+
+/* A 1x1 convolution of stride 1 without padding: its columns are its input's channels. */
+static bool cols_are_input(const op_conv_shape *s)
+{
+    return s->r == 1 && s->s == 1 && s->stride_h == 1 && s->stride_w == 1 && s->pad_h == 0 && s->pad_w == 0;
+}
+
+/* C = op(A) B over a chunk of nb images (A shared, op(A) m x k): one product over the
+ * nb*p*q columns when both views keep the images side by side, else a batch of nb. */
+static dlcl_status gemm_images(dlcl_ctx *ctx, dlcl_transpose ta, size_t m, size_t k, op_buf a, size_t lda, conv_view b,
+                               conv_view c, int nb, size_t pq)
+{
+    bool wide = nb == 1 || (b.img == pq && c.img == pq);
+    size_t n = wide ? (size_t)nb * pq : pq, batch = wide ? 1 : (size_t)nb;
+    return op_gemm_batched(ctx, ta, DLCL_NO_TRANS, m, n, k, a, lda, 0, op_b(b.mem, b.off), b.ld, wide ? 0 : b.img,
+                           0.0f, op_b(c.mem, c.off), c.ld, wide ? 0 : c.img, batch);
+}
+
+/* The transposed filter gradient of a group, wt (m x n = c/groups*r*s x k/groups) = col dz^T
+ * summed over the chunk's images (first: overwritten, else added to): one product over all
+ * the columns when both views keep the images side by side, else one per image. */
+static dlcl_status gemm_filter_grad(dlcl_ctx *ctx, size_t m, size_t n, conv_view col, conv_view dz, int nb, size_t pq,
+                                    bool first, op_buf wt)
+{
+    if (nb == 1 || (col.img == pq && dz.img == pq))
+        return op_gemm(ctx, DLCL_NO_TRANS, DLCL_TRANS, m, n, (size_t)nb * pq, op_b(col.mem, col.off), col.ld,
+                       op_b(dz.mem, dz.off), dz.ld, first ? 0.0f : 1.0f, wt, n);
+    dlcl_status st = DLCL_OK;
+    for (int b = 0; st == DLCL_OK && b < nb; b++)
+        st = op_gemm(ctx, DLCL_NO_TRANS, DLCL_TRANS, m, n, pq, op_b(col.mem, col.off + b * col.img), col.ld,
+                     op_b(dz.mem, dz.off + b * dz.img), dz.ld, first && b == 0 ? 0.0f : 1.0f, wt, n);
+    return st;
+}
+
+/* y = act(y + bias) in place over images n0 .. n0+nb-1 of NCHW y (bias.mem may be NULL) */
+static dlcl_status bias_act(dlcl_ctx *ctx, const op_conv_shape *s, op_buf y, op_buf bias, op_act act, float slope,
+                            int n0, int nb)
+{
+    cl_kernel k;
+    dlcl_status st = rt_kernel_get(ctx, "conv", "", "bias_act", &k);
+    int pq = s->p * s->q, yo = (int)(y.off + (size_t)n0 * s->k * pq), bo = (int)bias.off, hb = bias.mem != NULL,
+        a = (int)act;
+    cl_mem bm = bias.mem ? bias.mem : y.mem;
+    if (st == DLCL_OK)
+        st = rt_set_args(k, "bias_act", RT_ARG(y.mem), RT_ARG(yo), RT_ARG(bm), RT_ARG(bo), RT_ARG(hb), RT_ARG(s->k),
+                         RT_ARG(pq), RT_ARG(a), RT_ARG(slope), RT_ARGS_END);
+    size_t g[2] = {(size_t)s->k, (size_t)nb};
+    return st == DLCL_OK ? rt_launch(ctx, k, "bias_act", 2, g, NULL) : st;
+}
+
+/* Forward of images n0 .. n0+cnt-1 by im2col + GEMM (see conv_view for what stays in place) */
+static dlcl_status forward_gemm_chunk(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, op_buf w, op_buf bias,
+                                      op_act act, float slope, op_buf y, op_buf ws, int n0, int cnt)
+{
+    int kg = s->k / s->groups;
+    size_t K = (size_t)(s->c / s->groups) * s->r * s->s, pq = (size_t)s->p * s->q;
+    ws_layout l = layout(s, cnt);
+    bool inp = in_place(ctx, s, cnt);
+    conv_view col = inp && cols_are_input(s) ? nchw_view(x, n0, (size_t)s->c, pq) : ws_view(ws.mem, 0, l.ldc, pq);
+    conv_view out = inp ? nchw_view(y, n0, (size_t)s->k, pq) : ws_view(ws.mem, l.t_off, l.ldc, pq);
+    dlcl_status st = col.mem == ws.mem ? im2col(ctx, s, x, n0, cnt, l.ldc, ws) : DLCL_OK;
+    for (int g = 0; st == DLCL_OK && g < s->groups; g++)
+        st = gemm_images(ctx, DLCL_NO_TRANS, (size_t)kg, K, op_b(w.mem, w.off + (size_t)g * kg * K), K,
+                         view_rows(col, (size_t)g * K), view_rows(out, (size_t)g * kg), cnt, pq);
+    if (st != DLCL_OK) return st;
+    if (!inp) return kn_to_nchw(ctx, s, op_b(ws.mem, l.t_off), l.ldc, y, bias, act, slope, n0, cnt);
+    return bias.mem != NULL || act != OP_ACT_LINEAR ? bias_act(ctx, s, y, bias, act, slope, n0, cnt) : DLCL_OK;
+}
+
 static dlcl_status forward_direct(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, op_buf w, op_buf bias, op_buf y)
 {
     cl_kernel k;
@@ -364,8 +467,7 @@ static dlcl_status check_ws(const dlcl_ctx *ctx, const op_conv_shape *s, int win
 dlcl_status op_conv2d_forward_act(dlcl_ctx *ctx, const op_conv_shape *s, op_conv_algo algo, op_buf x, op_buf w,
                                   op_buf bias, op_act act, float slope, op_buf y, op_buf ws)
 {
-    int cg = s->c / s->groups, kg = s->k / s->groups;
-    size_t K = (size_t)cg * s->r * s->s, pq = (size_t)s->p * s->q;
+    size_t pq = (size_t)s->p * s->q;
     if ((unsigned)act >= OP_ACT_COUNT) return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_forward: activation %d", (int)act);
     if (algo == OP_CONV_AUTO) algo = op_conv2d_heuristic(s);
     if (algo == OP_CONV_DIRECT && depthwise(s)) return dw_forward(ctx, s, x, w, bias, act, slope, y);
@@ -403,16 +505,8 @@ dlcl_status op_conv2d_forward_act(dlcl_ctx *ctx, const op_conv_shape *s, op_conv
         }
         return st;
     }
-    for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb) {
-        int cnt = s->n - n0 < nb ? s->n - n0 : nb;
-        ws_layout l = layout(s, cnt);
-        st = im2col(ctx, s, x, n0, cnt, l.ldc, ws);
-        for (int g = 0; st == DLCL_OK && g < s->groups; g++)
-            st = op_gemm_batched(ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, (size_t)kg, l.cols, K,
-                                 op_b(w.mem, w.off + (size_t)g * kg * K), K, 0, op_b(ws.mem, (size_t)g * K * l.ldc),
-                                 l.ldc, 0, 0.0f, op_b(ws.mem, l.t_off + (size_t)g * kg * l.ldc), l.ldc, 0, 1);
-        if (st == DLCL_OK) st = kn_to_nchw(ctx, s, op_b(ws.mem, l.t_off), l.ldc, y, bias, act, slope, n0, cnt);
-    }
+    for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb)
+        st = forward_gemm_chunk(ctx, s, x, w, bias, act, slope, y, ws, n0, s->n - n0 < nb ? s->n - n0 : nb);
     return st;
 }
 
@@ -459,41 +553,49 @@ dlcl_status op_conv2d_backward(dlcl_ctx *ctx, const op_conv_shape *s, op_act act
     for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb) {
         int cnt = s->n - n0 < nb ? s->n - n0 : nb;
         ws_layout l = layout(s, cnt);
-        op_buf t = op_b(ws.mem, l.t_off);
-        st = nchw_to_kn(ctx, s, dy, act == OP_ACT_LINEAR ? op_b(NULL, 0) : y, act, slope, t, l.ldc, n0, cnt);
-        if (st == DLCL_OK && db.mem != NULL)
-            st = op_bias_grad_acc(ctx, t, db, 1, s->k, (int)l.cols, (int)l.ldc, n0 > 0);
+        size_t pq = (size_t)s->p * s->q;
+        bool inp = in_place(ctx, s, cnt);
+        /* dz = dy * act'(y): dy itself when linear and every consumer takes it where it lies */
+        conv_view dz = ws_view(ws.mem, l.t_off, l.ldc, pq);
+        if (act == OP_ACT_LINEAR && inp && !fft && !depthwise(s))
+            dz = nchw_view(dy, n0, (size_t)s->k, pq);
+        else
+            st = nchw_to_kn(ctx, s, dy, act == OP_ACT_LINEAR ? op_b(NULL, 0) : y, act, slope, op_b(dz.mem, dz.off),
+                            l.ldc, n0, cnt);
+        op_buf t = op_b(dz.mem, dz.off);
+        if (st == DLCL_OK && db.mem != NULL) /* rows of the images side by side, or of each image */
+            st = dz.img == pq ? op_bias_grad_acc(ctx, t, db, 1, s->k, (int)l.cols, (int)dz.ld, n0 > 0)
+                              : op_bias_grad_acc(ctx, t, db, cnt, s->k, (int)pq, (int)pq, n0 > 0);
         if (fft) {
-            if (st == DLCL_OK) st = conv_fft_backward_chunk(ctx, s, &fl, t, l.ldc, x, n0, cnt, dw.mem != NULL, dx, ws.mem);
+            if (st == DLCL_OK) st = conv_fft_backward_chunk(ctx, s, &fl, t, dz.ld, x, n0, cnt, dw.mem != NULL, dx, ws.mem);
             continue;
         }
         if (depthwise(s)) {
-            if (st == DLCL_OK) st = dw_backward(ctx, s, t, l.ldc, x, w, dw, dx, n0, cnt);
+            if (st == DLCL_OK) st = dw_backward(ctx, s, t, dz.ld, x, w, dw, dx, n0, cnt);
             continue;
         }
+        bool x_cols = inp && cols_are_input(s);
         if (st == DLCL_OK && dw.mem != NULL) {
-            st = im2col(ctx, s, x, n0, cnt, l.ldc, ws);
+            conv_view col = x_cols ? nchw_view(x, n0, (size_t)s->c, pq) : ws_view(ws.mem, 0, l.ldc, pq);
+            if (!x_cols) st = im2col(ctx, s, x, n0, cnt, l.ldc, ws);
             for (int g = 0; st == DLCL_OK && g < s->groups; g++)
-                st = op_gemm_batched(ctx, DLCL_NO_TRANS, DLCL_TRANS, K, (size_t)kg, l.cols,
-                                     op_b(ws.mem, (size_t)g * K * l.ldc), l.ldc, 0,
-                                     op_b(ws.mem, l.t_off + (size_t)g * kg * l.ldc), l.ldc, 0, n0 > 0 ? 1.0f : 0.0f,
-                                     op_b(ws.mem, wt_off + (size_t)g * K * kg), (size_t)kg, 0, 1);
+                st = gemm_filter_grad(ctx, K, (size_t)kg, view_rows(col, (size_t)g * K), view_rows(dz, (size_t)g * kg),
+                                      cnt, pq, n0 == 0, op_b(ws.mem, wt_off + (size_t)g * K * kg));
         }
         if (st != DLCL_OK || dx.mem == NULL) continue;
         if (wino_dx) { /* dx = dz correlated with the rotated filters, padded by 2 - pad */
-            int pq = s->p * s->q;
             wino_layout wl = wino(s, cnt, 1, base);
-            st = wino_chunk(ctx, t, (int)l.ldc, pq, s->k, s->p, s->q, 2 - s->pad_h, s->c, s->h, s->w, cnt, &wl,
+            st = wino_chunk(ctx, t, (int)dz.ld, (int)dz.img, s->k, s->p, s->q, 2 - s->pad_h, s->c, s->h, s->w, cnt, &wl,
                             op_b(ws.mem, base), ws, op_b(NULL, 0), OP_ACT_LINEAR, 0.0f,
                             op_b(dx.mem, dx.off + (size_t)n0 * s->c * s->h * s->w));
             continue;
         }
+        /* the columns' gradient W_g^T dz_g: dx itself for a 1x1 convolution of stride 1 */
+        conv_view dcol = x_cols ? nchw_view(dx, n0, (size_t)s->c, pq) : ws_view(ws.mem, 0, l.ldc, pq);
         for (int g = 0; st == DLCL_OK && g < s->groups; g++)
-            st = op_gemm_batched(ctx, DLCL_TRANS, DLCL_NO_TRANS, K, l.cols, (size_t)kg,
-                                 op_b(w.mem, w.off + (size_t)g * kg * K), K, 0,
-                                 op_b(ws.mem, l.t_off + (size_t)g * kg * l.ldc), l.ldc, 0, 0.0f,
-                                 op_b(ws.mem, (size_t)g * K * l.ldc), l.ldc, 0, 1);
-        if (st == DLCL_OK) st = col2im(ctx, s, ws, n0, cnt, l.ldc, dx);
+            st = gemm_images(ctx, DLCL_TRANS, K, (size_t)kg, op_b(w.mem, w.off + (size_t)g * kg * K), K,
+                             view_rows(dz, (size_t)g * kg), view_rows(dcol, (size_t)g * K), cnt, pq);
+        if (st == DLCL_OK && !x_cols) st = col2im(ctx, s, ws, n0, cnt, l.ldc, dx);
     }
     /* dW_g = (dW_g^T)^T, every group in one launch: group g's K x kg block at g*K*kg */
     if (st == DLCL_OK && dw.mem != NULL && fft) return conv_fft_filter_grad(ctx, s, &fl, dw, ws.mem);
