@@ -270,13 +270,14 @@ static dlcl_status gemm_dlcl(dlcl_ctx *ctx, const blas_gemm_args *g)
 {
     if (wide_nt(g)) return gemm_wide_nt(ctx, g);
     blas_gemm_args h = *g;
-    size_t na = g->ta ? g->batch * g->m * g->k : 0, nb = g->tb ? g->batch * g->k * ((g->n + 31) / 32 * 32) : 0;
+    size_t a_copies = g->a_stride ? g->batch : 1; /* an A shared by the batch (a conv's filters) once */
+    size_t na = g->ta ? a_copies * g->m * g->k : 0, nb = g->tb ? g->batch * g->k * ((g->n + 31) / 32 * 32) : 0;
     dlcl_status s = DLCL_OK;
     if (na + nb > 0) s = scratch(ctx, na + nb);
     if (s == DLCL_OK && g->ta) { /* A stored k x m: pack A^T as m x k */
-        s = blas_transpose(ctx, g->a, g->a_off, g->lda, g->a_stride, g->k, g->m, g->batch, ctx->blas_scratch, 0, g->k,
+        s = blas_transpose(ctx, g->a, g->a_off, g->lda, g->a_stride, g->k, g->m, a_copies, ctx->blas_scratch, 0, g->k,
                            g->m * g->k);
-        h.a = ctx->blas_scratch, h.a_off = 0, h.lda = g->k, h.a_stride = g->m * g->k;
+        h.a = ctx->blas_scratch, h.a_off = 0, h.lda = g->k, h.a_stride = g->a_stride ? g->m * g->k : 0;
     }
     if (s == DLCL_OK && g->tb && b_wants_panels(ctx, g)) {
         /* B stored n x k: its rows j*W .. j*W+W-1 become strip j, k x W; a ragged last strip
