@@ -3,7 +3,7 @@
  * the filter gradient alone, and both gradients (data and filter) as a training step runs
  * them. Each pass is timed alone, the queue drained before and after, best of --reps.
  *
- *   conv-bench [--shape N,C,H,W,K,R,S,STRIDE,PAD] [--chunk IMAGES] [--algo gemm|winograd]
+ *   conv-bench [--shape N,C,H,W,K,R,S,STRIDE,PAD] [--chunk IMAGES] [--algo gemm|winograd|implicit]
  *              [--reps R] [--gpu-kernels]
  *
  * --gpu-kernels makes the context pick what a GPU gets (ctx->cpu_device = 0), on PoCL. */
@@ -20,6 +20,12 @@ static double now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+static void log_line(dlcl_log_level level, const char *msg, void *user)
+{
+    (void)user;
+    if (level != DLCL_LOG_DEBUG) fprintf(stderr, "dlcl: %s\n", msg);
 }
 
 static int fail(dlcl_status s)
@@ -46,7 +52,7 @@ static dlcl_status run(dlcl_ctx *ctx, const op_conv_shape *s, op_conv_algo algo,
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: conv-bench [--shape N,C,H,W,K,R,S,STRIDE,PAD] [--chunk IMAGES] [--algo gemm|winograd] "
+    fprintf(stderr, "usage: conv-bench [--shape N,C,H,W,K,R,S,STRIDE,PAD] [--chunk IMAGES] [--algo gemm|winograd|implicit] "
                     "[--reps R] [--gpu-kernels]\n");
     return 2;
 }
@@ -66,6 +72,8 @@ int main(int argc, char **argv)
             s.chunk = atoi(argv[++i]);
         else if (strcmp(argv[i], "--algo") == 0 && i + 1 < argc && strcmp(argv[i + 1], "winograd") == 0)
             algo = OP_CONV_WINOGRAD, i++;
+        else if (strcmp(argv[i], "--algo") == 0 && i + 1 < argc && strcmp(argv[i + 1], "implicit") == 0)
+            algo = OP_CONV_IMPLICIT, i++;
         else if (strcmp(argv[i], "--algo") == 0 && i + 1 < argc && strcmp(argv[i + 1], "gemm") == 0)
             i++;
         else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
@@ -77,11 +85,13 @@ int main(int argc, char **argv)
     }
     s.stride_h = s.stride_w = stride, s.pad_h = s.pad_w = pad;
     s.winograd = s.winograd_dx = algo == OP_CONV_WINOGRAD;
+    s.implicit = s.implicit_bwd = algo == OP_CONV_IMPLICIT;
     dlcl_status st = op_conv_shape_infer(&s);
     if (st != DLCL_OK) return fail(st);
     if (reps < 1 || s.chunk < 0) return usage();
     dlcl_ctx *ctx = NULL;
-    st = dlcl_ctx_create(NULL, &ctx);
+    dlcl_ctx_params params = {.log = log_line}; /* DLCL_PROFILE=1: the per-kernel table at the end */
+    st = dlcl_ctx_create(&params, &ctx);
     if (st != DLCL_OK) return fail(st);
     if (gpu_kernels) ctx->cpu_device = 0;
     size_t nx = (size_t)s.n * s.c * s.h * s.w, nw = (size_t)s.k * s.c * s.r * s.s, ny = (size_t)s.n * s.k * s.p * s.q;
@@ -98,7 +108,7 @@ int main(int argc, char **argv)
     static const char *const names[] = {"forward", "filter gradient", "data + filter gradients"};
     printf("device: %s (%s choices), n%d c%d %dx%d k%d %dx%d/%d pad %d -> %dx%d, %d images per chunk, %s, best of %d\n",
            ctx->info.name, ctx->cpu_device ? "CPU" : "GPU", s.n, s.c, s.h, s.w, s.k, s.r, s.s, stride, pad, s.p, s.q,
-           op_conv2d_chunk(ctx, &s), algo == OP_CONV_WINOGRAD ? "winograd" : "im2col + gemm", reps);
+           op_conv2d_chunk(ctx, &s), algo == OP_CONV_WINOGRAD ? "winograd" : algo == OP_CONV_IMPLICIT ? "implicit gemm" : "im2col + gemm", reps);
     printf("%-24s %10s %10s\n", "pass", "ms", "GFLOP/s");
     for (int p = 0; p < 3 && st == DLCL_OK; p++) {
         st = run(ctx, &s, algo, m, p); /* warm-up: builds the programs */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "conv_fft.h"
+#include "conv_implicit.h"
 
 /* c/groups*r*s at or below this: direct kernel. Measured with `dlcl-bench examples/fashion_lenet.ini`
  * on PoCL: for the 1-channel 5x5 first layer (reduction 25) im2col + dlcl's GEMM takes 8.4 ms
@@ -130,14 +131,17 @@ static size_t wino_floats(const op_conv_shape *s, int nb)
  * both at once), so they share the region. */
 static size_t alt_base(const op_conv_shape *s, int nb) { return layout(s, nb).floats + wt_floats(s); }
 
-/* Winograd's and the FFT's parts only where the shape asks for them (s->winograd,
- * s->winograd_dx, s->fft, s->fft_bwd) */
+/* Winograd's, the FFT's and the implicit GEMM's parts only where the shape asks for them
+ * (s->winograd, s->winograd_dx, s->fft, s->fft_bwd, s->implicit, s->implicit_bwd) */
 size_t op_conv2d_workspace(const dlcl_ctx *ctx, const op_conv_shape *s)
 {
     int nb = chunk_images(ctx, s);
     size_t base = alt_base(s, nb), wino = s->winograd || s->winograd_dx ? base + wino_floats(s, nb) : base;
     size_t fft = (s->fft || s->fft_bwd) && op_conv2d_fft_ok(s) ? conv_fft_plan(s, nb, base).end : base;
-    return wino > fft ? wino : fft;
+    size_t impl = (s->implicit || s->implicit_bwd) && op_conv2d_implicit_ok(s) ? conv_implicit_plan(s, nb, base).end
+                                                                                : base;
+    size_t most = wino > fft ? wino : fft;
+    return most > impl ? most : impl;
 }
 
 /* Common integer arguments of im2col/col2im, in kernel order after the buffers. */
@@ -450,13 +454,13 @@ static dlcl_status wino_chunk(dlcl_ctx *ctx, op_buf in, int sc, int sb, int cin,
  * workspace with an offset is rejected rather than silently overwritten. */
 /* The workspace starts at 0 and holds what this call uses: the im2col layout, and
  * Winograd's part when it runs (so a workspace sized without s->winograd is refused). */
-static dlcl_status check_ws(const dlcl_ctx *ctx, const op_conv_shape *s, int winograd, int fft, op_buf ws,
-                            const char *fn)
+static dlcl_status check_ws(const dlcl_ctx *ctx, const op_conv_shape *s, int winograd, int fft, int implicit,
+                            op_buf ws, const char *fn)
 {
     if (ws.off != 0) return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: the workspace must start at offset 0", fn);
     if (ws.mem == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: no workspace", fn);
     op_conv_shape t = *s;
-    t.winograd = winograd, t.winograd_dx = 0, t.fft = fft, t.fft_bwd = 0;
+    t.winograd = winograd, t.winograd_dx = 0, t.fft = fft, t.fft_bwd = 0, t.implicit = implicit, t.implicit_bwd = 0;
     size_t need = op_conv2d_workspace(ctx, &t) * sizeof(float), have = 0;
     if (clGetMemObjectInfo(ws.mem, CL_MEM_SIZE, sizeof have, &have, NULL) != CL_SUCCESS || have < need)
         return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: the workspace holds %zu bytes, this call needs %zu "
@@ -476,8 +480,19 @@ dlcl_status op_conv2d_forward_act(dlcl_ctx *ctx, const op_conv_shape *s, op_conv
         if (st != DLCL_OK || act == OP_ACT_LINEAR) return st;
         return op_activation_forward(ctx, act, slope, y, y, (size_t)s->n * s->k * pq);
     }
-    dlcl_status st = check_ws(ctx, s, algo == OP_CONV_WINOGRAD, algo == OP_CONV_FFT, ws, "op_conv2d_forward");
+    dlcl_status st = check_ws(ctx, s, algo == OP_CONV_WINOGRAD, algo == OP_CONV_FFT, algo == OP_CONV_IMPLICIT, ws,
+                              "op_conv2d_forward");
     int nb = chunk_images(ctx, s);
+    if (algo == OP_CONV_IMPLICIT) {
+        if (!op_conv2d_implicit_ok(s))
+            return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_forward: the implicit GEMM needs stride 1, no dilation, "
+                             "one group, 16 or more channels and filters, and a padding below the kernel size");
+        conv_implicit_layout il = conv_implicit_plan(s, nb, alt_base(s, nb));
+        for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb)
+            st = conv_implicit_forward_chunk(ctx, s, &il, x, w, n0, s->n - n0 < nb ? s->n - n0 : nb, y, ws.mem);
+        if (st != DLCL_OK || (bias.mem == NULL && act == OP_ACT_LINEAR)) return st;
+        return bias_act(ctx, s, y, bias, act, slope, 0, s->n);
+    }
     if (algo == OP_CONV_FFT) {
         if (!op_conv2d_fft_ok(s))
             return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_forward: the FFT convolution needs stride 1, no dilation "
@@ -522,6 +537,27 @@ dlcl_status op_conv2d_forward(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, o
     return op_conv2d_forward_act(ctx, s, OP_CONV_AUTO, x, w, bias, OP_ACT_LINEAR, 0.0f, y, ws);
 }
 
+/* Both gradients by implicit GEMM (conv_implicit.c), dz = dy: the bias gradient from dy,
+ * dW^T accumulated over chunks as on im2col's path and transposed into dW at the end. */
+static dlcl_status backward_implicit(dlcl_ctx *ctx, const op_conv_shape *s, int nb, op_buf dy, op_buf x, op_buf w,
+                                     op_buf dw, op_buf db, op_buf dx, op_buf ws)
+{
+    size_t K = (size_t)s->c * s->r * s->s, pq = (size_t)s->p * s->q, wt_off = layout(s, nb).floats;
+    conv_implicit_layout il = conv_implicit_plan(s, nb, alt_base(s, nb));
+    op_buf wt = dw.mem != NULL ? op_b(ws.mem, wt_off) : op_b(NULL, 0);
+    dlcl_status st = dx.mem != NULL ? conv_implicit_flip(ctx, s, &il, w, ws.mem) : DLCL_OK;
+    for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb) {
+        int cnt = s->n - n0 < nb ? s->n - n0 : nb;
+        if (db.mem != NULL)
+            st = op_bias_grad_acc(ctx, op_b(dy.mem, dy.off + (size_t)n0 * s->k * pq), db, cnt, s->k, (int)pq, (int)pq,
+                                  n0 > 0);
+        if (st == DLCL_OK) st = conv_implicit_backward_chunk(ctx, s, &il, dy, x, n0, cnt, wt, dx, ws.mem);
+    }
+    if (st == DLCL_OK && dw.mem != NULL)
+        st = blas_transpose(ctx, ws.mem, wt_off, (size_t)s->k, 0, K, (size_t)s->k, 1, dw.mem, dw.off, K, 0);
+    return st;
+}
+
 /* Per chunk of images: dz = dy * act'(y) relaid out once as [k][cols]; the bias gradient
  * is its row sums; the forward's columns again (im2col) and the transposed filter gradient
  * dW_g^T (+)= col_g dz_g^T, accumulated across chunks and transposed into dW at the end;
@@ -538,7 +574,10 @@ dlcl_status op_conv2d_backward(dlcl_ctx *ctx, const op_conv_shape *s, op_act act
     if ((unsigned)act >= OP_ACT_COUNT || act == OP_ACT_GELU || (act != OP_ACT_LINEAR && y.mem == NULL))
         return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_backward: activation %d cannot be fused here", (int)act);
     bool wino_dx = dx.mem != NULL && s->winograd_dx, fft = s->fft_bwd && (dx.mem != NULL || dw.mem != NULL);
-    dlcl_status st = check_ws(ctx, s, wino_dx, fft, ws, "op_conv2d_backward");
+    /* by implicit GEMM where dz is dy itself (a fused activation's gradient takes im2col's
+     * path, nchw_to_kn forming dz) */
+    bool impl = s->implicit_bwd && act == OP_ACT_LINEAR && !wino_dx && !fft && (dx.mem != NULL || dw.mem != NULL);
+    dlcl_status st = check_ws(ctx, s, wino_dx, fft, impl, ws, "op_conv2d_backward");
     int nb = chunk_images(ctx, s);
     size_t wt_off = layout(s, nb).floats, base = alt_base(s, nb);
     if (wino_dx && !op_conv2d_winograd_ok(s))
@@ -546,6 +585,9 @@ dlcl_status op_conv2d_backward(dlcl_ctx *ctx, const op_conv_shape *s, op_act act
     if (fft && (wino_dx || !op_conv2d_fft_ok(s)))
         return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_backward: no FFT gradients for this shape%s",
                          wino_dx ? " (with a Winograd data gradient)" : "");
+    if (impl && !op_conv2d_implicit_ok(s))
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_backward: no implicit-GEMM gradients for this shape");
+    if (impl) return backward_implicit(ctx, s, nb, dy, x, w, dw, db, dx, ws);
     conv_fft_layout fl = {0};
     if (fft) fl = conv_fft_plan(s, nb, base);
     if (st == DLCL_OK && wino_dx) st = wino_filter(ctx, s, w, 1, ws, base);
