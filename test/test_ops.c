@@ -213,8 +213,8 @@ static void conv_matches_ref_1x1_and_large_reduction(void)
 }
 
 /* Where the GEMMs read and write NCHW tensors in place (conv.c, conv_view): a chunk of one
- * image; on CPU devices chunks of several whose p*q fills whole GEMM tiles (8x8, 8x4), as a
- * batch of products, the filter gradient summed image by image; and a 1x1 convolution of
+ * image; on CPU devices chunks of several whose p*q fills whole GEMM tiles (8x8, 8x4) or
+ * nearly (17x17), as a batch of products, the filter gradient summed image by image; and a 1x1 convolution of
  * stride 1, whose columns are its input. Each case runs with the CPU's choices and with a
  * GPU's (one wide product and the relayouts). */
 static void conv_matches_ref_in_place_nchw(void)
@@ -230,6 +230,12 @@ static void conv_matches_ref_in_place_nchw(void)
              .dil_w = 1, .groups = 1, .chunk = 1),
         CONV(.n = 3, .c = 5, .h = 9, .w = 18, .k = 6, .r = 1, .s = 1, .stride_h = 2, .stride_w = 2, .dil_h = 1,
              .dil_w = 1, .groups = 1, .chunk = 3),
+        /* 17 x 17 = 289 = 18 x 16 + 1 outputs per image: a ragged batch (the last tile of each
+         * image overlapping the one before it) */
+        CONV(.n = 3, .c = 5, .h = 17, .w = 17, .k = 7, .r = 3, .s = 3, .stride_h = 1, .stride_w = 1, .pad_h = 1,
+             .pad_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1, .chunk = 2),
+        CONV(.n = 3, .c = 9, .h = 17, .w = 17, .k = 7, .r = 1, .s = 1, .stride_h = 1, .stride_w = 1, .dil_h = 1,
+             .dil_w = 1, .groups = 1, .chunk = 2),
     };
     const int was_cpu = ctx->cpu_device;
     for (int cpu = 0; cpu < 2; cpu++)

@@ -251,13 +251,17 @@ static conv_view view_rows(conv_view v, size_t row0)
 
 /* Whether a chunk of cnt images can use NCHW tensors in place. One image is one [rows][p*q]
  * block already. Several are a batch of products of p*q columns each, taken on CPU devices
- * when p*q fills whole tiles of the GEMM kernel (blas.c: 16 columns, 32 for 16-wide
- * vectors), as ResNet's 56x56 and 28x28 layers do; GPUs keep one wide product over the
- * chunk and the relayouts, whose accesses coalesce. */
+ * where p*q fills whole tiles of the GEMM kernel (blas.c: 32 columns for 16-wide vectors),
+ * or, for the 16-column tiles that take ragged edges themselves, where the last tile of
+ * each image recomputes at most a sixteenth more: ResNet's 56x56, 28x28 and 14x14 layers,
+ * not its 7x7 ones (49 = 3 x 16 + 1 would cost 15 columns in 64). GPUs keep one wide
+ * product over the chunk and the relayouts, whose accesses coalesce. */
 static bool in_place(const dlcl_ctx *ctx, const op_conv_shape *s, int cnt)
 {
-    size_t tile = ctx->gemm_vector_width >= 16 ? 32 : 16;
-    return cnt == 1 || (ctx->cpu_device && (size_t)s->p * s->q % tile == 0);
+    size_t pq = (size_t)s->p * s->q, tiles = (pq + 15) / 16;
+    if (cnt == 1) return true;
+    if (!ctx->cpu_device) return false;
+    return ctx->gemm_vector_width >= 16 ? pq % 32 == 0 : (tiles * 16 - pq) * 16 <= pq;
 }
 
 /* A 1x1 convolution of stride 1 without padding: its columns are its input's channels. */
