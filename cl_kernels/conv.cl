@@ -63,8 +63,12 @@ __kernel void im2col(__global const float *restrict x, const int xo, __global fl
         }
         __global const float *xr = xp + ih * w + off;
         for (int ow = 0; ow < lo; ow++) out[ow] = 0.0f;
+        /* a stride LLVM knows vectorises (interleaved loads); one read from an argument runs
+         * scalar: ResNet's 7x7/2 stem, 147 rows of 112 x 112 per image, 2.9 -> 1.1 ms */
         if (stride_w == 1)
             for (int ow = lo; ow < hi; ow++) out[ow] = xr[ow];
+        else if (stride_w == 2)
+            for (int ow = lo; ow < hi; ow++) out[ow] = xr[ow * 2];
         else
             for (int ow = lo; ow < hi; ow++) out[ow] = xr[ow * stride_w];
         for (int ow = hi; ow < q; ow++) out[ow] = 0.0f;
@@ -477,4 +481,19 @@ __kernel void fft_crop(__global const float *restrict src, const int so, const i
         for (int j = 0; j < wout; j++) d[j] = select(sp[j] + add, 0.0f, sp[j] + add < 0.0f); /* NaN stays */
     else
         for (int j = 0; j < wout; j++) d[j] = act_fwd(act, slope, sp[j] + add);
+}
+
+/* y[b][ko][:] = act(y[b][ko][:] (+ bias[ko])) in place, for outputs the GEMM wrote straight
+ * into NCHW (conv.c); global (k, nb), a plane per work-item as in kn_to_nchw. */
+__kernel void bias_act(__global float *y, const int yo, __global const float *bias, const int bo, const int has_bias,
+                       const int k, const int pq, const int act, const float slope)
+{
+    const int ko = get_global_id(0), b = get_global_id(1);
+    if (ko >= k) return;
+    const float add = has_bias ? bias[bo + ko] : 0.0f;
+    __global float *d = y + yo + ((size_t)b * k + ko) * pq;
+    if (act == 1)
+        for (int i = 0; i < pq; i++) d[i] = select(d[i] + add, 0.0f, d[i] + add < 0.0f);
+    else
+        for (int i = 0; i < pq; i++) d[i] = act_fwd(act, slope, d[i] + add);
 }

@@ -189,10 +189,16 @@ __kernel void sgemm_nn_8x32(const int rows_first, const int m, const int n, cons
  * units. R = 6 is the shape of BLIS's Haswell micro-kernel: twelve accumulators, two
  * registers of B and the broadcast of A fill AVX2's sixteen; sgemm_nn_8x32's float16
  * accumulators spill there (and so do R = 8's: 0.45-0.52 of OpenBLAS where 6 reached
- * 0.63-0.80). R = 4 serves small m that 6 does not divide (32, 64 filters), so no row
- * strip is left to the edge kernel: 32x50192x288 at 0.82 of OpenBLAS against 0.46. Whole tiles only
- * (m % R == 0, n % 16 == 0); same global layout with R x 16 tiles, and B addressed as in
- * sgemm_nn_8x32 with 16-column strips. */
+ * 0.63-0.80). R = 4 serves small m that 6 does not divide (32, 64 filters): 32x50192x288
+ * at 0.82 of OpenBLAS against 0.46. Same global layout as sgemm_nn_8x32 with R x 16 tiles.
+ *
+ * Ragged edges (m >= R and n >= 16): the last row of tiles is moved up to end at row m,
+ * the last column of tiles left to end at column n, and such a tile stores only the rows
+ * and columns no other tile owns. The loads stay inside A and B and the loop is the whole
+ * tiles' loop, where a guarded edge kernel (sgemm_nn_4x16) ran scalar at a fraction of the
+ * speed (ResNet's 14x14 layers: n = 196 = 12 x 16 + 4). B is plain (packed 0: column j at
+ * b[.. + j], rows ldb apart) or in strips of 16 columns bps apart (packed 1, pack_panels
+ * or blas.c's transposes), the last strip holding columns n-16 .. n-1. */
 #define NN16_ACC(i) float8 c##i##0 = 0, c##i##1 = 0;
 #define NN16_FMA(i)                                                                                 \
     x = ac[(i) * lda];                                                                              \
@@ -205,19 +211,31 @@ __kernel void sgemm_nn_8x32(const int rows_first, const int m, const int n, cons
         else { vstore8(MADD(alpha, c##i##0, beta * vload8(0, cr)), 0, cr);                           \
                vstore8(MADD(alpha, c##i##1, beta * vload8(1, cr)), 1, cr); }                         \
     }
+#define NN16_STORE_PART(i)                                                                          \
+    if ((i) >= skip_r) {                                                                            \
+        __global float *cr = C + (size_t)(i) * ldc;                                                 \
+        float v[16];                                                                                \
+        vstore8(c##i##0, 0, v);                                                                     \
+        vstore8(c##i##1, 1, v);                                                                     \
+        for (int j = skip_c; j < 16; j++) cr[j] = beta == 0.0f ? alpha * v[j] : MADD(alpha, v[j], beta * cr[j]); \
+    }
 #define NN16_ROWS4(M) M(0) M(1) M(2) M(3)
 #define NN16_ROWS6(M) NN16_ROWS4(M) M(4) M(5)
 #define NN16_KERNEL(NAME, R, ROWS)                                                                  \
 __kernel void NAME(const int rows_first, const int m, const int n, const int k, const float alpha,  \
                    __global const float *a, const int ao, const int lda, const int sa,              \
                    __global const float *b, const int bo, const int ldb, const int bps, const int sb, \
-                   const float beta, __global float *c, const int co, const int ldc, const int sc)  \
+                   const int packed, const float beta, __global float *c, const int co, const int ldc, \
+                   const int sc)                                                                    \
 {                                                                                                   \
     const int g0 = get_global_id(0), g1 = get_global_id(1);                                         \
-    const int row0 = (rows_first ? g0 : g1) * (R), col0 = (rows_first ? g1 : g0) * 16;              \
+    const int tr = rows_first ? g0 : g1, tc = rows_first ? g1 : g0;                                 \
+    if (tr * (R) >= m || tc * 16 >= n) return;                                                      \
+    const int row0 = min(tr * (R), m - (R)), col0 = min(tc * 16, n - 16);                           \
+    const int skip_r = tr * (R) - row0, skip_c = tc * 16 - col0;                                    \
     const int z = get_global_id(2);                                                                 \
     __global const float *A = a + ao + (size_t)z * sa + (size_t)row0 * lda;                         \
-    __global const float *B = b + bo + (size_t)z * sb + (size_t)(col0 / 16) * bps;                  \
+    __global const float *B = b + bo + (size_t)z * sb + (packed ? (size_t)tc * bps : (size_t)col0); \
     __global float *C = c + co + (size_t)z * sc + (size_t)row0 * ldc + col0;                        \
     ROWS(NN16_ACC)                                                                                  \
     for (int l = 0; l < k; l++) {                                                                   \
@@ -227,22 +245,29 @@ __kernel void NAME(const int rows_first, const int m, const int n, const int k, 
         float x;                                                                                    \
         ROWS(NN16_FMA)                                                                              \
     }                                                                                               \
-    ROWS(NN16_STORE)                                                                                \
+    if (skip_r == 0 && skip_c == 0) {                                                               \
+        ROWS(NN16_STORE)                                                                            \
+    } else {                                                                                        \
+        ROWS(NN16_STORE_PART)                                                                       \
+    }                                                                                               \
 }
 NN16_KERNEL(sgemm_nn_4x16f, 4, NN16_ROWS4)
 NN16_KERNEL(sgemm_nn_6x16, 6, NN16_ROWS6)
 
-/* out[z][j/width][l][j%width] = in[z][l][j]: the first cols (a multiple of width) columns
- * of a rows x cols block of B cut into contiguous strips of width columns, so that the GEMM
- * kernels read each strip sequentially instead of one cache line per row of B at a stride
- * of ld_in (a multiple of 4 KiB maps every row onto the same L1 set). global (cols, rows, batch) */
-__kernel void pack_panels(const int rows, const int cols, const int width, __global const float *in, const int io,
-                          const int ld_in, const int s_in, __global float *out, const int s_out)
+/* out[z][s][l][j % width] = in[z][l][col(s) + j % width], s = j / width: the first cols
+ * columns (a multiple of width) of a rows x n block of B as contiguous strips of width
+ * columns, strip s from column col(s) = min(s * width, n - width) (the last strip of a
+ * ragged n overlaps the one before it, see NN16_KERNEL), so that the GEMM kernels read each
+ * strip sequentially instead of one cache line per row of B at a stride of ld_in (a
+ * multiple of 4 KiB maps every row onto the same L1 set). global (cols, rows, batch) */
+__kernel void pack_panels(const int rows, const int cols, const int n, const int width, __global const float *in,
+                          const int io, const int ld_in, const int s_in, __global float *out, const int s_out)
 {
     const int j = get_global_id(0), l = get_global_id(1), z = get_global_id(2);
+    const int strip = j / width, col = min(strip * width, n - width) + j % width;
     if (l < rows && j < cols)
-        out[(size_t)z * s_out + ((size_t)(j / width) * rows + l) * width + j % width] =
-            in[io + (size_t)z * s_in + (size_t)l * ld_in + j];
+        out[(size_t)z * s_out + ((size_t)strip * rows + l) * width + j % width] =
+            in[io + (size_t)z * s_in + (size_t)l * ld_in + col];
 }
 
 /* c[i][j] = alpha * sum over z < np of part[z][i][j] + beta * c[i][j] (beta 0: c not read):

@@ -270,21 +270,28 @@ static dlcl_status gemm_dlcl(dlcl_ctx *ctx, const blas_gemm_args *g)
 {
     if (wide_nt(g)) return gemm_wide_nt(ctx, g);
     blas_gemm_args h = *g;
-    size_t na = g->ta ? g->batch * g->m * g->k : 0, nb = g->tb ? g->batch * g->k * ((g->n + 31) / 32 * 32) : 0;
+    size_t a_copies = g->a_stride ? g->batch : 1; /* an A shared by the batch (a conv's filters) once */
+    size_t na = g->ta ? a_copies * g->m * g->k : 0, nb = g->tb ? g->batch * g->k * ((g->n + 31) / 32 * 32) : 0;
     dlcl_status s = DLCL_OK;
     if (na + nb > 0) s = scratch(ctx, na + nb);
     if (s == DLCL_OK && g->ta) { /* A stored k x m: pack A^T as m x k */
-        s = blas_transpose(ctx, g->a, g->a_off, g->lda, g->a_stride, g->k, g->m, g->batch, ctx->blas_scratch, 0, g->k,
+        s = blas_transpose(ctx, g->a, g->a_off, g->lda, g->a_stride, g->k, g->m, a_copies, ctx->blas_scratch, 0, g->k,
                            g->m * g->k);
-        h.a = ctx->blas_scratch, h.a_off = 0, h.lda = g->k, h.a_stride = g->m * g->k;
+        h.a = ctx->blas_scratch, h.a_off = 0, h.lda = g->k, h.a_stride = g->a_stride ? g->m * g->k : 0;
     }
     if (s == DLCL_OK && g->tb && b_wants_panels(ctx, g)) {
-        /* B stored n x k: its rows j*W .. j*W+W-1 become strip j, k x W (the last one narrower) */
+        /* B stored n x k: its rows j*W .. j*W+W-1 become strip j, k x W; a ragged last strip
+         * is narrower for the 8 x 32 tiles, and for the R x 16 ones (NN16_KERNEL in gemm.cl)
+         * the last W rows, overlapping the strip before it */
         size_t w = ctx->gemm_vector_width >= 16 ? 32 : 16, full = g->n / w, panel = w * g->k;
+        bool shifted = w == 16 && g->n % w && full > 0;
         if (full > 0)
             s = blas_transpose(ctx, g->b, g->b_off, g->ldb, w * g->ldb, w, g->k, full, ctx->blas_scratch, na, w,
                                panel);
-        if (s == DLCL_OK && g->n % w)
+        if (s == DLCL_OK && shifted)
+            s = blas_transpose(ctx, g->b, g->b_off + (g->n - w) * g->ldb, g->ldb, 0, w, g->k, 1, ctx->blas_scratch,
+                               na + full * panel, w, 0);
+        else if (s == DLCL_OK && g->n % w)
             s = blas_transpose(ctx, g->b, g->b_off + full * w * g->ldb, g->ldb, 0, g->n % w, g->k, 1,
                                ctx->blas_scratch, na + full * panel, w, 0);
         h.b = ctx->blas_scratch, h.b_off = na, h.ldb = w, h.b_stride = 0, h.b_panel = panel;
@@ -356,8 +363,8 @@ static dlcl_status launch_edge(dlcl_ctx *ctx, size_t tn, int rows_first, const b
     return launch_nn(ctx, "sgemm_nn_4x16", 4, 16, rows_first, pw, bps, h);
 }
 
-/* Copies the first n columns (a multiple of width) of h's k x n B, per batch entry, into
- * ctx->blas_pack as strips of width columns (pack_panels in gemm.cl). */
+/* Copies n columns (a multiple of width) of h's B, per batch entry, into ctx->blas_pack as
+ * strips of width columns, the last one ending at column h->n (pack_panels in gemm.cl). */
 static dlcl_status pack_b(dlcl_ctx *ctx, const blas_gemm_args *h, size_t n, size_t width)
 {
     size_t floats = h->batch * h->k * n, bytes = floats * sizeof(float);
@@ -370,12 +377,12 @@ static dlcl_status pack_b(dlcl_ctx *ctx, const blas_gemm_args *h, size_t n, size
         ctx->blas_pack_bytes = bytes;
     }
     cl_kernel k;
-    int rows = (int)h->k, cols = (int)n, w = (int)width, bo = (int)h->b_off, ldb = (int)h->ldb,
+    int rows = (int)h->k, cols = (int)n, all = (int)h->n, w = (int)width, bo = (int)h->b_off, ldb = (int)h->ldb,
         sb = (int)h->b_stride, so = (int)(h->k * n);
     s = rt_kernel_get(ctx, "gemm", "", "pack_panels", &k);
     if (s == DLCL_OK)
-        s = rt_set_args(k, "pack_panels", RT_ARG(rows), RT_ARG(cols), RT_ARG(w), RT_ARG(h->b), RT_ARG(bo), RT_ARG(ldb),
-                        RT_ARG(sb), RT_ARG(ctx->blas_pack), RT_ARG(so), RT_ARGS_END);
+        s = rt_set_args(k, "pack_panels", RT_ARG(rows), RT_ARG(cols), RT_ARG(all), RT_ARG(w), RT_ARG(h->b), RT_ARG(bo),
+                        RT_ARG(ldb), RT_ARG(sb), RT_ARG(ctx->blas_pack), RT_ARG(so), RT_ARGS_END);
     size_t gs[3] = {n, h->k, h->batch};
     return s == DLCL_OK ? rt_launch(ctx, k, "pack_panels", 3, gs, NULL) : s;
 }
@@ -392,20 +399,17 @@ static dlcl_status pack_b(dlcl_ctx *ctx, const blas_gemm_args *h, size_t n, size
  * same L1 set). Then B is first packed into contiguous strips (pack_panels), once per k
  * block, paid back when m spans PACK_MIN_M rows: 1024^3 from 63 to 92 GFLOP/s (0.45 to 0.62
  * of OpenBLAS). Down a column (rows_first: conv's short, wide products) a strip stays in
- * cache and packing only costs: 64x12560x800 from 0.52 to 0.33. sgemm_nn_4x16, which has
- * an edge path, takes the right and bottom strips from the plain B. */
+ * cache and packing only costs: 64x12560x800 from 0.52 to 0.33. For the 8 x 32 tiles,
+ * sgemm_nn_4x16, which has an edge path, takes the right and bottom strips from the plain
+ * B; the R x 16 kernels take their edges themselves (gemm_nn16_tiles). */
 #define PACK_MIN_M 64
+static dlcl_status gemm_nn16_tiles(dlcl_ctx *ctx, int rows_first, const blas_gemm_args *g);
+
 static dlcl_status gemm_nn_tiles(dlcl_ctx *ctx, int rows_first, const blas_gemm_args *g)
 {
-    int wide = ctx->gemm_vector_width >= 16;
+    if (ctx->gemm_vector_width < 16) return gemm_nn16_tiles(ctx, rows_first, g);
     const char *big = "sgemm_nn_8x32";
-    size_t tm = 8, tn = 32;
-    if (!wide) { /* 6 rows; 4 for a small m that 4 divides and 6 does not (gemm.cl) */
-        tn = 16;
-        tm = g->m % 6 != 0 && g->m < 256 && g->m % 4 == 0 ? 4 : 6;
-        big = tm == 4 ? "sgemm_nn_4x16f" : "sgemm_nn_6x16";
-    }
-    size_t mb = g->m / tm * tm, nbig = g->n / tn * tn;
+    size_t tm = 8, tn = 32, mb = g->m / tm * tm, nbig = g->n / tn * tn;
     if (mb == 0 || nbig == 0) return launch_edge(ctx, tn, rows_first, g);
     blas_gemm_args h = *g;
     h.m = mb, h.n = nbig;
@@ -429,6 +433,47 @@ static dlcl_status gemm_nn_tiles(dlcl_ctx *ctx, int rows_first, const blas_gemm_
         s = launch_edge(ctx, tn, rows_first, &h);
     }
     return s;
+}
+
+/* One launch of sgemm_nn_6x16 or sgemm_nn_4x16f over all of h's C, ragged edges included
+ * (NN16_KERNEL in gemm.cl); B plain, or in 16-column strips bps apart (packed). */
+static dlcl_status launch_nn16(dlcl_ctx *ctx, const char *kname, size_t tm, int rows_first, int packed, int bps,
+                               const blas_gemm_args *h)
+{
+    cl_kernel k;
+    dlcl_status s = rt_kernel_get(ctx, "gemm", "", kname, &k);
+    int m = (int)h->m, n = (int)h->n, kk = (int)h->k, ao = (int)h->a_off, lda = (int)h->lda, sa = (int)h->a_stride,
+        bo = (int)h->b_off, ldb = (int)h->ldb, sb = (int)h->b_stride, co = (int)h->c_off, ldc = (int)h->ldc,
+        sc = (int)h->c_stride;
+    if (s == DLCL_OK)
+        s = rt_set_args(k, kname, RT_ARG(rows_first), RT_ARG(m), RT_ARG(n), RT_ARG(kk), RT_ARG(h->alpha), RT_ARG(h->a),
+                        RT_ARG(ao), RT_ARG(lda), RT_ARG(sa), RT_ARG(h->b), RT_ARG(bo), RT_ARG(ldb), RT_ARG(bps),
+                        RT_ARG(sb), RT_ARG(packed), RT_ARG(h->beta), RT_ARG(h->c), RT_ARG(co), RT_ARG(ldc), RT_ARG(sc),
+                        RT_ARGS_END);
+    size_t tiles_m = (h->m + tm - 1) / tm, tiles_n = (h->n + 15) / 16, one[3] = {1, 1, 1};
+    size_t gs[3] = {rows_first ? tiles_m : tiles_n, rows_first ? tiles_n : tiles_m, h->batch};
+    return s == DLCL_OK ? rt_launch(ctx, k, kname, 3, gs, strcmp(ctx->info.type, "CPU") == 0 ? one : NULL) : s;
+}
+
+/* 8-wide vector units: R x 16 tiles, R = 6, or 4 for a small m that 4 divides and 6 does
+ * not (gemm.cl). The kernels take ragged edges themselves from m >= R and n >= 16, so one
+ * launch covers C; smaller products go to the guarded sgemm_nn_4x16. B is packed into
+ * strips as for the 8 x 32 tiles (see gemm_nn_tiles), the last strip ending at column n. */
+static dlcl_status gemm_nn16_tiles(dlcl_ctx *ctx, int rows_first, const blas_gemm_args *g)
+{
+    size_t tm = g->m % 6 != 0 && g->m < 256 && g->m % 4 == 0 ? 4 : 6, strips = (g->n + 15) / 16;
+    if (g->m < tm || g->n < 16) return launch_edge(ctx, 16, rows_first, g);
+    blas_gemm_args h = *g;
+    int pack = !rows_first && g->m >= PACK_MIN_M && g->b_panel == 0;
+    size_t bps = g->b_panel ? g->b_panel : 16;
+    dlcl_status s = DLCL_OK;
+    if (pack) {
+        s = pack_b(ctx, g, strips * 16, 16);
+        h.b = ctx->blas_pack, h.b_off = 0, h.ldb = 16, h.b_stride = g->k * strips * 16, bps = 16 * g->k;
+    }
+    if (s != DLCL_OK) return s;
+    return launch_nn16(ctx, tm == 4 ? "sgemm_nn_4x16f" : "sgemm_nn_6x16", tm, rows_first, pack || g->b_panel != 0,
+                       (int)bps, &h);
 }
 
 /* stream whichever operand block is smaller; B's when both fit (measured: 1024^3 186

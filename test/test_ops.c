@@ -60,6 +60,7 @@ static bool conv_case(op_conv_shape s, int with_bias)
     cl_mem ws = NULL;
     op_conv_shape room = s; /* room for every algorithm conv_case runs */
     room.winograd = room.winograd_dx = op_conv2d_winograd_ok(&s);
+    room.implicit = room.implicit_bwd = op_conv2d_implicit_ok(&s);
     size_t ws_bytes = (op_conv2d_workspace(ctx, &room) + 1) * sizeof(float);
     bool ok = x && w && b && dy && y_ref && y && dx_ref && dx && dw_ref && dw && db_ref && db && dbuf_new(&X, x, nx) &&
               dbuf_new(&Wt, w, nw) && dbuf_new(&B, b, s.k) && dbuf_new(&Y, NULL, ny) && dbuf_new(&DY, dy, ny) &&
@@ -70,9 +71,16 @@ static bool conv_case(op_conv_shape s, int with_bias)
     conv2d_backward_filter_ref(&g, x, dy, dw_ref, db_ref);
     op_buf bias = with_bias ? ob(&B) : op_b(NULL, 0), dbias = with_bias ? ob(&DB) : op_b(NULL, 0);
     static const char *const algo_label[OP_CONV_ALGO_COUNT] = {"", "forward (im2col+gemm)", "forward (direct)",
-                                                                "forward (winograd)"};
-    int last_algo = op_conv2d_winograd_ok(&s) ? OP_CONV_WINOGRAD : OP_CONV_DIRECT;
-    for (int algo = OP_CONV_IM2COL_GEMM; ok && algo <= last_algo; algo++) {
+                                                                "forward (winograd)", "forward (fft)",
+                                                                "forward (implicit gemm)"};
+    /* every forward algorithm the shape allows but the FFT (test_fft.c) */
+    int algos[OP_CONV_ALGO_COUNT], n_algos = 0;
+    for (int a = OP_CONV_IM2COL_GEMM; a < OP_CONV_ALGO_COUNT; a++)
+        if (a == OP_CONV_IM2COL_GEMM || a == OP_CONV_DIRECT || (a == OP_CONV_WINOGRAD && op_conv2d_winograd_ok(&s)) ||
+            (a == OP_CONV_IMPLICIT && op_conv2d_implicit_ok(&s)))
+            algos[n_algos++] = a;
+    for (int i = 0; ok && i < n_algos; i++) {
+        int algo = algos[i];
         dlcl_status st = poison(ws, ws_bytes) ? op_conv2d_forward_algo(ctx, &s, (op_conv_algo)algo, ob(&X), ob(&Wt), bias,
                                                                       ob(&Y), op_b(ws, 0))
                                               : DLCL_ERR_OPENCL;
@@ -85,6 +93,16 @@ static bool conv_case(op_conv_shape s, int with_bias)
     if (ok) ok = poison(ws, ws_bytes) && op_conv2d_backward_filter(ctx, &s, ob(&X), ob(&DY), ob(&DW), dbias, op_b(ws, 0)) == DLCL_OK &&
                  dbuf_read(&DW, dw, "dw") && t_close("backward filter", dw, dw_ref, nw, 1e-4f, 1e-3f);
     if (ok && with_bias) ok = dbuf_read(&DB, db, "db") && t_close("bias gradient", db, db_ref, s.k, 1e-4f, 1e-3f);
+    if (ok && op_conv2d_implicit_ok(&s)) { /* both gradients by implicit GEMM, starting as garbage */
+        op_conv_shape si = s;
+        si.implicit_bwd = 1;
+        ok = dbuf_fill(&DX, 7.0f) && dbuf_fill(&DW, 7.0f) && poison(ws, ws_bytes) &&
+             op_conv2d_backward(ctx, &si, OP_ACT_LINEAR, 0.0f, op_b(NULL, 0), ob(&X), ob(&DY), ob(&Wt), ob(&DW), dbias,
+                                ob(&DX), op_b(ws, 0)) == DLCL_OK &&
+             dbuf_read(&DX, dx, "dx") && t_close("backward data (implicit gemm)", dx, dx_ref, nx, 1e-4f, 2e-4f) &&
+             dbuf_read(&DW, dw, "dw") && t_close("backward filter (implicit gemm)", dw, dw_ref, nw, 1e-4f, 1e-3f);
+        if (ok && with_bias) ok = dbuf_read(&DB, db, "db") && t_close("bias gradient (implicit)", db, db_ref, s.k, 1e-4f, 1e-3f);
+    }
     /* fused activation (relu with a bias, leaky without): y = act(conv + b) in the forward
      * relayout, dz = dy * act'(y) in the backward one; the reference runs the plain conv
      * and applies the activation and its derivative on the host */
@@ -98,10 +116,10 @@ static bool conv_case(op_conv_shape s, int with_bias)
         conv2d_backward_data_ref(&g, dz, w, dx_ref);
         conv2d_backward_filter_ref(&g, x, dz, dw_ref, db_ref);
     }
-    for (int algo = OP_CONV_IM2COL_GEMM; ok && algo <= last_algo; algo++)
-        ok = poison(ws, ws_bytes) && op_conv2d_forward_act(ctx, &s, (op_conv_algo)algo, ob(&X), ob(&Wt), bias, act, slope, ob(&Y),
+    for (int i = 0; ok && i < n_algos; i++)
+        ok = poison(ws, ws_bytes) && op_conv2d_forward_act(ctx, &s, (op_conv_algo)algos[i], ob(&X), ob(&Wt), bias, act, slope, ob(&Y),
                                    op_b(ws, 0)) == DLCL_OK &&
-             dbuf_read(&Y, y, "y") && t_close(algo_label[algo], y, y_ref, ny, 1e-4f, 1e-4f);
+             dbuf_read(&Y, y, "y") && t_close(algo_label[algos[i]], y, y_ref, ny, 1e-4f, 1e-4f);
     if (ok) ok = poison(ws, ws_bytes) && op_conv2d_backward(ctx, &s, act, slope, ob(&Y), ob(&X), ob(&DY), ob(&Wt), ob(&DW), dbias, ob(&DX),
                                     op_b(ws, 0)) == DLCL_OK &&
                  dbuf_read(&DX, dx, "dx") && t_close("fused backward data", dx, dx_ref, nx, 1e-4f, 2e-4f) &&
@@ -192,6 +210,64 @@ static void conv_matches_ref_1x1_and_large_reduction(void)
                            .pad_h = 0, .pad_w = 0, .dil_h = 1, .dil_w = 1, .groups = 1), 1), "1x1");
     T_CHECK(conv_case(CONV(.n = 3, .c = 16, .h = 14, .w = 14, .k = 32, .r = 5, .s = 5, .stride_h = 1, .stride_w = 1,
                            .pad_h = 2, .pad_w = 2, .dil_h = 1, .dil_w = 1, .groups = 1), 1), "lenet conv2-like");
+}
+
+/* Where the GEMMs read and write NCHW tensors in place (conv.c, conv_view): a chunk of one
+ * image; on CPU devices chunks of several whose p*q fills whole GEMM tiles (8x8, 8x4) or
+ * nearly (17x17), as a batch of products, the filter gradient summed image by image; and a 1x1 convolution of
+ * stride 1, whose columns are its input. Each case runs with the CPU's choices and with a
+ * GPU's (one wide product and the relayouts). */
+static void conv_matches_ref_in_place_nchw(void)
+{
+    dlcl_ctx *ctx = t_ctx();
+    T_CHECK(ctx != NULL, "no context");
+    const op_conv_shape shapes[] = {
+        CONV(.n = 5, .c = 3, .h = 8, .w = 8, .k = 4, .r = 3, .s = 3, .stride_h = 1, .stride_w = 1, .pad_h = 1,
+             .pad_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1, .chunk = 2),
+        CONV(.n = 5, .c = 6, .h = 8, .w = 4, .k = 4, .r = 1, .s = 1, .stride_h = 1, .stride_w = 1, .dil_h = 1,
+             .dil_w = 1, .groups = 2, .chunk = 2),
+        CONV(.n = 3, .c = 7, .h = 5, .w = 3, .k = 5, .r = 1, .s = 1, .stride_h = 1, .stride_w = 1, .dil_h = 1,
+             .dil_w = 1, .groups = 1, .chunk = 1),
+        CONV(.n = 3, .c = 5, .h = 9, .w = 18, .k = 6, .r = 1, .s = 1, .stride_h = 2, .stride_w = 2, .dil_h = 1,
+             .dil_w = 1, .groups = 1, .chunk = 3),
+        /* 17 x 17 = 289 = 18 x 16 + 1 outputs per image: a ragged batch (the last tile of each
+         * image overlapping the one before it) */
+        CONV(.n = 3, .c = 5, .h = 17, .w = 17, .k = 7, .r = 3, .s = 3, .stride_h = 1, .stride_w = 1, .pad_h = 1,
+             .pad_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1, .chunk = 2),
+        CONV(.n = 3, .c = 9, .h = 17, .w = 17, .k = 7, .r = 1, .s = 1, .stride_h = 1, .stride_w = 1, .dil_h = 1,
+             .dil_w = 1, .groups = 1, .chunk = 2),
+    };
+    const int was_cpu = ctx->cpu_device;
+    for (int cpu = 0; cpu < 2; cpu++)
+        for (size_t i = 0; i < T_COUNT(shapes); i++) {
+            ctx->cpu_device = cpu;
+            bool ok = conv_case(shapes[i], (int)(i % 2));
+            ctx->cpu_device = was_cpu;
+            T_CHECK(ok, "shape %zu, %s choices: mismatch", i, cpu ? "CPU" : "GPU");
+        }
+}
+
+/* The implicit GEMM (conv_implicit.c) on its edges: filters and channels that are not
+ * multiples of the tiles (19 filters: a last strip of 16 overlapping the first), no
+ * padding, 5x5 and 1x3 kernels, a reduction over several blocks of input channels (150 x
+ * 9 taps), a filter gradient over several blocks of grid columns (30 x 32), chunks of 2 */
+static void conv_matches_ref_implicit_gemm(void)
+{
+    const op_conv_shape shapes[] = {
+        CONV(.n = 3, .c = 17, .h = 9, .w = 13, .k = 19, .r = 3, .s = 3, .stride_h = 1, .stride_w = 1, .pad_h = 1,
+             .pad_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1, .chunk = 2),
+        CONV(.n = 2, .c = 16, .h = 10, .w = 11, .k = 24, .r = 3, .s = 3, .stride_h = 1, .stride_w = 1, .dil_h = 1,
+             .dil_w = 1, .groups = 1),
+        CONV(.n = 2, .c = 20, .h = 8, .w = 9, .k = 16, .r = 5, .s = 5, .stride_h = 1, .stride_w = 1, .pad_h = 2,
+             .pad_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1),
+        CONV(.n = 2, .c = 16, .h = 7, .w = 12, .k = 18, .r = 1, .s = 3, .stride_h = 1, .stride_w = 1, .pad_w = 1,
+             .dil_h = 1, .dil_w = 1, .groups = 1),
+        CONV(.n = 2, .c = 150, .h = 6, .w = 5, .k = 16, .r = 3, .s = 3, .stride_h = 1, .stride_w = 1, .pad_h = 1,
+             .pad_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1),
+        CONV(.n = 2, .c = 16, .h = 30, .w = 30, .k = 32, .r = 3, .s = 3, .stride_h = 1, .stride_w = 1, .pad_h = 1,
+             .pad_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1, .chunk = 1),
+    };
+    for (size_t i = 0; i < T_COUNT(shapes); i++) T_CHECK(conv_case(shapes[i], (int)(i % 2)), "shape %zu: mismatch", i);
 }
 
 /* Images in chunks of a given size (what op_conv2d_find picks): 2 + 2 + 1 images, the
@@ -338,7 +414,24 @@ static bool pool_case_x(op_pool_shape s, bool ties)
     return ok;
 }
 
-static bool pool_case(op_pool_shape s) { return pool_case_x(s, false); }
+/* every case through both kernel families: the row kernels of CPU devices and the
+ * per-element ones of GPUs (run here by treating PoCL as a GPU) */
+static bool pool_case_both(op_pool_shape s, bool ties)
+{
+    dlcl_ctx *ctx = t_ctx();
+    if (ctx == NULL) return false;
+    const int was_cpu = ctx->cpu_device;
+    bool ok = true;
+    for (int cpu = 0; cpu < 2; cpu++) {
+        ctx->cpu_device = cpu;
+        printf("# %s kernels\n", cpu ? "CPU" : "GPU");
+        ok = pool_case_x(s, ties) && ok;
+    }
+    ctx->cpu_device = was_cpu;
+    return ok;
+}
+
+static bool pool_case(op_pool_shape s) { return pool_case_both(s, false); }
 
 #define POOL(...) ((op_pool_shape){__VA_ARGS__})
 
@@ -350,10 +443,19 @@ static void pool_matches_ref_on_odd_shapes(void)
     T_CHECK(pool_case(POOL(.n = 2, .c = 1, .h = 5, .w = 7, .size_h = 3, .size_w = 3, .stride_h = 1, .stride_w = 1)), "3/1");
     T_CHECK(pool_case(POOL(.n = 1, .c = 2, .h = 11, .w = 6, .size_h = 3, .size_w = 2, .stride_h = 3, .stride_w = 1,
                            .pad_h = 1)), "non-square");
-    T_CHECK(pool_case_x(POOL(.n = 2, .c = 3, .h = 8, .w = 9, .size_h = 2, .size_w = 2, .stride_h = 2, .stride_w = 2), true),
-            "2/2 with ties");
-    T_CHECK(pool_case_x(POOL(.n = 2, .c = 3, .h = 8, .w = 9, .size_h = 3, .size_w = 2, .stride_h = 2, .stride_w = 2), true),
-            "3x2/2 with ties");
+    T_CHECK(pool_case_both(POOL(.n = 2, .c = 3, .h = 8, .w = 9, .size_h = 2, .size_w = 2, .stride_h = 2, .stride_w = 2),
+                           true), "2/2 with ties");
+    T_CHECK(pool_case_both(POOL(.n = 2, .c = 3, .h = 8, .w = 9, .size_h = 3, .size_w = 2, .stride_h = 2, .stride_w = 2),
+                           true), "3x2/2 with ties");
+    /* the row kernels' edges: windows cut by the padding on every side, strides 1 to 3 */
+    T_CHECK(pool_case_both(POOL(.n = 2, .c = 3, .h = 13, .w = 11, .size_h = 3, .size_w = 3, .stride_h = 2, .stride_w = 2,
+                                .pad_h = 1, .pad_w = 1), true), "3/2 pad 1 with ties (ResNet's stem pool)");
+    T_CHECK(pool_case(POOL(.n = 1, .c = 2, .h = 7, .w = 9, .size_h = 3, .size_w = 3, .stride_h = 1, .stride_w = 1,
+                           .pad_h = 1, .pad_w = 1)), "3/1 pad 1");
+    T_CHECK(pool_case(POOL(.n = 3, .c = 1, .h = 10, .w = 17, .size_h = 4, .size_w = 5, .stride_h = 3, .stride_w = 3,
+                           .pad_h = 2, .pad_w = 2)), "4x5/3 pad 2");
+    T_CHECK(pool_case(POOL(.n = 1, .c = 1, .h = 1, .w = 7, .size_h = 1, .size_w = 3, .stride_h = 1, .stride_w = 2,
+                           .pad_w = 1)), "a single row, 1x3/2 pad 1");
 }
 
 static void pool_shape_errors_are_reported(void)
@@ -642,6 +744,8 @@ static const t_case cases[] = {
     T_CASE(conv_matches_ref_across_workspace_chunks),
     T_CASE(conv_matches_ref_1x1_and_large_reduction),
     T_CASE(conv_matches_ref_with_a_chosen_chunk),
+    T_CASE(conv_matches_ref_in_place_nchw),
+    T_CASE(conv_matches_ref_implicit_gemm),
     T_CASE(conv_find_times_once_then_reads_the_cache),
     T_CASE(conv_matches_ref_winograd),
     T_CASE(conv_shape_errors_are_reported),

@@ -66,7 +66,11 @@ static dlcl_status conv_shape(layer *l)
 static const char *algo_name(const op_conv_shape *s, op_conv_algo a)
 {
     if (a == OP_CONV_AUTO) a = op_conv2d_heuristic(s);
-    return a == OP_CONV_DIRECT ? "direct" : a == OP_CONV_WINOGRAD ? "winograd" : a == OP_CONV_FFT ? "fft" : "gemm";
+    return a == OP_CONV_DIRECT     ? "direct"
+           : a == OP_CONV_WINOGRAD ? "winograd"
+           : a == OP_CONV_FFT      ? "fft"
+           : a == OP_CONV_IMPLICIT ? "implicit"
+                                   : "gemm";
 }
 
 /* The forward algorithm and workspace chunk are timed on this device for this batch the
@@ -79,6 +83,7 @@ static dlcl_status conv_alloc(layer *l, dlcl_ctx *ctx, int batch)
     s.n = batch;
     double t0 = rt_now_ms();
     int passes = l->inference ? OP_FIND_FORWARD : l->needs_dx ? OP_FIND_BACKWARD_DX : OP_FIND_BACKWARD;
+    if (p->act != OP_ACT_LINEAR && p->act != OP_ACT_GELU) passes |= OP_FIND_ACT; /* GELU runs apart */
     dlcl_status st = op_conv2d_find(ctx, &s, passes, &p->choice);
     if (st != DLCL_OK) return dlcl__err_prefix(st, "layer [%s]", l->name);
     if (p->choice.timed == 1)
@@ -91,6 +96,8 @@ static dlcl_status conv_alloc(layer *l, dlcl_ctx *ctx, int batch)
     p->shape.winograd = s.winograd = p->choice.forward == OP_CONV_WINOGRAD;
     p->shape.fft = s.fft = p->choice.forward == OP_CONV_FFT;
     p->shape.fft_bwd = s.fft_bwd = p->choice.fft_bwd;
+    p->shape.implicit = s.implicit = p->choice.forward == OP_CONV_IMPLICIT;
+    p->shape.implicit_bwd = s.implicit_bwd = p->choice.implicit_bwd;
     l->ws_floats = op_conv2d_workspace(ctx, &s);
     if (p->act != OP_ACT_GELU) return DLCL_OK;
     return layer_buf_alloc(ctx, (size_t)batch * layer_shape_numel(l->out), l, "pre-activation", &p->z);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "conv_fft.h"
+#include "conv_implicit.h"
 
 /* c/groups*r*s at or below this: direct kernel. Measured with `dlcl-bench examples/fashion_lenet.ini`
  * on PoCL: for the 1-channel 5x5 first layer (reduction 25) im2col + dlcl's GEMM takes 8.4 ms
@@ -130,14 +131,17 @@ static size_t wino_floats(const op_conv_shape *s, int nb)
  * both at once), so they share the region. */
 static size_t alt_base(const op_conv_shape *s, int nb) { return layout(s, nb).floats + wt_floats(s); }
 
-/* Winograd's and the FFT's parts only where the shape asks for them (s->winograd,
- * s->winograd_dx, s->fft, s->fft_bwd) */
+/* Winograd's, the FFT's and the implicit GEMM's parts only where the shape asks for them
+ * (s->winograd, s->winograd_dx, s->fft, s->fft_bwd, s->implicit, s->implicit_bwd) */
 size_t op_conv2d_workspace(const dlcl_ctx *ctx, const op_conv_shape *s)
 {
     int nb = chunk_images(ctx, s);
     size_t base = alt_base(s, nb), wino = s->winograd || s->winograd_dx ? base + wino_floats(s, nb) : base;
     size_t fft = (s->fft || s->fft_bwd) && op_conv2d_fft_ok(s) ? conv_fft_plan(s, nb, base).end : base;
-    return wino > fft ? wino : fft;
+    size_t impl = (s->implicit || s->implicit_bwd) && op_conv2d_implicit_ok(s) ? conv_implicit_plan(s, nb, base).end
+                                                                                : base;
+    size_t most = wino > fft ? wino : fft;
+    return most > impl ? most : impl;
 }
 
 /* Common integer arguments of im2col/col2im, in kernel order after the buffers. */
@@ -219,6 +223,113 @@ static dlcl_status nchw_to_kn(dlcl_ctx *ctx, const op_conv_shape *s, op_buf dy, 
                          RT_ARG(s->k), RT_ARG(pq), RT_ARG(ld), RT_ARG(a), RT_ARG(slope), RT_ARGS_END);
     size_t g[2] = {(size_t)s->k, (size_t)nb};
     return st == DLCL_OK ? rt_launch(ctx, k, "nchw_to_kn", 2, g, NULL) : st;
+}
+
+/* A chunk's columns, outputs or output gradients as a matrix set: image b's rows x p*q block
+ * at off + b*img, rows ld apart. The workspace keeps a chunk as [rows][ld] with the images
+ * side by side in each row (img = p*q), so that one product spans all of them; an NCHW
+ * tensor is used where it lies (ld = p*q, img = rows*p*q), which saves the relayout
+ * (kn_to_nchw, nchw_to_kn, im2col and col2im of a 1x1 convolution) when in_place allows. */
+typedef struct conv_view {
+    cl_mem mem;
+    size_t off, ld, img;
+} conv_view;
+
+static conv_view ws_view(cl_mem ws, size_t off, size_t ldc, size_t pq) { return (conv_view){ws, off, ldc, pq}; }
+
+/* images n0 .. of an NCHW tensor t with `rows` channels */
+static conv_view nchw_view(op_buf t, int n0, size_t rows, size_t pq)
+{
+    return (conv_view){t.mem, t.off + (size_t)n0 * rows * pq, pq, rows * pq};
+}
+
+static conv_view view_rows(conv_view v, size_t row0)
+{
+    v.off += row0 * v.ld;
+    return v;
+}
+
+/* Whether a chunk of cnt images can use NCHW tensors in place. One image is one [rows][p*q]
+ * block already. Several are a batch of products of p*q columns each, taken on CPU devices
+ * where p*q fills whole tiles of the GEMM kernel (blas.c: 32 columns for 16-wide vectors),
+ * or, for the 16-column tiles that take ragged edges themselves, where the last tile of
+ * each image recomputes at most a sixteenth more: ResNet's 56x56, 28x28 and 14x14 layers,
+ * not its 7x7 ones (49 = 3 x 16 + 1 would cost 15 columns in 64). GPUs keep one wide
+ * product over the chunk and the relayouts, whose accesses coalesce. */
+static bool in_place(const dlcl_ctx *ctx, const op_conv_shape *s, int cnt)
+{
+    size_t pq = (size_t)s->p * s->q, tiles = (pq + 15) / 16;
+    if (cnt == 1) return true;
+    if (!ctx->cpu_device) return false;
+    return ctx->gemm_vector_width >= 16 ? pq % 32 == 0 : (tiles * 16 - pq) * 16 <= pq;
+}
+
+/* A 1x1 convolution of stride 1 without padding: its columns are its input's channels. */
+static bool cols_are_input(const op_conv_shape *s)
+{
+    return s->r == 1 && s->s == 1 && s->stride_h == 1 && s->stride_w == 1 && s->pad_h == 0 && s->pad_w == 0;
+}
+
+/* C = op(A) B over a chunk of nb images (A shared, op(A) m x k): one product over the
+ * nb*p*q columns when both views keep the images side by side, else a batch of nb. */
+static dlcl_status gemm_images(dlcl_ctx *ctx, dlcl_transpose ta, size_t m, size_t k, op_buf a, size_t lda, conv_view b,
+                               conv_view c, int nb, size_t pq)
+{
+    bool wide = nb == 1 || (b.img == pq && c.img == pq);
+    size_t n = wide ? (size_t)nb * pq : pq, batch = wide ? 1 : (size_t)nb;
+    return op_gemm_batched(ctx, ta, DLCL_NO_TRANS, m, n, k, a, lda, 0, op_b(b.mem, b.off), b.ld, wide ? 0 : b.img,
+                           0.0f, op_b(c.mem, c.off), c.ld, wide ? 0 : c.img, batch);
+}
+
+/* The transposed filter gradient of a group, wt (m x n = c/groups*r*s x k/groups) = col dz^T
+ * summed over the chunk's images (first: overwritten, else added to): one product over all
+ * the columns when both views keep the images side by side, else one per image. */
+static dlcl_status gemm_filter_grad(dlcl_ctx *ctx, size_t m, size_t n, conv_view col, conv_view dz, int nb, size_t pq,
+                                    bool first, op_buf wt)
+{
+    if (nb == 1 || (col.img == pq && dz.img == pq))
+        return op_gemm(ctx, DLCL_NO_TRANS, DLCL_TRANS, m, n, (size_t)nb * pq, op_b(col.mem, col.off), col.ld,
+                       op_b(dz.mem, dz.off), dz.ld, first ? 0.0f : 1.0f, wt, n);
+    dlcl_status st = DLCL_OK;
+    for (int b = 0; st == DLCL_OK && b < nb; b++)
+        st = op_gemm(ctx, DLCL_NO_TRANS, DLCL_TRANS, m, n, pq, op_b(col.mem, col.off + b * col.img), col.ld,
+                     op_b(dz.mem, dz.off + b * dz.img), dz.ld, first && b == 0 ? 0.0f : 1.0f, wt, n);
+    return st;
+}
+
+/* y = act(y + bias) in place over images n0 .. n0+nb-1 of NCHW y (bias.mem may be NULL) */
+static dlcl_status bias_act(dlcl_ctx *ctx, const op_conv_shape *s, op_buf y, op_buf bias, op_act act, float slope,
+                            int n0, int nb)
+{
+    cl_kernel k;
+    dlcl_status st = rt_kernel_get(ctx, "conv", "", "bias_act", &k);
+    int pq = s->p * s->q, yo = (int)(y.off + (size_t)n0 * s->k * pq), bo = (int)bias.off, hb = bias.mem != NULL,
+        a = (int)act;
+    cl_mem bm = bias.mem ? bias.mem : y.mem;
+    if (st == DLCL_OK)
+        st = rt_set_args(k, "bias_act", RT_ARG(y.mem), RT_ARG(yo), RT_ARG(bm), RT_ARG(bo), RT_ARG(hb), RT_ARG(s->k),
+                         RT_ARG(pq), RT_ARG(a), RT_ARG(slope), RT_ARGS_END);
+    size_t g[2] = {(size_t)s->k, (size_t)nb};
+    return st == DLCL_OK ? rt_launch(ctx, k, "bias_act", 2, g, NULL) : st;
+}
+
+/* Forward of images n0 .. n0+cnt-1 by im2col + GEMM (see conv_view for what stays in place) */
+static dlcl_status forward_gemm_chunk(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, op_buf w, op_buf bias,
+                                      op_act act, float slope, op_buf y, op_buf ws, int n0, int cnt)
+{
+    int kg = s->k / s->groups;
+    size_t K = (size_t)(s->c / s->groups) * s->r * s->s, pq = (size_t)s->p * s->q;
+    ws_layout l = layout(s, cnt);
+    bool inp = in_place(ctx, s, cnt);
+    conv_view col = inp && cols_are_input(s) ? nchw_view(x, n0, (size_t)s->c, pq) : ws_view(ws.mem, 0, l.ldc, pq);
+    conv_view out = inp ? nchw_view(y, n0, (size_t)s->k, pq) : ws_view(ws.mem, l.t_off, l.ldc, pq);
+    dlcl_status st = col.mem == ws.mem ? im2col(ctx, s, x, n0, cnt, l.ldc, ws) : DLCL_OK;
+    for (int g = 0; st == DLCL_OK && g < s->groups; g++)
+        st = gemm_images(ctx, DLCL_NO_TRANS, (size_t)kg, K, op_b(w.mem, w.off + (size_t)g * kg * K), K,
+                         view_rows(col, (size_t)g * K), view_rows(out, (size_t)g * kg), cnt, pq);
+    if (st != DLCL_OK) return st;
+    if (!inp) return kn_to_nchw(ctx, s, op_b(ws.mem, l.t_off), l.ldc, y, bias, act, slope, n0, cnt);
+    return bias.mem != NULL || act != OP_ACT_LINEAR ? bias_act(ctx, s, y, bias, act, slope, n0, cnt) : DLCL_OK;
 }
 
 static dlcl_status forward_direct(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, op_buf w, op_buf bias, op_buf y)
@@ -347,13 +458,13 @@ static dlcl_status wino_chunk(dlcl_ctx *ctx, op_buf in, int sc, int sb, int cin,
  * workspace with an offset is rejected rather than silently overwritten. */
 /* The workspace starts at 0 and holds what this call uses: the im2col layout, and
  * Winograd's part when it runs (so a workspace sized without s->winograd is refused). */
-static dlcl_status check_ws(const dlcl_ctx *ctx, const op_conv_shape *s, int winograd, int fft, op_buf ws,
-                            const char *fn)
+static dlcl_status check_ws(const dlcl_ctx *ctx, const op_conv_shape *s, int winograd, int fft, int implicit,
+                            op_buf ws, const char *fn)
 {
     if (ws.off != 0) return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: the workspace must start at offset 0", fn);
     if (ws.mem == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: no workspace", fn);
     op_conv_shape t = *s;
-    t.winograd = winograd, t.winograd_dx = 0, t.fft = fft, t.fft_bwd = 0;
+    t.winograd = winograd, t.winograd_dx = 0, t.fft = fft, t.fft_bwd = 0, t.implicit = implicit, t.implicit_bwd = 0;
     size_t need = op_conv2d_workspace(ctx, &t) * sizeof(float), have = 0;
     if (clGetMemObjectInfo(ws.mem, CL_MEM_SIZE, sizeof have, &have, NULL) != CL_SUCCESS || have < need)
         return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: the workspace holds %zu bytes, this call needs %zu "
@@ -364,8 +475,7 @@ static dlcl_status check_ws(const dlcl_ctx *ctx, const op_conv_shape *s, int win
 dlcl_status op_conv2d_forward_act(dlcl_ctx *ctx, const op_conv_shape *s, op_conv_algo algo, op_buf x, op_buf w,
                                   op_buf bias, op_act act, float slope, op_buf y, op_buf ws)
 {
-    int cg = s->c / s->groups, kg = s->k / s->groups;
-    size_t K = (size_t)cg * s->r * s->s, pq = (size_t)s->p * s->q;
+    size_t pq = (size_t)s->p * s->q;
     if ((unsigned)act >= OP_ACT_COUNT) return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_forward: activation %d", (int)act);
     if (algo == OP_CONV_AUTO) algo = op_conv2d_heuristic(s);
     if (algo == OP_CONV_DIRECT && depthwise(s)) return dw_forward(ctx, s, x, w, bias, act, slope, y);
@@ -374,8 +484,19 @@ dlcl_status op_conv2d_forward_act(dlcl_ctx *ctx, const op_conv_shape *s, op_conv
         if (st != DLCL_OK || act == OP_ACT_LINEAR) return st;
         return op_activation_forward(ctx, act, slope, y, y, (size_t)s->n * s->k * pq);
     }
-    dlcl_status st = check_ws(ctx, s, algo == OP_CONV_WINOGRAD, algo == OP_CONV_FFT, ws, "op_conv2d_forward");
+    dlcl_status st = check_ws(ctx, s, algo == OP_CONV_WINOGRAD, algo == OP_CONV_FFT, algo == OP_CONV_IMPLICIT, ws,
+                              "op_conv2d_forward");
     int nb = chunk_images(ctx, s);
+    if (algo == OP_CONV_IMPLICIT) {
+        if (!op_conv2d_implicit_ok(s))
+            return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_forward: the implicit GEMM needs stride 1, no dilation, "
+                             "one group, 16 or more channels and filters, and a padding below the kernel size");
+        conv_implicit_layout il = conv_implicit_plan(s, nb, alt_base(s, nb));
+        for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb)
+            st = conv_implicit_forward_chunk(ctx, s, &il, x, w, n0, s->n - n0 < nb ? s->n - n0 : nb, y, ws.mem);
+        if (st != DLCL_OK || (bias.mem == NULL && act == OP_ACT_LINEAR)) return st;
+        return bias_act(ctx, s, y, bias, act, slope, 0, s->n);
+    }
     if (algo == OP_CONV_FFT) {
         if (!op_conv2d_fft_ok(s))
             return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_forward: the FFT convolution needs stride 1, no dilation "
@@ -403,16 +524,8 @@ dlcl_status op_conv2d_forward_act(dlcl_ctx *ctx, const op_conv_shape *s, op_conv
         }
         return st;
     }
-    for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb) {
-        int cnt = s->n - n0 < nb ? s->n - n0 : nb;
-        ws_layout l = layout(s, cnt);
-        st = im2col(ctx, s, x, n0, cnt, l.ldc, ws);
-        for (int g = 0; st == DLCL_OK && g < s->groups; g++)
-            st = op_gemm_batched(ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, (size_t)kg, l.cols, K,
-                                 op_b(w.mem, w.off + (size_t)g * kg * K), K, 0, op_b(ws.mem, (size_t)g * K * l.ldc),
-                                 l.ldc, 0, 0.0f, op_b(ws.mem, l.t_off + (size_t)g * kg * l.ldc), l.ldc, 0, 1);
-        if (st == DLCL_OK) st = kn_to_nchw(ctx, s, op_b(ws.mem, l.t_off), l.ldc, y, bias, act, slope, n0, cnt);
-    }
+    for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb)
+        st = forward_gemm_chunk(ctx, s, x, w, bias, act, slope, y, ws, n0, s->n - n0 < nb ? s->n - n0 : nb);
     return st;
 }
 
@@ -426,6 +539,27 @@ dlcl_status op_conv2d_forward(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, o
                               op_buf ws)
 {
     return op_conv2d_forward_act(ctx, s, OP_CONV_AUTO, x, w, bias, OP_ACT_LINEAR, 0.0f, y, ws);
+}
+
+/* Both gradients by implicit GEMM (conv_implicit.c), dz = dy: the bias gradient from dy,
+ * dW^T accumulated over chunks as on im2col's path and transposed into dW at the end. */
+static dlcl_status backward_implicit(dlcl_ctx *ctx, const op_conv_shape *s, int nb, op_buf dy, op_buf x, op_buf w,
+                                     op_buf dw, op_buf db, op_buf dx, op_buf ws)
+{
+    size_t K = (size_t)s->c * s->r * s->s, pq = (size_t)s->p * s->q, wt_off = layout(s, nb).floats;
+    conv_implicit_layout il = conv_implicit_plan(s, nb, alt_base(s, nb));
+    op_buf wt = dw.mem != NULL ? op_b(ws.mem, wt_off) : op_b(NULL, 0);
+    dlcl_status st = dx.mem != NULL ? conv_implicit_flip(ctx, s, &il, w, ws.mem) : DLCL_OK;
+    for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb) {
+        int cnt = s->n - n0 < nb ? s->n - n0 : nb;
+        if (db.mem != NULL)
+            st = op_bias_grad_acc(ctx, op_b(dy.mem, dy.off + (size_t)n0 * s->k * pq), db, cnt, s->k, (int)pq, (int)pq,
+                                  n0 > 0);
+        if (st == DLCL_OK) st = conv_implicit_backward_chunk(ctx, s, &il, dy, x, n0, cnt, wt, dx, ws.mem);
+    }
+    if (st == DLCL_OK && dw.mem != NULL)
+        st = blas_transpose(ctx, ws.mem, wt_off, (size_t)s->k, 0, K, (size_t)s->k, 1, dw.mem, dw.off, K, 0);
+    return st;
 }
 
 /* Per chunk of images: dz = dy * act'(y) relaid out once as [k][cols]; the bias gradient
@@ -444,7 +578,10 @@ dlcl_status op_conv2d_backward(dlcl_ctx *ctx, const op_conv_shape *s, op_act act
     if ((unsigned)act >= OP_ACT_COUNT || act == OP_ACT_GELU || (act != OP_ACT_LINEAR && y.mem == NULL))
         return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_backward: activation %d cannot be fused here", (int)act);
     bool wino_dx = dx.mem != NULL && s->winograd_dx, fft = s->fft_bwd && (dx.mem != NULL || dw.mem != NULL);
-    dlcl_status st = check_ws(ctx, s, wino_dx, fft, ws, "op_conv2d_backward");
+    /* by implicit GEMM where dz is dy itself (a fused activation's gradient takes im2col's
+     * path, nchw_to_kn forming dz) */
+    bool impl = s->implicit_bwd && act == OP_ACT_LINEAR && !wino_dx && !fft && (dx.mem != NULL || dw.mem != NULL);
+    dlcl_status st = check_ws(ctx, s, wino_dx, fft, impl, ws, "op_conv2d_backward");
     int nb = chunk_images(ctx, s);
     size_t wt_off = layout(s, nb).floats, base = alt_base(s, nb);
     if (wino_dx && !op_conv2d_winograd_ok(s))
@@ -452,6 +589,9 @@ dlcl_status op_conv2d_backward(dlcl_ctx *ctx, const op_conv_shape *s, op_act act
     if (fft && (wino_dx || !op_conv2d_fft_ok(s)))
         return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_backward: no FFT gradients for this shape%s",
                          wino_dx ? " (with a Winograd data gradient)" : "");
+    if (impl && !op_conv2d_implicit_ok(s))
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_backward: no implicit-GEMM gradients for this shape");
+    if (impl) return backward_implicit(ctx, s, nb, dy, x, w, dw, db, dx, ws);
     conv_fft_layout fl = {0};
     if (fft) fl = conv_fft_plan(s, nb, base);
     if (st == DLCL_OK && wino_dx) st = wino_filter(ctx, s, w, 1, ws, base);
@@ -459,41 +599,49 @@ dlcl_status op_conv2d_backward(dlcl_ctx *ctx, const op_conv_shape *s, op_act act
     for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb) {
         int cnt = s->n - n0 < nb ? s->n - n0 : nb;
         ws_layout l = layout(s, cnt);
-        op_buf t = op_b(ws.mem, l.t_off);
-        st = nchw_to_kn(ctx, s, dy, act == OP_ACT_LINEAR ? op_b(NULL, 0) : y, act, slope, t, l.ldc, n0, cnt);
-        if (st == DLCL_OK && db.mem != NULL)
-            st = op_bias_grad_acc(ctx, t, db, 1, s->k, (int)l.cols, (int)l.ldc, n0 > 0);
+        size_t pq = (size_t)s->p * s->q;
+        bool inp = in_place(ctx, s, cnt);
+        /* dz = dy * act'(y): dy itself when linear and every consumer takes it where it lies */
+        conv_view dz = ws_view(ws.mem, l.t_off, l.ldc, pq);
+        if (act == OP_ACT_LINEAR && inp && !fft && !depthwise(s))
+            dz = nchw_view(dy, n0, (size_t)s->k, pq);
+        else
+            st = nchw_to_kn(ctx, s, dy, act == OP_ACT_LINEAR ? op_b(NULL, 0) : y, act, slope, op_b(dz.mem, dz.off),
+                            l.ldc, n0, cnt);
+        op_buf t = op_b(dz.mem, dz.off);
+        if (st == DLCL_OK && db.mem != NULL) /* rows of the images side by side, or of each image */
+            st = dz.img == pq ? op_bias_grad_acc(ctx, t, db, 1, s->k, (int)l.cols, (int)dz.ld, n0 > 0)
+                              : op_bias_grad_acc(ctx, t, db, cnt, s->k, (int)pq, (int)pq, n0 > 0);
         if (fft) {
-            if (st == DLCL_OK) st = conv_fft_backward_chunk(ctx, s, &fl, t, l.ldc, x, n0, cnt, dw.mem != NULL, dx, ws.mem);
+            if (st == DLCL_OK) st = conv_fft_backward_chunk(ctx, s, &fl, t, dz.ld, x, n0, cnt, dw.mem != NULL, dx, ws.mem);
             continue;
         }
         if (depthwise(s)) {
-            if (st == DLCL_OK) st = dw_backward(ctx, s, t, l.ldc, x, w, dw, dx, n0, cnt);
+            if (st == DLCL_OK) st = dw_backward(ctx, s, t, dz.ld, x, w, dw, dx, n0, cnt);
             continue;
         }
+        bool x_cols = inp && cols_are_input(s);
         if (st == DLCL_OK && dw.mem != NULL) {
-            st = im2col(ctx, s, x, n0, cnt, l.ldc, ws);
+            conv_view col = x_cols ? nchw_view(x, n0, (size_t)s->c, pq) : ws_view(ws.mem, 0, l.ldc, pq);
+            if (!x_cols) st = im2col(ctx, s, x, n0, cnt, l.ldc, ws);
             for (int g = 0; st == DLCL_OK && g < s->groups; g++)
-                st = op_gemm_batched(ctx, DLCL_NO_TRANS, DLCL_TRANS, K, (size_t)kg, l.cols,
-                                     op_b(ws.mem, (size_t)g * K * l.ldc), l.ldc, 0,
-                                     op_b(ws.mem, l.t_off + (size_t)g * kg * l.ldc), l.ldc, 0, n0 > 0 ? 1.0f : 0.0f,
-                                     op_b(ws.mem, wt_off + (size_t)g * K * kg), (size_t)kg, 0, 1);
+                st = gemm_filter_grad(ctx, K, (size_t)kg, view_rows(col, (size_t)g * K), view_rows(dz, (size_t)g * kg),
+                                      cnt, pq, n0 == 0, op_b(ws.mem, wt_off + (size_t)g * K * kg));
         }
         if (st != DLCL_OK || dx.mem == NULL) continue;
         if (wino_dx) { /* dx = dz correlated with the rotated filters, padded by 2 - pad */
-            int pq = s->p * s->q;
             wino_layout wl = wino(s, cnt, 1, base);
-            st = wino_chunk(ctx, t, (int)l.ldc, pq, s->k, s->p, s->q, 2 - s->pad_h, s->c, s->h, s->w, cnt, &wl,
+            st = wino_chunk(ctx, t, (int)dz.ld, (int)dz.img, s->k, s->p, s->q, 2 - s->pad_h, s->c, s->h, s->w, cnt, &wl,
                             op_b(ws.mem, base), ws, op_b(NULL, 0), OP_ACT_LINEAR, 0.0f,
                             op_b(dx.mem, dx.off + (size_t)n0 * s->c * s->h * s->w));
             continue;
         }
+        /* the columns' gradient W_g^T dz_g: dx itself for a 1x1 convolution of stride 1 */
+        conv_view dcol = x_cols ? nchw_view(dx, n0, (size_t)s->c, pq) : ws_view(ws.mem, 0, l.ldc, pq);
         for (int g = 0; st == DLCL_OK && g < s->groups; g++)
-            st = op_gemm_batched(ctx, DLCL_TRANS, DLCL_NO_TRANS, K, l.cols, (size_t)kg,
-                                 op_b(w.mem, w.off + (size_t)g * kg * K), K, 0,
-                                 op_b(ws.mem, l.t_off + (size_t)g * kg * l.ldc), l.ldc, 0, 0.0f,
-                                 op_b(ws.mem, (size_t)g * K * l.ldc), l.ldc, 0, 1);
-        if (st == DLCL_OK) st = col2im(ctx, s, ws, n0, cnt, l.ldc, dx);
+            st = gemm_images(ctx, DLCL_TRANS, K, (size_t)kg, op_b(w.mem, w.off + (size_t)g * kg * K), K,
+                             view_rows(dz, (size_t)g * kg), view_rows(dcol, (size_t)g * K), cnt, pq);
+        if (st == DLCL_OK && !x_cols) st = col2im(ctx, s, ws, n0, cnt, l.ldc, dx);
     }
     /* dW_g = (dW_g^T)^T, every group in one launch: group g's K x kg block at g*K*kg */
     if (st == DLCL_OK && dw.mem != NULL && fft) return conv_fft_filter_grad(ctx, s, &fl, dw, ws.mem);

@@ -7,7 +7,9 @@
  * the shape and what else the machine runs); for a small reduction (c/groups*r*s), the
  * direct forward kernel against im2col + GEMM; for a 3x3 of stride 1, Winograd F(2x2,3x3)
  * for the forward and the data gradient; on GPUs, for a kernel of FIND_FFT_MIN_RS taps or
- * more at stride 1, the FFT forward (conv_fft.c), alone and with both gradients by FFT. A
+ * more at stride 1, the FFT forward (conv_fft.c), alone and with both gradients by FFT; on
+ * CPUs, for stride 1, the implicit GEMM (conv_implicit.c) for the forward, with both
+ * gradients by implicit GEMM or by im2col + GEMM. A
  * candidate replaces the default only when it takes under FIND_MARGIN of its time: on a shared 2-core VM the same run varies by 10-30%,
  * and with a 5% margin the cached choices for VGG (chunks of 4, 30 and 8 images) were no
  * better than the defaults in alternating dlcl-bench runs (117/102/93 against 102/86/93
@@ -18,7 +20,7 @@
 
 #include "ops.h"
 
-#define FIND_VERSION 4
+#define FIND_VERSION 7
 #define FIND_REPS 3            /* timed runs per candidate after one untimed (kernel builds) */
 #define FIND_MARGIN 0.85       /* a candidate must take under 85% of the default's time */
 #define FIND_DIRECT_MAX_K 32   /* c/groups*r*s up to which the direct forward kernel is timed */
@@ -55,7 +57,14 @@ static bool fft_allowed(const dlcl_ctx *ctx, const op_conv_shape *s)
     return !ctx->cpu_device && op_conv2d_fft_ok(s) && s->r * s->s >= FIND_FFT_MIN_RS;
 }
 
-/* DLCL_CONV_ALGO=gemm|direct|winograd|fft (fft: the gradients too) forces the forward
+/* CPU devices only: its kernels are the CPU GEMM's tiles. Not where the layer fuses an
+ * activation, whose gradient needs dz formed apart (conv.c falls back to im2col there). */
+static bool implicit_allowed(const dlcl_ctx *ctx, const op_conv_shape *s, int passes)
+{
+    return ctx->cpu_device && !(passes & OP_FIND_ACT) && op_conv2d_implicit_ok(s);
+}
+
+/* DLCL_CONV_ALGO=gemm|direct|winograd|fft|implicit (fft, implicit: the gradients too) forces the forward
  * algorithm of every layer whose shape allows it, untimed: for comparing algorithms with
  * dlcl-bench. Unset, empty or "auto": the find as usual. */
 static bool forced_choice(const op_conv_shape *s, op_conv_choice *out)
@@ -66,18 +75,21 @@ static bool forced_choice(const op_conv_shape *s, op_conv_choice *out)
                      : strcmp(v, "direct") == 0   ? OP_CONV_DIRECT
                      : strcmp(v, "winograd") == 0 ? OP_CONV_WINOGRAD
                      : strcmp(v, "fft") == 0      ? OP_CONV_FFT
+                     : strcmp(v, "implicit") == 0 ? OP_CONV_IMPLICIT
                                                   : OP_CONV_AUTO;
     if (a == OP_CONV_AUTO || (a == OP_CONV_WINOGRAD && !op_conv2d_winograd_ok(s)) ||
-        (a == OP_CONV_FFT && !op_conv2d_fft_ok(s)))
+        (a == OP_CONV_FFT && !op_conv2d_fft_ok(s)) || (a == OP_CONV_IMPLICIT && !op_conv2d_implicit_ok(s)))
         return false;
     out->forward = a;
     out->winograd_dx = a == OP_CONV_WINOGRAD;
     out->fft_bwd = a == OP_CONV_FFT;
+    out->implicit_bwd = a == OP_CONV_IMPLICIT;
     return true;
 }
 
 /* A cached choice, checked against what this shape allows (a damaged entry is ignored). */
-static bool load_choice(dlcl_ctx *ctx, const rt_cache_key *key, const op_conv_shape *s, op_conv_choice *out)
+static bool load_choice(dlcl_ctx *ctx, const rt_cache_key *key, const op_conv_shape *s, int passes,
+                        op_conv_choice *out)
 {
     unsigned char *bin = NULL;
     size_t len = 0;
@@ -87,23 +99,26 @@ static bool load_choice(dlcl_ctx *ctx, const rt_cache_key *key, const op_conv_sh
     memcpy(text, bin, n);
     text[n] = '\0';
     free(bin);
-    int algo = 0, chunk = 0, cands = 0, wdx = 0, fbwd = 0;
+    int algo = 0, chunk = 0, cands = 0, wdx = 0, fbwd = 0, ibwd = 0;
     double ms = 0;
-    if (sscanf(text, "forward %d chunk %d wdx %d fbwd %d ms %lf candidates %d", &algo, &chunk, &wdx, &fbwd, &ms,
-               &cands) != 6 ||
+    if (sscanf(text, "forward %d chunk %d wdx %d fbwd %d ibwd %d ms %lf candidates %d", &algo, &chunk, &wdx, &fbwd,
+               &ibwd, &ms, &cands) != 7 ||
         chunk < 1 || chunk > s->n ||
-        (algo != OP_CONV_IM2COL_GEMM && algo != OP_CONV_DIRECT && algo != OP_CONV_WINOGRAD && algo != OP_CONV_FFT) ||
+        (algo != OP_CONV_IM2COL_GEMM && algo != OP_CONV_DIRECT && algo != OP_CONV_WINOGRAD && algo != OP_CONV_FFT &&
+         algo != OP_CONV_IMPLICIT) ||
+        (ibwd != 0 && ibwd != 1) || ((algo == OP_CONV_IMPLICIT || ibwd) && !implicit_allowed(ctx, s, passes)) ||
         (algo == OP_CONV_DIRECT && !direct_allowed(s)) || (wdx != 0 && wdx != 1) || (fbwd != 0 && fbwd != 1) ||
         ((algo == OP_CONV_WINOGRAD || wdx) && !op_conv2d_winograd_ok(s)) ||
         (algo == OP_CONV_FFT && !fft_allowed(ctx, s)) || (fbwd && algo != OP_CONV_FFT))
         return false;
     *out = (op_conv_choice){.forward = (op_conv_algo)algo, .chunk = chunk, .winograd_dx = wdx, .fft_bwd = fbwd,
-                            .timed = 2, .ms = ms, .candidates = cands};
+                            .implicit_bwd = ibwd, .timed = 2, .ms = ms, .candidates = cands};
     return true;
 }
 
 typedef struct find_bufs {
     cl_mem x, w, y, dy, dx, dw, db, ws;
+    op_act act; /* relu where the layer fuses an activation (OP_FIND_ACT), else linear */
 } find_bufs;
 
 /* Created and released outside the buffer pool: the pool would keep the timing's buffers
@@ -125,10 +140,10 @@ static dlcl_status run_once(dlcl_ctx *ctx, const op_conv_shape *s, op_conv_algo 
     cl_int err = clFinish(ctx->queue);
     if (err != CL_SUCCESS) return dlcl__cl_err(err, "clFinish");
     double t0 = rt_now_ms();
-    dlcl_status st = op_conv2d_forward_act(ctx, s, algo, op_b(b->x, 0), op_b(b->w, 0), op_b(b->db, 0), OP_ACT_RELU,
-                                           0.0f, op_b(b->y, 0), op_b(b->ws, 0));
+    dlcl_status st = op_conv2d_forward_act(ctx, s, algo, op_b(b->x, 0), op_b(b->w, 0), op_b(b->db, 0), b->act, 0.0f,
+                                           op_b(b->y, 0), op_b(b->ws, 0));
     if (st == DLCL_OK && backward)
-        st = op_conv2d_backward(ctx, s, OP_ACT_RELU, 0.0f, op_b(b->y, 0), op_b(b->x, 0), op_b(b->dy, 0),
+        st = op_conv2d_backward(ctx, s, b->act, 0.0f, op_b(b->y, 0), op_b(b->x, 0), op_b(b->dy, 0),
                                 op_b(b->w, 0), op_b(b->dw, 0), op_b(b->db, 0),
                                 need_dx ? op_b(b->dx, 0) : op_b(NULL, 0), op_b(b->ws, 0));
     if (st == DLCL_OK && (err = clFinish(ctx->queue)) != CL_SUCCESS) st = dlcl__cl_err(err, "clFinish");
@@ -152,21 +167,22 @@ static dlcl_status time_candidate(dlcl_ctx *ctx, const op_conv_shape *s, op_conv
 
 /* Times a candidate that replaces the forward and the gradients it covers (Winograd's data
  * gradient wdx, the FFT's gradients fbwd) and keeps it if it beats out by the margin. */
-static dlcl_status try_whole(dlcl_ctx *ctx, op_conv_shape t, op_conv_algo algo, int wdx, int fbwd, int backward,
-                             int need_dx, const find_bufs *b, op_conv_choice *out)
+static dlcl_status try_whole(dlcl_ctx *ctx, op_conv_shape t, op_conv_algo algo, int wdx, int fbwd, int ibwd,
+                             int backward, int need_dx, const find_bufs *b, op_conv_choice *out)
 {
     double ms;
-    t.winograd_dx = wdx, t.fft_bwd = fbwd;
+    t.winograd_dx = wdx, t.fft_bwd = fbwd, t.implicit_bwd = ibwd;
     dlcl_status st = time_candidate(ctx, &t, algo, backward, need_dx, b, &ms);
     if (st == DLCL_OK && ms < FIND_MARGIN * out->ms)
-        out->forward = algo, out->winograd_dx = wdx, out->fft_bwd = fbwd, out->ms = ms;
+        out->forward = algo, out->winograd_dx = wdx, out->fft_bwd = fbwd, out->implicit_bwd = ibwd, out->ms = ms;
     out->candidates += 1;
     return st;
 }
 
 static dlcl_status time_all(dlcl_ctx *ctx, const op_conv_shape *s, int passes, op_conv_choice *out)
 {
-    int backward = passes != OP_FIND_FORWARD, need_dx = passes == OP_FIND_BACKWARD_DX;
+    int what = passes & ~OP_FIND_ACT, backward = what != OP_FIND_FORWARD, need_dx = what == OP_FIND_BACKWARD_DX;
+    bool impl = implicit_allowed(ctx, s, passes);
     op_conv_shape t = *s;
     t.chunk = 0;
     int def = op_conv2d_chunk(ctx, &t), chunks[3] = {def, def / 2, def * 2}, nc = 0, uniq[3];
@@ -182,11 +198,12 @@ static dlcl_status time_all(dlcl_ctx *ctx, const op_conv_shape *s, int passes, o
         t.chunk = uniq[i];
         t.winograd = t.winograd_dx = op_conv2d_winograd_ok(s);
         t.fft = t.fft_bwd = fft_allowed(ctx, s);
+        t.implicit = t.implicit_bwd = impl;
         size_t f = op_conv2d_workspace(ctx, &t);
         if (f > nws) nws = f;
     }
-    t.winograd = t.winograd_dx = t.fft = t.fft_bwd = 0;
-    find_bufs b = {0};
+    t.winograd = t.winograd_dx = t.fft = t.fft_bwd = t.implicit = t.implicit_bwd = 0;
+    find_bufs b = {.act = passes & OP_FIND_ACT ? OP_ACT_RELU : OP_ACT_LINEAR};
     dlcl_status st = scratch(ctx, nx, 0.5f, &b.x);
     if (st == DLCL_OK) st = scratch(ctx, nw, 0.01f, &b.w);
     if (st == DLCL_OK) st = scratch(ctx, ny, 0.0f, &b.y);
@@ -223,9 +240,14 @@ static dlcl_status time_all(dlcl_ctx *ctx, const op_conv_shape *s, int passes, o
      * GEMM, or by FFT), each against the best so far as a whole */
     t.chunk = best_chunk;
     if (st == DLCL_OK && op_conv2d_winograd_ok(s))
-        st = try_whole(ctx, t, OP_CONV_WINOGRAD, need_dx, 0, backward, need_dx, &b, out);
+        st = try_whole(ctx, t, OP_CONV_WINOGRAD, need_dx, 0, 0, backward, need_dx, &b, out);
     for (int fbwd = 0; st == DLCL_OK && fft_allowed(ctx, s) && fbwd <= backward; fbwd++)
-        st = try_whole(ctx, t, OP_CONV_FFT, 0, fbwd, backward, need_dx, &b, out);
+        st = try_whole(ctx, t, OP_CONV_FFT, 0, fbwd, 0, backward, need_dx, &b, out);
+    /* the implicit forward with its gradients, and with im2col's: on the quiet EPYC the
+     * implicit forward of ResNet's 56x56 layers beat im2col's by 20% and its gradients lost
+     * by 40% (build/bench/conv-bench --algo gemm|implicit) */
+    for (int ibwd = backward; st == DLCL_OK && impl && ibwd >= 0; ibwd--)
+        st = try_whole(ctx, t, OP_CONV_IMPLICIT, 0, 0, ibwd, backward, need_dx, &b, out);
     cl_mem all[] = {b.x, b.w, b.y, b.dy, b.dx, b.dw, b.db, b.ws};
     clFinish(ctx->queue);
     for (size_t i = 0; i < DLCL__ARRAY_LEN(all); i++)
@@ -243,7 +265,7 @@ dlcl_status op_conv2d_find(dlcl_ctx *ctx, const op_conv_shape *s, int passes, op
     key_options(s, passes, opts, sizeof opts);
     clGetPlatformInfo(ctx->platform, CL_PLATFORM_VERSION, sizeof platform_version - 1, platform_version, NULL);
     rt_cache_key key = {ctx->info.name, ctx->info.driver_version, platform_version, sources_hash(ctx), opts};
-    if (load_choice(ctx, &key, s, out)) return DLCL_OK;
+    if (load_choice(ctx, &key, s, passes, out)) return DLCL_OK;
     op_conv_choice c;
     dlcl_status st = time_all(ctx, s, passes, &c);
     if (st != DLCL_OK) { /* the real run reports real errors; a failed timing only costs speed */
@@ -252,8 +274,8 @@ dlcl_status op_conv2d_find(dlcl_ctx *ctx, const op_conv_shape *s, int passes, op
     }
     *out = c;
     char text[128];
-    int n = snprintf(text, sizeof text, "forward %d chunk %d wdx %d fbwd %d ms %.3f candidates %d\n", (int)c.forward,
-                     c.chunk, c.winograd_dx, c.fft_bwd, c.ms, c.candidates);
+    int n = snprintf(text, sizeof text, "forward %d chunk %d wdx %d fbwd %d ibwd %d ms %.3f candidates %d\n",
+                     (int)c.forward, c.chunk, c.winograd_dx, c.fft_bwd, c.implicit_bwd, c.ms, c.candidates);
     if (rt_cache_store(ctx->cache_dir, &key, (const unsigned char *)text, (size_t)n) != DLCL_OK)
         dlcl__log(ctx, DLCL_LOG_WARN, "convolution find: %s (the choice is not kept)", dlcl_last_error());
     return DLCL_OK;

@@ -104,6 +104,8 @@ typedef struct op_conv_shape {
     int winograd;         /* 1: the workspace has room for a Winograd forward (op_conv2d_workspace) */
     int fft;              /* 1: the workspace has room for an FFT forward (op_conv2d_workspace) */
     int fft_bwd;          /* 1: the data and filter gradients by FFT (needs op_conv2d_fft_ok; room included) */
+    int implicit;         /* 1: the workspace has room for an implicit-GEMM forward (op_conv2d_workspace) */
+    int implicit_bwd;     /* 1: both gradients by implicit GEMM (needs op_conv2d_implicit_ok; room included) */
 } op_conv_shape;
 
 /* Computes p, q (PyTorch formula) and validates; DLCL_ERR_SHAPE on a bad geometry. */
@@ -122,6 +124,7 @@ typedef enum op_conv_algo {
     OP_CONV_DIRECT,
     OP_CONV_WINOGRAD, /* F(2x2, 3x3): 3x3, stride 1, no dilation, one group, pad <= 2 (op_conv2d_winograd_ok) */
     OP_CONV_FFT,      /* through clFFT (conv_fft.c): stride 1, no dilation, one group (op_conv2d_fft_ok) */
+    OP_CONV_IMPLICIT, /* implicit GEMM (conv_implicit.c): stride 1, no dilation, one group, c and k >= 16 */
     OP_CONV_ALGO_COUNT
 } op_conv_algo;
 /* The forward algorithm OP_CONV_AUTO stands for when nothing was timed: direct for a
@@ -131,6 +134,8 @@ op_conv_algo op_conv2d_heuristic(const op_conv_shape *s);
 bool op_conv2d_winograd_ok(const op_conv_shape *s);
 /* Whether the FFT convolution can run this shape, forward and gradients. */
 bool op_conv2d_fft_ok(const op_conv_shape *s);
+/* Whether the implicit-GEMM convolution can run this shape, forward and gradients. */
+bool op_conv2d_implicit_ok(const op_conv_shape *s);
 dlcl_status op_conv2d_forward_algo(dlcl_ctx *ctx, const op_conv_shape *s, op_conv_algo algo, op_buf x, op_buf w,
                                    op_buf bias, op_buf y, op_buf ws);
 /* y = act(conv(x, w) + bias), the activation fused into the output relayout. */
@@ -156,13 +161,15 @@ typedef struct op_conv_choice {
     int chunk;
     int winograd_dx; /* the data gradient by Winograd */
     int fft_bwd;     /* the data and filter gradients by FFT */
+    int implicit_bwd; /* the data and filter gradients by implicit GEMM */
     int timed;       /* 1: measured now, 2: read from the tuning cache, 0: the heuristic */
     double ms;       /* the chosen candidate's forward + backward time when timed */
     int candidates;  /* how many were timed */
 } op_conv_choice;
 /* What op_conv2d_find times: the forward alone (inference), or with the backward, without
- * or with the data gradient (a first layer has none). */
-enum { OP_FIND_FORWARD, OP_FIND_BACKWARD, OP_FIND_BACKWARD_DX };
+ * or with the data gradient (a first layer has none); OP_FIND_ACT added when the layer fuses
+ * an activation into the convolution (timed with relu; without it, linear). */
+enum { OP_FIND_FORWARD, OP_FIND_BACKWARD, OP_FIND_BACKWARD_DX, OP_FIND_ACT = 4 };
 /* cuDNN-style find: times the candidates (chunks of half, the default and twice the default
  * images; the direct forward kernel where the reduction is small) on scratch buffers for a
  * batch of s->n, the passes given, and keeps the fastest in the cache directory per device,

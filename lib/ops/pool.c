@@ -30,10 +30,34 @@ static dlcl_status launch(dlcl_ctx *ctx, cl_kernel k, const char *name, size_t p
     return rt_launch(ctx, k, name, 2, g, NULL);
 }
 
+/* On CPU devices the row kernels (pool.cl) run the forward passes but the 2x2/2 max, which
+ * has its own row kernel, and the average's gradient, launched over (rows, planes): rows
+ * of the output forward, of the input backward. */
+static dlcl_status launch_rows(dlcl_ctx *ctx, const char *name, bool backward, op_buf in, op_buf out, cl_mem idx,
+                               const op_pool_shape *s)
+{
+    cl_kernel k;
+    int io = (int)in.off, oo = (int)out.off;
+    dlcl_status st = rt_kernel_get(ctx, "pool", "", name, &k);
+    if (st == DLCL_OK && idx != NULL) /* the max forward */
+        st = rt_set_args(k, name, RT_ARG(in.mem), RT_ARG(io), RT_ARG(out.mem), RT_ARG(oo), RT_ARG(idx), POOL_GEOM(s),
+                         RT_ARGS_END);
+    else if (st == DLCL_OK)
+        st = rt_set_args(k, name, RT_ARG(in.mem), RT_ARG(io), RT_ARG(out.mem), RT_ARG(oo), POOL_GEOM(s), RT_ARGS_END);
+    size_t g[2] = {(size_t)(backward ? s->h : s->p), (size_t)s->n * s->c};
+    return st == DLCL_OK ? rt_launch(ctx, k, name, 2, g, NULL) : st;
+}
+
+static bool is_2x2(const op_pool_shape *s)
+{
+    return s->pad_h == 0 && s->pad_w == 0 && s->size_h == 2 && s->size_w == 2 && s->stride_h == 2 && s->stride_w == 2;
+}
+
 dlcl_status op_maxpool_forward(dlcl_ctx *ctx, const op_pool_shape *s, op_buf x, op_buf y, cl_mem idx)
 {
     cl_kernel k;
-    if (s->pad_h == 0 && s->pad_w == 0 && s->size_h == 2 && s->size_w == 2 && s->stride_h == 2 && s->stride_w == 2) {
+    if (ctx->cpu_device && !is_2x2(s)) return launch_rows(ctx, "maxpool_forward_rows", false, x, y, idx, s);
+    if (is_2x2(s)) {
         dlcl_status st = rt_kernel_get(ctx, "pool", "", "maxpool_forward_2x2", &k);
         int xo = (int)x.off, yo = (int)y.off;
         if (st == DLCL_OK)
@@ -61,6 +85,15 @@ dlcl_status op_maxpool_forward(dlcl_ctx *ctx, const op_pool_shape *s, op_buf x, 
 dlcl_status op_maxpool_backward(dlcl_ctx *ctx, const op_pool_shape *s, op_buf dy, cl_mem idx, op_buf dx)
 {
     cl_kernel k;
+    if (ctx->cpu_device) { /* a work-item per plane, eight to a work-group */
+        int dyo = (int)dy.off, dxo = (int)dx.off, planes = s->n * s->c, hw = s->h * s->w, pq = s->p * s->q;
+        dlcl_status st = rt_kernel_get(ctx, "pool", "", "maxpool_backward_planes", &k);
+        if (st == DLCL_OK)
+            st = rt_set_args(k, "maxpool_backward_planes", RT_ARG(dy.mem), RT_ARG(dyo), RT_ARG(idx), RT_ARG(dx.mem),
+                             RT_ARG(dxo), RT_ARG(planes), RT_ARG(hw), RT_ARG(pq), RT_ARGS_END);
+        size_t g = (size_t)planes, l = 8;
+        return st == DLCL_OK ? rt_launch(ctx, k, "maxpool_backward_planes", 1, &g, &l) : st;
+    }
     if (s->stride_h >= s->size_h && s->stride_w >= s->size_w) { /* zero, then scatter: 4x fewer work-items for 2x2/2 */
         float zero = 0.0f;
         size_t nx = (size_t)s->n * s->c * s->h * s->w;
@@ -84,6 +117,7 @@ dlcl_status op_maxpool_backward(dlcl_ctx *ctx, const op_pool_shape *s, op_buf dy
 
 dlcl_status op_avgpool_forward(dlcl_ctx *ctx, const op_pool_shape *s, op_buf x, op_buf y)
 {
+    if (ctx->cpu_device) return launch_rows(ctx, "avgpool_forward_rows", false, x, y, NULL, s);
     cl_kernel k;
     dlcl_status st = rt_kernel_get(ctx, "pool", "", "avgpool_forward", &k);
     int xo = (int)x.off, yo = (int)y.off;
@@ -95,6 +129,7 @@ dlcl_status op_avgpool_forward(dlcl_ctx *ctx, const op_pool_shape *s, op_buf x, 
 
 dlcl_status op_avgpool_backward(dlcl_ctx *ctx, const op_pool_shape *s, op_buf dy, op_buf dx)
 {
+    if (ctx->cpu_device) return launch_rows(ctx, "avgpool_backward_rows", true, dy, dx, NULL, s);
     cl_kernel k;
     dlcl_status st = rt_kernel_get(ctx, "pool", "", "avgpool_backward", &k);
     int dyo = (int)dy.off, dxo = (int)dx.off;

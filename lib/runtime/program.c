@@ -417,6 +417,23 @@ void rt_kprof_print(dlcl_ctx *ctx)
     }
 }
 
+/* The first local size of a CPU launch without one (see rt_launch): the first global size
+ * rounded up to RT_CPU_LOCAL0, at most RT_CPU_LOCAL_MAX, and small enough that the launch
+ * has two work-groups per compute unit where it can: PoCL runs a work-group on one thread,
+ * and a launch of one image's rows (im2col over ResNet's 7x7 stem: 147 rows, one image per
+ * chunk) was a single work-group on a single core. */
+static size_t cpu_local0(const dlcl_ctx *ctx, cl_uint dims, const size_t *global)
+{
+    size_t l0 = (global[0] + RT_CPU_LOCAL0 - 1) / RT_CPU_LOCAL0 * RT_CPU_LOCAL0, rest = 1;
+    if (l0 > RT_CPU_LOCAL_MAX) l0 = RT_CPU_LOCAL_MAX;
+    for (cl_uint i = 1; i < dims; i++) rest *= global[i] ? global[i] : 1;
+    size_t want = 2 * (ctx->info.compute_units ? ctx->info.compute_units : 1);
+    if (rest >= want || (global[0] + l0 - 1) / l0 * rest >= want) return l0;
+    size_t per = (global[0] + (want + rest - 1) / rest - 1) / ((want + rest - 1) / rest); /* items per group */
+    size_t fit = (per + RT_CPU_LOCAL0 - 1) / RT_CPU_LOCAL0 * RT_CPU_LOCAL0;
+    return fit < l0 ? fit : l0;
+}
+
 dlcl_status rt_launch(dlcl_ctx *ctx, cl_kernel k, const char *kname, cl_uint dims, const size_t *global,
                       const size_t *local)
 {
@@ -433,8 +450,7 @@ dlcl_status rt_launch(dlcl_ctx *ctx, cl_kernel k, const char *kname, cl_uint dim
      * way tests its first index against its size, so the global size can be rounded up. */
     size_t cpu_local[3] = {1, 1, 1};
     if (local == NULL && ctx->cpu_device) {
-        size_t l0 = (global[0] + RT_CPU_LOCAL0 - 1) / RT_CPU_LOCAL0 * RT_CPU_LOCAL0;
-        cpu_local[0] = l0 > RT_CPU_LOCAL_MAX ? RT_CPU_LOCAL_MAX : l0;
+        cpu_local[0] = cpu_local0(ctx, dims, global);
         local = cpu_local;
     }
     for (cl_uint i = 0; i < dims; i++) {
