@@ -1,5 +1,7 @@
 /* [name] type=dense: fully connected, y = act(x W^T + b) with W [units][in] as PyTorch's
- * nn.Linear. The input is flattened in row-major order like torch.flatten (a no-op on NCHW). */
+ * nn.Linear. A sequence input (T,D) is transformed at each position, as nn.Linear does on
+ * [batch, T, D]: a [count*T, D] x [D, units] product and a T,units output. Any other input
+ * is flattened in row-major order like torch.flatten (a no-op on NCHW). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -30,16 +32,24 @@ static dlcl_status dense_parse(layer *l, const cfg *c, const cfg_section *s)
     return DLCL_OK;
 }
 
+/* Rows of the product per sample (T for a sequence, else 1) and the features of each row. */
+static size_t dense_rows(const layer *l) { return l->in[0].ndim == 2 ? (size_t)l->in[0].dims[0] : 1; }
+static size_t dense_in(const layer *l) { return l->in[0].ndim == 2 ? (size_t)l->in[0].dims[1] : layer_shape_numel(l->in[0]); }
+
 static dlcl_status dense_shape(layer *l)
 {
     dense_priv *p = l->priv;
-    size_t in = layer_shape_numel(l->in[0]), wn;
+    size_t in = dense_in(l), wn;
+    if (l->in[0].dtype != DLCL_FLOAT32)
+        return dlcl__err(DLCL_ERR_SHAPE, "layer [%s] (dense): its input holds int32 token ids; an embedding layer turns "
+                                         "them into vectors", l->name);
     if (in > (size_t)1 << 30 || !dlcl__mul_ok(in, (size_t)p->units, &wn) || wn > (size_t)INT32_MAX)
         return dlcl__err(DLCL_ERR_SHAPE, "layer [%s]: %zu inputs x %d units is too large", l->name, in, p->units);
     l->out = layer_shape_vec(p->units);
+    if (l->in[0].ndim == 2) l->out = (layer_shape){2, {l->in[0].dims[0], p->units, 0, 0}, DLCL_FLOAT32};
     layer_add_param(l, "weight", 2, (int64_t[]){p->units, (int64_t)in}, LAYER_PARAM, LAYER_INIT_FAN_IN, (float)in);
     if (p->bias) layer_add_param(l, "bias", 1, (int64_t[]){p->units}, LAYER_PARAM, LAYER_INIT_FAN_IN, (float)in);
-    l->flops = 2.0 * (double)in * p->units;
+    l->flops = 2.0 * (double)in * p->units * (double)dense_rows(l);
     return DLCL_OK;
 }
 
@@ -48,17 +58,17 @@ static dlcl_status dense_alloc(layer *l, dlcl_ctx *ctx, int batch)
     dense_priv *p = l->priv;
     p->ctx = ctx;
     if (p->act == OP_ACT_LINEAR) return DLCL_OK;
-    return layer_buf_alloc(ctx, (size_t)batch * (size_t)p->units, l, "pre-activation", &p->z);
+    return layer_buf_alloc(ctx, (size_t)batch * dense_rows(l) * (size_t)p->units, l, "pre-activation", &p->z);
 }
 
 static dlcl_status dense_forward(layer *l, const layer_io *io)
 {
     dense_priv *p = l->priv;
-    size_t in = layer_shape_numel(l->in[0]), m = (size_t)io->count, u = (size_t)p->units;
+    size_t in = dense_in(l), m = (size_t)io->count * dense_rows(l), u = (size_t)p->units;
     op_buf out = p->act == OP_ACT_LINEAR ? io->y : p->z;
     dlcl_status st = op_gemm(io->ctx, DLCL_NO_TRANS, DLCL_TRANS, m, u, in, io->x[0], in, layer_param_buf(l, io, 0), in,
                              0.0f, out, u);
-    if (st == DLCL_OK && p->bias) st = op_bias_add(io->ctx, out, layer_param_buf(l, io, 1), io->count, p->units, 1);
+    if (st == DLCL_OK && p->bias) st = op_bias_add(io->ctx, out, layer_param_buf(l, io, 1), (int)m, p->units, 1);
     if (st != DLCL_OK || p->act == OP_ACT_LINEAR) return st;
     return op_activation_forward(io->ctx, p->act, p->slope, p->z, io->y, m * u);
 }
@@ -66,14 +76,14 @@ static dlcl_status dense_forward(layer *l, const layer_io *io)
 static dlcl_status dense_backward(layer *l, const layer_io *io)
 {
     dense_priv *p = l->priv;
-    size_t in = layer_shape_numel(l->in[0]), m = (size_t)io->count, u = (size_t)p->units;
+    size_t in = dense_in(l), m = (size_t)io->count * dense_rows(l), u = (size_t)p->units;
     dlcl_status st = DLCL_OK;
     if (p->act != OP_ACT_LINEAR)
         st = op_activation_backward(io->ctx, p->act, p->slope, p->z, io->y, io->dy, io->dy, m * u);
-    if (st == DLCL_OK) /* dW = dy^T x */
-        st = op_gemm(io->ctx, DLCL_TRANS, DLCL_NO_TRANS, u, in, m, io->dy, u, io->x[0], in, 0.0f, layer_grad_buf(l, io, 0),
-                     in);
-    if (st == DLCL_OK && p->bias) st = op_bias_grad(io->ctx, io->dy, layer_grad_buf(l, io, 1), io->count, p->units, 1);
+    if (st == DLCL_OK) /* dW = dy^T x (+ dW when the weight is shared) */
+        st = op_gemm(io->ctx, DLCL_TRANS, DLCL_NO_TRANS, u, in, m, io->dy, u, io->x[0], in,
+                     (io->accumulate & 1u) ? 1.0f : 0.0f, layer_grad_buf(l, io, 0), in);
+    if (st == DLCL_OK && p->bias) st = op_bias_grad(io->ctx, io->dy, layer_grad_buf(l, io, 1), (int)m, p->units, 1);
     if (st != DLCL_OK || io->dx[0].mem == NULL) return st;
     /* dx = dy W */
     return op_gemm(io->ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, m, in, u, io->dy, u, layer_param_buf(l, io, 0), in, 0.0f,
@@ -83,7 +93,7 @@ static dlcl_status dense_backward(layer *l, const layer_io *io)
 static void dense_describe(const layer *l, char *buf, size_t cap)
 {
     const dense_priv *p = l->priv;
-    snprintf(buf, cap, "%zu -> %d%s%s", layer_shape_numel(l->in[0]), p->units, p->act != OP_ACT_LINEAR ? ", " : "",
+    snprintf(buf, cap, "%zu -> %d%s%s", dense_in(l), p->units, p->act != OP_ACT_LINEAR ? ", " : "",
              p->act != OP_ACT_LINEAR ? op_act_names[p->act] : "");
 }
 

@@ -14,7 +14,8 @@ typedef struct layer layer;
 
 #define LAYER_MAX_DIMS 4
 
-/* Per-sample shape: an image is C,H,W (3-d), a feature vector 1-d. */
+/* Per-sample shape: an image is C,H,W (3-d), a feature vector 1-d, a sequence T,D (2-d:
+ * position-major rows, so a batch of sequences is count*T rows of D values). */
 typedef struct layer_shape {
     int ndim;
     int dims[LAYER_MAX_DIMS];
@@ -79,6 +80,9 @@ typedef struct layer_io {
     int64_t *counters;             /* LAYER_COUNTER values, host side */
     op_buf ws;                     /* shared workspace of the largest ws_floats */
     uint64_t seed;                 /* per (step, layer), for dropout */
+    /* Bit i set: the backward adds the gradient of tensor i into io->grads instead of
+     * overwriting it (a weight tied to another layer's, whose gradient is already there). */
+    unsigned accumulate;
 } layer_io;
 
 /* Flags of a layer type. */
@@ -86,6 +90,9 @@ enum {
     /* The output is the input's data, reshaped: no kernel runs, readers read the input's
      * buffer (identity, flatten). */
     LAYER_ALIAS = 1,
+    /* Input 0 holds int32 token ids (embedding): when it reads the net's input, the net's
+     * input is int32 tokens, e.g. [net] input = T for a context of T positions. */
+    LAYER_TOKEN_INPUT = 2,
 };
 
 typedef struct layer_type {
