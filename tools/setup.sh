@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 BUILD_PKGS=(meson ninja-build pkg-config gcc libc6-dev ocl-icd-opencl-dev opencl-headers pocl-opencl-icd
             libclblast-dev libclfft-dev libstb-dev zlib1g-dev libinih-dev libcjson-dev libopenblas-dev)
 DATA_PKGS=(dataset-fashion-mnist)
-TEST_PKGS=(python3 python3-torch clblast-utils)  # clblast-utils: CLBlast's tuners, for dlcl-tune (test/tune_tool.py)
+TEST_PKGS=(python3 python3-torch python3-torchvision clblast-utils)  # clblast-utils: CLBlast's tuners, for dlcl-tune (test/tune_tool.py)
 FUZZ_PKGS=(clang-14 libclang-rt-14-dev)
 
 need_install() {
