@@ -276,6 +276,7 @@ typedef struct dlcl_net_info {
     size_t n_buffers;         /* non-trainable floats (batch-norm running statistics) */
     const char *output;       /* the layer the loss reads ([net] output, default the last); owned by the net */
     const char *optimizer;    /* "sgd", "adam", "adamw" */
+    int labels_per_sample;    /* 1, or T for a sequence net (its output is T x classes: a label per position) */
 } dlcl_net_info;
 
 DLCL_API dlcl_status dlcl_net_get_info(const dlcl_net *net, dlcl_net_info *out);
@@ -310,28 +311,32 @@ DLCL_API float dlcl_net_learning_rate(const dlcl_net *net);
 
 /* One training step on count samples (count <= batch): forward, loss, backward (the
  * gradients of every reader of an output summed), optional clipping, one [optimizer] update.
- * x is count * in_numel floats (dlcl_net_info; NCHW for images, already normalised), y count
- * labels. *loss_sum is the summed loss of the batch (cross-entropy, with label_smoothing),
- * *correct the number of argmax hits (both before the update). Batch norm uses the batch's
+ * x is count * in_numel values of in_dtype (dlcl_net_info): floats (NCHW for images, already
+ * normalised), or int32 token ids for a sequence net; y holds count * labels_per_sample
+ * labels (a sequence net: the next token at each position). *loss_sum is the summed loss of
+ * those labels (cross-entropy, with label_smoothing; the step minimises its mean), *correct
+ * the number of argmax hits (both before the update). Batch norm uses the batch's
  * statistics and updates its running ones.
  * A non-finite loss gives DLCL_ERR_NUMERIC naming the input or the first layer whose output
  * is not finite; the step has then been taken, so reload a checkpoint. With [net]
  * check_numerics=1 every output and parameter gradient is tested before the step, which is
  * then not taken (one extra pass over the activations and a read per batch). */
-DLCL_API dlcl_status dlcl_net_train_batch(dlcl_net *net, const float *x, const int32_t *y, int count,
+DLCL_API dlcl_status dlcl_net_train_batch(dlcl_net *net, const void *x, const int32_t *y, int count,
                                           double *loss_sum, int *correct);
 
 /* Forward pass in evaluation mode (dropout off, batch norm from its running statistics).
- * pred (count int32, may be NULL) receives the argmax class of each sample; the loss is the
- * plain cross-entropy. */
-DLCL_API dlcl_status dlcl_net_eval_batch(dlcl_net *net, const float *x, const int32_t *y, int count,
+ * pred (count * labels_per_sample int32, may be NULL) receives the argmax class of each
+ * label; the loss is the plain cross-entropy, summed over the labels as in training. */
+DLCL_API dlcl_status dlcl_net_eval_batch(dlcl_net *net, const void *x, const int32_t *y, int count,
                                          double *loss_sum, int *correct, int32_t *pred);
 
-/* Forward pass in evaluation mode; probs receives count*classes softmax probabilities. */
-DLCL_API dlcl_status dlcl_net_predict(dlcl_net *net, const float *x, int count, float *probs);
+/* Forward pass in evaluation mode; probs receives count * labels_per_sample * classes softmax
+ * probabilities. */
+DLCL_API dlcl_status dlcl_net_predict(dlcl_net *net, const void *x, int count, float *probs);
 
-/* Raw logits (the output the loss reads: [net] output) for count samples (count*classes floats). */
-DLCL_API dlcl_status dlcl_net_logits(dlcl_net *net, const float *x, int count, float *logits);
+/* Raw logits (the output the loss reads: [net] output) for count samples
+ * (count * labels_per_sample * classes floats). */
+DLCL_API dlcl_status dlcl_net_logits(dlcl_net *net, const void *x, int count, float *logits);
 
 /* Writes the net's tensors as a safetensors state_dict with PyTorch names and layouts
  * (<layer>.weight OIHW or [out,in], <layer>.bias, batch norm's running_mean, running_var and
@@ -377,7 +382,7 @@ typedef struct dlcl_layer_timing {
  * optimizer state, batch norm's running statistics and num_batches_tracked do; the step count
  * does not), and writes the mean time of each layer to layers[0..n_layers-1]; *loss_ms and
  * *step_ms get the loss and the optimizer step. */
-DLCL_API dlcl_status dlcl_net_profile(dlcl_net *net, const float *x, const int32_t *y, int count, int reps,
+DLCL_API dlcl_status dlcl_net_profile(dlcl_net *net, const void *x, const int32_t *y, int count, int reps,
                                       dlcl_layer_timing *layers, double *loss_ms, double *step_ms);
 
 /* ---------------------------------------------------------------- data */
@@ -408,10 +413,12 @@ DLCL_API dlcl_status dlcl_loader_begin_epoch(dlcl_loader *l, int epoch);
 /* The same, skipping the epoch's first first_batch batches (resuming mid-epoch). */
 DLCL_API dlcl_status dlcl_loader_begin_epoch_at(dlcl_loader *l, int epoch, size_t first_batch);
 /* Next batch, prepared by worker threads ([data] workers) while the caller computes: *x (count
- * normalised C*H*W samples) and *y stay valid until the next call; *count is 0 at the end of
- * the epoch. An image that cannot be decoded fails its batch with DLCL_ERR_DATA naming it.
- * A sample's augmentation is a function of (seed, epoch, sample), whatever the workers. */
-DLCL_API dlcl_status dlcl_loader_next(dlcl_loader *l, const float **x, const int32_t **y, int *count);
+ * normalised C*H*W samples as floats, or count windows of T int32 tokens for format=tokens /
+ * text) and *y (count labels, or count * T next tokens) stay valid until the next call; *count
+ * is 0 at the end of the epoch. An image that cannot be decoded fails its batch with
+ * DLCL_ERR_DATA naming it. A sample's augmentation (a window's position) is a function of
+ * (seed, epoch, sample), whatever the workers. */
+DLCL_API dlcl_status dlcl_loader_next(dlcl_loader *l, const void **x, const int32_t **y, int *count);
 
 /* The class names of the net's [data] section without opening a split (for dlcl-predict): the
  * class directories of the test (else train) image folder, or the names beside CIFAR batches.

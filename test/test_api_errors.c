@@ -146,7 +146,7 @@ static void net_and_loader_functions_reject_null(void)
     int32_t y[1];
     double loss;
     int c;
-    const float *px;
+    const void *px;
     const int32_t *py;
     T_BAD(dlcl_net_create(NULL, NULL, 0, NULL, &net), DLCL_ERR_INVALID_ARG);
     T_BAD(dlcl_net_create("x.ini", NULL, 0, NULL, NULL), DLCL_ERR_INVALID_ARG);

@@ -218,23 +218,23 @@ static void augmentation_only_on_the_training_split(void)
     int32_t ytr[9], yte[9], yte1[9];
     bool ran = st == DLCL_OK && dlcl_loader_samples(test) == 9;
     for (int e = 0; ran && e < 2; e++) { /* the test split: the same in every epoch */
-        const float *x;
+        const void *x;
         const int32_t *y;
         int count, at = 0;
         ran &= dlcl_loader_begin_epoch(test, e) == DLCL_OK;
         while (ran && dlcl_loader_next(test, &x, &y, &count) == DLCL_OK && count > 0) {
-            memcpy((e ? xte1 : xte) + at * 192, x, count * 192 * sizeof *x);
+            memcpy((e ? xte1 : xte) + at * 192, x, count * 192 * sizeof(float));
             memcpy((e ? yte1 : yte) + at, y, count * sizeof *y);
             at += count;
         }
         ran &= at == 9;
     }
-    const float *x;
+    const void *x;
     const int32_t *y;
     int count, at = 0;
     ran &= dlcl_loader_begin_epoch(train, 0) == DLCL_OK;
     while (ran && dlcl_loader_next(train, &x, &y, &count) == DLCL_OK && count > 0) {
-        memcpy(xtr + at * 192, x, count * 192 * sizeof *x);
+        memcpy(xtr + at * 192, x, count * 192 * sizeof(float));
         memcpy(ytr + at, y, count * sizeof *y);
         at += count;
     }
@@ -417,6 +417,125 @@ static void corrupt_image_data_fails_its_batch_naming_the_file(void)
     T_CHECK(third == DLCL_OK && count == 1, "the batch after the bad one: %s, %d samples", dlcl_status_str(third), count);
 }
 
+
+/* ------------------------------------------------------------------ tokens */
+
+/* An llm.c token file: the 256-int32 header (magic, version, count) and count uint16 tokens;
+ * tokens[i] = (i * 37 + first) % vocab. */
+static bool write_llmc(const char *path, int32_t magic, int32_t version, int32_t count, int n, int first, int vocab)
+{
+    size_t bytes = 1024 + 2 * (size_t)n;
+    uint8_t *b = calloc(1, bytes);
+    if (b == NULL) return false;
+    int32_t h[3] = {magic, version, count};
+    for (int i = 0; i < 3; i++)
+        for (int k = 0; k < 4; k++) b[4 * i + k] = (uint8_t)((uint32_t)h[i] >> (8 * k));
+    for (int i = 0; i < n; i++) {
+        int t = (i * 37 + first) % vocab;
+        b[1024 + 2 * i] = (uint8_t)t;
+        b[1024 + 2 * i + 1] = (uint8_t)(t >> 8);
+    }
+    bool ok = t_write_file(path, b, bytes);
+    free(b);
+    return ok;
+}
+
+static void token_files_concatenate_and_window(void)
+{
+    const char *dir = t_tmpdir(1);
+    char a[700], b[700];
+    snprintf(a, sizeof a, "%s/a.bin", dir);
+    snprintf(b, sizeof b, "%s/b.bin", dir);
+    T_CHECK(write_llmc(a, 20240520, 1, 300, 300, 0, 50257) && write_llmc(b, 20240520, 1, 101, 101, 5, 50257), "write");
+    const char *paths[2] = {a, b};
+    token_set ts;
+    dlcl_status st = token_set_load(paths, 2, 1, 50257, &ts);
+    T_CHECK(st == DLCL_OK, "load: %s", dlcl_last_error());
+    T_CHECK(ts.n == 401 && ts.tok[299] == (299 * 37) % 50257 && ts.tok[300] == 5 && ts.tok[400] == (100 * 37 + 5),
+            "tokens: n %zu, [299] %d, [300] %d", ts.n, (int)ts.tok[299], (int)ts.tok[300]);
+    /* evaluation: windows at stride T from 0, each input T tokens and its T next ones */
+    token_loader *l = NULL;
+    token_loader_params p = {.batch = 3, .context = 16, .train = 0, .seed = 1, .what = "t"};
+    T_CHECK(token_loader_create(&ts, &p, &l) == DLCL_OK, "%s", dlcl_last_error());
+    T_CHECK(token_loader_windows(l) == 25 && token_loader_batches(l) == 9, "eval: %ld windows, %d batches",
+            token_loader_windows(l), token_loader_batches(l));
+    const int32_t *x, *y;
+    int count, seen = 0;
+    bool ok = true;
+    token_loader_begin_epoch(l, 0, 0);
+    while (token_loader_next(l, &x, &y, &count) == DLCL_OK && count > 0) {
+        for (int s = 0; s < count; s++, seen++)
+            for (int t = 0; t < 16; t++)
+                ok &= x[s * 16 + t] == ts.tok[seen * 16 + t] && y[s * 16 + t] == ts.tok[seen * 16 + t + 1];
+    }
+    T_CHECK(ok && seen == 25, "eval windows: %d seen", seen);
+    token_loader_free(l);
+    /* training: tokens / (batch T) batches of windows drawn from (seed, epoch, window) */
+    p.train = 1;
+    p.batch = 4;
+    T_CHECK(token_loader_create(&ts, &p, &l) == DLCL_OK, "%s", dlcl_last_error());
+    T_CHECK(token_loader_batches(l) == 6 && token_loader_windows(l) == 24, "train: %d batches", token_loader_batches(l));
+    size_t w0[24], w1[24], again[24];
+    for (int i = 0; i < 24; i++) {
+        w0[i] = token_window_start(l, 0, i);
+        w1[i] = token_window_start(l, 1, i);
+        T_CHECK(w0[i] + 16 < ts.n, "window %d starts at %zu: no room for the next token", i, w0[i]);
+    }
+    token_loader_begin_epoch(l, 0, 2); /* a resume at batch 2 sees the windows 8.. of the same epoch */
+    T_CHECK(token_loader_next(l, &x, &y, &count) == DLCL_OK && count == 4, "next");
+    for (int s = 0; s < 4; s++) {
+        again[s] = token_window_start(l, 0, 8 + s);
+        T_CHECK(x[s * 16] == ts.tok[w0[8 + s]] && y[s * 16 + 15] == ts.tok[w0[8 + s] + 16], "resumed window %d", s);
+    }
+    int differ = 0;
+    for (int i = 0; i < 24; i++) differ += w0[i] != w1[i];
+    T_CHECK(again[0] == w0[8] && differ > 12, "epochs draw other windows (%d of 24 differ)", differ);
+    token_loader_free(l);
+    token_set_free(&ts);
+}
+
+static void malformed_token_files_are_refused_naming_the_file(void)
+{
+    const char *dir = t_tmpdir(1);
+    char p[700];
+    snprintf(p, sizeof p, "%s/t.bin", dir);
+    const char *paths[1] = {p};
+    token_set ts;
+    struct {
+        int32_t magic, version, count;
+        int n, vocab;
+        dlcl_status want;
+        const char *msg;
+    } cases[] = {
+        {20240521, 1, 10, 10, 100, DLCL_ERR_DATA, "magic 20240521 is not an llm.c token file's (20240520)"},
+        {20240520, 2, 10, 10, 100, DLCL_ERR_DATA, "token file version 2; dlcl reads version 1"},
+        {20240520, 1, 11, 10, 100, DLCL_ERR_DATA, "the header says 11 tokens (1046 bytes with the header), but the file has 1044"},
+        {20240520, 1, 0, 0, 100, DLCL_ERR_DATA, "no tokens"},
+        {20240520, 1, 10, 10, 40, DLCL_ERR_DATA, "token 2 is 74, outside the vocabulary of [net] classes = 40"},
+    };
+    for (size_t i = 0; i < T_COUNT(cases); i++) {
+        T_CHECK(write_llmc(p, cases[i].magic, cases[i].version, cases[i].count, cases[i].n, 0, 100), "write");
+        dlcl_status st = token_set_load(paths, 1, 1, cases[i].vocab, &ts);
+        T_CHECK(st == cases[i].want && strstr(dlcl_last_error(), cases[i].msg) && strstr(dlcl_last_error(), p),
+                "case %zu: status %d, message '%s'", i, (int)st, dlcl_last_error());
+        T_CHECK(ts.tok == NULL, "case %zu: nothing kept", i);
+    }
+    T_CHECK(t_write_file(p, "abc", 3), "write");
+    T_CHECK(token_set_load(paths, 1, 1, 100, &ts) == DLCL_ERR_DATA && strstr(dlcl_last_error(), "shorter than the 1024-byte header"),
+            "short file: %s", dlcl_last_error());
+    T_CHECK(token_set_load(paths, 1, 0, 100, &ts) == DLCL_ERR_CONFIG && strstr(dlcl_last_error(), "classes must be 256"),
+            "text with another vocabulary: %s", dlcl_last_error());
+    T_CHECK(token_set_load(paths, 1, 0, 256, &ts) == DLCL_OK && ts.n == 3 && ts.tok[2] == 'c', "text: %s",
+            dlcl_last_error());
+    token_loader *l;
+    token_loader_params lp = {.batch = 2, .context = 3, .train = 1, .what = p};
+    T_CHECK(token_loader_create(&ts, &lp, &l) == DLCL_ERR_DATA && strstr(dlcl_last_error(), "3 tokens, fewer than one window"),
+            "too short for a window: %s", dlcl_last_error());
+    token_set_free(&ts);
+    snprintf(p, sizeof p, "%s/missing.bin", dir);
+    T_CHECK(token_set_load(paths, 1, 1, 100, &ts) == DLCL_ERR_NOT_FOUND, "missing file: %s", dlcl_last_error());
+}
+
 static const t_case cases[] = {
     T_CASE(cifar10_records_keep_labels_and_chw_pixels),
     T_CASE(cifar100_reads_the_fine_label),
@@ -426,6 +545,8 @@ static const t_case cases[] = {
     T_CASE(augmentation_only_on_the_training_split),
     T_CASE(malformed_data_is_refused_with_its_message),
     T_CASE(corrupt_image_data_fails_its_batch_naming_the_file),
+    T_CASE(token_files_concatenate_and_window),
+    T_CASE(malformed_token_files_are_refused_naming_the_file),
 };
 
 int main(int argc, char **argv) { return t_main(cases, T_COUNT(cases), argc, argv); }

@@ -183,18 +183,28 @@ static int bench_net(const char *config, int argc, char **argv)
     if (s != DLCL_OK) return tool_fail("dlcl-bench", s);
     dlcl_net_info info;
     dlcl_net_get_info(net, &info);
-    size_t per = info.in_numel;
-    float *x = malloc((size_t)info.batch * per * sizeof *x);
-    int32_t *y = malloc((size_t)info.batch * sizeof *y);
+    /* random inputs in [-1, 1), or random tokens for a sequence net (a label per position) */
+    size_t per = info.in_numel, labels = (size_t)info.batch * (size_t)info.labels_per_sample;
+    int tokens = info.in_dtype == DLCL_INT32;
+    const char *unit = info.labels_per_sample > 1 ? "tokens" : "images";
+    float *x = malloc((size_t)info.batch * per * sizeof *x); /* 4 bytes a value, float or int32 */
+    int32_t *y = malloc(labels * sizeof *y);
     dlcl_layer_timing *t = calloc(info.n_layers, sizeof *t);
     double *step_ms = calloc((size_t)steps + 1, sizeof *step_ms);
     if (!x || !y || !t || !step_ms) return 1;
     uint64_t r = 12345;
     for (size_t i = 0; i < (size_t)info.batch * per; i++) {
         r = r * 6364136223846793005ull + 1442695040888963407ull;
-        x[i] = (float)(r >> 40) / 16777216.0f * 2 - 1;
+        if (tokens)
+            ((int32_t *)x)[i] = (int32_t)((r >> 33) % (uint64_t)info.classes);
+        else
+            x[i] = (float)(r >> 40) / 16777216.0f * 2 - 1;
     }
-    for (int i = 0; i < info.batch; i++) y[i] = i % info.classes;
+    for (size_t i = 0; i < labels; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        y[i] = tokens ? (int32_t)((r >> 33) % (uint64_t)info.classes) : (int32_t)(i % (size_t)info.classes);
+    }
+    double per_step = (double)labels; /* images, or tokens, a step */
     double loss_ms = 0, opt_ms = 0;
     if (reps > 0) {
         s = dlcl_net_profile(net, x, y, info.batch, 1, t, &loss_ms, &opt_ms); /* warm-up: kernel builds */
@@ -217,7 +227,7 @@ static int bench_net(const char *config, int argc, char **argv)
         }
         printf("%-22s %-15s %-30s %10.2f\n%-22s %-15s %-30s %10.2f\n", "loss", "softmax_xent", "", loss_ms,
                "optimizer", info.optimizer, "", opt_ms);
-        printf("profiled step %.2f ms = %.0f images/s; device memory %.1f MiB\n", total, info.batch / (total * 1e-3),
+        printf("profiled step %.2f ms = %.0f %s/s; device memory %.1f MiB\n", total, per_step / (total * 1e-3), unit,
                info.device_bytes / 1048576.0);
     }
     /* whole steps, nothing waited for but the loss read at the end of each (as in training) */
@@ -231,7 +241,7 @@ static int bench_net(const char *config, int argc, char **argv)
     if (s == DLCL_OK && steps > 0) {
         qsort(step_ms + 1, (size_t)steps, sizeof *step_ms, cmp_double);
         double med = steps % 2 ? step_ms[1 + steps / 2] : 0.5 * (step_ms[steps / 2] + step_ms[1 + steps / 2]);
-        printf("step_ms=%.2f images_per_s=%.2f batch=%d steps=%d device=\"%s\"\n", med, info.batch / (med * 1e-3),
+        printf("step_ms=%.2f %s_per_s=%.2f batch=%d steps=%d device=\"%s\"\n", med, unit, per_step / (med * 1e-3),
                info.batch, steps, info.device_name);
     }
     free(x), free(y), free(t), free(step_ms);
@@ -285,7 +295,7 @@ static int bench_loader(int argc, char **argv)
            split ? "test" : "training", info.in_c, info.in_h, info.in_w, dlcl_loader_batches(l), info.batch,
            tool_now() - t0);
     for (int e = 0; e < epochs && s == DLCL_OK; e++) {
-        const float *x;
+        const void *x;
         const int32_t *y;
         int count;
         size_t images = 0;

@@ -3,6 +3,7 @@
  * accuracy of each class (up to 100 with samples), with the class names where the data has
  * them (image folders, CIFAR's meta files), then the line
  *   accuracy=0.xxxx loss=0.xxxx */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,10 +57,12 @@ int main(int argc, char **argv)
     dlcl_net_get_info(net, &info);
     if ((s = dlcl_net_load(net, weights, 0, NULL)) != DLCL_OK) goto fail;
     if ((s = dlcl_loader_create(net, DLCL_SPLIT_TEST, &test)) != DLCL_OK) goto fail;
-    int k = info.classes;
-    confusion = calloc((size_t)k * (size_t)k, sizeof *confusion);
-    pred = malloc((size_t)info.batch * sizeof *pred);
-    logits = malloc((size_t)info.batch * (size_t)k * sizeof *logits);
+    int k = info.classes, per = info.labels_per_sample; /* per > 1: a sequence net, a label per token */
+    size_t rows = (size_t)info.batch * (size_t)per;
+    /* a confusion matrix for classifiers; a sequence net's vocabulary is too large for one */
+    confusion = per == 1 ? calloc((size_t)k * (size_t)k, sizeof *confusion) : malloc(1);
+    pred = malloc(rows * sizeof *pred);
+    logits = logits_path ? malloc(rows * (size_t)k * sizeof *logits) : malloc(1);
     if (logits_path != NULL && (lf = fopen(logits_path, "wb")) == NULL) {
         fprintf(stderr, "dlcl-eval: cannot write %s\n", logits_path);
         goto done;
@@ -71,26 +74,36 @@ int main(int argc, char **argv)
     if ((s = dlcl_loader_begin_epoch(test, 0)) != DLCL_OK) goto fail;
     double loss = 0;
     long hits = 0, n = 0;
-    const float *x;
+    const void *x;
     const int32_t *y;
     int count;
     while ((s = dlcl_loader_next(test, &x, &y, &count)) == DLCL_OK && count > 0) {
         double l;
         int c;
-        if ((s = dlcl_net_eval_batch(net, x, y, count, &l, &c, pred)) != DLCL_OK) goto fail;
+        if ((s = dlcl_net_eval_batch(net, x, y, count, &l, &c, per == 1 ? pred : NULL)) != DLCL_OK) goto fail;
         loss += l;
         hits += c;
-        n += count;
-        for (int i = 0; i < count; i++) confusion[(size_t)y[i] * k + pred[i]]++;
+        n += (long)count * per;
+        for (int i = 0; per == 1 && i < count; i++) confusion[(size_t)y[i] * k + pred[i]]++;
         if (lf != NULL) {
+            size_t vals = (size_t)count * (size_t)per * (size_t)k;
             if ((s = dlcl_net_logits(net, x, count, logits)) != DLCL_OK) goto fail;
-            if (fwrite(logits, sizeof *logits, (size_t)count * k, lf) != (size_t)count * k) {
+            if (fwrite(logits, sizeof *logits, vals, lf) != vals) {
                 fprintf(stderr, "dlcl-eval: write error on %s\n", logits_path);
                 goto done;
             }
         }
     }
     if (s != DLCL_OK) goto fail;
+    if (per > 1) { /* next-token prediction: the mean cross-entropy per token, in nats */
+        double mean = n ? loss / (double)n : 0.0;
+        printf("tokens=%ld windows of %d: loss per token %.4f nats (%.4f bits, perplexity %.2f)\n", n, per, mean,
+               mean / log(2.0), exp(mean));
+        printf("device memory: %.1f MiB (batch %d)\n", info.device_bytes / 1048576.0, info.batch);
+        printf("accuracy=%.4f loss=%.4f\n", n ? (double)hits / n : 0.0, mean);
+        rc = 0;
+        goto done;
+    }
     /* class names where the data has them (image folders, CIFAR's meta files), else indices */
     int named = 0;
     for (int i = 0; i < k; i++) named |= dlcl_loader_class_name(test, i) != NULL;

@@ -35,6 +35,7 @@ typedef struct progress {
     double start, last_print;
     size_t total;
     int last_decile;
+    const char *unit; /* "img/s", or "tok/s" for a sequence net */
 } progress;
 
 static void progress_update(progress *p, int epoch, int epochs, size_t done, size_t images, double loss, int final)
@@ -49,26 +50,28 @@ static void progress_update(progress *p, int epoch, int epochs, size_t done, siz
         int fill = (int)(frac * 30);
         for (int i = 0; i < 30; i++) bar[i] = i < fill ? '=' : i == fill ? '>' : ' ';
         bar[30] = '\0';
-        printf("\repoch %d/%d [%s] %zu/%zu  loss %.4f  %.0f img/s  ETA %.0fs ", epoch + 1, epochs, bar, done, p->total,
-               loss, rate, eta);
+        printf("\repoch %d/%d [%s] %zu/%zu  loss %.4f  %.0f %s  ETA %.0fs ", epoch + 1, epochs, bar, done, p->total,
+               loss, rate, p->unit, eta);
         if (final) printf("\n");
         fflush(stdout);
     } else {
         int decile = (int)(frac * 10);
         if (decile == p->last_decile) return; /* plain lines: one per tenth of the epoch */
         p->last_decile = decile;
-        printf("epoch %d/%d %3.0f%% batch %zu/%zu loss %.4f %.0f img/s ETA %.0fs\n", epoch + 1, epochs, frac * 100, done,
-               p->total, loss, rate, eta);
+        printf("epoch %d/%d %3.0f%% batch %zu/%zu loss %.4f %.0f %s ETA %.0fs\n", epoch + 1, epochs, frac * 100, done,
+               p->total, loss, rate, p->unit, eta);
         fflush(stdout);
     }
 }
 
-static dlcl_status evaluate(dlcl_net *net, dlcl_loader *test, double *loss, double *acc)
+/* The mean loss and accuracy over the test split's labels (a sequence net's: every predicted
+ * token, so the loss is the mean cross-entropy per token in nats). */
+static dlcl_status evaluate(dlcl_net *net, dlcl_loader *test, int per, double *loss, double *acc)
 {
     dlcl_status s = dlcl_loader_begin_epoch(test, 0);
     double sum = 0;
     long hits = 0, n = 0;
-    const float *x;
+    const void *x;
     const int32_t *y;
     int count;
     while (s == DLCL_OK && (s = dlcl_loader_next(test, &x, &y, &count)) == DLCL_OK && count > 0) {
@@ -77,7 +80,7 @@ static dlcl_status evaluate(dlcl_net *net, dlcl_loader *test, double *loss, doub
         s = dlcl_net_eval_batch(net, x, y, count, &l, &c, NULL);
         sum += l;
         hits += c;
-        n += count;
+        n += (long)count * per;
     }
     *loss = n ? sum / (double)n : 0;
     *acc = n ? (double)hits / (double)n : 0;
@@ -216,10 +219,12 @@ int main(int argc, char **argv)
         if (epoch == at.epochs_done) pos = at;
         if ((s = dlcl_net_begin_epoch(net, epoch, &lr)) != DLCL_OK) goto fail;
         if ((s = dlcl_loader_begin_epoch_at(train, epoch, (size_t)pos.batches_done)) != DLCL_OK) goto fail;
-        progress p = {tty, tool_now(), 0, dlcl_loader_batches(train), -1};
+        /* a sequence net counts tokens (its labels) where an image net counts images */
+        int per = info.labels_per_sample;
+        progress p = {tty, tool_now(), 0, dlcl_loader_batches(train), -1, per > 1 ? "tok/s" : "img/s"};
         double t0 = tool_now();
         size_t run_images = 0;
-        const float *x;
+        const void *x;
         const int32_t *y;
         int count;
         while (!interrupted && (s = dlcl_loader_next(train, &x, &y, &count)) == DLCL_OK && count > 0) {
@@ -228,9 +233,9 @@ int main(int argc, char **argv)
             if ((s = dlcl_net_train_batch(net, x, y, count, &l, &c)) != DLCL_OK) break;
             pos.loss_sum += l;
             pos.correct += c;
-            pos.images += count;
+            pos.images += (int64_t)count * per;
             pos.batches_done++;
-            run_images += (size_t)count;
+            run_images += (size_t)count * (size_t)per;
             progress_update(&p, epoch, info.epochs, (size_t)pos.batches_done, run_images,
                             pos.loss_sum / (double)pos.images, 0);
             double now = tool_now();
@@ -255,7 +260,7 @@ int main(int argc, char **argv)
             goto done;
         }
         progress_update(&p, epoch, info.epochs, done_batches, run_images, images ? loss_sum / (double)images : 0, 1);
-        if ((s = evaluate(net, test, &test_loss, &test_acc)) != DLCL_OK) goto fail;
+        if ((s = evaluate(net, test, per, &test_loss, &test_acc)) != DLCL_OK) goto fail;
         double train_loss = images ? loss_sum / (double)images : 0, train_acc = images ? (double)hits / (double)images : 0;
         lr = dlcl_net_learning_rate(net); /* after warm-up, the rate the epoch ended at */
         printf("epoch %d/%d: train_loss=%.4f train_accuracy=%.4f test_loss=%.4f test_accuracy=%.4f lr=%.5g %.1fs\n",
@@ -266,7 +271,9 @@ int main(int argc, char **argv)
         if ((s = dlcl_net_save(net, info.checkpoint, epoch + 1)) != DLCL_OK) goto fail;
         last_ckpt = tool_now();
     }
-    if (at.epochs_done >= info.epochs && (s = evaluate(net, test, &test_loss, &test_acc)) != DLCL_OK) goto fail;
+    if (at.epochs_done >= info.epochs &&
+        (s = evaluate(net, test, info.labels_per_sample, &test_loss, &test_acc)) != DLCL_OK)
+        goto fail;
     printf("final: epochs=%d test_accuracy=%.4f test_loss=%.4f train_seconds=%.1f\n", info.epochs, test_acc, test_loss,
            train_seconds);
     rc = 0;

@@ -1,4 +1,4 @@
-/* Labelled images: data sources (one file per format), the per-sample transform (geometry,
+/* Labelled images and token streams. Images: data sources (one file per format), the per-sample transform (geometry,
  * augmentation, normalisation) and the batch loader with its worker threads.
  *
  *   source (idx.c, cifar.c, folder.c, synthetic.c) -> get(i): raw uint8 pixels + label
@@ -225,5 +225,47 @@ int data_loader_batches(const data_loader *l);
 int data_loader_samples(const data_loader *l);
 int data_default_workers(void); /* online CPUs, at most 8 */
 void data_loader_free(data_loader *l); /* joins the workers; NULL-safe */
+
+/* ------------------------------------------------------------ tokens (tokens.c) */
+
+/* A split's token stream: the files' tokens one after another, each < vocab. */
+typedef struct token_set {
+    int32_t *tok;
+    size_t n;
+    int vocab;
+} token_set;
+
+/* Reads every file of a split, checking it whole before training starts: llmc = 1, llm.c's
+ * token files (header of 256 int32: magic 20240520, version 1, token count, then count
+ * uint16 tokens; the count must match the file's size); llmc = 0, raw bytes (vocab must be
+ * 256). Errors name the file and, for a token outside the vocabulary, its index. */
+dlcl_status token_set_load(const char *const *paths, int n_paths, int llmc, int vocab, token_set *out);
+void token_set_free(token_set *ts); /* NULL-safe, idempotent */
+
+typedef struct token_loader token_loader;
+
+typedef struct token_loader_params {
+    int batch;
+    int context; /* T: a window is T inputs and the T next tokens */
+    int train;   /* 1: random windows; 0: consecutive windows at stride T from position 0 */
+    uint64_t seed;
+    long limit;  /* at most this many windows per epoch (0: all) */
+    const char *what; /* the split's files, for messages */
+} token_loader_params;
+
+/* Windows over ts (which must outlive the loader). Training: an epoch is tokens / (batch T)
+ * batches (at least one) of windows starting at positions drawn from (seed, epoch, window),
+ * so a resume reproduces them. Evaluation: windows i = 0, 1, ... start at i T, the last
+ * partial one dropped, the last batch possibly short. */
+dlcl_status token_loader_create(const token_set *ts, const token_loader_params *p, token_loader **out);
+void token_loader_free(token_loader *l); /* NULL-safe */
+int token_loader_batches(const token_loader *l);
+long token_loader_windows(const token_loader *l);
+dlcl_status token_loader_begin_epoch(token_loader *l, int epoch, int first_batch);
+/* The first token of window `window` of epoch `epoch`. */
+size_t token_window_start(const token_loader *l, int epoch, long window);
+/* Next batch: *x and *y hold *count x T tokens (inputs, and the next token of each), valid
+ * until the next call; *count 0 at the end of the epoch. */
+dlcl_status token_loader_next(token_loader *l, const int32_t **x, const int32_t **y, int *count);
 
 #endif

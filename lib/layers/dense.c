@@ -8,6 +8,7 @@
 #include "layer.h"
 
 typedef struct dense_priv {
+    const char *tie; /* tie = NAME: the weight is layer NAME's (GPT-2's head: the token embedding) */
     int units, bias;
     op_act act;
     float slope;
@@ -15,7 +16,7 @@ typedef struct dense_priv {
     op_buf z;
 } dense_priv;
 
-static const char *const dense_keys[] = {"units", "bias", "activation", "slope", NULL};
+static const char *const dense_keys[] = {"units", "bias", "activation", "slope", "tie", NULL};
 
 static dlcl_status dense_parse(layer *l, const cfg *c, const cfg_section *s)
 {
@@ -26,8 +27,10 @@ static dlcl_status dense_parse(layer *l, const cfg *c, const cfg_section *s)
     dlcl_status st;
     if ((st = cfg_get_int(c, s, "units", 1, 0, 1, 1 << 24, &units)) != DLCL_OK ||
         (st = cfg_get_bool(c, s, "bias", 0, 1, &p->bias)) != DLCL_OK ||
-        (st = layer_parse_activation(c, s, &p->act, &p->slope)) != DLCL_OK)
+        (st = layer_parse_activation(c, s, &p->act, &p->slope)) != DLCL_OK ||
+        (st = cfg_get_str(c, s, "tie", 0, "", &p->tie)) != DLCL_OK)
         return st;
+    if (p->tie[0] == '\0') p->tie = NULL;
     p->units = (int)units;
     return DLCL_OK;
 }
@@ -48,6 +51,8 @@ static dlcl_status dense_shape(layer *l)
     l->out = layer_shape_vec(p->units);
     if (l->in[0].ndim == 2) l->out = (layer_shape){2, {l->in[0].dims[0], p->units, 0, 0}, DLCL_FLOAT32};
     layer_add_param(l, "weight", 2, (int64_t[]){p->units, (int64_t)in}, LAYER_PARAM, LAYER_INIT_FAN_IN, (float)in);
+    l->params[0].tie = p->tie;
+    if (p->tie) l->param_count -= l->params[0].numel; /* not a tensor of its own */
     if (p->bias) layer_add_param(l, "bias", 1, (int64_t[]){p->units}, LAYER_PARAM, LAYER_INIT_FAN_IN, (float)in);
     l->flops = 2.0 * (double)in * p->units * (double)dense_rows(l);
     return DLCL_OK;

@@ -62,6 +62,11 @@ typedef struct layer_param {
     layer_init init;
     float fan_in;   /* for LAYER_INIT_FAN_IN */
     size_t off;     /* set by the net: elements from the start of its region */
+    /* Not NULL: this trainable tensor is the tensor of the same suffix and shape of the layer
+     * named here (weight tying: GPT-2's head reads the token embedding). It has no storage,
+     * initialisation, optimizer state or checkpoint name of its own; the net points off at
+     * the other's and sums both gradients (layer.accumulate). */
+    const char *tie;
 } layer_param;
 
 #define LAYER_MAX_PARAMS 6
@@ -131,6 +136,8 @@ struct layer {
     int inference; /* set by the net before alloc: only forward passes in evaluation mode will run */
     int needs_dx;  /* set by the net: the backward must write the gradient of some input */
     double flops;  /* forward FLOPs per sample */
+    unsigned accumulate; /* set by the net, handed over as layer_io.accumulate */
+    int token_limit; /* LAYER_TOKEN_INPUT: set by shape, the ids input 0 may hold are below this (the vocab) */
     void *priv;    /* type-specific */
 };
 

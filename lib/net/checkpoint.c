@@ -72,7 +72,8 @@ static void point_into(st_tensor *t, const host_regions *h, const layer_param *p
 static size_t count_tensors(const dlcl_net *net)
 {
     size_t n = 0;
-    for (size_t i = 0; i < net->n_layers; i++) n += (size_t)net->layers[i].n_params;
+    for (size_t i = 0; i < net->n_layers; i++)
+        for (int p = 0; p < net->layers[i].n_params; p++) n += net->layers[i].params[p].tie == NULL;
     return n;
 }
 
@@ -89,12 +90,14 @@ static size_t list_tensors(const dlcl_net *net, const host_regions *h, const cha
     size_t t = 0;
     for (size_t i = 0; i < net->n_layers; i++) {
         const layer *l = &net->layers[i];
-        for (int p = 0; p < l->n_params; p++, t++) {
+        for (int p = 0; p < l->n_params; p++) {
             const layer_param *lp = &l->params[p];
+            if (lp->tie) continue; /* saved under the name of the tensor it is */
             tensor_name(names[t], prefix, l, lp, NULL);
             tensors[t] = (st_tensor){.name = names[t], .ndim = lp->ndim};
             point_into(&tensors[t], h, lp);
             memcpy(tensors[t].dims, lp->dims, sizeof lp->dims);
+            t++;
         }
     }
     for (int k = 0; state && k < net->n_state; k++)
@@ -102,7 +105,7 @@ static size_t list_tensors(const dlcl_net *net, const host_regions *h, const cha
             const layer *l = &net->layers[i];
             for (int p = 0; p < l->n_params; p++) {
                 const layer_param *lp = &l->params[p];
-                if (lp->region != LAYER_PARAM) continue;
+                if (lp->region != LAYER_PARAM || lp->tie) continue;
                 tensor_name(names[t], "state.", l, lp, state_name(net, k));
                 tensors[t] = (st_tensor){.name = names[t], .ndim = lp->ndim,
                                          .data = h->state + (size_t)k * net->n_params + lp->off};

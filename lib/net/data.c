@@ -22,12 +22,14 @@ static dlcl_status net_input_chw(const dlcl_net *net, int *c, int *h, int *w)
     return DLCL_OK;
 }
 
-static const char *const format_names[] = {"idx", "cifar", "folder", "synthetic", NULL};
+static const char *const format_names[] = {"idx", "cifar", "folder", "synthetic", "tokens", "text", NULL};
 _Static_assert(DLCL__ARRAY_LEN(format_names) == NET_DATA_FORMAT_COUNT + 1, "a name per [data] format");
 
 #define F_IDX (1u << NET_DATA_IDX)
-#define F_FILES (1u << NET_DATA_CIFAR | 1u << NET_DATA_FOLDER)
+#define F_TOKENS (1u << NET_DATA_TOKENS | 1u << NET_DATA_TEXT)
+#define F_FILES (1u << NET_DATA_CIFAR | 1u << NET_DATA_FOLDER | F_TOKENS)
 #define F_ALL ((1u << NET_DATA_FORMAT_COUNT) - 1)
+#define F_IMG (F_ALL & ~F_TOKENS) /* synthetic too: random images, or random tokens for a token net */
 
 /* Every [data] key and the formats it belongs to. */
 static const struct data_key {
@@ -35,11 +37,11 @@ static const struct data_key {
     unsigned formats;
 } data_keys[] = {
     {"format", F_ALL},       {"train_images", F_IDX},        {"train_labels", F_IDX},  {"test_images", F_IDX},
-    {"test_labels", F_IDX},  {"train", F_FILES},             {"test", F_FILES},        {"scale", F_ALL},
-    {"mean", F_ALL},         {"std", F_ALL},                 {"shuffle", F_ALL},       {"train_samples", F_ALL},
-    {"test_samples", F_ALL}, {"max_image_pixels", F_ALL},    {"workers", F_ALL},       {"resize", F_ALL},
-    {"crop", F_ALL},         {"random_crop", F_ALL},         {"flip", F_ALL},          {"random_resized_crop", F_ALL},
-    {"antialias", F_ALL},
+    {"test_labels", F_IDX},  {"train", F_FILES},             {"test", F_FILES},        {"scale", F_IMG},
+    {"mean", F_IMG},         {"std", F_IMG},                 {"shuffle", F_ALL},       {"train_samples", F_ALL},
+    {"test_samples", F_ALL}, {"max_image_pixels", F_IMG},    {"workers", F_IMG},       {"resize", F_IMG},
+    {"crop", F_IMG},         {"random_crop", F_IMG},         {"flip", F_IMG},          {"random_resized_crop", F_IMG},
+    {"antialias", F_IMG},
 };
 
 /* What each format reads, for messages. */
@@ -48,6 +50,8 @@ static const char *const format_inputs[] = {
     "train = FILE[, FILE...] and test = FILE[, FILE...] (CIFAR binary batches)",
     "train = DIR and test = DIR (one subfolder of images per class)",
     "train_samples = N and test_samples = N (random samples of the input's shape)",
+    "train = FILE[, FILE...] and test = FILE (llm.c token files), train_samples / test_samples (windows)",
+    "train = FILE[, FILE...] and test = FILE (bytes as tokens), train_samples / test_samples (windows)",
 };
 _Static_assert(DLCL__ARRAY_LEN(format_inputs) == NET_DATA_FORMAT_COUNT, "a line per [data] format");
 
@@ -265,6 +269,8 @@ static dlcl_status open_source(const dlcl_net *net, dlcl_split split, data_sourc
             return dlcl__err(DLCL_ERR_CONFIG, "%s: [data] format=synthetic needs %s_samples = N (the split's size)",
                              cfg_path, sp);
         return data_source_synthetic((int)d->limit[split], c, h, w, net->classes, net->seed, (uint64_t)split, out);
+    case NET_DATA_TOKENS: /* token data has its own loader (token_loader_open) */
+    case NET_DATA_TEXT:
     case NET_DATA_FORMAT_COUNT:
         break;
     }
@@ -298,10 +304,63 @@ static dlcl_status make_transform(const dlcl_net *net, int train, data_transform
 }
 
 
+/* A split of token data: its files read and checked, or random tokens for format=synthetic
+ * (samples windows of T+1). */
+static dlcl_status open_tokens(const dlcl_net *net, dlcl_split split, token_set *ts)
+{
+    const net_data_cfg *d = &net->data;
+    const char *sp = split_names[split], *cfg_path = net->cfg.path;
+    if (d->format == NET_DATA_SYNTHETIC) {
+        if (d->limit[split] < 1)
+            return dlcl__err(DLCL_ERR_CONFIG, "%s: [data] format=synthetic needs %s_samples = N (the split's windows)",
+                             cfg_path, sp);
+        size_t n = (size_t)d->limit[split] * (size_t)net->input.dims[0] + 1;
+        if ((ts->tok = malloc(n * sizeof *ts->tok)) == NULL) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+        uint64_t rng = dlcl__mix64(net->seed ^ (0x73796e746f6bull + (uint64_t)split));
+        for (size_t i = 0; i < n; i++) ts->tok[i] = (int32_t)data_bounded(&rng, (uint32_t)net->vocab);
+        ts->n = n;
+        ts->vocab = net->vocab;
+        return DLCL_OK;
+    }
+    if (d->files[split] == NULL)
+        return dlcl__err(DLCL_ERR_CONFIG, "%s: [data] format=%s needs %s = FILE[, FILE...]", cfg_path,
+                         format_names[d->format], sp);
+    char **paths;
+    int n;
+    dlcl_status st = split_paths(cfg_path, d->files[split], &paths, &n);
+    if (st != DLCL_OK) return st;
+    st = token_set_load((const char *const *)paths, n, d->format == NET_DATA_TOKENS, net->classes, ts);
+    data_names_free(paths);
+    return st;
+}
+
 struct dlcl_loader {
-    data_source *src;
+    data_source *src; /* images */
     data_loader *dl;
+    token_set ts;     /* tokens */
+    token_loader *tl;
 };
+
+static dlcl_status token_loader_open(const dlcl_net *net, dlcl_split split, dlcl_loader *l)
+{
+    const net_data_cfg *d = &net->data;
+    if (net->input.dtype != DLCL_INT32)
+        return dlcl__err(DLCL_ERR_CONFIG, "%s: [data] format=%s feeds token ids, but no embedding layer reads the net's "
+                         "input", net->cfg.path, format_names[d->format]);
+    if (net->label_len != net->input.dims[0])
+        return dlcl__err(DLCL_ERR_CONFIG, "%s: [data] format=%s trains next-token prediction: the loss must read a "
+                         "T x classes output, and [%s] is not one", net->cfg.path, format_names[d->format],
+                         net->output_name);
+    dlcl_status st = open_tokens(net, split, &l->ts);
+    if (st != DLCL_OK) return st;
+    token_loader_params p = {.batch = net->batch,
+                             .context = net->input.dims[0],
+                             .train = split == DLCL_SPLIT_TRAIN,
+                             .seed = net->seed,
+                             .limit = d->format == NET_DATA_SYNTHETIC ? 0 : d->limit[split],
+                             .what = d->files[split] ? d->files[split] : "synthetic tokens"};
+    return token_loader_create(&l->ts, &p, &l->tl);
+}
 
 dlcl_status dlcl_loader_create(const dlcl_net *net, dlcl_split split, dlcl_loader **out)
 {
@@ -310,6 +369,15 @@ dlcl_status dlcl_loader_create(const dlcl_net *net, dlcl_split split, dlcl_loade
     if (net == NULL || (int)split < 0 || split >= DLCL_SPLIT_COUNT)
         return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_loader_create: bad net or split");
     const net_data_cfg *d = &net->data;
+    dlcl_status st;
+    dlcl_loader *l = calloc(1, sizeof *l);
+    if (l == NULL) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    if (d->format == NET_DATA_TOKENS || d->format == NET_DATA_TEXT ||
+        (d->format == NET_DATA_SYNTHETIC && net->input.dtype == DLCL_INT32)) {
+        if ((st = token_loader_open(net, split, l)) != DLCL_OK) goto fail;
+        *out = l;
+        return DLCL_OK;
+    }
     int train = split == DLCL_SPLIT_TRAIN;
     data_loader_params p = {.batch = net->batch,
                             .shuffle = train && d->shuffle,
@@ -317,10 +385,7 @@ dlcl_status dlcl_loader_create(const dlcl_net *net, dlcl_split split, dlcl_loade
                             .n = d->format == NET_DATA_SYNTHETIC ? 0 : (int)d->limit[split],
                             .drop_last = 0,
                             .workers = d->workers};
-    dlcl_status st = make_transform(net, train, &p.t);
-    if (st != DLCL_OK) return st;
-    dlcl_loader *l = calloc(1, sizeof *l);
-    if (l == NULL) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    if ((st = make_transform(net, train, &p.t)) != DLCL_OK) goto fail;
     if ((st = open_source(net, split, &l->src)) != DLCL_OK) goto fail;
     const data_source *src = l->src;
     const char *what = d->format == NET_DATA_IDX ? d->paths[split][0] : d->files[split] ? d->files[split] : "data";
@@ -345,18 +410,32 @@ void dlcl_loader_free(dlcl_loader *l)
     if (l == NULL) return;
     data_loader_free(l->dl);
     data_source_free(l->src);
+    token_loader_free(l->tl);
+    token_set_free(&l->ts);
     free(l);
 }
 
-size_t dlcl_loader_samples(const dlcl_loader *l) { return l ? (size_t)data_loader_samples(l->dl) : 0; }
+size_t dlcl_loader_samples(const dlcl_loader *l)
+{
+    if (l == NULL) return 0;
+    return l->tl ? (size_t)token_loader_windows(l->tl) : (size_t)data_loader_samples(l->dl);
+}
 
-size_t dlcl_loader_batches(const dlcl_loader *l) { return l ? (size_t)data_loader_batches(l->dl) : 0; }
+size_t dlcl_loader_batches(const dlcl_loader *l)
+{
+    if (l == NULL) return 0;
+    return l->tl ? (size_t)token_loader_batches(l->tl) : (size_t)data_loader_batches(l->dl);
+}
 
-int dlcl_loader_classes(const dlcl_loader *l) { return l ? l->src->classes : 0; }
+int dlcl_loader_classes(const dlcl_loader *l)
+{
+    if (l == NULL) return 0;
+    return l->tl ? l->ts.vocab : l->src->classes;
+}
 
 const char *dlcl_loader_class_name(const dlcl_loader *l, int index)
 {
-    if (l == NULL || l->src->class_names == NULL || index < 0 || index >= l->src->classes) return NULL;
+    if (l == NULL || l->src == NULL || l->src->class_names == NULL || index < 0 || index >= l->src->classes) return NULL;
     return l->src->class_names[index];
 }
 
@@ -365,17 +444,28 @@ dlcl_status dlcl_loader_begin_epoch(dlcl_loader *l, int epoch) { return dlcl_loa
 dlcl_status dlcl_loader_begin_epoch_at(dlcl_loader *l, int epoch, size_t first_batch)
 {
     if (l == NULL || epoch < 0) return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_loader_begin_epoch: bad loader or epoch");
-    if (first_batch > (size_t)data_loader_batches(l->dl))
-        return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_loader_begin_epoch_at: batch %zu is past the %d of an epoch",
-                         first_batch, data_loader_batches(l->dl));
+    size_t batches = dlcl_loader_batches(l);
+    if (first_batch > batches)
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_loader_begin_epoch_at: batch %zu is past the %zu of an epoch",
+                         first_batch, batches);
+    if (l->tl) return token_loader_begin_epoch(l->tl, epoch, (int)first_batch);
     return data_loader_begin_epoch(l->dl, epoch, (int)first_batch);
 }
 
-dlcl_status dlcl_loader_next(dlcl_loader *l, const float **x, const int32_t **y, int *count)
+dlcl_status dlcl_loader_next(dlcl_loader *l, const void **x, const int32_t **y, int *count)
 {
     if (l == NULL || x == NULL || y == NULL || count == NULL)
         return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_loader_next: arguments must not be NULL");
-    return data_loader_next(l->dl, x, y, count);
+    if (l->tl) {
+        const int32_t *xt = NULL;
+        dlcl_status st = token_loader_next(l->tl, &xt, y, count);
+        *x = xt;
+        return st;
+    }
+    const float *xf = NULL;
+    dlcl_status st = data_loader_next(l->dl, &xf, y, count);
+    *x = xf;
+    return st;
 }
 
 dlcl_status dlcl_net_class_names(const dlcl_net *net, char ***names, int *count)

@@ -245,17 +245,54 @@ static dlcl_status sort_topologically(dlcl_net *net)
     return st;
 }
 
+/* The net's input holds int32 token ids when a layer that reads tokens (an embedding) reads
+ * it; then every reader of the input must read tokens, and the input is T positions. */
+static dlcl_status input_dtype(dlcl_net *net)
+{
+    const cfg *c = &net->cfg;
+    char where[64];
+    const layer *tok = NULL, *flt = NULL;
+    for (size_t i = 0; i < net->n_layers; i++) {
+        const layer *l = &net->layers[i];
+        for (int k = 0; k < l->n_in; k++) {
+            if (l->in_node[k] >= 0) continue;
+            if (k == 0 && (l->type->flags & LAYER_TOKEN_INPUT)) {
+                if (tok == NULL) tok = l;
+            } else if (flt == NULL) {
+                flt = l;
+            }
+        }
+    }
+    if (tok == NULL) return DLCL_OK;
+    if (flt != NULL)
+        return dlcl__err(DLCL_ERR_SHAPE, "%s: [%s] (%s) reads the net's input as float32 values, but [%s] (%s) reads it "
+                         "as int32 token ids; the other readers of a token input must read its embedding",
+                         cfg_where(c, flt->line, where, sizeof where), flt->name, flt->type->name, tok->name,
+                         tok->type->name);
+    if (net->input.ndim != 1)
+        return dlcl__err(DLCL_ERR_CONFIG, "%s: [net] input: [%s] (%s) reads token ids, so the input is one size, the "
+                         "context length T (input = 1024), not %d values", cfg_where(c, key_line(c, "net", "input", 0),
+                         where, sizeof where), tok->name, tok->type->name, net->input.ndim);
+    net->input.dtype = DLCL_INT32;
+    return DLCL_OK;
+}
+
 static dlcl_status infer_shapes(dlcl_net *net)
 {
     const cfg *c = &net->cfg;
     char where[64];
+    dlcl_status st0 = input_dtype(net);
+    if (st0 != DLCL_OK) return st0;
     for (size_t i = 0; i < net->n_layers; i++) {
         layer *l = &net->layers[i];
         for (int k = 0; k < l->n_in; k++) {
             l->in[k] = l->in_node[k] < 0 ? net->input : net->layers[l->in_node[k]].out;
-            if (l->in[k].dtype != DLCL_FLOAT32)
-                return dlcl__err(DLCL_ERR_SHAPE, "%s: [%s] (%s) reads float32 values, but [%s] holds int32 ones",
-                                 cfg_where(c, l->line, where, sizeof where), l->name, l->type->name, l->in_names[k]);
+            int wants_int = k == 0 && (l->type->flags & LAYER_TOKEN_INPUT);
+            if (l->in[k].dtype != (wants_int ? DLCL_INT32 : DLCL_FLOAT32))
+                return dlcl__err(DLCL_ERR_SHAPE, "%s: [%s] (%s) reads %s values, but [%s] holds %s ones",
+                                 cfg_where(c, l->line, where, sizeof where), l->name, l->type->name,
+                                 wants_int ? "int32 token" : "float32", l->in_names[k],
+                                 wants_int ? "float32" : "int32 token");
         }
         dlcl_status st = l->type->shape(l);
         if (st == DLCL_OK && (l->out.ndim < 1 || l->out.ndim > LAYER_MAX_DIMS))
@@ -270,6 +307,12 @@ static dlcl_status infer_shapes(dlcl_net *net)
             st = dlcl__err(DLCL_ERR_SHAPE, "layer [%s]: %zu values per sample is more than the kernels index",
                            l->name, layer_shape_numel(l->out));
         if (st != DLCL_OK) return dlcl__err_prefix(st, "%s", cfg_where(c, l->line, where, sizeof where));
+    }
+    net->vocab = net->classes; /* a token input: ids below the smallest vocabulary of its readers */
+    for (size_t i = 0; i < net->n_layers; i++) {
+        const layer *l = &net->layers[i];
+        if (l->in_node[0] < 0 && (l->type->flags & LAYER_TOKEN_INPUT) && l->token_limit > 0 && l->token_limit < net->vocab)
+            net->vocab = l->token_limit;
     }
     return DLCL_OK;
 }
@@ -306,12 +349,20 @@ static dlcl_status check_output(dlcl_net *net, const int *file_last)
     free(uses);
     if (st != DLCL_OK) return st;
     const layer *lo = &net->layers[out];
-    if (layer_shape_numel(lo->out) != (size_t)net->classes) {
+    /* a sequence output (T, classes) has a label per position; anything else one per sample */
+    int seq = lo->out.ndim == 2 && lo->out.dims[1] == net->classes;
+    net->label_len = seq ? lo->out.dims[0] : 1;
+    if (!seq && layer_shape_numel(lo->out) != (size_t)net->classes) {
         char s[64];
-        return dlcl__err(DLCL_ERR_SHAPE, "%s: the loss reads [%s], which outputs %s = %zu values per sample, but [net] classes = %d",
+        return dlcl__err(DLCL_ERR_SHAPE, "%s: the loss reads [%s], which outputs %s = %zu values per sample, but [net] "
+                         "classes = %d (a sequence output is T x classes)",
                          cfg_where(c, lo->line, where, sizeof where), lo->name, layer_shape_str(lo->out, s, sizeof s),
                          layer_shape_numel(lo->out), net->classes);
     }
+    if (seq && net->input.dtype == DLCL_INT32 && net->label_len != net->input.dims[0])
+        return dlcl__err(DLCL_ERR_SHAPE, "%s: the loss reads [%s], %d positions, but the input has %d: each position "
+                         "predicts the next token of the input", cfg_where(c, lo->line, where, sizeof where), lo->name,
+                         net->label_len, net->input.dims[0]);
     net->output = out;
     return DLCL_OK;
 }
@@ -354,7 +405,8 @@ static dlcl_status plan_gradients(dlcl_net *net)
     }
     for (size_t i = 0; i < n; i++) {
         const layer *l = &net->layers[i];
-        needs[i] = l->param_count > 0;
+        needs[i] = false; /* trainable tensors of its own, or tied to another's */
+        for (int p = 0; p < l->n_params; p++) needs[i] = needs[i] || l->params[p].region == LAYER_PARAM;
         for (int k = 0; k < l->n_in; k++)
             if (l->in_node[k] >= 0) needs[i] = needs[i] || needs[l->in_node[k]];
     }
@@ -399,6 +451,7 @@ static void assign_offsets(dlcl_net *net)
             for (int p = 0; p < l->n_params; p++) {
                 layer_param *lp = &l->params[p];
                 bool decay = !net_param_no_decay(net, l, lp);
+                if (lp->tie) continue; /* tie_tensors points it at the other's */
                 if (lp->region == LAYER_PARAM && decay == (pass == 0)) {
                     lp->off = off[LAYER_PARAM];
                     off[LAYER_PARAM] += lp->numel;
@@ -412,6 +465,45 @@ static void assign_offsets(dlcl_net *net)
     net->n_params = off[LAYER_PARAM];
     net->n_buffers = off[LAYER_BUFFER];
     net->n_counters = off[LAYER_COUNTER];
+}
+
+/* Weight tying: a tensor with tie = NAME shares the storage of layer NAME's tensor of the
+ * same suffix, which must have its shape. Of the layers that share one tensor, the last in
+ * topological order runs its backward first and writes the gradient; the others add to it. */
+static dlcl_status tie_tensors(dlcl_net *net)
+{
+    const cfg *c = &net->cfg;
+    char where[64], a[64], b[64];
+    for (size_t i = 0; i < net->n_layers; i++) {
+        layer *l = &net->layers[i];
+        for (int p = 0; p < l->n_params; p++) {
+            layer_param *lp = &l->params[p];
+            if (lp->tie == NULL) continue;
+            int line = key_line(c, l->name, "tie", l->line);
+            int j = find_layer(net, lp->tie);
+            layer *src = j < 0 ? NULL : &net->layers[j];
+            int q = -1;
+            for (int k = 0; src && k < src->n_params; k++)
+                if (strcmp(src->params[k].suffix, lp->suffix) == 0 && src->params[k].tie == NULL) q = k;
+            if (src == NULL || src == l || q < 0 || src->params[q].region != LAYER_PARAM)
+                return dlcl__err(DLCL_ERR_CONFIG, "%s: [%s] tie = %s: %s", cfg_where(c, line, where, sizeof where), l->name,
+                                 lp->tie, src == NULL ? "no layer of that name" : src == l ? "a layer cannot tie to itself"
+                                 : "that layer has no trainable tensor of the same name to share");
+            layer_param *sp = &src->params[q];
+            layer_shape ls = {lp->ndim, {0}, DLCL_FLOAT32}, ss = {sp->ndim, {0}, DLCL_FLOAT32};
+            for (int d = 0; d < lp->ndim && d < LAYER_MAX_DIMS; d++) ls.dims[d] = (int)lp->dims[d];
+            for (int d = 0; d < sp->ndim && d < LAYER_MAX_DIMS; d++) ss.dims[d] = (int)sp->dims[d];
+            if (!layer_shape_equal(ls, ss))
+                return dlcl__err(DLCL_ERR_SHAPE, "%s: [%s] tie = %s: its %s is %s, but [%s].%s is %s",
+                                 cfg_where(c, line, where, sizeof where), l->name, lp->tie, lp->suffix,
+                                 layer_shape_str(ls, a, sizeof a), src->name, sp->suffix, layer_shape_str(ss, b, sizeof b));
+            lp->off = sp->off;
+            /* the later layer's backward runs first: it writes, the earlier one adds */
+            if ((size_t)j < i) src->accumulate |= 1u << q;
+            else l->accumulate |= 1u << p;
+        }
+    }
+    return DLCL_OK;
 }
 
 dlcl_status net_build_graph(dlcl_net *net)
@@ -428,5 +520,6 @@ dlcl_status net_build_graph(dlcl_net *net)
     if ((st = check_output(net, &file_last)) != DLCL_OK) return st;
     if ((st = resolve_aliases(net)) != DLCL_OK) return st;
     assign_offsets(net);
+    if ((st = tie_tensors(net)) != DLCL_OK) return st;
     return plan_gradients(net);
 }

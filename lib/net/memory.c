@@ -166,7 +166,7 @@ static void point_aliases(dlcl_net *net)
 /* Per-layer state (alloc), the shared workspace, labels, loss statistics and host scratch. */
 static dlcl_status alloc_common(dlcl_net *net)
 {
-    size_t B = (size_t)net->batch, n = net->n_layers, ws = 0;
+    size_t B = (size_t)net->batch, n = net->n_layers, ws = 0, rows = B * (size_t)net->label_len;
     dlcl_status st = DLCL_OK;
     for (size_t i = 0; st == DLCL_OK && i < n; i++) {
         layer *l = &net->layers[i];
@@ -175,15 +175,15 @@ static dlcl_status alloc_common(dlcl_net *net)
         if (l->ws_floats > ws) ws = l->ws_floats;
     }
     if (st == DLCL_OK) st = alloc_buf(net, ws, "workspace", &net->ws);
-    if (st == DLCL_OK) st = alloc_buf(net, 2 * B, "loss statistics", &net->stats);
+    if (st == DLCL_OK) st = alloc_buf(net, 2 * rows, "loss statistics", &net->stats);
     net->nf_bytes = (1 + 2 * n) * sizeof(int);
-    net->device_bytes += B * sizeof(int32_t) + net->nf_bytes;
-    if (st == DLCL_OK) st = rt_buffer_acquire(net->ctx, B * sizeof(int32_t), "labels", &net->labels);
+    net->device_bytes += rows * sizeof(int32_t) + net->nf_bytes;
+    if (st == DLCL_OK) st = rt_buffer_acquire(net->ctx, rows * sizeof(int32_t), "labels", &net->labels);
     if (st == DLCL_OK) st = rt_buffer_acquire(net->ctx, net->nf_bytes, "numerics flags", &net->nf_flags);
     if (st != DLCL_OK) return st;
     net->nf_host = malloc(net->nf_bytes);
-    net->stats_host = malloc(2 * B * sizeof(float));
-    net->host_scratch = malloc(B * (size_t)net->classes * sizeof(float));
+    net->stats_host = malloc(2 * rows * sizeof(float));
+    net->host_scratch = malloc(B * (size_t)net->classes * sizeof(float)); /* B rows of logits at a time */
     net->counters = calloc(net->n_counters ? net->n_counters : 1, sizeof *net->counters);
     if (!net->stats_host || !net->host_scratch || !net->nf_host || !net->counters) return oom();
     return DLCL_OK;

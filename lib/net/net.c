@@ -82,7 +82,7 @@ static dlcl_status init_region(dlcl_net *net, layer_region region, size_t n, cl_
         const layer *l = &net->layers[i];
         for (int p = 0; p < l->n_params; p++) {
             const layer_param *lp = &l->params[p];
-            if (lp->region != region) continue;
+            if (lp->region != region || lp->tie) continue;
             float *dst = h + lp->off, bound = 1.0f / sqrtf(lp->fan_in > 0 ? lp->fan_in : 1.0f);
             for (size_t j = 0; j < lp->numel; j++) {
                 switch (lp->init) {
@@ -240,6 +240,7 @@ dlcl_status dlcl_net_get_info(const dlcl_net *net, dlcl_net_info *o)
     o->n_buffers = net->n_buffers;
     o->output = net->output_name;
     o->optimizer = net->optim.type->name;
+    o->labels_per_sample = net->label_len;
     return DLCL_OK;
 }
 

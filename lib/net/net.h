@@ -11,13 +11,15 @@ typedef enum net_data_format {
     NET_DATA_CIFAR,
     NET_DATA_FOLDER,
     NET_DATA_SYNTHETIC,
+    NET_DATA_TOKENS,
+    NET_DATA_TEXT,
     NET_DATA_FORMAT_COUNT
 } net_data_format;
 
 typedef struct net_data_cfg {
     net_data_format format;
     char *paths[DLCL_SPLIT_COUNT][2]; /* idx: [split][0 images, 1 labels], resolved against the config dir */
-    const char *files[DLCL_SPLIT_COUNT]; /* cifar, folder: the train= / test= value as written (owned by
+    const char *files[DLCL_SPLIT_COUNT]; /* cifar, folder, tokens, text: the train= / test= value as written (owned by
                                           * net->cfg), resolved when a loader opens it */
     double scale;
     int n_mean, n_std; /* 1 (every channel) or the input's channels */
@@ -56,6 +58,8 @@ struct dlcl_net {
     double checkpoint_seconds; /* at most this long between checkpoints */
     int check_numerics;        /* 1: test every layer's output for NaN/Inf after each batch */
     int batch, epochs, classes;
+    int label_len;     /* labels per sample: T for a sequence output (T x classes), else 1 */
+    int vocab;         /* token input: ids must be below this (the smallest vocab of its readers) */
     layer_shape input;
     const char *output_name; /* [net] output, or the last layer */
     int output;              /* node the loss reads (an alias resolved to its source) */
@@ -126,10 +130,10 @@ void net_free_buffers(dlcl_net *net);
 dlcl_status net_parse_data(dlcl_net *net);
 
 /* run.c */
-dlcl_status net_forward(dlcl_net *net, const float *x, int count, int training, const net_step_opts *o);
+dlcl_status net_forward(dlcl_net *net, const void *x, int count, int training, const net_step_opts *o);
 /* The one training step: upload, forward, loss, backward (gradients of every reader
  * summed), numerical checks, optimizer step. */
-dlcl_status net_train_step(dlcl_net *net, const float *x, const int32_t *y, int count, const net_step_opts *o,
+dlcl_status net_train_step(dlcl_net *net, const void *x, const int32_t *y, int count, const net_step_opts *o,
                            double *loss_sum, int *correct);
 
 #endif

@@ -50,6 +50,7 @@ static layer_io make_io(dlcl_net *net, size_t i, int count, int training, op_buf
     io.counters = net->counters;
     io.ws = net->ws;
     io.seed = dlcl__mix64(net->seed ^ dlcl__mix64(net->step * 0x100000001b3ull + i + 1));
+    io.accumulate = l->accumulate;
     return io;
 }
 
@@ -74,9 +75,24 @@ static dlcl_status run_layer_forward(dlcl_net *net, size_t i, int count, int tra
     return st == DLCL_OK ? DLCL_OK : layer_err(st, "forward", l, count);
 }
 
-dlcl_status net_forward(dlcl_net *net, const float *x, int count, int training, const net_step_opts *o)
+/* Token ids outside the vocabulary of the layers that read them would index out of their
+ * tables: the first one is an error naming the sample and position. */
+static dlcl_status check_tokens(const dlcl_net *net, const int32_t *x, int count)
 {
-    size_t n = (size_t)count * layer_shape_numel(net->input);
+    if (net->input.dtype != DLCL_INT32) return DLCL_OK;
+    size_t T = layer_shape_numel(net->input);
+    for (size_t i = 0; i < (size_t)count * T; i++)
+        if (x[i] < 0 || x[i] >= net->vocab)
+            return dlcl__err(DLCL_ERR_INVALID_ARG, "token %d at position %zu of sample %zu is outside 0..%d (the "
+                             "vocabulary of the layers that read the input)", (int)x[i], i % T, i / T, net->vocab - 1);
+    return DLCL_OK;
+}
+
+dlcl_status net_forward(dlcl_net *net, const void *x, int count, int training, const net_step_opts *o)
+{
+    size_t n = (size_t)count * layer_shape_numel(net->input); /* float32 or int32: 4 bytes each */
+    dlcl_status st0 = check_tokens(net, x, count);
+    if (st0 != DLCL_OK) return st0;
     cl_int err = clEnqueueWriteBuffer(net->ctx->queue, net->in.mem, CL_FALSE, 0, n * sizeof(float), x, 0, NULL, NULL);
     if (err != CL_SUCCESS) return dlcl__cl_err(err, "clEnqueueWriteBuffer (network input)");
     for (size_t i = 0; i < net->n_layers; i++) {
@@ -105,11 +121,17 @@ static dlcl_status run_layer_backward(dlcl_net *net, size_t i, int count)
 
 static dlcl_status upload_labels(dlcl_net *net, const int32_t *y, int count)
 {
-    for (int i = 0; i < count; i++)
-        if (y[i] < 0 || y[i] >= net->classes)
-            return dlcl__err(DLCL_ERR_INVALID_ARG, "label %d of sample %d is outside 0..%d", (int)y[i], i, net->classes - 1);
-    cl_int err = clEnqueueWriteBuffer(net->ctx->queue, net->labels, CL_FALSE, 0, (size_t)count * sizeof(int32_t), y, 0,
-                                      NULL, NULL);
+    size_t L = (size_t)net->label_len, rows = (size_t)count * L;
+    for (size_t i = 0; i < rows; i++)
+        if (y[i] < 0 || y[i] >= net->classes) {
+            if (L == 1)
+                return dlcl__err(DLCL_ERR_INVALID_ARG, "label %d of sample %zu is outside 0..%d", (int)y[i], i,
+                                 net->classes - 1);
+            return dlcl__err(DLCL_ERR_INVALID_ARG, "label %d at position %zu of sample %zu is outside 0..%d", (int)y[i],
+                             i % L, i / L, net->classes - 1);
+        }
+    cl_int err = clEnqueueWriteBuffer(net->ctx->queue, net->labels, CL_FALSE, 0, rows * sizeof(int32_t), y, 0, NULL,
+                                      NULL);
     return err == CL_SUCCESS ? DLCL_OK : dlcl__cl_err(err, "clEnqueueWriteBuffer (labels)");
 }
 
@@ -183,12 +205,13 @@ static dlcl_status check_numerics(dlcl_net *net, int count, int grads)
  * loss is an error naming where it started (this batch's outputs are still in act[]). */
 static dlcl_status read_stats(dlcl_net *net, int count, int training, double *loss_sum, int *correct)
 {
-    cl_int err = clEnqueueReadBuffer(net->ctx->queue, net->stats.mem, CL_TRUE, 0, 2 * (size_t)count * sizeof(float),
+    int rows = count * net->label_len; /* a loss and a hit per label: per token for a sequence net */
+    cl_int err = clEnqueueReadBuffer(net->ctx->queue, net->stats.mem, CL_TRUE, 0, 2 * (size_t)rows * sizeof(float),
                                      net->stats_host, 0, NULL, NULL);
     if (err != CL_SUCCESS) return dlcl__cl_err(err, "clEnqueueReadBuffer (loss)");
     double sum = 0;
     int hits = 0;
-    for (int i = 0; i < count; i++) {
+    for (int i = 0; i < rows; i++) {
         sum += net->stats_host[2 * i];
         hits += net->stats_host[2 * i + 1] > 0.5f;
     }
@@ -226,7 +249,7 @@ static dlcl_status optimizer_step(dlcl_net *net, const net_step_opts *o)
     return st;
 }
 
-dlcl_status net_train_step(dlcl_net *net, const float *x, const int32_t *y, int count, const net_step_opts *o,
+dlcl_status net_train_step(dlcl_net *net, const void *x, const int32_t *y, int count, const net_step_opts *o,
                            double *loss_sum, int *correct)
 {
     dlcl_status st = upload_labels(net, y, count);
@@ -235,8 +258,9 @@ dlcl_status net_train_step(dlcl_net *net, const float *x, const int32_t *y, int 
     if (st != DLCL_OK) return st;
     size_t out = (size_t)net->output;
     op_buf grad = net->needs_grad[out] ? net->dact[out] : op_b(NULL, 0);
-    st = op_softmax_xent_smooth(net->ctx, net->act[out], net->labels, count, net->classes,
-                                (float)net->optim.label_smoothing, 1.0f / (float)count, grad, net->stats);
+    int rows = count * net->label_len; /* the mean over every label: per token for a sequence net */
+    st = op_softmax_xent_smooth(net->ctx, net->act[out], net->labels, rows, net->classes,
+                                (float)net->optim.label_smoothing, 1.0f / (float)rows, grad, net->stats);
     if (st == DLCL_OK) st = after(o, NET_PHASE_LOSS, 0);
     for (size_t i = net->n_layers; i-- > 0 && st == DLCL_OK;) {
         if (net_is_alias(net, i)) continue;
@@ -251,7 +275,7 @@ dlcl_status net_train_step(dlcl_net *net, const float *x, const int32_t *y, int 
     return read_stats(net, count, 1, loss_sum, correct);
 }
 
-dlcl_status dlcl_net_train_batch(dlcl_net *net, const float *x, const int32_t *y, int count, double *loss_sum,
+dlcl_status dlcl_net_train_batch(dlcl_net *net, const void *x, const int32_t *y, int count, double *loss_sum,
                                  int *correct)
 {
     dlcl_status st = check_batch(net, x, count, "dlcl_net_train_batch");
@@ -261,18 +285,19 @@ dlcl_status dlcl_net_train_batch(dlcl_net *net, const float *x, const int32_t *y
     return st;
 }
 
-static dlcl_status read_logits(dlcl_net *net, int count, float *dst)
+static dlcl_status read_logits(dlcl_net *net, size_t row0, size_t rows, float *dst)
 {
+    size_t C = (size_t)net->classes;
     cl_int err = clEnqueueReadBuffer(net->ctx->queue, net->act[net->output].mem, CL_TRUE,
-                                     net->act[net->output].off * sizeof(float),
-                                     (size_t)count * (size_t)net->classes * sizeof(float), dst, 0, NULL, NULL);
+                                     (net->act[net->output].off + row0 * C) * sizeof(float), rows * C * sizeof(float),
+                                     dst, 0, NULL, NULL);
     return err == CL_SUCCESS ? DLCL_OK : dlcl__cl_err(err, "clEnqueueReadBuffer (logits)");
 }
 
-static void argmax_rows(const float *logits, int count, int classes, int32_t *pred)
+static void argmax_rows(const float *logits, size_t count, int classes, int32_t *pred)
 {
-    for (int i = 0; i < count; i++) {
-        const float *r = logits + (size_t)i * classes;
+    for (size_t i = 0; i < count; i++) {
+        const float *r = logits + i * (size_t)classes;
         int best = 0;
         for (int c = 1; c < classes; c++)
             if (r[c] > r[best]) best = c;
@@ -280,37 +305,49 @@ static void argmax_rows(const float *logits, int count, int classes, int32_t *pr
     }
 }
 
-dlcl_status dlcl_net_eval_batch(dlcl_net *net, const float *x, const int32_t *y, int count, double *loss_sum,
+/* The argmax of each of the count * label_len rows of logits, read batch rows at a time. */
+static dlcl_status predict_rows(dlcl_net *net, int count, int32_t *pred)
+{
+    size_t rows = (size_t)count * (size_t)net->label_len, B = (size_t)net->batch;
+    dlcl_status st = DLCL_OK;
+    for (size_t r = 0; r < rows && st == DLCL_OK; r += B) {
+        size_t n = rows - r < B ? rows - r : B;
+        st = read_logits(net, r, n, net->host_scratch);
+        if (st == DLCL_OK) argmax_rows(net->host_scratch, n, net->classes, pred + r);
+    }
+    return st;
+}
+
+dlcl_status dlcl_net_eval_batch(dlcl_net *net, const void *x, const int32_t *y, int count, double *loss_sum,
                                 int *correct, int32_t *pred)
 {
     dlcl_status st = check_batch(net, x, count, "dlcl_net_eval_batch");
     if (st == DLCL_OK && y == NULL) st = dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_eval_batch: y is NULL");
     if (st == DLCL_OK) st = upload_labels(net, y, count);
     if (st == DLCL_OK) st = net_forward(net, x, count, 0, NULL);
-    if (st == DLCL_OK && pred != NULL) {
-        st = read_logits(net, count, net->host_scratch);
-        if (st == DLCL_OK) argmax_rows(net->host_scratch, count, net->classes, pred);
-    }
+    if (st == DLCL_OK && pred != NULL) st = predict_rows(net, count, pred);
+    int rows = count * net->label_len;
     if (st == DLCL_OK)
-        st = op_softmax_xent(net->ctx, net->act[net->output], net->labels, count, net->classes, 1.0f / (float)count,
+        st = op_softmax_xent(net->ctx, net->act[net->output], net->labels, rows, net->classes, 1.0f / (float)rows,
                              op_b(NULL, 0), net->stats);
     if (st == DLCL_OK) st = read_stats(net, count, 0, loss_sum, correct);
     return st;
 }
 
-dlcl_status dlcl_net_logits(dlcl_net *net, const float *x, int count, float *logits)
+dlcl_status dlcl_net_logits(dlcl_net *net, const void *x, int count, float *logits)
 {
     dlcl_status st = check_batch(net, x, count, "dlcl_net_logits");
     if (st == DLCL_OK && logits == NULL) st = dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_logits: logits is NULL");
     if (st == DLCL_OK) st = net_forward(net, x, count, 0, NULL);
-    if (st == DLCL_OK) st = read_logits(net, count, logits);
+    if (st == DLCL_OK) st = read_logits(net, 0, (size_t)count * (size_t)net->label_len, logits);
     return st;
 }
 
-dlcl_status dlcl_net_predict(dlcl_net *net, const float *x, int count, float *probs)
+dlcl_status dlcl_net_predict(dlcl_net *net, const void *x, int count, float *probs)
 {
     dlcl_status st = dlcl_net_logits(net, x, count, probs);
     if (st != DLCL_OK) return st;
+    count *= net->label_len;
     for (int i = 0; i < count; i++) { /* softmax on the host: count*classes is small */
         float *r = probs + (size_t)i * net->classes, m = r[0];
         double sum = 0;
@@ -346,7 +383,7 @@ static dlcl_status profile_lap(void *user, net_phase phase, size_t layer)
     return DLCL_OK;
 }
 
-dlcl_status dlcl_net_profile(dlcl_net *net, const float *x, const int32_t *y, int count, int reps,
+dlcl_status dlcl_net_profile(dlcl_net *net, const void *x, const int32_t *y, int count, int reps,
                              dlcl_layer_timing *layers, double *loss_ms, double *step_ms)
 {
     dlcl_status st = check_batch(net, x, count, "dlcl_net_profile");
