@@ -352,6 +352,15 @@ DLCL_API dlcl_status dlcl_net_save(dlcl_net *net, const char *path, int epochs_d
  * *epochs_done (may be NULL) receives the epoch count (else 0). */
 DLCL_API dlcl_status dlcl_net_load(dlcl_net *net, const char *path, int with_state, int *epochs_done);
 
+/* Starts training from pretrained weights (fine-tuning): loads the tensors of path as
+ * dlcl_net_load does, with the optimizer state and step left as they are (fresh). Hugging
+ * Face's conventions are accepted: a "transformer." prefix on every name, the attention's
+ * mask buffers (".attn.bias", ".attn.masked_bias") and a tied head's weight (lm_head.weight)
+ * are ignored. partial = 0: a tensor the file lacks is an error naming it; partial = 1: it
+ * keeps its initial value, and missing (cap bytes, may be NULL) receives the names of those,
+ * comma-separated. */
+DLCL_API dlcl_status dlcl_net_init_from(dlcl_net *net, const char *path, int partial, char *missing, size_t cap);
+
 /* Where training stands: enough to continue exactly where it stopped (the shuffle is a
  * function of seed and epoch, dropout of seed and step; the step counter is saved too). */
 typedef struct dlcl_train_progress {

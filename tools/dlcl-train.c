@@ -1,4 +1,4 @@
-/* dlcl-train config.ini [--set section.key=value]... [--resume FILE]
+/* dlcl-train config.ini [--set section.key=value]... [--resume FILE | --init WEIGHTS [--init-partial]]
  * Trains the network of an INI file, with a progress bar, a test evaluation, a checkpoint
  * and a metrics CSV line per epoch, and checkpoints inside epochs every [net]
  * checkpoint_every batches or checkpoint_seconds seconds. Ctrl-C saves and stops; --resume
@@ -22,11 +22,15 @@ static void on_sigint(int sig)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: dlcl-train CONFIG.ini [--set section.key=value]... [--resume CHECKPOINT] [--expand]\n"
+    fprintf(f, "usage: dlcl-train CONFIG.ini [--set section.key=value]... [--resume CHECKPOINT]\n"
+               "                  [--init WEIGHTS.safetensors [--init-partial]] [--expand]\n"
                "  --set      override any key of the config (repeatable), e.g. --set net.epochs=1;\n"
                "             --set vars.NAME=value changes a [vars] variable before the config is expanded\n"
                "  --expand   print the config with [vars], [for] blocks and if= expanded, and exit\n"
                "  --resume   continue from a checkpoint written by dlcl-train (weights + .state)\n"
+               "  --init     start from pretrained weights (a dlcl, PyTorch or Hugging Face safetensors file)\n"
+               "             with a fresh optimizer: fine-tuning; a tensor the file lacks is an error\n"
+               "  --init-partial  with --init: tensors the file lacks keep their initial values (listed)\n"
                "environment: DLCL_DEVICE (platform:device or name), DLCL_KERNEL_DIR, DLCL_CACHE_DIR\n");
 }
 
@@ -123,8 +127,8 @@ static char *metrics_path(const char *ckpt)
 
 int main(int argc, char **argv)
 {
-    const char *config = NULL, *resume = NULL;
-    int expand = 0;
+    const char *config = NULL, *resume = NULL, *init = NULL;
+    int expand = 0, init_partial = 0;
     const char **sets = calloc((size_t)argc, sizeof *sets);
     size_t n_sets = 0;
     if (sets == NULL) return 1;
@@ -140,6 +144,10 @@ int main(int argc, char **argv)
             expand = 1;
         } else if (strcmp(argv[i], "--resume") == 0 && i + 1 < argc) {
             resume = argv[++i];
+        } else if (strcmp(argv[i], "--init") == 0 && i + 1 < argc) {
+            init = argv[++i];
+        } else if (strcmp(argv[i], "--init-partial") == 0) {
+            init_partial = 1;
         } else if (argv[i][0] == '-' || config != NULL) {
             fprintf(stderr, "dlcl-train: unexpected argument '%s'\n", argv[i]);
             usage(stderr);
@@ -148,7 +156,11 @@ int main(int argc, char **argv)
             config = argv[i];
         }
     }
-    if (config == NULL) {
+    if (config == NULL || (init && resume) || (init_partial && !init)) {
+        if (config != NULL)
+            fprintf(stderr, "dlcl-train: %s\n", init && resume ? "--init starts a new run and --resume continues one: "
+                                                                 "give one of them"
+                                                               : "--init-partial goes with --init WEIGHTS");
         usage(stderr);
         return 2;
     }
@@ -177,8 +189,17 @@ int main(int argc, char **argv)
     /* every data file is read and validated before the first step */
     if ((s = dlcl_loader_create(net, DLCL_SPLIT_TRAIN, &train)) != DLCL_OK) goto fail;
     if ((s = dlcl_loader_create(net, DLCL_SPLIT_TEST, &test)) != DLCL_OK) goto fail;
-    printf("data: %zu training and %zu test images\n", dlcl_loader_samples(train), dlcl_loader_samples(test));
+    if (info.labels_per_sample > 1)
+        printf("data: %zu training and %zu test windows of %d tokens\n", dlcl_loader_samples(train),
+               dlcl_loader_samples(test), info.labels_per_sample);
+    else
+        printf("data: %zu training and %zu test images\n", dlcl_loader_samples(train), dlcl_loader_samples(test));
     dlcl_train_progress at = {0};
+    if (init != NULL) {
+        char missing[4096];
+        if ((s = dlcl_net_init_from(net, init, init_partial, missing, sizeof missing)) != DLCL_OK) goto fail;
+        printf("initialised from %s%s%s\n", init, missing[0] ? "; left at their initial values: " : "", missing);
+    }
     if (resume != NULL) {
         if ((s = dlcl_net_load_progress(net, resume, &at)) != DLCL_OK) goto fail;
         if ((size_t)at.batches_done > dlcl_loader_batches(train)) {

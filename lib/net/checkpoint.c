@@ -187,31 +187,97 @@ static dlcl_status shape_error(const char *path, const st_tensor *t, const layer
     return dlcl__err(DLCL_ERR_CHECKPOINT, "%s: tensor '%s' has shape [%s], the net needs [%s]", path, t->name, got, want);
 }
 
-/* Copies every tensor of the list (names from list_tensors) from f into the host copies;
- * strict: each must be present with its shape, and f may hold no other tensor under the
- * list's prefix. A missing one named alt (old files' "momentum." names) is looked up there. */
-static dlcl_status match(const st_file *f, const char *path, const st_tensor *want, size_t n, const char *prefix,
-                         const char *alt_prefix)
+/* How match treats a file's names. */
+typedef struct match_opts {
+    const char *alt_prefix; /* a missing tensor is looked up under this prefix too (old "momentum." names) */
+    int weights;            /* the user's weights (prefix ""): Hugging Face's conventions apply, see below */
+    int partial;            /* a missing tensor keeps its value and is listed in missing (cap bytes) */
+    char *missing;
+    size_t cap;
+} match_opts;
+
+/* Hugging Face's files name a model's tensors with a "transformer." prefix (GPT2LMHeadModel)
+ * or without (GPT2Model), and carry the attention's causal masks (".attn.bias",
+ * ".attn.masked_bias") as buffers: those are not parameters and are ignored. */
+#define HF_PREFIX "transformer."
+static bool hf_ignored(const char *name)
 {
-    size_t matched = 0, plen = strlen(prefix);
-    char alt[NAME_CAP + 16];
-    for (size_t i = 0; i < n; i++) {
-        const st_tensor *t = st_find(f, want[i].name);
-        if (t == NULL && alt_prefix != NULL) { /* state.<name>.momentum_buffer was momentum.<name> */
-            const char *base = want[i].name + plen, *dot = strrchr(base, '.');
-            snprintf(alt, sizeof alt, "%s%.*s", alt_prefix, (int)(dot ? dot - base : (long)strlen(base)), base);
-            if ((t = st_find(f, alt)) != NULL) matched--; /* not under prefix: not counted below */
+    size_t n = strlen(name);
+    static const char *const masks[] = {".attn.bias", ".attn.masked_bias"};
+    for (size_t i = 0; i < DLCL__ARRAY_LEN(masks); i++) {
+        size_t m = strlen(masks[i]);
+        if (n >= m && strcmp(name + n - m, masks[i]) == 0) return true;
+    }
+    return false;
+}
+
+/* A tied tensor's own name (lm_head.weight: the head that shares the token embedding) in a
+ * file is the same data again, and is ignored. */
+static bool is_tied_name(const dlcl_net *net, const char *name)
+{
+    char buf[NAME_CAP];
+    for (size_t i = 0; i < net->n_layers; i++) {
+        const layer *l = &net->layers[i];
+        for (int p = 0; p < l->n_params; p++) {
+            if (l->params[p].tie == NULL) continue;
+            tensor_name(buf, "", l, &l->params[p], NULL);
+            if (strcmp(buf, name) == 0 || (strncmp(name, HF_PREFIX, strlen(HF_PREFIX)) == 0 &&
+                                           strcmp(buf, name + strlen(HF_PREFIX)) == 0))
+                return true;
         }
-        if (t == NULL) return dlcl__err(DLCL_ERR_CHECKPOINT, "%s: tensor '%s' is missing", path, want[i].name);
-        if (t->dtype != want[i].dtype)
-            return dlcl__err(DLCL_ERR_CHECKPOINT, "%s: tensor '%s' is %s, the net needs %s", path, want[i].name,
-                             st_dtype_names[t->dtype], want[i].dtype == ST_I64 ? "int64" : "float32");
+    }
+    return false;
+}
+
+static void list_missing(const match_opts *o, const char *name)
+{
+    size_t at = strlen(o->missing);
+    if (at + 4 < o->cap) snprintf(o->missing + at, o->cap - at, "%s%s", at ? ", " : "", name);
+}
+
+/* Copies every tensor of the list (names from list_tensors) from f into the host copies;
+ * each must be present with its shape (unless o->partial), and f may hold no other tensor
+ * under the list's prefix. */
+static dlcl_status match(const dlcl_net *net, const st_file *f, const char *path, const st_tensor *want, size_t n,
+                         const char *prefix, const match_opts *o)
+{
+    size_t plen = strlen(prefix);
+    char alt[NAME_CAP + 16];
+    bool *used = calloc(f->count + 1, sizeof *used);
+    if (used == NULL) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    dlcl_status st = DLCL_OK;
+    for (size_t i = 0; i < n && st == DLCL_OK; i++) {
+        const st_tensor *t = st_find(f, want[i].name);
+        if (t == NULL && o->alt_prefix != NULL) { /* state.<name>.momentum_buffer was momentum.<name> */
+            const char *base = want[i].name + plen, *dot = strrchr(base, '.');
+            snprintf(alt, sizeof alt, "%s%.*s", o->alt_prefix, (int)(dot ? dot - base : (long)strlen(base)), base);
+            t = st_find(f, alt);
+        }
+        if (t == NULL && o->weights) {
+            snprintf(alt, sizeof alt, HF_PREFIX "%s", want[i].name);
+            t = st_find(f, alt);
+        }
+        if (t == NULL) {
+            if (o->partial) {
+                list_missing(o, want[i].name);
+                continue;
+            }
+            st = dlcl__err(DLCL_ERR_CHECKPOINT, "%s: tensor '%s' is missing", path, want[i].name);
+            break;
+        }
+        used[t - f->tensors] = true;
+        if (t->dtype != want[i].dtype) {
+            st = dlcl__err(DLCL_ERR_CHECKPOINT, "%s: tensor '%s' is %s, the net needs %s", path, want[i].name,
+                           st_dtype_names[t->dtype], want[i].dtype == ST_I64 ? "int64" : "float32");
+            break;
+        }
         bool same = t->ndim == want[i].ndim;
         for (int d = 0; same && d < t->ndim; d++) same = t->dims[d] == want[i].dims[d];
         if (!same) {
             layer_param lp = {.ndim = want[i].ndim};
             memcpy(lp.dims, want[i].dims, sizeof lp.dims);
-            return shape_error(path, t, &lp);
+            st = shape_error(path, t, &lp);
+            break;
         }
         size_t numel = 1;
         for (int d = 0; d < t->ndim; d++) numel *= (size_t)t->dims[d];
@@ -219,39 +285,47 @@ static dlcl_status match(const st_file *f, const char *path, const st_tensor *wa
             memcpy(want[i].i64, t->i64, numel * sizeof *t->i64);
         else
             memcpy(want[i].data, t->data, numel * sizeof(float));
-        matched++;
     }
-    size_t with_prefix = 0;
-    for (size_t i = 0; i < f->count; i++) with_prefix += strncmp(f->tensors[i].name, prefix, plen) == 0;
-    if (matched == with_prefix) return DLCL_OK;
-    for (size_t i = 0; i < f->count; i++) {
-        if (strncmp(f->tensors[i].name, prefix, plen) != 0) continue;
-        bool known = false;
-        for (size_t j = 0; j < n && !known; j++) known = strcmp(want[j].name, f->tensors[i].name) == 0;
-        if (!known) return dlcl__err(DLCL_ERR_CHECKPOINT, "%s: tensor '%s' is not a parameter of this net", path,
-                                     f->tensors[i].name);
+    for (size_t i = 0; i < f->count && st == DLCL_OK; i++) {
+        const char *name = f->tensors[i].name;
+        if (used[i] || strncmp(name, prefix, plen) != 0) continue;
+        if (o->alt_prefix && strncmp(name, o->alt_prefix, strlen(o->alt_prefix)) == 0) continue;
+        if (o->weights && (hf_ignored(name) || is_tied_name(net, name))) continue;
+        st = dlcl__err(DLCL_ERR_CHECKPOINT, "%s: tensor '%s' is not a parameter of this net", path, name);
     }
-    return DLCL_OK;
+    free(used);
+    return st;
 }
 
 /* What scatter loads from a file. */
-enum { LOAD_TENSORS = 1, LOAD_STATE = 2 };
+enum { LOAD_TENSORS = 1, LOAD_STATE = 2, LOAD_PARTIAL = 4 };
 
 /* Loads from f into the device regions: the tensors (names under prefix, "" or "param.")
- * and/or the optimizer state ("state.<tensor>.<name>"; old files' "momentum.<tensor>"). */
-static dlcl_status scatter(dlcl_net *net, const st_file *f, const char *path, const char *prefix, int what)
+ * and/or the optimizer state ("state.<tensor>.<name>"; old files' "momentum.<tensor>").
+ * LOAD_PARTIAL: tensors the file lacks keep their values and are listed in missing. */
+static dlcl_status scatter(dlcl_net *net, const st_file *f, const char *path, const char *prefix, int what,
+                           char *missing, size_t cap)
 {
     bool state = what & LOAD_STATE, tensors_too = what & LOAD_TENSORS;
-    size_t nt = count_tensors(net), cap = nt * (1 + (size_t)net->n_state) + 1;
+    size_t nt = count_tensors(net), cap_t = nt * (1 + (size_t)net->n_state) + 1;
     host_regions h;
     dlcl_status st = host_alloc(net, &h, state);
     if (st != DLCL_OK) return st;
-    st_tensor *tensors = calloc(cap, sizeof *tensors);
-    char (*names)[NAME_CAP] = calloc(cap, sizeof *names);
+    st_tensor *tensors = calloc(cap_t, sizeof *tensors);
+    char (*names)[NAME_CAP] = calloc(cap_t, sizeof *names);
     if (!tensors || !names) st = dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    if (st == DLCL_OK && (what & LOAD_PARTIAL)) { /* start from the values the file does not replace */
+        st = transfer(net, false, net->params, h.params, net->n_params, "clEnqueueReadBuffer (checkpoint)");
+        if (st == DLCL_OK)
+            st = transfer(net, false, net->buffers, h.buffers, net->n_buffers, "clEnqueueReadBuffer (checkpoint)");
+        if (st == DLCL_OK) memcpy(h.counters, net->counters, net->n_counters * sizeof *net->counters);
+    }
     size_t n = st == DLCL_OK ? list_tensors(net, &h, prefix, state, tensors, names) : 0;
-    if (st == DLCL_OK && tensors_too) st = match(f, path, tensors, nt, prefix, NULL);
-    if (st == DLCL_OK && state) st = match(f, path, tensors + nt, n - nt, "state.", "momentum.");
+    match_opts mo = {.weights = prefix[0] == '\0', .partial = (what & LOAD_PARTIAL) != 0, .missing = missing, .cap = cap};
+    if (missing && cap) missing[0] = '\0';
+    if (st == DLCL_OK && tensors_too) st = match(net, f, path, tensors, nt, prefix, &mo);
+    match_opts so = {.alt_prefix = "momentum."};
+    if (st == DLCL_OK && state) st = match(net, f, path, tensors + nt, n - nt, "state.", &so);
     if (st == DLCL_OK && tensors_too)
         st = transfer(net, true, net->params, h.params, net->n_params, "clEnqueueWriteBuffer (checkpoint)");
     if (st == DLCL_OK && tensors_too)
@@ -263,6 +337,19 @@ static dlcl_status scatter(dlcl_net *net, const st_file *f, const char *path, co
     host_free(&h);
     free(tensors);
     free(names);
+    return st;
+}
+
+dlcl_status dlcl_net_init_from(dlcl_net *net, const char *path, int partial, char *missing, size_t cap)
+{
+    if (net == NULL || path == NULL)
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_init_from: net and path must not be NULL");
+    if (missing && cap) missing[0] = '\0';
+    st_file f = {0};
+    dlcl_status st = st_read(path, &f);
+    if (st == DLCL_OK)
+        st = scatter(net, &f, path, "", LOAD_TENSORS | (partial ? LOAD_PARTIAL : 0), missing, missing ? cap : 0);
+    st_file_free(&f);
     return st;
 }
 
@@ -325,7 +412,7 @@ dlcl_status dlcl_net_load_progress(dlcl_net *net, const char *path, dlcl_train_p
                        state_path);
         goto done;
     }
-    if ((st = scatter(net, &s, state_path, "param.", LOAD_TENSORS | LOAD_STATE)) != DLCL_OK) goto done;
+    if ((st = scatter(net, &s, state_path, "param.", LOAD_TENSORS | LOAD_STATE, NULL, 0)) != DLCL_OK) goto done;
     net->step = step;
 done:
     st_file_free(&s);
@@ -340,7 +427,7 @@ dlcl_status dlcl_net_load(dlcl_net *net, const char *path, int with_state, int *
     st_file f = {0}, s = {0};
     char *state_path = NULL;
     dlcl_status st = st_read(path, &f);
-    if (st == DLCL_OK) st = scatter(net, &f, path, "", LOAD_TENSORS);
+    if (st == DLCL_OK) st = scatter(net, &f, path, "", LOAD_TENSORS, NULL, 0);
     if (st != DLCL_OK || !with_state || net->inference) goto done; /* an inference net has no state to restore */
     const char *ew = meta(&f, "epochs_done");
     if (epochs_done && ew) *epochs_done = atoi(ew);
@@ -356,7 +443,7 @@ dlcl_status dlcl_net_load(dlcl_net *net, const char *path, int with_state, int *
         if (st == DLCL_OK && ew && es && strcmp(ew, es) != 0)
             st = dlcl__err(DLCL_ERR_CHECKPOINT, "%s is from epoch %s but %s from epoch %s; delete the .state file to "
                            "resume without the optimizer state", state_path, es, path, ew);
-        if (st == DLCL_OK) st = scatter(net, &s, state_path, "param.", LOAD_STATE);
+        if (st == DLCL_OK) st = scatter(net, &s, state_path, "param.", LOAD_STATE, NULL, 0);
     } else {
         dlcl__log(net->ctx, DLCL_LOG_WARN, "%s not found: the optimizer state starts from zero", state_path);
     }
