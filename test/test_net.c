@@ -469,7 +469,73 @@ static void inference_net_shares_buffers_and_matches_training_net(void)
     T_CHECK(poisoned && named, "Inf weight in c3: %s", msg);
 }
 
+
+/* [optimizer] accumulate = 2 on batches of 4 takes the step that one batch of 8 takes (same
+ * mean gradient, up to summation order), and a checkpoint taken between the two halves
+ * resumes to the same weights. adamw with clipping: the step reads the summed gradients. */
+static void accumulated_steps_equal_one_large_batch_and_resume(void)
+{
+    const char *path = write_cfg("[net]\ninput=6\nclasses=3\nbatch=8\nseed=3\n"
+                                 "[optimizer]\ntype=adamw\nlearning_rate=0.01\nclip_grad_norm=0.5\n"
+                                 "[h]\ntype=dense\nunits=7\nactivation=tanh\n[o]\ntype=dense\nunits=3\n");
+    T_CHECK(path != NULL, "cannot write config");
+    float x[3][8 * 6];
+    int32_t y[3][8];
+    uint64_t rng = t_seed();
+    for (int b = 0; b < 3; b++) {
+        t_fill_uniform(&rng, x[b], 8 * 6, -1, 1);
+        for (int i = 0; i < 8; i++) y[b][i] = (int32_t)((b * 8 + i * 5) % 3);
+    }
+    const char *acc[] = {"net.batch=4", "optimizer.accumulate=2"};
+    dlcl_net *big = NULL, *small = NULL, *resumed = NULL;
+    T_OK(dlcl_net_create(path, NULL, 0, NULL, &big));
+    T_OK(dlcl_net_create(path, acc, 2, NULL, &small));
+    T_OK(dlcl_net_create(path, acc, 2, NULL, &resumed));
+    size_t n = big->n_params;
+    float *pb = malloc(n * sizeof *pb), *ps = malloc(n * sizeof *ps), *pr = malloc(n * sizeof *pr);
+    char ckpt[700];
+    snprintf(ckpt, sizeof ckpt, "%s/acc.safetensors", t_tmpdir(0));
+    dlcl_status st = DLCL_OK;
+    double l;
+    int c;
+    for (int b = 0; b < 3 && st == DLCL_OK; b++) {
+        st = dlcl_net_train_batch(big, x[b], y[b], 8, &l, &c);
+        if (st == DLCL_OK) st = dlcl_net_train_batch(small, x[b], y[b], 4, &l, &c);
+        if (st == DLCL_OK && b == 2) { /* half way through the third step: save, resume in another net */
+            dlcl_train_progress p = {0, 5, 0.0, 0, 0};
+            st = dlcl_net_save_progress(small, ckpt, &p);
+            if (st == DLCL_OK) st = dlcl_net_load_progress(resumed, ckpt, &p);
+            if (st == DLCL_OK) st = dlcl_net_train_batch(resumed, x[b] + 4 * 6, y[b] + 4, 4, &l, &c);
+        }
+        if (st == DLCL_OK) st = dlcl_net_train_batch(small, x[b] + 4 * 6, y[b] + 4, 4, &l, &c);
+    }
+    T_CHECK(st == DLCL_OK, "%s", dlcl_last_error());
+    T_CHECK(big->step == 3 && small->step == 3 && resumed->step == 3, "steps %llu %llu %llu",
+            (unsigned long long)big->step, (unsigned long long)small->step, (unsigned long long)resumed->step);
+    T_CHECK(read_params(big, pb) && read_params(small, ps) && read_params(resumed, pr), "read");
+    double worst = 0, resume_diff = 0, moved = 0;
+    for (size_t i = 0; i < n; i++) {
+        worst = fmax(worst, fabs((double)pb[i] - ps[i]));
+        resume_diff = fmax(resume_diff, fabs((double)pr[i] - ps[i]));
+    }
+    dlcl_net *fresh = NULL;
+    T_OK(dlcl_net_create(path, NULL, 0, NULL, &fresh));
+    float *pf = malloc(n * sizeof *pf);
+    T_CHECK(read_params(fresh, pf), "read");
+    for (size_t i = 0; i < n; i++) moved = fmax(moved, fabs((double)pb[i] - pf[i]));
+    dlcl_net_free(fresh);
+    free(pf);
+    dlcl_net_free(big);
+    dlcl_net_free(small);
+    dlcl_net_free(resumed);
+    free(pb), free(ps), free(pr);
+    T_CHECK(moved > 1e-3, "the weights moved by %g only", moved);
+    T_CHECK(worst < 2e-6, "accumulated 2 x 4 vs one batch of 8: weights differ by %g", worst);
+    T_CHECK(resume_diff == 0, "resumed between the halves of a step: weights differ by %g", resume_diff);
+}
+
 static const t_case cases[] = {
+    T_CASE(accumulated_steps_equal_one_large_batch_and_resume),
     T_CASE(inference_net_shares_buffers_and_matches_training_net),
     T_CASE(malformed_configs_name_file_line_section),
     T_CASE(override_fixes_config_and_reports_unknown_section),

@@ -16,6 +16,7 @@
 #include "net.h"
 
 #define STATE_SUFFIX ".state"
+#define ACC_NAME "accum.grad" /* the gradients summed so far in an accumulated step */
 #define NAME_CAP 192
 
 /* PyTorch's name of optimizer state slot k ("momentum_buffer", "exp_avg", ...). */
@@ -130,6 +131,7 @@ dlcl_status dlcl_net_save_progress(dlcl_net *net, const char *path, const dlcl_t
     if (st != DLCL_OK) return st;
     size_t nt = count_tensors(net), cap = nt * (1 + (size_t)net->n_state) + 1, plen = strlen(path);
     host_regions h;
+    float *acc = NULL;
     if ((st = host_alloc(net, &h, true)) != DLCL_OK) return st;
     st_tensor *tensors = calloc(cap, sizeof *tensors);
     char (*names)[NAME_CAP] = calloc(cap, sizeof *names);
@@ -139,7 +141,7 @@ dlcl_status dlcl_net_save_progress(dlcl_net *net, const char *path, const dlcl_t
         goto done;
     }
     snprintf(state_path, plen + sizeof STATE_SUFFIX, "%s%s", path, STATE_SUFFIX);
-    char epochs[32], batches[32], step[32], seed[32], loss[48], correct[32], images[32];
+    char epochs[32], batches[32], step[32], seed[32], loss[48], correct[32], images[32], micro[32];
     snprintf(epochs, sizeof epochs, "%d", pr->epochs_done);
     snprintf(batches, sizeof batches, "%lld", (long long)pr->batches_done);
     snprintf(step, sizeof step, "%llu", (unsigned long long)net->step);
@@ -147,23 +149,35 @@ dlcl_status dlcl_net_save_progress(dlcl_net *net, const char *path, const dlcl_t
     snprintf(loss, sizeof loss, "%.17g", pr->loss_sum); /* round-trips exactly */
     snprintf(correct, sizeof correct, "%lld", (long long)pr->correct);
     snprintf(images, sizeof images, "%lld", (long long)pr->images);
+    snprintf(micro, sizeof micro, "%d", net->micro);
     const char *keys[] = {"format", "producer", "epochs_done", "step", "seed",
-                          "batches_done", "loss_sum", "correct", "images"};
-    const char *vals[] = {"pt", "dlcl " DLCL_VERSION_STRING, epochs, step, seed, batches, loss, correct, images};
+                          "batches_done", "loss_sum", "correct", "images", "micro"};
+    const char *vals[] = {"pt", "dlcl " DLCL_VERSION_STRING, epochs, step, seed, batches, loss, correct, images, micro};
     if ((st = transfer(net, false, net->params, h.params, net->n_params, "clEnqueueReadBuffer (checkpoint)")) != DLCL_OK ||
         (st = transfer(net, false, net->buffers, h.buffers, net->n_buffers, "clEnqueueReadBuffer (checkpoint)")) !=
             DLCL_OK ||
         (st = transfer(net, false, net->state, h.state, net->n_params * (size_t)net->n_state,
                        "clEnqueueReadBuffer (checkpoint)")) != DLCL_OK)
         goto done;
-    /* the state file: every tensor and the optimizer state, one atomic write */
+    /* the state file: every tensor and the optimizer state, one atomic write; in the middle of
+     * an accumulated step, the gradients summed so far too */
     size_t n = list_tensors(net, &h, "param.", true, tensors, names);
+    if (net->micro > 0) {
+        if ((acc = malloc(net->n_params * sizeof *acc)) == NULL) {
+            st = dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+            goto done;
+        }
+        if ((st = transfer(net, false, net->gacc, acc, net->n_params, "clEnqueueReadBuffer (checkpoint)")) != DLCL_OK)
+            goto done;
+        tensors[n++] = (st_tensor){.name = ACC_NAME, .ndim = 1, .dims = {(int64_t)net->n_params}, .data = acc};
+    }
     if ((st = st_write(state_path, tensors, n, keys, vals, DLCL__ARRAY_LEN(keys))) != DLCL_OK) goto done;
     /* the weights for users (and PyTorch), from the same host copy */
     n = list_tensors(net, &h, "", false, tensors, names);
     st = st_write(path, tensors, n, keys, vals, 5);
 done:
     host_free(&h);
+    free(acc);
     free(tensors);
     free(names);
     free(state_path);
@@ -382,6 +396,25 @@ static char *state_path_of(const char *path)
     return s;
 }
 
+/* The gradients of an accumulated step that was cut by the checkpoint ([optimizer]
+ * accumulate > 1, "micro" batches summed so far). */
+static dlcl_status load_accumulated(dlcl_net *net, const st_file *s, const char *path)
+{
+    net->micro = 0;
+    int micro = (int)meta_i64(s, "micro");
+    if (micro <= 0) return DLCL_OK;
+    const st_tensor *t = st_find(s, ACC_NAME);
+    if (micro >= net->optim.accumulate || net->gacc == NULL)
+        return dlcl__err(DLCL_ERR_CHECKPOINT, "%s: saved %d batches into an accumulated step, but [optimizer] "
+                         "accumulate = %d now", path, micro, net->optim.accumulate);
+    if (t == NULL || t->dtype != ST_F32 || t->ndim != 1 || t->dims[0] != (int64_t)net->n_params)
+        return dlcl__err(DLCL_ERR_CHECKPOINT, "%s: tensor '%s' (%zu floats) is missing or of another shape", path,
+                         ACC_NAME, net->n_params);
+    dlcl_status st = transfer(net, true, net->gacc, t->data, net->n_params, "clEnqueueWriteBuffer (checkpoint)");
+    if (st == DLCL_OK) net->micro = micro;
+    return st;
+}
+
 dlcl_status dlcl_net_load_progress(dlcl_net *net, const char *path, dlcl_train_progress *p)
 {
     if (net == NULL || path == NULL || p == NULL)
@@ -414,6 +447,7 @@ dlcl_status dlcl_net_load_progress(dlcl_net *net, const char *path, dlcl_train_p
     }
     if ((st = scatter(net, &s, state_path, "param.", LOAD_TENSORS | LOAD_STATE, NULL, 0)) != DLCL_OK) goto done;
     net->step = step;
+    if ((st = load_accumulated(net, &s, state_path)) != DLCL_OK) goto done;
 done:
     st_file_free(&s);
     free(state_path);

@@ -243,6 +243,8 @@ dlcl_status net_alloc_training(dlcl_net *net)
                           &net->clip_scratch);
     if (st == DLCL_OK && net->optim.clip_grad_norm > 0)
         st = alloc_floats(net, OPTIM_GSCALE_FLOATS, "gradient clipping factor", &net->gscale);
+    if (st == DLCL_OK && net->optim.accumulate > 1)
+        st = alloc_floats(net, net->n_params, "accumulated gradients", &net->gacc);
     size_t *slot_of = calloc(n, sizeof *slot_of);
     if (st == DLCL_OK && slot_of == NULL) st = oom();
     if (st == DLCL_OK) st = plan_net_slots(net, true, slot_of);
@@ -289,6 +291,7 @@ void net_free_buffers(dlcl_net *net)
     release(net, &net->buffers);
     release(net, &net->state);
     release(net, &net->clip_scratch);
+    release(net, &net->gacc);
     release(net, &net->gscale);
     release(net, &net->in.mem);
     release(net, &net->ws.mem);

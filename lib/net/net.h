@@ -39,6 +39,7 @@ typedef enum net_phase { NET_PHASE_FORWARD, NET_PHASE_LOSS, NET_PHASE_BACKWARD, 
 
 typedef struct net_step_opts {
     int zero_lr; /* 1: learning rate 0 (profiling: the weights stay; optimizer state does not) */
+    int whole;   /* 1: a whole step even when [optimizer] accumulate > 1 (profiling) */
     /* Called after each layer's forward (layer = its index), the loss, each layer's backward
      * and the optimizer step (layer 0); an error status stops the step. May be NULL. */
     dlcl_status (*after)(void *user, net_phase phase, size_t layer);
@@ -81,6 +82,8 @@ struct dlcl_net {
     int n_state;              /* optimizer state slots per parameter (optim_state_slots) */
     cl_mem params, grads, buffers, state;
     cl_mem clip_scratch, gscale; /* [optimizer] clip_grad_norm: partial sums, and the factor and norm */
+    cl_mem gacc;                 /* [optimizer] accumulate > 1: the gradients summed over the batches so far */
+    int micro;                   /* batches summed in gacc since the last step (0 .. accumulate-1) */
     int64_t *counters;
 
     op_buf in;            /* network input, batch samples */

@@ -18,7 +18,7 @@ _Static_assert(DLCL__ARRAY_LEN(optim_no_decay_names) == OPTIM_NO_DECAY_COUNT + 1
 /* Keys every type accepts. */
 static const char *const common_keys[] = {"type",          "learning_rate",  "weight_decay", "schedule",
                                           "step_size",     "gamma",          "warmup_steps", "clip_grad_norm",
-                                          "no_decay",      "label_smoothing", NULL};
+                                          "no_decay",      "label_smoothing", "accumulate",   NULL};
 
 static dlcl_status bad_entry(const cfg *c, const cfg_section *s, const char *key, const char *fmt, ...)
     DLCL__PRINTF(4, 5);
@@ -190,12 +190,12 @@ static dlcl_status parse_no_decay(const cfg *c, const cfg_section *s, unsigned *
 dlcl_status optim_parse(const cfg *c, net_optim *out)
 {
     net_optim o = {.type = &optim_types[OPTIM_SGD], .lr = 0.01, .gamma = 0.1, .step_size = 1, .beta1 = 0.9,
-                   .beta2 = 0.999, .eps = 1e-8};
+                   .beta2 = 0.999, .eps = 1e-8, .accumulate = 1};
     *out = o;
     cfg_section *s = cfg_find_section(c, "optimizer");
     if (s == NULL) return DLCL_OK;
     int type, sched;
-    long step_size, warmup;
+    long step_size, warmup, accumulate;
     dlcl_status st = cfg_get_enum(c, s, "type", 0, OPTIM_SGD, optim_type_names, &type);
     if (st != DLCL_OK) return st;
     o.type = &optim_types[type];
@@ -210,11 +210,13 @@ dlcl_status optim_parse(const cfg *c, net_optim *out)
         (st = cfg_get_float(c, s, "clip_grad_norm", 0, 0.0, 0.0, 1e6, &o.clip_grad_norm)) != DLCL_OK ||
         (st = parse_no_decay(c, s, &o.no_decay)) != DLCL_OK ||
         (st = cfg_get_float(c, s, "label_smoothing", 0, 0.0, 0.0, 1.0, &o.label_smoothing)) != DLCL_OK ||
+        (st = cfg_get_int(c, s, "accumulate", 0, 1, 1, 1 << 16, &accumulate)) != DLCL_OK ||
         (st = o.type->parse(c, s, &o)) != DLCL_OK)
         return st;
     o.schedule = (optim_schedule)sched;
     o.step_size = (int)step_size;
     o.warmup_steps = warmup;
+    o.accumulate = (int)accumulate;
     *out = o;
     return DLCL_OK;
 }

@@ -63,6 +63,7 @@ struct net_optim {
     double clip_grad_norm;    /* max_norm of clip_grad_norm_ (0: no clipping) */
     unsigned no_decay;        /* bit set of optim_no_decay_kind */
     double label_smoothing;   /* of the training loss (op_softmax_xent_smooth); 0: none */
+    int accumulate;           /* batches whose gradients are summed into one step (1: none) */
     /* the types' own keys */
     double momentum;          /* sgd */
     int nesterov;             /* sgd */

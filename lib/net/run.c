@@ -234,19 +234,39 @@ static dlcl_status read_stats(dlcl_net *net, int count, int training, double *lo
 
 /* The optimizer over the parameter region: the gradient norm first when clipping, then one
  * launch for the parameters with weight decay and one for those no_decay exempts. */
-static dlcl_status optimizer_step(dlcl_net *net, const net_step_opts *o)
+static dlcl_status optimizer_step(dlcl_net *net, cl_mem grads, const net_step_opts *o)
 {
     const net_optim *opt = &net->optim;
     float lr = o && o->zero_lr ? 0.0f : (float)optim_lr(opt, net->epoch, net->epochs, net->step);
     cl_mem gscale = opt->clip_grad_norm > 0 ? net->gscale : NULL;
-    dlcl_status st = optim_clip(net->ctx, opt, op_b(net->grads, 0), net->n_params, net->clip_scratch, net->gscale);
+    dlcl_status st = optim_clip(net->ctx, opt, op_b(grads, 0), net->n_params, net->clip_scratch, net->gscale);
     size_t n[2] = {net->n_decay, net->n_params - net->n_decay}, at[2] = {0, net->n_decay};
     float wd[2] = {(float)opt->weight_decay, 0.0f};
     for (int r = 0; r < 2 && st == DLCL_OK; r++)
         if (n[r] > 0)
-            st = optim_step(net->ctx, opt, op_b(net->params, at[r]), op_b(net->grads, at[r]),
+            st = optim_step(net->ctx, opt, op_b(net->params, at[r]), op_b(grads, at[r]),
                             op_b(net->state, at[r]), net->n_params, n[r], lr, wd[r], net->step, gscale);
     return st;
+}
+
+/* [optimizer] accumulate = N > 1: the gradients of N batches are summed in gacc (the first
+ * copied, the others added) and the optimizer steps on the sum every Nth batch; returns 1
+ * when it is time to step (always with N = 1, or o->whole). */
+static int accumulate_gradients(dlcl_net *net, const net_step_opts *o, dlcl_status *st)
+{
+    if (*st != DLCL_OK) return 0;
+    if (net->optim.accumulate <= 1 || (o && o->whole)) return 1;
+    size_t bytes = net->n_params * sizeof(float);
+    if (net->micro == 0) {
+        cl_int err = bytes ? clEnqueueCopyBuffer(net->ctx->queue, net->grads, net->gacc, 0, 0, bytes, 0, NULL, NULL)
+                           : CL_SUCCESS;
+        if (err != CL_SUCCESS) *st = dlcl__cl_err(err, "clEnqueueCopyBuffer (accumulated gradients)");
+    } else if (net->n_params) {
+        *st = op_add_into(net->ctx, op_b(net->grads, 0), op_b(net->gacc, 0), net->n_params);
+    }
+    if (*st != DLCL_OK) return 0;
+    net->micro = (net->micro + 1) % net->optim.accumulate;
+    return net->micro == 0;
 }
 
 dlcl_status net_train_step(dlcl_net *net, const void *x, const int32_t *y, int count, const net_step_opts *o,
@@ -258,9 +278,12 @@ dlcl_status net_train_step(dlcl_net *net, const void *x, const int32_t *y, int c
     if (st != DLCL_OK) return st;
     size_t out = (size_t)net->output;
     op_buf grad = net->needs_grad[out] ? net->dact[out] : op_b(NULL, 0);
-    int rows = count * net->label_len; /* the mean over every label: per token for a sequence net */
+    /* the mean over every label (per token for a sequence net), and over the batches of an
+     * accumulated step: each counts 1/accumulate */
+    int rows = count * net->label_len, accum = o && o->whole ? 1 : net->optim.accumulate;
     st = op_softmax_xent_smooth(net->ctx, net->act[out], net->labels, rows, net->classes,
-                                (float)net->optim.label_smoothing, 1.0f / (float)rows, grad, net->stats);
+                                (float)net->optim.label_smoothing, 1.0f / ((float)rows * (float)accum), grad,
+                                net->stats);
     if (st == DLCL_OK) st = after(o, NET_PHASE_LOSS, 0);
     for (size_t i = net->n_layers; i-- > 0 && st == DLCL_OK;) {
         if (net_is_alias(net, i)) continue;
@@ -268,10 +291,11 @@ dlcl_status net_train_step(dlcl_net *net, const void *x, const int32_t *y, int c
         if (st == DLCL_OK) st = after(o, NET_PHASE_BACKWARD, i);
     }
     if (st == DLCL_OK) st = check_numerics(net, count, 1);
-    if (st == DLCL_OK) st = optimizer_step(net, o);
+    int steps = accumulate_gradients(net, o, &st); /* 0: the gradients wait for more batches */
+    if (st == DLCL_OK && steps) st = optimizer_step(net, accum > 1 ? net->gacc : net->grads, o);
     if (st == DLCL_OK) st = after(o, NET_PHASE_STEP, 0);
     if (st != DLCL_OK) return st;
-    net->step++;
+    net->step += (uint64_t)steps;
     return read_stats(net, count, 1, loss_sum, correct);
 }
 
@@ -394,7 +418,7 @@ dlcl_status dlcl_net_profile(dlcl_net *net, const void *x, const int32_t *y, int
     memset(layers, 0, net->n_layers * sizeof *layers);
     *loss_ms = *step_ms = 0;
     profile p = {net, 0, layers, loss_ms, step_ms};
-    net_step_opts o = {.zero_lr = 1, .after = profile_lap, .user = &p};
+    net_step_opts o = {.zero_lr = 1, .whole = 1, .after = profile_lap, .user = &p};
     uint64_t step = net->step; /* the timing steps do not count: a schedule or Adam's bias correction stays put */
     for (int r = 0; r < reps && st == DLCL_OK; r++) {
         cl_int err = clFinish(net->ctx->queue);
