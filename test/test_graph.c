@@ -143,17 +143,18 @@ static void copy_rows_places_strided_blocks(void)
 
 /* Mean training-mode loss of the batch at the net's current parameters (batch norm uses the
  * batch's statistics): a training step with learning rate 0, which changes no weight. */
-static dlcl_status mean_loss(dlcl_net *net, const float *x, const int32_t *y, int n, double *out)
+static dlcl_status mean_loss(dlcl_net *net, const void *x, const int32_t *y, int n, double *out)
 {
     double sum;
     int c;
     dlcl_status s = dlcl_net_train_batch(net, x, y, n, &sum, &c);
-    *out = sum / n;
+    *out = sum / (n * net->label_len);
     return s;
 }
 
 /* Every parameter's gradient (a sample of them) against central differences of the loss;
- * the step is taken with learning rate 0, so the weights stay. */
+ * the step is taken with learning rate 0, so the weights stay. A token input gets random
+ * ids (token 1 repeated, so gathers meet twice), a sequence output a label per position. */
 static void check_net_gradients(const char *name, const char *text)
 {
     const char *path = write_cfg("net.ini", text);
@@ -161,14 +162,18 @@ static void check_net_gradients(const char *name, const char *text)
     dlcl_net *net = NULL;
     T_OK(dlcl_net_create(path, NULL, 0, NULL, &net));
     enum { N = 3 };
-    size_t per = layer_shape_numel(net->input), np = net->n_params;
+    size_t per = layer_shape_numel(net->input), np = net->n_params, labels = N * (size_t)net->label_len;
     float *x = malloc(N * per * sizeof *x), *w = malloc(np * sizeof *w), *g = malloc(np * sizeof *g);
-    int32_t y[N] = {0, 2, 1};
+    int32_t *y = malloc(labels * sizeof *y);
     uint64_t rng = t_seed();
-    if (x) t_fill_uniform(&rng, x, N * per, -1, 1);
+    for (size_t i = 0; y && i < labels; i++) y[i] = (int32_t)(t_rand_u32(&rng) % (uint32_t)net->classes);
+    if (x && net->input.dtype == DLCL_INT32)
+        for (size_t i = 0; i < N * per; i++) ((int32_t *)x)[i] = i % 4 == 1 ? 1 : (int32_t)(t_rand_u32(&rng) % (uint32_t)net->vocab);
+    else if (x)
+        t_fill_uniform(&rng, x, N * per, -1, 1);
     double loss;
     int correct;
-    dlcl_status s = x && w && g ? dlcl_net_train_batch(net, x, y, N, &loss, &correct) : DLCL_ERR_OUT_OF_MEMORY;
+    dlcl_status s = x && w && g && y ? dlcl_net_train_batch(net, x, y, N, &loss, &correct) : DLCL_ERR_OUT_OF_MEMORY;
     cl_int e1 = clEnqueueReadBuffer(net->ctx->queue, net->grads, CL_TRUE, 0, np * 4, g, 0, NULL, NULL);
     cl_int e2 = clEnqueueReadBuffer(net->ctx->queue, net->params, CL_TRUE, 0, np * 4, w, 0, NULL, NULL);
     int bad = 0, checked = 0;
@@ -188,7 +193,7 @@ static void check_net_gradients(const char *name, const char *text)
         if (fabs(fd - g[i]) > 2e-3 + 3e-2 * fabs(fd) && bad++ < 5)
             printf("# %s: param %zu: analytic %.6g, finite difference %.6g\n", name, i, (double)g[i], fd);
     }
-    free(x), free(w), free(g);
+    free(x), free(w), free(g), free(y);
     dlcl_net_free(net);
     T_CHECK(s == DLCL_OK && e1 == CL_SUCCESS && e2 == CL_SUCCESS, "%s: %s", name, dlcl_last_error());
     T_CHECK(bad == 0, "%s: %d of %d parameters disagree with finite differences", name, bad, checked);
@@ -364,7 +369,62 @@ static void malformed_graphs_name_file_line_section(void)
     }
 }
 
+
+/* A sequence input (T,D): dense at each position, in nn.Linear's and in Conv1D's layout,
+ * and a sequence output with a label per position. */
+static const char *sequence_net = "[net]\ninput=5,6\nclasses=4\nbatch=3\nseed=5\n[optimizer]\nlearning_rate=0\n"
+                                  "[a]\ntype=dense\nunits=7\nlayout=conv1d\nactivation=gelu\n"
+                                  "[b]\ntype=dense\nunits=4\n";
+
+static void sequence_dense_gradients_match_finite_differences(void)
+{
+    check_net_gradients("sequence dense", sequence_net);
+}
+
+/* Weight tying: [dec] uses [enc]'s weight, so its gradient is the sum of both layers'. */
+static void tied_weight_gradients_match_finite_differences(void)
+{
+    check_net_gradients("tied", "[net]\ninput=5,6\nclasses=6\nbatch=3\nseed=5\n[optimizer]\nlearning_rate=0\n"
+                                "[enc]\ntype=dense\nunits=6\nactivation=tanh\n[mid]\ntype=dense\nunits=6\nactivation=tanh\n"
+                                "[dec]\ntype=dense\nunits=6\nbias=0\ntie=enc\n");
+}
+
+/* layout=conv1d holds W^T: with the transposed weights, both layouts give the same logits,
+ * and a sequence net's logits are count x T x classes. */
+static void conv1d_layout_is_the_transposed_linear(void)
+{
+    const char *path = write_cfg("net.ini", sequence_net);
+    T_CHECK(path != NULL, "cannot write config");
+    const char *lin[] = {"a.layout=linear"};
+    dlcl_net *c = NULL, *l = NULL;
+    T_OK(dlcl_net_create(path, NULL, 0, NULL, &c));
+    T_OK(dlcl_net_create(path, lin, 1, NULL, &l));
+    T_CHECK(c->label_len == 5 && c->layers[0].params[0].dims[0] == 6 && l->layers[0].params[0].dims[0] == 7,
+            "labels %d, conv1d weight [%lld, ...]", c->label_len, (long long)c->layers[0].params[0].dims[0]);
+    size_t np = c->n_params;
+    float *wc = malloc(np * 4), *wl = malloc(np * 4), x[3 * 30], lc[3 * 5 * 4], ll[3 * 5 * 4];
+    uint64_t rng = t_seed();
+    t_fill_uniform(&rng, x, 90, -1, 1);
+    clEnqueueReadBuffer(c->ctx->queue, c->params, CL_TRUE, 0, np * 4, wc, 0, NULL, NULL);
+    memcpy(wl, wc, np * 4);
+    const layer_param *w = &c->layers[0].params[0]; /* [6][7] in conv1d, [7][6] in linear */
+    for (int i = 0; i < 6; i++)
+        for (int o = 0; o < 7; o++) wl[l->layers[0].params[0].off + (size_t)o * 6 + i] = wc[w->off + (size_t)i * 7 + o];
+    clEnqueueWriteBuffer(l->ctx->queue, l->params, CL_TRUE, 0, np * 4, wl, 0, NULL, NULL);
+    dlcl_status s1 = dlcl_net_logits(c, x, 3, lc), s2 = dlcl_net_logits(l, x, 3, ll);
+    double worst = 0;
+    for (int i = 0; i < 60; i++) worst = fmax(worst, fabs((double)lc[i] - ll[i]));
+    free(wc), free(wl);
+    dlcl_net_free(c);
+    dlcl_net_free(l);
+    T_CHECK(s1 == DLCL_OK && s2 == DLCL_OK, "%s", dlcl_last_error());
+    T_CHECK(worst < 1e-5, "conv1d vs linear layout: logits differ by %g", worst);
+}
+
 static const t_case cases[] = {
+    T_CASE(sequence_dense_gradients_match_finite_differences),
+    T_CASE(tied_weight_gradients_match_finite_differences),
+    T_CASE(conv1d_layout_is_the_transposed_linear),
     T_CASE(add_ops_match_ref_on_odd_sizes),
     T_CASE(upsample_matches_ref_forward_and_backward),
     T_CASE(copy_rows_places_strided_blocks),

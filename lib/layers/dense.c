@@ -1,5 +1,6 @@
 /* [name] type=dense: fully connected, y = act(x W^T + b) with W [units][in] as PyTorch's
- * nn.Linear. A sequence input (T,D) is transformed at each position, as nn.Linear does on
+ * nn.Linear, or with layout = conv1d y = act(x W + b) with W [in][units] as Hugging Face's
+ * Conv1D (GPT-2's attention and MLP weights), so its files load unchanged. A sequence input (T,D) is transformed at each position, as nn.Linear does on
  * [batch, T, D]: a [count*T, D] x [D, units] product and a T,units output. Any other input
  * is flattened in row-major order like torch.flatten (a no-op on NCHW). */
 #include <stdio.h>
@@ -10,13 +11,15 @@
 typedef struct dense_priv {
     const char *tie; /* tie = NAME: the weight is layer NAME's (GPT-2's head: the token embedding) */
     int units, bias;
+    int conv1d; /* layout = conv1d: W is [in][units] */
     op_act act;
     float slope;
     dlcl_ctx *ctx;
     op_buf z;
 } dense_priv;
 
-static const char *const dense_keys[] = {"units", "bias", "activation", "slope", "tie", NULL};
+static const char *const dense_keys[] = {"units", "bias", "activation", "slope", "tie", "layout", NULL};
+static const char *const dense_layouts[] = {"linear", "conv1d", NULL};
 
 static dlcl_status dense_parse(layer *l, const cfg *c, const cfg_section *s)
 {
@@ -28,7 +31,8 @@ static dlcl_status dense_parse(layer *l, const cfg *c, const cfg_section *s)
     if ((st = cfg_get_int(c, s, "units", 1, 0, 1, 1 << 24, &units)) != DLCL_OK ||
         (st = cfg_get_bool(c, s, "bias", 0, 1, &p->bias)) != DLCL_OK ||
         (st = layer_parse_activation(c, s, &p->act, &p->slope)) != DLCL_OK ||
-        (st = cfg_get_str(c, s, "tie", 0, "", &p->tie)) != DLCL_OK)
+        (st = cfg_get_str(c, s, "tie", 0, "", &p->tie)) != DLCL_OK ||
+        (st = cfg_get_enum(c, s, "layout", 0, 0, dense_layouts, &p->conv1d)) != DLCL_OK)
         return st;
     if (p->tie[0] == '\0') p->tie = NULL;
     p->units = (int)units;
@@ -50,7 +54,9 @@ static dlcl_status dense_shape(layer *l)
         return dlcl__err(DLCL_ERR_SHAPE, "layer [%s]: %zu inputs x %d units is too large", l->name, in, p->units);
     l->out = layer_shape_vec(p->units);
     if (l->in[0].ndim == 2) l->out = (layer_shape){2, {l->in[0].dims[0], p->units, 0, 0}, DLCL_FLOAT32};
-    layer_add_param(l, "weight", 2, (int64_t[]){p->units, (int64_t)in}, LAYER_PARAM, LAYER_INIT_FAN_IN, (float)in);
+    int64_t w[2] = {p->units, (int64_t)in};
+    if (p->conv1d) w[0] = (int64_t)in, w[1] = p->units;
+    layer_add_param(l, "weight", 2, w, LAYER_PARAM, LAYER_INIT_FAN_IN, (float)in);
     l->params[0].tie = p->tie;
     if (p->tie) l->param_count -= l->params[0].numel; /* not a tensor of its own */
     if (p->bias) layer_add_param(l, "bias", 1, (int64_t[]){p->units}, LAYER_PARAM, LAYER_INIT_FAN_IN, (float)in);
@@ -71,8 +77,10 @@ static dlcl_status dense_forward(layer *l, const layer_io *io)
     dense_priv *p = l->priv;
     size_t in = dense_in(l), m = (size_t)io->count * dense_rows(l), u = (size_t)p->units;
     op_buf out = p->act == OP_ACT_LINEAR ? io->y : p->z;
-    dlcl_status st = op_gemm(io->ctx, DLCL_NO_TRANS, DLCL_TRANS, m, u, in, io->x[0], in, layer_param_buf(l, io, 0), in,
-                             0.0f, out, u);
+    dlcl_status st = p->conv1d ? op_gemm(io->ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, m, u, in, io->x[0], in,
+                                         layer_param_buf(l, io, 0), u, 0.0f, out, u)
+                               : op_gemm(io->ctx, DLCL_NO_TRANS, DLCL_TRANS, m, u, in, io->x[0], in,
+                                         layer_param_buf(l, io, 0), in, 0.0f, out, u);
     if (st == DLCL_OK && p->bias) st = op_bias_add(io->ctx, out, layer_param_buf(l, io, 1), (int)m, p->units, 1);
     if (st != DLCL_OK || p->act == OP_ACT_LINEAR) return st;
     return op_activation_forward(io->ctx, p->act, p->slope, p->z, io->y, m * u);
@@ -85,11 +93,18 @@ static dlcl_status dense_backward(layer *l, const layer_io *io)
     dlcl_status st = DLCL_OK;
     if (p->act != OP_ACT_LINEAR)
         st = op_activation_backward(io->ctx, p->act, p->slope, p->z, io->y, io->dy, io->dy, m * u);
-    if (st == DLCL_OK) /* dW = dy^T x (+ dW when the weight is shared) */
-        st = op_gemm(io->ctx, DLCL_TRANS, DLCL_NO_TRANS, u, in, m, io->dy, u, io->x[0], in,
-                     (io->accumulate & 1u) ? 1.0f : 0.0f, layer_grad_buf(l, io, 0), in);
+    float beta = (io->accumulate & 1u) ? 1.0f : 0.0f; /* + dW when the weight is shared */
+    if (st == DLCL_OK && p->conv1d) /* dW = x^T dy */
+        st = op_gemm(io->ctx, DLCL_TRANS, DLCL_NO_TRANS, in, u, m, io->x[0], in, io->dy, u, beta,
+                     layer_grad_buf(l, io, 0), u);
+    else if (st == DLCL_OK) /* dW = dy^T x */
+        st = op_gemm(io->ctx, DLCL_TRANS, DLCL_NO_TRANS, u, in, m, io->dy, u, io->x[0], in, beta,
+                     layer_grad_buf(l, io, 0), in);
     if (st == DLCL_OK && p->bias) st = op_bias_grad(io->ctx, io->dy, layer_grad_buf(l, io, 1), (int)m, p->units, 1);
     if (st != DLCL_OK || io->dx[0].mem == NULL) return st;
+    if (p->conv1d) /* dx = dy W^T */
+        return op_gemm(io->ctx, DLCL_NO_TRANS, DLCL_TRANS, m, in, u, io->dy, u, layer_param_buf(l, io, 0), u, 0.0f,
+                       io->dx[0], in);
     /* dx = dy W */
     return op_gemm(io->ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, m, in, u, io->dy, u, layer_param_buf(l, io, 0), in, 0.0f,
                    io->dx[0], in);
