@@ -338,6 +338,25 @@ DLCL_API dlcl_status dlcl_net_predict(dlcl_net *net, const void *x, int count, f
  * (count * labels_per_sample * classes floats). */
 DLCL_API dlcl_status dlcl_net_logits(dlcl_net *net, const void *x, int count, float *logits);
 
+/* Text generation from a next-token model (an embedding reads the input, the loss reads a
+ * T x classes output; every layer able to run one position at a time). */
+typedef struct dlcl_generate_params {
+    int tokens;        /* how many tokens to generate */
+    float temperature; /* logits / temperature before the softmax; 0: greedy (argmax) */
+    int top_k;         /* draw among the k likeliest only; 0: the whole vocabulary */
+    uint64_t seed;     /* the draws are a function of it */
+} dlcl_generate_params;
+
+/* Receives each generated token as it is drawn; a non-zero return stops the generation. */
+typedef int (*dlcl_token_fn)(int32_t token, void *user);
+
+/* Continues prompt (n_prompt >= 1 token ids; only the last T are kept, T the context):
+ * the prompt runs in one forward pass, then each new token costs one position, as
+ * attention keeps its keys and values (a key/value cache). When the context is full, its
+ * last half and the new token run again from position 0. fn (may be NULL) gets every token. */
+DLCL_API dlcl_status dlcl_net_generate(dlcl_net *net, const int32_t *prompt, size_t n_prompt,
+                                       const dlcl_generate_params *p, dlcl_token_fn fn, void *user);
+
 /* Writes the net's tensors as a safetensors state_dict with PyTorch names and layouts
  * (<layer>.weight OIHW or [out,in], <layer>.bias, batch norm's running_mean, running_var and
  * int64 num_batches_tracked), and everything a resume needs (the tensors again, the optimizer

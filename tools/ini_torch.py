@@ -7,7 +7,8 @@
     net.dlcl_state()                         this module -> dlcl checkpoint names
 
 Every layer type of dlcl has its torch twin here (conv, dense, pooling, dropout, activation,
-add, concat, upsample, identity, flatten, batchnorm), the graph is run in the same
+add, concat, upsample, identity, flatten, batchnorm; embedding, position_embedding,
+layernorm, attention as Hugging Face's GPT-2 computes it, lstm, gru), the graph is run in the same
 topological order dlcl uses, and tensors carry dlcl's names (`<section>.weight`, ...), so a
 state_dict maps one to one. Only what dlcl means by each key is implemented; unknown keys
 raise.
@@ -26,6 +27,7 @@ ACTS = {
     "sigmoid": lambda x, s: torch.sigmoid(x),
     "tanh": lambda x, s: torch.tanh(x),
     "gelu": lambda x, s: F.gelu(x),
+    "gelu_tanh": lambda x, s: F.gelu(x, approximate="tanh"),
     "leaky": lambda x, s: F.leaky_relu(x, s),
 }
 
@@ -65,10 +67,46 @@ class Layer(nn.Module):
             self.mod = nn.Conv2d(s[0], int(self.get("filters")), size, int(self.get("stride", 1)), int(self.get("pad", 0)),
                                  int(self.get("dilation", 1)), g, bias=self.get("bias", "1") in ("1", "true", "yes", "on"))
         elif t == "dense":
-            n = 1
-            for d in s:
-                n *= d
-            self.mod = nn.Linear(n, int(self.get("units")), bias=self.get("bias", "1") in ("1", "true", "yes", "on"))
+            n = s[-1] if len(s) == 2 else 1  # a sequence (T, D): at each position
+            if len(s) != 2:
+                for d in s:
+                    n *= d
+            units, bias = int(self.get("units")), self.get("bias", "1") in ("1", "true", "yes", "on")
+            self.get("init_std", "0")
+            self.tie = self.kv.get("tie")
+            self.used.add("tie")
+            self.conv1d = self.get("layout", "linear") == "conv1d"
+            if self.tie:  # the weight is another layer's (set by IniNet), not a parameter of this one
+                self.bias = nn.Parameter(torch.zeros(units)) if bias else None
+            elif self.conv1d:  # Hugging Face's Conv1D: weight [in, out]
+                self.weight = nn.Parameter(torch.randn(n, units) * 0.02)
+                self.bias = nn.Parameter(torch.zeros(units)) if bias else None
+            else:
+                self.mod = nn.Linear(n, units, bias=bias)
+        elif t == "embedding":
+            self.get("init_std", "1")
+            self.mod = nn.Embedding(int(self.get("vocab")), int(self.get("dim")))
+        elif t == "position_embedding":
+            self.get("init_std", "1")
+            self.weight = nn.Parameter(torch.randn(int(self.get("context")), int(self.get("dim"))) * 0.02)
+        elif t == "layernorm":
+            self.mod = nn.LayerNorm(s[-1], eps=float(self.get("eps", 1e-5)),
+                                    elementwise_affine=self.get("affine", "1") in ("1", "true", "yes", "on"))
+        elif t == "attention":
+            c, self.heads = s[-1], int(self.get("heads"))
+            self.get("init_std", "0")
+            bias = self.get("bias", "1") in ("1", "true", "yes", "on")
+            self.drop = float(self.get("dropout", 0))
+            self.c_attn, self.c_proj = nn.Module(), nn.Module()
+            self.c_attn.weight = nn.Parameter(torch.randn(c, 3 * c) * 0.02)
+            self.c_proj.weight = nn.Parameter(torch.randn(c, c) * 0.02)
+            if bias:
+                self.c_attn.bias = nn.Parameter(torch.zeros(3 * c))
+                self.c_proj.bias = nn.Parameter(torch.zeros(c))
+        elif t in ("lstm", "gru"):
+            cls = nn.LSTM if t == "lstm" else nn.GRU
+            self.mod = cls(s[-1], int(self.get("hidden")), int(self.get("layers", 1)), batch_first=True,
+                           dropout=float(self.get("dropout", 0)), bias=self.get("bias", "1") in ("1", "true", "yes", "on"))
         elif t in ("maxpool", "avgpool"):
             size = int(self.get("size", 2))
             args = (size, int(self.get("stride", size)), int(self.get("pad", 0)))
@@ -88,6 +126,14 @@ class Layer(nn.Module):
         if unknown:
             raise ValueError(f"[{name}]: keys {sorted(unknown)} not understood by ini_torch.py")
 
+    def tied_weight(self):
+        """The weight another layer's tie = NAME reads: an embedding's or a dense layer's."""
+        if self.type == "embedding" or (self.type == "dense" and not self.conv1d and not self.tie):
+            return self.mod.weight
+        if self.type == "dense" and self.conv1d:
+            return self.weight
+        raise ValueError(f"[{self.name}]: tie to a {self.type} is not supported here")
+
     def get(self, key, default=None):
         self.used.add(key)
         if key in self.kv:
@@ -101,7 +147,34 @@ class Layer(nn.Module):
         if t == "conv":
             return self.act(self.mod(x), self.slope)
         if t == "dense":
-            return self.act(self.mod(x.flatten(1)), self.slope)
+            if x.dim() != 3:
+                x = x.flatten(1)
+            if self.tie:
+                y = F.linear(x, self.tied[0].tied_weight(), self.bias)
+            elif self.conv1d:
+                y = x @ self.weight + (self.bias if self.bias is not None else 0)
+            else:
+                y = self.mod(x)
+            return self.act(y, self.slope)
+        if t == "embedding":
+            return self.mod(x)
+        if t == "position_embedding":
+            return x + self.weight[: x.shape[1]]
+        if t == "layernorm":
+            return self.mod(x)
+        if t == "attention":
+            B, T, C = x.shape
+            H = self.heads
+            qkv = x @ self.c_attn.weight + (self.c_attn.bias if hasattr(self.c_attn, "bias") else 0)
+            q, k, v = (z.view(B, T, H, C // H).transpose(1, 2) for z in qkv.split(C, dim=2))
+            att = (q @ k.transpose(-2, -1)) / (C // H) ** 0.5
+            mask = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
+            att = F.dropout(att.masked_fill(~mask, float("-inf")).softmax(-1), self.drop, self.training)
+            y = (att @ v).transpose(1, 2).reshape(B, T, C)
+            y = y @ self.c_proj.weight + (self.c_proj.bias if hasattr(self.c_proj, "bias") else 0)
+            return F.dropout(y, self.drop, self.training)
+        if t in ("lstm", "gru"):
+            return self.mod(x)[0]
         if t in ("maxpool", "avgpool", "dropout"):
             return self.mod(x)
         if t == "batchnorm":
@@ -147,11 +220,16 @@ class IniNet(nn.Module):
         self.order, self.inputs, self.output = [n for n, _ in order], inputs, output or names[-1]
         self.mods = nn.ModuleDict()
         shapes = {"input": tuple(input_shape)}
+        # the input holds token ids when an embedding reads it (as dlcl decides)
+        self.tokens = any(kv["type"] == "embedding" and inputs[n][0] == "input" for n, kv in layers)
         with torch.no_grad():
-            outs = {"input": torch.zeros((2,) + tuple(input_shape))}
+            x0 = torch.zeros((2,) + tuple(input_shape), dtype=torch.long if self.tokens else torch.float32)
+            outs = {"input": x0}
             for n, kv in order:
                 m = Layer(n, kv, [shapes[p] for p in inputs[n]])
                 self.mods[n.replace(".", "__")] = m
+                if getattr(m, "tie", None):  # a plain list: the tied module is not registered twice
+                    m.tied = [self.mods[m.tie.replace(".", "__")]]
                 m.eval()
                 outs[n] = m([outs[p] for p in inputs[n]])
                 shapes[n] = tuple(outs[n].shape[1:])
@@ -161,12 +239,16 @@ class IniNet(nn.Module):
         outs = {"input": x}
         for n in self.order:
             outs[n] = self.mods[n.replace(".", "__")]([outs[p] for p in self.inputs[n]])
-        return outs[self.output].flatten(1)
+        y = outs[self.output]
+        return y if self.tokens or y.dim() == 3 else y.flatten(1)  # a sequence net: [B, T, classes]
 
     def dlcl_name(self, key):
-        """'mods.layer1__0__conv1.mod.weight' -> 'layer1.0.conv1.weight'."""
-        _, mod, _, suffix = key.split(".", 3)
-        return mod.replace("__", ".") + "." + suffix
+        """'mods.layer1__0__conv1.mod.weight' -> 'layer1.0.conv1.weight',
+        'mods.h__0__attn.c_attn.weight' -> 'h.0.attn.c_attn.weight'."""
+        _, mod, rest = key.split(".", 2)
+        if rest.startswith("mod."):
+            rest = rest[4:]
+        return mod.replace("__", ".") + "." + rest
 
     def dlcl_state(self):
         return {self.dlcl_name(k): v for k, v in self.state_dict().items()}

@@ -31,7 +31,7 @@ static dlcl_status act_shape(layer *l)
 static dlcl_status act_forward(layer *l, const layer_io *io)
 {
     act_priv *p = l->priv;
-    return op_activation_forward(io->ctx, p->act, p->slope, io->x[0], io->y, (size_t)io->count * layer_shape_numel(l->out));
+    return op_activation_forward(io->ctx, p->act, p->slope, io->x[0], io->y, layer_io_numel(io, l->out));
 }
 
 static dlcl_status act_backward(layer *l, const layer_io *io)
@@ -53,5 +53,5 @@ static void act_free(layer *l)
     l->priv = NULL;
 }
 
-const layer_type layer_activation = {"activation", act_keys, 1, 1, 0, act_parse, act_shape, NULL,
+const layer_type layer_activation = {"activation", act_keys, 1, 1, LAYER_STEPS, act_parse, act_shape, NULL,
                                      act_forward, act_backward, act_describe, act_free};

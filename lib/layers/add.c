@@ -45,7 +45,7 @@ static dlcl_status add_shape(layer *l)
 static dlcl_status add_forward(layer *l, const layer_io *io)
 {
     const add_priv *p = l->priv;
-    return op_add(io->ctx, io->x, l->n_in, io->y, (size_t)io->count * layer_shape_numel(l->out), p->act == OP_ACT_RELU);
+    return op_add(io->ctx, io->x, l->n_in, io->y, layer_io_numel(io, l->out), p->act == OP_ACT_RELU);
 }
 
 /* Every input's gradient is dy (through the relu): copies, one per input that needs one. */
@@ -72,5 +72,5 @@ static void add_free(layer *l)
     l->priv = NULL;
 }
 
-const layer_type layer_add = {"add", add_keys, 2, LAYER_MAX_INPUTS, 0, add_parse, add_shape, NULL,
+const layer_type layer_add = {"add", add_keys, 2, LAYER_MAX_INPUTS, LAYER_STEPS, add_parse, add_shape, NULL,
                               add_forward, add_backward, add_describe, add_free};

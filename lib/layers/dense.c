@@ -75,7 +75,8 @@ static dlcl_status dense_alloc(layer *l, dlcl_ctx *ctx, int batch)
 static dlcl_status dense_forward(layer *l, const layer_io *io)
 {
     dense_priv *p = l->priv;
-    size_t in = dense_in(l), m = (size_t)io->count * dense_rows(l), u = (size_t)p->units;
+    size_t in = dense_in(l), m = (size_t)io->count * (l->in[0].ndim == 2 ? layer_io_steps(io, l->in[0]) : 1);
+    size_t u = (size_t)p->units;
     op_buf out = p->act == OP_ACT_LINEAR ? io->y : p->z;
     dlcl_status st = p->conv1d ? op_gemm(io->ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, m, u, in, io->x[0], in,
                                          layer_param_buf(l, io, 0), u, 0.0f, out, u)
@@ -126,5 +127,5 @@ static void dense_free(layer *l)
     l->priv = NULL;
 }
 
-const layer_type layer_dense = {"dense", dense_keys, 1, 1, 0, dense_parse, dense_shape, dense_alloc,
+const layer_type layer_dense = {"dense", dense_keys, 1, 1, LAYER_STEPS, dense_parse, dense_shape, dense_alloc,
                                 dense_forward, dense_backward, dense_describe, dense_free};

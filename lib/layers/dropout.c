@@ -48,7 +48,7 @@ static dlcl_status copy(dlcl_ctx *ctx, op_buf src, op_buf dst, size_t n)
 static dlcl_status dropout_forward(layer *l, const layer_io *io)
 {
     dropout_priv *p = l->priv;
-    size_t n = (size_t)io->count * layer_shape_numel(l->out);
+    size_t n = layer_io_numel(io, l->out);
     if (!io->training || p->rate == 0.0f) return copy(io->ctx, io->x[0], io->y, n);
     return op_dropout_forward(io->ctx, p->rate, io->seed, io->x[0], io->y, p->mask, n);
 }
@@ -76,5 +76,5 @@ static void dropout_free(layer *l)
     l->priv = NULL;
 }
 
-const layer_type layer_dropout = {"dropout", dropout_keys, 1, 1, 0, dropout_parse, dropout_shape, dropout_alloc,
+const layer_type layer_dropout = {"dropout", dropout_keys, 1, 1, LAYER_STEPS, dropout_parse, dropout_shape, dropout_alloc,
                                   dropout_forward, dropout_backward, dropout_describe, dropout_free};

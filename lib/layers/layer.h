@@ -88,7 +88,29 @@ typedef struct layer_io {
     /* Bit i set: the backward adds the gradient of tensor i into io->grads instead of
      * overwriting it (a weight tied to another layer's, whose gradient is already there). */
     unsigned accumulate;
+    /* A cached forward (generation, LAYER_STEPS): each sample holds only the positions
+     * pos .. pos+steps-1 of its sequence (rows of the usual layout, steps per sample instead of
+     * T); layers with state (attention's keys and values) append to it. 0 in other passes. */
+    int steps, pos;
 } layer_io;
+
+/* A sequence shape: T positions first (T,D floats, or T int32 token ids). */
+static inline bool layer_shape_is_seq(layer_shape s) { return s.ndim == 2 || (s.ndim == 1 && s.dtype == DLCL_INT32); }
+
+/* Positions per sample of sequence shape s in this pass: io->steps in a cached forward, else T. */
+static inline size_t layer_io_steps(const layer_io *io, layer_shape s)
+{
+    return io->steps > 0 && layer_shape_is_seq(s) ? (size_t)io->steps : (size_t)s.dims[0];
+}
+
+/* Values of shape s this pass handles: count samples, each with io->steps positions of a
+ * sequence shape in a cached forward. */
+static inline size_t layer_io_numel(const layer_io *io, layer_shape s)
+{
+    size_t n = layer_shape_numel(s);
+    if (io->steps > 0 && layer_shape_is_seq(s)) n = n / (size_t)s.dims[0] * (size_t)io->steps;
+    return (size_t)io->count * n;
+}
 
 /* Flags of a layer type. */
 enum {
@@ -98,6 +120,8 @@ enum {
     /* Input 0 holds int32 token ids (embedding): when it reads the net's input, the net's
      * input is int32 tokens, e.g. [net] input = T for a context of T positions. */
     LAYER_TOKEN_INPUT = 2,
+    /* forward handles a cached pass (layer_io.steps > 0), so nets of it can generate */
+    LAYER_STEPS = 4,
 };
 
 typedef struct layer_type {

@@ -134,6 +134,11 @@ dlcl_status net_parse_data(dlcl_net *net);
 
 /* run.c */
 dlcl_status net_forward(dlcl_net *net, const void *x, int count, int training, const net_step_opts *o);
+/* A cached forward in evaluation mode (generation): positions pos .. pos+steps-1 of count
+ * token sequences (tokens: count x steps ids), every layer LAYER_STEPS; layers with state
+ * (attention's keys and values) keep what earlier positions left. The logits are
+ * count x steps rows of net->act[net->output]. */
+dlcl_status net_forward_steps(dlcl_net *net, const int32_t *tokens, int count, int pos, int steps);
 /* The one training step: upload, forward, loss, backward (gradients of every reader
  * summed), numerical checks, optimizer step. */
 dlcl_status net_train_step(dlcl_net *net, const void *x, const int32_t *y, int count, const net_step_opts *o,

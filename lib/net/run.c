@@ -88,6 +88,33 @@ static dlcl_status check_tokens(const dlcl_net *net, const int32_t *x, int count
     return DLCL_OK;
 }
 
+dlcl_status net_forward_steps(dlcl_net *net, const int32_t *tokens, int count, int pos, int steps)
+{
+    if (steps < 1 || pos < 0 || pos + steps > net->input.dims[0] || count < 1 || count > net->batch)
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "cached forward: positions %d..%d of a context of %d, %d samples", pos,
+                         pos + steps - 1, net->input.dims[0], count);
+    dlcl_status st = DLCL_OK;
+    for (size_t i = 0; i < (size_t)count * (size_t)steps && st == DLCL_OK; i++)
+        if (tokens[i] < 0 || tokens[i] >= net->vocab)
+            st = dlcl__err(DLCL_ERR_INVALID_ARG, "token %d at position %zu is outside 0..%d", (int)tokens[i],
+                           (size_t)pos + i % (size_t)steps, net->vocab - 1);
+    if (st != DLCL_OK) return st;
+    cl_int err = clEnqueueWriteBuffer(net->ctx->queue, net->in.mem, CL_FALSE, 0,
+                                      (size_t)count * (size_t)steps * sizeof *tokens, tokens, 0, NULL, NULL);
+    if (err != CL_SUCCESS) return dlcl__cl_err(err, "clEnqueueWriteBuffer (network input)");
+    for (size_t i = 0; i < net->n_layers && st == DLCL_OK; i++) {
+        if (net_is_alias(net, i)) continue;
+        layer *l = &net->layers[i];
+        op_buf xs[LAYER_MAX_INPUTS], dxs[LAYER_MAX_INPUTS];
+        layer_io io = make_io(net, i, count, 0, xs, dxs);
+        io.steps = steps;
+        io.pos = pos;
+        st = l->type->forward(l, &io);
+        if (st != DLCL_OK) st = layer_err(st, "cached forward", l, count);
+    }
+    return st;
+}
+
 dlcl_status net_forward(dlcl_net *net, const void *x, int count, int training, const net_step_opts *o)
 {
     size_t n = (size_t)count * layer_shape_numel(net->input); /* float32 or int32: 4 bytes each */
