@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(meson ninja-build pkg-config gcc libc6-dev ocl-icd-opencl-dev opencl-headers pocl-opencl-icd
             libclblast-dev libclfft-dev libstb-dev zlib1g-dev libinih-dev libcjson-dev libopenblas-dev)
-DATA_PKGS=(dataset-fashion-mnist)
+DATA_PKGS=(dataset-fashion-mnist fortunes)  # fortunes: the English text of the sequence examples (tools/text_corpus.py)
 TEST_PKGS=(python3 python3-torch python3-torchvision clblast-utils)  # clblast-utils: CLBlast's tuners, for dlcl-tune (test/tune_tool.py)
 FUZZ_PKGS=(clang-14 libclang-rt-14-dev)
 
@@ -32,6 +32,11 @@ install_pkgs() {
         $sudo apt-get update -qq
         $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
     fi
+}
+
+# data/fortunes/{train,test}.txt from Debian's fortunes, split by tools/text_corpus.py's fixed rule
+corpus() {
+    [ -f data/fortunes/train.txt ] || python3 tools/text_corpus.py data/fortunes
 }
 
 build() {
@@ -76,11 +81,13 @@ case "${1:-}" in
     train)
         install_pkgs "${BUILD_PKGS[@]}" "${DATA_PKGS[@]}"
         build
+        corpus
         ./build/tools/dlcl-devices
         ./build/tools/dlcl-train examples/fashion_lenet.ini "${@:2}" ;;
     test)
         install_pkgs "${BUILD_PKGS[@]}" "${DATA_PKGS[@]}" "${TEST_PKGS[@]}"
         build
+        corpus
         run_tests "${@:2}" ;;
     sanitize)
         install_pkgs "${BUILD_PKGS[@]}" "${DATA_PKGS[@]}" "${TEST_PKGS[@]}"
