@@ -531,7 +531,7 @@ static void optim_parse_rejects_bad_configs(void)
         {"type=adam\nbetas=0.9, 0.99, 0.9", "expected two numbers in [0, 1)"},
         {"type=adamw\neps=-1", "eps = '-1'"},
         {"no_decay=bias, bais", "no_decay = 'bias, bais': unknown item 'bais' (did you mean 'bias'?"},
-        {"no_decay=weights", "unknown item 'weights' (a list of: bias, batchnorm)"},
+        {"no_decay=weights", "unknown item 'weights' (a list of: bias, batchnorm, layernorm)"},
         {"label_smoothing=1.5", "label_smoothing = '1.5': expected a number in [0, 1]"},
         {"warmup_steps=-1", "warmup_steps = '-1'"},
         {"clip_grad_norm=-1", "clip_grad_norm = '-1'"},

@@ -11,7 +11,7 @@
 
 /* Defined unsized: a row too many or too few conflicts with the sized declaration in optim.h. */
 const char *const optim_schedule_names[] = {"none", "step", "cosine", NULL};
-const char *const optim_no_decay_names[] = {"bias", "batchnorm", NULL};
+const char *const optim_no_decay_names[] = {"bias", "batchnorm", "layernorm", NULL};
 _Static_assert(DLCL__ARRAY_LEN(optim_schedule_names) == OPTIM_SCHED_COUNT + 1, "one name per schedule");
 _Static_assert(DLCL__ARRAY_LEN(optim_no_decay_names) == OPTIM_NO_DECAY_COUNT + 1, "one name per no_decay kind");
 
@@ -178,7 +178,7 @@ static dlcl_status parse_no_decay(const cfg *c, const cfg_section *s, unsigned *
         while (optim_no_decay_names[k] && strcmp(optim_no_decay_names[k], item) != 0) k++;
         if (optim_no_decay_names[k] == NULL) {
             const char *sug = cfg_suggest(item, optim_no_decay_names);
-            return bad_entry(c, s, "no_decay", "unknown item '%s' (%s%s%sa list of: bias, batchnorm)", item,
+            return bad_entry(c, s, "no_decay", "unknown item '%s' (%s%s%sa list of: bias, batchnorm, layernorm)", item,
                              sug ? "did you mean '" : "", sug ? sug : "", sug ? "'? " : "");
         }
         *out |= 1u << k;
@@ -249,6 +249,8 @@ int optim_state_slots(const net_optim *o)
 bool optim_no_decay(const net_optim *o, const char *param_suffix, const char *layer_type)
 {
     if ((o->no_decay >> OPTIM_NO_DECAY_BATCHNORM & 1u) && layer_type && strcmp(layer_type, "batchnorm") == 0)
+        return true;
+    if ((o->no_decay >> OPTIM_NO_DECAY_LAYERNORM & 1u) && layer_type && strcmp(layer_type, "layernorm") == 0)
         return true;
     if (!(o->no_decay >> OPTIM_NO_DECAY_BIAS & 1u) || param_suffix == NULL) return false;
     const char *dot = strrchr(param_suffix, '.');

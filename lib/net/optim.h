@@ -48,6 +48,7 @@ extern const char *const optim_schedule_names[OPTIM_SCHED_COUNT + 1];
 typedef enum optim_no_decay_kind {
     OPTIM_NO_DECAY_BIAS,      /* parameter tensors named *.bias */
     OPTIM_NO_DECAY_BATCHNORM, /* every parameter of batchnorm layers */
+    OPTIM_NO_DECAY_LAYERNORM, /* every parameter of layernorm layers (GPT-2 recipes decay only matrices) */
     OPTIM_NO_DECAY_COUNT
 } optim_no_decay_kind;
 extern const char *const optim_no_decay_names[OPTIM_NO_DECAY_COUNT + 1];
