@@ -357,6 +357,28 @@ typedef int (*dlcl_token_fn)(int32_t token, void *user);
 DLCL_API dlcl_status dlcl_net_generate(dlcl_net *net, const int32_t *prompt, size_t n_prompt,
                                        const dlcl_generate_params *p, dlcl_token_fn fn, void *user);
 
+/* GPT-2's byte-level BPE tokenizer, from Hugging Face's vocab.json and merges.txt (exactly
+ * openai/gpt-2's encoder.py: its pre-tokenising pattern over UTF-8, merges by rank). Any byte
+ * string encodes (invalid UTF-8 included) and decodes back to itself; "<|endoftext|>" in
+ * text is plain text, as in encoder.py: dlcl_tokenizer_token_id gives its id. Errors name
+ * the file and the key or line. A tokenizer is immutable: threads may share one. */
+typedef struct dlcl_tokenizer dlcl_tokenizer;
+DLCL_API dlcl_status dlcl_tokenizer_load(const char *vocab_json, const char *merges_txt, dlcl_tokenizer **out);
+DLCL_API void dlcl_tokenizer_free(dlcl_tokenizer *t);
+/* Largest id + 1. */
+DLCL_API int dlcl_tokenizer_vocab_size(const dlcl_tokenizer *t);
+/* *tokens is malloc'ed (free() it). */
+DLCL_API dlcl_status dlcl_tokenizer_encode(const dlcl_tokenizer *t, const char *text, size_t len, int32_t **tokens,
+                                           size_t *n);
+/* *text is malloc'ed with a NUL after its *len bytes; an unknown id is DLCL_ERR_INVALID_ARG. */
+DLCL_API dlcl_status dlcl_tokenizer_decode(const dlcl_tokenizer *t, const int32_t *tokens, size_t n, char **text,
+                                           size_t *len);
+/* The bytes of one token, owned by t (print tokens as they are generated: a character may
+ * span two tokens). */
+DLCL_API dlcl_status dlcl_tokenizer_token_bytes(const dlcl_tokenizer *t, int32_t id, const char **bytes, size_t *len);
+/* The id of a vocabulary key as vocab.json spells it ("<|endoftext|>"), or -1. */
+DLCL_API int32_t dlcl_tokenizer_token_id(const dlcl_tokenizer *t, const char *key);
+
 /* Writes the net's tensors as a safetensors state_dict with PyTorch names and layouts
  * (<layer>.weight OIHW or [out,in], <layer>.bias, batch norm's running_mean, running_var and
  * int64 num_batches_tracked), and everything a resume needs (the tensors again, the optimizer
