@@ -26,6 +26,7 @@ ACTS = {
     "sigmoid": lambda x, s: torch.sigmoid(x),
     "tanh": lambda x, s: torch.tanh(x),
     "gelu": lambda x, s: F.gelu(x),
+    "gelu_tanh": lambda x, s: F.gelu(x, approximate="tanh"),
     "leaky": lambda x, s: F.leaky_relu(x, s),
 }
 

@@ -52,11 +52,15 @@ typedef enum op_act {
     OP_ACT_TANH,    /* f(x) = tanh(x) */
     OP_ACT_GELU,    /* f(x) = x * Phi(x), exact erf form as torch.nn.GELU() */
     OP_ACT_LEAKY,   /* f(x) = x > 0 ? x : slope * x */
+    OP_ACT_GELU_TANH, /* f(x) = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), GPT-2's, torch's GELU(approximate='tanh') */
     OP_ACT_COUNT
 } op_act;
 
 /* "linear", "relu", ... indexed by op_act, NULL-terminated. */
 extern const char *const op_act_names[OP_ACT_COUNT + 1];
+/* Whether f' needs the activation's input (the GELU forms): then it cannot be undone from the
+ * output, and a layer keeps the pre-activation for the backward. */
+static inline bool op_act_needs_input(op_act act) { return act == OP_ACT_GELU || act == OP_ACT_GELU_TANH; }
 
 /* y = f(x) over n elements; y may alias x. */
 dlcl_status op_activation_forward(dlcl_ctx *ctx, op_act act, float slope, op_buf x, op_buf y, size_t n);
