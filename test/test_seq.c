@@ -1,14 +1,16 @@
-/* Sequence ops (lib/ops/seq.c, cl_kernels/seq.cl; the gelu_tanh activation) against the
- * double reference in ref/seq_ref.c on odd shapes, each with the CPU kernels (blocks of rows
- * per work-item) and the GPU kernels (run on PoCL by clearing ctx->cpu_device); a chain
- * against torch through test/torch_seq.py; speed at GPT-2 small's sizes with T_BENCH=1. */
+/* Sequence layers (lib/ops/seq.c, cl_kernels/seq.cl; lib/layers embedding, position_embedding,
+ * layernorm; the gelu_tanh activation) against the double reference in ref/seq_ref.c on odd
+ * shapes, each with the CPU kernels (blocks of rows per work-item) and the GPU kernels (run
+ * on PoCL by clearing ctx->cpu_device); gradients of small layer chains and nets by central
+ * differences, with repeated tokens and a tied weight; malformed configs; a chain against
+ * torch through test/torch_seq.py; speed at GPT-2 small's sizes with T_BENCH=1. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../lib/ops/ops.h"
+#include "../lib/net/net.h"
 #include "ref/ref.h"
 
 #include "dbuf.h"
@@ -68,6 +70,15 @@ static bool close_to(const char *label, const float *got, const float *want, siz
         printf("# %-48s worst absolute error %.3g, relative %.3g (%zu values)\n", label, abs_err, rel_err, n);
     }
     return t_close(label, got, want, n, rtol, atol);
+}
+
+static const char *write_cfg(const char *name, const char *text)
+{
+    static char path[600];
+    const char *dir = t_tmpdir(0);
+    if (dir == NULL) return NULL;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return t_write_file(path, text, strlen(text)) ? path : NULL;
 }
 
 /* ------------------------------------------------------------------ token embedding */
@@ -333,6 +344,340 @@ static void gelu_tanh_matches_ref_wide_range(void)
     T_CHECK(ok, "gelu_tanh differs from the reference: %s", dlcl_last_error());
 }
 
+/* ------------------------------------------------------------------ layer chains */
+
+#define CHAIN_MAX 10
+
+/* A straight chain of layers built from INI text the way the net builds them (type, parse,
+ * shape, alloc), run on count samples of an int32 or float input, with the loss sum(y * r)
+ * taken on the host. It drives the layers' vtables, io->accumulate and a tied weight (tie:
+ * the last layer's first tensor is layer 0's, whose backward then adds into its gradient, as
+ * GPT-2's head and wte) without the net's token input. */
+typedef struct chain {
+    cfg c;
+    layer l[CHAIN_MAX];
+    layer_shape in[CHAIN_MAX];
+    char *in_names[CHAIN_MAX];
+    int n, count, tie;
+    size_t np;
+    dbuf x, params, grads, act[CHAIN_MAX], dact[CHAIN_MAX], ws;
+} chain;
+
+static void chain_free(chain *ch)
+{
+    for (int i = 0; i < ch->n; i++)
+        if (ch->l[i].type && ch->l[i].type->free) ch->l[i].type->free(&ch->l[i]);
+    for (int i = 0; i < CHAIN_MAX; i++) dbuf_free(&ch->act[i]), dbuf_free(&ch->dact[i]);
+    dbuf_free(&ch->x), dbuf_free(&ch->params), dbuf_free(&ch->grads), dbuf_free(&ch->ws);
+    cfg_free(&ch->c);
+}
+
+static bool chain_build(chain *ch, const char *text, layer_shape input, int count, int tie)
+{
+    memset(ch, 0, sizeof *ch);
+    ch->count = count;
+    ch->tie = tie;
+    const char *path = write_cfg("chain.ini", text);
+    dlcl_ctx *ctx = t_ctx();
+    if (path == NULL || ctx == NULL || cfg_load(path, &ch->c) != DLCL_OK) return false;
+    layer_shape prev = input;
+    const char *prev_name = "input";
+    size_t off = GUARD, ws = 1;
+    for (size_t i = 0; i < ch->c.count && ch->n < CHAIN_MAX; i++) {
+        const cfg_section *s = &ch->c.sections[i];
+        layer *l = &ch->l[ch->n];
+        const char *type;
+        if (cfg_get_str(&ch->c, s, "type", 1, NULL, &type) != DLCL_OK || (l->type = layer_type_find(type)) == NULL)
+            return false;
+        ch->in_names[ch->n] = (char *)prev_name;
+        ch->in[ch->n] = prev;
+        *l = (layer){.type = l->type, .name = s->name, .line = s->line, .n_in = 1, .in_names = &ch->in_names[ch->n],
+                     .in = &ch->in[ch->n], .needs_dx = ch->n > 0};
+        ch->n++;
+        if (l->type->parse(l, &ch->c, s) != DLCL_OK || l->type->shape(l) != DLCL_OK) return false;
+        const bool last = i + 1 == ch->c.count;
+        for (int p = 0; p < l->n_params; p++) {
+            if (tie && last && p == 0) continue;
+            l->params[p].off = off;
+            off += l->params[p].numel;
+        }
+        if (l->ws_floats > ws) ws = l->ws_floats;
+        prev = l->out;
+        prev_name = l->name;
+    }
+    if (tie) {
+        if (ch->l[ch->n - 1].params[0].numel != ch->l[0].params[0].numel) return false;
+        ch->l[ch->n - 1].params[0].off = ch->l[0].params[0].off;
+    }
+    ch->np = off - GUARD;
+    float *w = rnd(ch->np, -0.5f, 0.5f);
+    bool ok = w && dbuf_new(&ch->params, w, ch->np) && dbuf_new(&ch->grads, NULL, ch->np) && dbuf_new(&ch->ws, NULL, ws) &&
+              dbuf_new(&ch->x, NULL, (size_t)count * layer_shape_numel(input));
+    free(w);
+    for (int i = 0; ok && i < ch->n; i++) {
+        layer *l = &ch->l[i];
+        size_t ny = (size_t)count * layer_shape_numel(l->out);
+        ok = dbuf_new(&ch->act[i], NULL, ny) && dbuf_new(&ch->dact[i], NULL, ny) &&
+             (l->type->alloc == NULL || l->type->alloc(l, ctx, count) == DLCL_OK);
+    }
+    return ok;
+}
+
+static layer_io chain_io(chain *ch, int i, op_buf *x, op_buf *dx)
+{
+    *x = i > 0 ? ob(&ch->act[i - 1]) : ob(&ch->x);
+    *dx = i > 0 ? ob(&ch->dact[i - 1]) : none;
+    return (layer_io){.ctx = t_ctx(), .batch = ch->count, .count = ch->count, .training = 1, .x = x, .dx = dx,
+                      .y = ob(&ch->act[i]), .dy = ob(&ch->dact[i]), .params = ch->params.mem, .grads = ch->grads.mem,
+                      .ws = ob(&ch->ws), .accumulate = ch->tie && i == 0 ? 1u : 0u};
+}
+
+/* The loss sum(y * r) of the forward with the current parameters. */
+static bool chain_loss(chain *ch, const float *r, float *y, double *loss)
+{
+    op_buf x, dx;
+    for (int i = 0; i < ch->n; i++) {
+        layer_io io = chain_io(ch, i, &x, &dx);
+        if (ch->l[i].type->forward(&ch->l[i], &io) != DLCL_OK) return false;
+    }
+    const dbuf *out = &ch->act[ch->n - 1];
+    if (!dbuf_read(out, y, "chain output")) return false;
+    *loss = 0;
+    for (size_t i = 0; i < out->n; i++) *loss += (double)y[i] * r[i];
+    return true;
+}
+
+static bool chain_backward(chain *ch, const float *r)
+{
+    dlcl_ctx *ctx = t_ctx();
+    const dbuf *d = &ch->dact[ch->n - 1];
+    if (clEnqueueWriteBuffer(ctx->queue, d->mem, CL_TRUE, GUARD * 4, d->n * 4, r, 0, NULL, NULL) != CL_SUCCESS)
+        return false;
+    op_buf x, dx;
+    for (int i = ch->n - 1; i >= 0; i--) {
+        layer_io io = chain_io(ch, i, &x, &dx);
+        if (ch->l[i].type->backward(&ch->l[i], &io) != DLCL_OK) return false;
+    }
+    return true;
+}
+
+/* Every parameter's gradient against central differences of the loss (step 1e-2), with the
+ * CPU kernels or the GPU ones; x is count samples of the input (int32 ids or floats). */
+static bool chain_gradients(const char *name, const char *text, layer_shape input, const void *x, int count, int tie,
+                            int cpu)
+{
+    dlcl_ctx *ctx = t_ctx();
+    chain ch;
+    const int was = ctx ? ctx->cpu_device : 0;
+    if (ctx) ctx->cpu_device = cpu;
+    bool ok = ctx && chain_build(&ch, text, input, count, tie);
+    if (!ok) printf("# %s: cannot build the chain: %s\n", name, dlcl_last_error());
+    const size_t nx = (size_t)count * layer_shape_numel(input), ny = ok ? ch.act[ch.n - 1].n : 1, np = ok ? ch.np : 1;
+    float *r = rnd(ny, -1, 1), *y = malloc(ny * 4), *w = malloc(np * 4), *g = malloc(np * 4);
+    ok = ok && r && y && w && g &&
+         clEnqueueWriteBuffer(ctx->queue, ch.x.mem, CL_TRUE, GUARD * 4, nx * 4, x, 0, NULL, NULL) == CL_SUCCESS;
+    double l0;
+    ok = ok && chain_loss(&ch, r, y, &l0) && chain_backward(&ch, r) && dbuf_read(&ch.grads, g, "gradients") &&
+         dbuf_read(&ch.params, w, "parameters");
+    int bad = 0, checked = 0;
+    double worst = 0;
+    const float eps = 1e-2f;
+    for (size_t i = 0; ok && i < np; i++) {
+        const float orig = w[i];
+        double lp, lm;
+        w[i] = orig + eps;
+        ok = clEnqueueWriteBuffer(ctx->queue, ch.params.mem, CL_TRUE, (GUARD + i) * 4, 4, &w[i], 0, NULL, NULL) ==
+                 CL_SUCCESS && chain_loss(&ch, r, y, &lp);
+        w[i] = orig - eps;
+        ok = ok && clEnqueueWriteBuffer(ctx->queue, ch.params.mem, CL_TRUE, (GUARD + i) * 4, 4, &w[i], 0, NULL, NULL) ==
+                       CL_SUCCESS && chain_loss(&ch, r, y, &lm);
+        w[i] = orig;
+        ok = ok && clEnqueueWriteBuffer(ctx->queue, ch.params.mem, CL_TRUE, (GUARD + i) * 4, 4, &w[i], 0, NULL, NULL) ==
+                       CL_SUCCESS;
+        const double fd = (lp - lm) / (2 * eps), err = fabs(fd - g[i]) / (2e-3 + 1e-2 * fabs(fd));
+        checked++;
+        if (err > worst) worst = err;
+        if (err > 1 && bad++ < 5)
+            printf("# %s: parameter %zu: analytic %.6g, finite difference %.6g\n", name, i, (double)g[i], fd);
+    }
+    if (ctx) ctx->cpu_device = was;
+    if (ok) printf("# %s (%s kernels): %d parameters, worst |error| / (2e-3 + 1e-2 |fd|) = %.3f\n", name,
+                   cpu ? "CPU" : "GPU", checked, worst);
+    else printf("# %s: %s\n", name, dlcl_last_error());
+    chain_free(&ch);
+    free(r), free(y), free(w), free(g);
+    return ok && bad == 0;
+}
+
+/* GPT-2's front and head in small: token and position embeddings, layer norms with and
+ * without affine, dense layers with gelu_tanh and gelu on T,D, and the head's weight tied to
+ * the token embedding's. The ids repeat within and across the 3 sequences of 7. */
+static const char *token_chain = "[wte]\ntype=embedding\nvocab=11\ndim=6\ninit_std=0.5\n"
+                                 "[wpe]\ntype=position_embedding\ncontext=9\ndim=6\n"
+                                 "[ln1]\ntype=layernorm\n"
+                                 "[fc1]\ntype=dense\nunits=10\nactivation=gelu_tanh\n"
+                                 "[fc2]\ntype=dense\nunits=6\nactivation=gelu\n"
+                                 "[ln2]\ntype=layernorm\naffine=0\neps=1e-3\n"
+                                 "[head]\ntype=dense\nunits=11\nbias=0\n";
+static const int32_t token_ids[3 * 7] = {1, 4, 1, 7, 1, 0, 10, 4, 4, 2, 9, 1, 3, 5, 10, 6, 8, 1, 0, 2, 4};
+
+static void token_chain_gradients_match_finite_differences(void)
+{
+    const layer_shape in = {1, {7, 0, 0, 0}, DLCL_INT32};
+    for (int cpu = 1; cpu >= 0; cpu--) {
+        T_CHECK(chain_gradients("token chain, tied head", token_chain, in, token_ids, 3, 1, cpu), "tied head");
+        T_CHECK(chain_gradients("token chain", token_chain, in, token_ids, 3, 0, cpu), "untied head");
+    }
+}
+
+/* ------------------------------------------------------------------ nets */
+
+static dlcl_status mean_loss(dlcl_net *net, const void *x, const int32_t *y, int n, double *out)
+{
+    double sum;
+    int c;
+    dlcl_status s = dlcl_net_train_batch(net, x, y, n, &sum, &c);
+    *out = sum / n;
+    return s;
+}
+
+/* test_graph's check: a sample of the parameters' gradients against central differences of
+ * the net's mean loss (learning rate 0, so the weights stay); x: 3 samples of the input. */
+static void check_net_gradients(dlcl_net *net, const char *name, const void *x)
+{
+    enum { N = 3 };
+    size_t np = net->n_params;
+    float *w = malloc(np * sizeof *w), *g = malloc(np * sizeof *g);
+    int32_t y[N] = {0, 2, 1};
+    uint64_t r = t_seed();
+    double loss;
+    int correct;
+    dlcl_status s = w && g ? dlcl_net_train_batch(net, x, y, N, &loss, &correct) : DLCL_ERR_OUT_OF_MEMORY;
+    cl_int e1 = clEnqueueReadBuffer(net->ctx->queue, net->grads, CL_TRUE, 0, np * 4, g, 0, NULL, NULL);
+    cl_int e2 = clEnqueueReadBuffer(net->ctx->queue, net->params, CL_TRUE, 0, np * 4, w, 0, NULL, NULL);
+    int bad = 0, checked = 0;
+    const float eps = 1e-2f;
+    for (size_t i = 0; s == DLCL_OK && e1 == CL_SUCCESS && i < np; i += 1 + t_rand_u32(&r) % 2) {
+        float orig = w[i];
+        double lp = 0, lm = 0;
+        w[i] = orig + eps;
+        clEnqueueWriteBuffer(net->ctx->queue, net->params, CL_TRUE, 0, np * 4, w, 0, NULL, NULL);
+        s = mean_loss(net, x, y, N, &lp);
+        w[i] = orig - eps;
+        clEnqueueWriteBuffer(net->ctx->queue, net->params, CL_TRUE, 0, np * 4, w, 0, NULL, NULL);
+        if (s == DLCL_OK) s = mean_loss(net, x, y, N, &lm);
+        w[i] = orig;
+        double fd = (lp - lm) / (2 * eps);
+        checked++;
+        if (fabs(fd - g[i]) > 2e-3 + 3e-2 * fabs(fd) && bad++ < 5)
+            printf("# %s: param %zu: analytic %.6g, finite difference %.6g\n", name, i, (double)g[i], fd);
+    }
+    free(w), free(g);
+    T_CHECK(s == DLCL_OK && e1 == CL_SUCCESS && e2 == CL_SUCCESS, "%s: %s", name, dlcl_last_error());
+    T_CHECK(bad == 0, "%s: %d of %d parameters disagree with finite differences", name, bad, checked);
+    T_CHECK(checked > 30, "%s: only %d parameters checked", name, checked);
+}
+
+#define SEQ_NET(input) "[net]\ninput=" input "\nclasses=3\nbatch=3\nseed=5\n[optimizer]\nlearning_rate=0\nmomentum=0\n"
+#define HEAD "[flat]\ntype=flatten\n[fc]\ntype=dense\nunits=3\n"
+
+/* A float sequence through position embedding, layer norms, dense layers with gelu_tanh and
+ * gelu at each position and a gelu_tanh activation layer, then a classifier. */
+static void sequence_net_gradients_match_finite_differences(void)
+{
+    const char *text = SEQ_NET("7,6") "[wpe]\ntype=position_embedding\ncontext=9\ndim=6\ninit_std=0.5\n"
+                                      "[ln1]\ntype=layernorm\n"
+                                      "[fc1]\ntype=dense\nunits=8\nactivation=gelu_tanh\n"
+                                      "[act]\ntype=activation\nactivation=gelu_tanh\n"
+                                      "[fc2]\ntype=dense\nunits=6\nactivation=gelu\n"
+                                      "[ln2]\ntype=layernorm\naffine=0\n" HEAD;
+    const char *path = write_cfg("seq.ini", text);
+    T_CHECK(path != NULL, "cannot write config");
+    dlcl_net *net = NULL;
+    T_OK(dlcl_net_create(path, NULL, 0, NULL, &net));
+    float x[3 * 7 * 6];
+    uint64_t r = t_seed();
+    t_fill_uniform(&r, x, T_COUNT(x), -1, 1);
+    check_net_gradients(net, "sequence net", x);
+    dlcl_net_free(net);
+}
+
+/* gelu_tanh in a convolution (kept apart from the fused activations, as gelu: its derivative
+ * needs the input), in a dense layer on a vector and as its own layer on C,H,W. */
+static void gelu_tanh_conv_net_gradients_match_finite_differences(void)
+{
+    const char *text = SEQ_NET("2,7,5") "[c1]\ntype=conv\nfilters=3\nsize=3\npad=1\nactivation=gelu_tanh\n"
+                                        "[a1]\ntype=activation\nactivation=gelu_tanh\n"
+                                        "[flat0]\ntype=flatten\n"
+                                        "[fc1]\ntype=dense\nunits=6\nactivation=gelu_tanh\n" HEAD;
+    const char *path = write_cfg("conv.ini", text);
+    T_CHECK(path != NULL, "cannot write config");
+    dlcl_net *net = NULL;
+    T_OK(dlcl_net_create(path, NULL, 0, NULL, &net));
+    float x[3 * 2 * 7 * 5];
+    uint64_t r = t_seed();
+    t_fill_uniform(&r, x, T_COUNT(x), -2, 2);
+    check_net_gradients(net, "gelu_tanh conv net", x);
+    dlcl_net_free(net);
+}
+
+/* The same with token ids as the net's input, once the net takes int32 input (a layer with
+ * LAYER_TOKEN_INPUT reads it); the ids go through dlcl_net_train_batch's input bytes. */
+static void token_net_gradients_match_finite_differences(void)
+{
+    const char *text = SEQ_NET("7") "[wte]\ntype=embedding\nvocab=11\ndim=6\ninit_std=0.5\n"
+                                    "[wpe]\ntype=position_embedding\ncontext=9\ndim=6\n"
+                                    "[ln1]\ntype=layernorm\n"
+                                    "[fc1]\ntype=dense\nunits=8\nactivation=gelu_tanh\n" HEAD;
+    const char *path = write_cfg("tok.ini", text);
+    T_CHECK(path != NULL, "cannot write config");
+    dlcl_net *net = NULL;
+    dlcl_status s = dlcl_net_create(path, NULL, 0, NULL, &net);
+    if (s == DLCL_ERR_SHAPE && strstr(dlcl_last_error(), "reads int32 token ids") != NULL)
+        T_SKIP("the net's input is float32 here: int32 token input comes with the net's side of LAYER_TOKEN_INPUT");
+    T_OK(s);
+    check_net_gradients(net, "token net", token_ids);
+    dlcl_net_free(net);
+}
+
+typedef struct bad_net {
+    const char *name, *text;
+    dlcl_status status;
+    const char *msg;
+} bad_net;
+
+static const bad_net bad_nets[] = {
+    {"more positions than context", SEQ_NET("7,6") "[wpe]\ntype=position_embedding\ncontext=5\ndim=6\n" HEAD,
+     DLCL_ERR_SHAPE, "[wpe] (position_embedding): input has 7 positions, more than context = 5"},
+    {"position dim differs from the input's", SEQ_NET("7,6") "[wpe]\ntype=position_embedding\ncontext=9\ndim=5\n" HEAD,
+     DLCL_ERR_SHAPE, "[wpe] (position_embedding): dim = 5, but input has 6 features per position"},
+    {"positions of a vector", SEQ_NET("6") "[wpe]\ntype=position_embedding\ncontext=9\ndim=6\n" HEAD, DLCL_ERR_SHAPE,
+     "[wpe] (position_embedding): needs a T,D sequence of vectors, but input is 6 (1-d)"},
+    {"embedding of float values",
+     SEQ_NET("7,6") "[fc0]\ntype=dense\nunits=4\n[wte]\ntype=embedding\nvocab=5\ndim=3\n" HEAD, DLCL_ERR_SHAPE,
+     "[wte] (embedding): reads int32 token ids, but fc0 holds float32 values"},
+    {"embedding without vocab", SEQ_NET("7") "[wte]\ntype=embedding\ndim=3\n" HEAD, DLCL_ERR_CONFIG, "[wte]: missing key 'vocab'"},
+    {"negative init_std", SEQ_NET("7") "[wte]\ntype=embedding\nvocab=5\ndim=3\ninit_std=-1\n" HEAD, DLCL_ERR_CONFIG,
+     "[wte] init_std"},
+    {"layernorm key typo", SEQ_NET("7,6") "[ln]\ntype=layernorm\nesp=1e-5\n" HEAD, DLCL_ERR_CONFIG,
+     "did you mean 'eps'"},
+};
+
+static void malformed_sequence_configs_name_the_section(void)
+{
+    for (size_t i = 0; i < T_COUNT(bad_nets); i++) {
+        const char *path = write_cfg("bad.ini", bad_nets[i].text);
+        T_CHECK(path != NULL, "cannot write config");
+        dlcl_net *net = NULL;
+        dlcl_status s = dlcl_net_create(path, NULL, 0, NULL, &net);
+        dlcl_net_free(net);
+        if (getenv("T_VERBOSE")) printf("# %s: %s\n", bad_nets[i].name, dlcl_last_error());
+        T_CHECK(t_err_matches(s, bad_nets[i].status, bad_nets[i].msg), "%s: want %s with \"%s\", got %s: %s",
+                bad_nets[i].name, dlcl_status_str(bad_nets[i].status), bad_nets[i].msg, dlcl_status_str(s),
+                dlcl_last_error());
+    }
+}
+
 /* ------------------------------------------------------------------ PyTorch */
 
 static bool put(const char *dir, const char *name, const void *v, size_t bytes)
@@ -521,6 +866,11 @@ static const t_case cases[] = {
     T_CASE(layernorm_matches_ref_3x7x13),
     T_CASE(layernorm_matches_ref_odd_sizes),
     T_CASE(gelu_tanh_matches_ref_wide_range),
+    T_CASE(token_chain_gradients_match_finite_differences),
+    T_CASE(sequence_net_gradients_match_finite_differences),
+    T_CASE(gelu_tanh_conv_net_gradients_match_finite_differences),
+    T_CASE(token_net_gradients_match_finite_differences),
+    T_CASE(malformed_sequence_configs_name_the_section),
     T_CASE(embedding_layernorm_gelu_tanh_match_torch),
     T_CASE(speed_at_gpt2_small_sizes),
 };

@@ -160,6 +160,6 @@ void layer_buf_free(dlcl_ctx *ctx, op_buf *b);
 
 extern const layer_type layer_conv, layer_dense, layer_maxpool, layer_avgpool, layer_global_avgpool,
     layer_dropout, layer_activation, layer_add, layer_concat, layer_upsample, layer_flatten, layer_identity,
-    layer_batchnorm;
+    layer_batchnorm, layer_embedding, layer_position_embedding, layer_layernorm;
 
 #endif
