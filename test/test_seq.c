@@ -194,7 +194,8 @@ static bool pos_case(int cpu, int count, int t, int context, int dim)
          close_to("position dweight (accumulate)", dw, dwr, nw, 1e-5f, atol);
     if (ok) position_embedding_backward_ref(dy, NULL, dwr, count, t, context, dim, 0);
     ok = ok && op_position_embedding_backward(ctx, ob(&DY), ob(&DY), ob(&DW), count, t, context, dim, 0) == DLCL_OK &&
-         dbuf_read(&DY, dx, "dx = dy") && dbuf_read(&DW, dw, "dweight") && close_to("position dx in place", dx, dy, n, 0, 0) &&
+         dbuf_read(&DY, dx, "dx = dy") && dbuf_read(&DW, dw, "dweight") &&
+         close_to("position dx in place", dx, dy, n, 0, 0) &&
          close_to("position dweight (dx in place)", dw, dwr, nw, 1e-5f, atol);
     ctx->cpu_device = was;
     if (!ok) printf("# case: %s: %s\n", label, dlcl_last_error());
@@ -314,6 +315,42 @@ static void layernorm_matches_ref_odd_sizes(void)
             T_CHECK(ln_case(cpu, cases[i][0], cases[i][1], (int)i & 1, -1.0f, 3.0f), "%d x %d", cases[i][0], cases[i][1]);
         T_CHECK(ln_case(cpu, 9, 300, 1, 100.0f, 1.0f), "data far from zero");
     }
+}
+
+/* ------------------------------------------------------------------ bad arguments */
+
+/* Each call must fail with DLCL_ERR_INVALID_ARG and a message holding the text. */
+#define REFUSED(call, text)                                                                                         \
+    do {                                                                                                            \
+        dlcl_status s_ = (call);                                                                                    \
+        if (!t_err_matches(s_, DLCL_ERR_INVALID_ARG, (text))) {                                                     \
+            printf("# %s: want \"%s\", got %s: %s\n", #call, (text), dlcl_status_str(s_), dlcl_last_error());        \
+            bad++;                                                                                                  \
+        }                                                                                                           \
+    } while (0)
+
+static void seq_ops_refuse_bad_arguments(void)
+{
+    dlcl_ctx *ctx = t_ctx();
+    T_CHECK(ctx != NULL, "no context");
+    dbuf A = {0}, B = {0};
+    T_CHECK(dbuf_new(&A, NULL, 64) && dbuf_new(&B, NULL, 64), "no buffers");
+    const op_buf a = ob(&A), b = ob(&B), far = op_b(A.mem, (size_t)INT32_MAX + 1);
+    int bad = 0;
+    REFUSED(op_embedding_forward(ctx, a, b, a, -1, 4, 4), "bad shape");
+    REFUSED(op_embedding_forward(ctx, a, b, a, 2, 0, 4), "bad vocabulary");
+    REFUSED(op_embedding_forward(ctx, a, none, a, 2, 4, 4), "are required");
+    REFUSED(op_embedding_backward(ctx, a, b, none, 2, 4, 4, 0), "are required");
+    REFUSED(op_embedding_backward(ctx, far, b, a, 2, 4, 4, 0), "int range");
+    REFUSED(op_position_embedding_forward(ctx, a, b, a, 2, 0, 4), "bad shape");
+    REFUSED(op_position_embedding_backward(ctx, a, b, a, 2, 5, 4, 4, 0), "bad shape"); /* t > context */
+    REFUSED(op_position_embedding_backward(ctx, none, b, a, 2, 3, 4, 4, 0), "are required");
+    REFUSED(op_layernorm_forward(ctx, a, a, 2, 0, none, none, 1e-5f, none, none), "bad shape");
+    REFUSED(op_layernorm_forward(ctx, a, a, 2, 4, a, none, 1e-5f, none, none), "both or neither");
+    REFUSED(op_layernorm_forward(ctx, a, a, 2, 4, none, none, -1.0f, none, none), "eps");
+    REFUSED(op_layernorm_backward(ctx, a, b, a, 2, 4, none, none, none, none, none, 0), "are required");
+    dbuf_free(&A), dbuf_free(&B);
+    T_CHECK(bad == 0, "%d bad calls accepted or refused for another reason", bad);
 }
 
 /* ------------------------------------------------------------------ gelu_tanh */
@@ -656,7 +693,8 @@ static const bad_net bad_nets[] = {
     {"embedding of float values",
      SEQ_NET("7,6") "[fc0]\ntype=dense\nunits=4\n[wte]\ntype=embedding\nvocab=5\ndim=3\n" HEAD, DLCL_ERR_SHAPE,
      "[wte] (embedding): reads int32 token ids, but fc0 holds float32 values"},
-    {"embedding without vocab", SEQ_NET("7") "[wte]\ntype=embedding\ndim=3\n" HEAD, DLCL_ERR_CONFIG, "[wte]: missing key 'vocab'"},
+    {"embedding without vocab", SEQ_NET("7") "[wte]\ntype=embedding\ndim=3\n" HEAD, DLCL_ERR_CONFIG,
+     "[wte]: missing key 'vocab'"},
     {"negative init_std", SEQ_NET("7") "[wte]\ntype=embedding\nvocab=5\ndim=3\ninit_std=-1\n" HEAD, DLCL_ERR_CONFIG,
      "[wte] init_std"},
     {"layernorm key typo", SEQ_NET("7,6") "[ln]\ntype=layernorm\nesp=1e-5\n" HEAD, DLCL_ERR_CONFIG,
@@ -756,7 +794,8 @@ static int torch_chain(const char *dir, int count, int t, int context, int vocab
      * up to rows terms 1e-6 * rows absolute */
     const float satol = 1e-6f * (float)rows + 1e-5f;
     ok = ok && close_to("y vs torch", y, ty, n, 1e-4f, 1e-5f) && close_to("dwte vs torch", dte, tdte, nte, 1e-4f, satol) &&
-         close_to("dwpe vs torch", dpe, tdpe, npe, 1e-4f, satol) && close_to("dgamma vs torch", dg, tdg, dim, 1e-4f, satol) &&
+         close_to("dwpe vs torch", dpe, tdpe, npe, 1e-4f, satol) &&
+         close_to("dgamma vs torch", dg, tdg, dim, 1e-4f, satol) &&
          close_to("dbeta vs torch", db, tdb, dim, 1e-4f, satol);
     if (!ok) printf("# %d x %d (context %d), vocab %d, dim %d, seed %llu: %s\n", count, t, context, vocab, dim,
                     (unsigned long long)t_seed(), dlcl_last_error());
@@ -865,6 +904,7 @@ static const t_case cases[] = {
     T_CASE(position_embedding_matches_ref_odd_sizes),
     T_CASE(layernorm_matches_ref_3x7x13),
     T_CASE(layernorm_matches_ref_odd_sizes),
+    T_CASE(seq_ops_refuse_bad_arguments),
     T_CASE(gelu_tanh_matches_ref_wide_range),
     T_CASE(token_chain_gradients_match_finite_differences),
     T_CASE(sequence_net_gradients_match_finite_differences),

@@ -42,7 +42,8 @@ static dlcl_status emb_shape(layer *l)
     if (in->dtype != DLCL_INT32)
         return dlcl__err(DLCL_ERR_SHAPE, "layer [%s] (embedding): reads int32 token ids, but %s holds float32 values "
                          "(%s); an embedding reads the net's input or another int32 output", l->name,
-                         l->in_names && l->in_names[0] ? l->in_names[0] : "its input", layer_shape_str(*in, s, sizeof s));
+                         l->in_names && l->in_names[0] ? l->in_names[0] : "its input",
+                         layer_shape_str(*in, s, sizeof s));
     if (in->ndim >= LAYER_MAX_DIMS)
         return dlcl__err(DLCL_ERR_SHAPE, "layer [%s] (embedding): ids of %d dimensions leave no room for the vectors' "
                          "(at most %d)", l->name, in->ndim, LAYER_MAX_DIMS - 1);

@@ -52,7 +52,7 @@ typedef enum op_act {
     OP_ACT_TANH,    /* f(x) = tanh(x) */
     OP_ACT_GELU,    /* f(x) = x * Phi(x), exact erf form as torch.nn.GELU() */
     OP_ACT_LEAKY,   /* f(x) = x > 0 ? x : slope * x */
-    OP_ACT_GELU_TANH, /* f(x) = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), GPT-2's, torch's GELU(approximate='tanh') */
+    OP_ACT_GELU_TANH, /* f(x) = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): GPT-2's, GELU(approximate='tanh') */
     OP_ACT_COUNT
 } op_act;
 

@@ -45,7 +45,10 @@ typedef struct row_grid {
 static const size_t *grid_local(const dlcl_ctx *ctx, const row_grid *g) { return ctx->cpu_device ? g->local : NULL; }
 
 
-static int cpu_items(const dlcl_ctx *ctx) { return CPU_ITEMS_PER_CU * (int)(ctx->info.compute_units ? ctx->info.compute_units : 1); }
+static int cpu_items(const dlcl_ctx *ctx)
+{
+    return CPU_ITEMS_PER_CU * (int)(ctx->info.compute_units ? ctx->info.compute_units : 1);
+}
 
 static row_grid grid_rows(const dlcl_ctx *ctx, int rows, int dim)
 {
@@ -72,6 +75,8 @@ dlcl_status op_embedding_forward(dlcl_ctx *ctx, op_buf tokens, op_buf weight, op
     if (s == DLCL_OK) s = check_offsets(fn, bufs, DLCL__ARRAY_LEN(bufs));
     if (s == DLCL_OK && (vocab < 1 || (double)vocab * dim > INT32_MAX))
         s = dlcl__err(DLCL_ERR_INVALID_ARG, "%s: bad vocabulary %d x %d", fn, vocab, dim);
+    if (s == DLCL_OK && (tokens.mem == NULL || weight.mem == NULL || y.mem == NULL))
+        s = dlcl__err(DLCL_ERR_INVALID_ARG, "%s: tokens, weight and y are required", fn);
     if (s != DLCL_OK || rows == 0) return s;
     row_grid g = grid_rows(ctx, rows, dim);
     int to = (int)tokens.off, wo = (int)weight.off, yo = (int)y.off;
@@ -91,6 +96,8 @@ dlcl_status op_embedding_backward(dlcl_ctx *ctx, op_buf tokens, op_buf dy, op_bu
     if (s == DLCL_OK) s = check_offsets(fn, bufs, DLCL__ARRAY_LEN(bufs));
     if (s == DLCL_OK && (vocab < 1 || (double)vocab * dim > INT32_MAX))
         s = dlcl__err(DLCL_ERR_INVALID_ARG, "%s: bad vocabulary %d x %d", fn, vocab, dim);
+    if (s == DLCL_OK && (dweight.mem == NULL || (rows > 0 && (tokens.mem == NULL || dy.mem == NULL))))
+        s = dlcl__err(DLCL_ERR_INVALID_ARG, "%s: tokens, dy and dweight are required", fn);
     if (s != DLCL_OK) return s;
     /* CPU: a work-item per chunk; GPU: a work-group of up to 256 across d per chunk */
     int chunks = ctx->cpu_device ? cpu_items(ctx) : GPU_EMBED_GROUPS;
@@ -126,6 +133,8 @@ dlcl_status op_position_embedding_forward(dlcl_ctx *ctx, op_buf x, op_buf weight
     const char *fn = "op_position_embedding_forward", *name = "position_embedding_forward";
     const op_buf bufs[] = {x, weight, y};
     dlcl_status s = pos_check(fn, count, t, t, dim, bufs, DLCL__ARRAY_LEN(bufs));
+    if (s == DLCL_OK && (x.mem == NULL || weight.mem == NULL || y.mem == NULL))
+        s = dlcl__err(DLCL_ERR_INVALID_ARG, "%s: x, weight and y are required", fn);
     if (s != DLCL_OK || count == 0) return s;
     const int rows = count * t;
     row_grid g = grid_rows(ctx, rows, dim);
@@ -143,6 +152,8 @@ dlcl_status op_position_embedding_backward(dlcl_ctx *ctx, op_buf dy, op_buf dx, 
     const char *fn = "op_position_embedding_backward", *name = "position_embedding_backward";
     const op_buf bufs[] = {dy, dx, dweight};
     dlcl_status s = pos_check(fn, count, t, context, dim, bufs, DLCL__ARRAY_LEN(bufs));
+    if (s == DLCL_OK && (dweight.mem == NULL || (count > 0 && dy.mem == NULL)))
+        s = dlcl__err(DLCL_ERR_INVALID_ARG, "%s: dy and dweight are required", fn);
     if (s != DLCL_OK) return s;
     /* a work-item per position: CPU, along the whole row (local 1 x 1); GPU, nw across it */
     row_grid g = grid_rows(ctx, context, dim);
@@ -182,6 +193,7 @@ dlcl_status op_layernorm_forward(dlcl_ctx *ctx, op_buf x, op_buf y, int rows, in
     dlcl_status s = check_rows(fn, rows, dim);
     if (s == DLCL_OK) s = check_offsets(fn, bufs, DLCL__ARRAY_LEN(bufs));
     if (s != DLCL_OK) return s;
+    if (x.mem == NULL || y.mem == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: x and y are required", fn);
     if ((gamma.mem == NULL) != (beta.mem == NULL) || (save_mean.mem == NULL) != (save_rstd.mem == NULL))
         return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: gamma and beta, and save_mean and save_rstd, are given both or "
                          "neither", fn);
