@@ -31,6 +31,13 @@ ACT_KERNELS(tanh, tanh(X), G * (1.0f - Y * Y))
 /* f(x) = x Phi(x), exact erf form as torch.nn.GELU(); f' = Phi(x) + x phi(x) */
 ACT_KERNELS(gelu, 0.5f * X * (1.0f + erf(X * 0.70710678118654752f)),
             G * (0.5f * (1.0f + erf(X * 0.70710678118654752f)) + X * 0.39894228040143268f * exp(-0.5f * X * X)))
+/* f(x) = x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3), written as x s with
+ * s = 1 / (1 + exp(-2u)) (the same function: 1 + tanh(u) = 2 s), which keeps its relative
+ * accuracy for x < 0 where 1 + tanh(u) cancels; f' = s + x s (1 - s) 2 u' */
+#define GT_U(x) (0.7978845608028654f * ((x) + 0.044715f * (x) * (x) * (x)))
+#define GT_S(x) (1.0f / (1.0f + exp(-2.0f * GT_U(x))))
+ACT_KERNELS(gelu_tanh, X * GT_S(X),
+            G * (GT_S(X) + X * GT_S(X) * (1.0f - GT_S(X)) * 1.5957691216057308f * (1.0f + 0.134145f * X * X)))
 /* f(x) = x > 0 ? x : slope x */
 ACT_KERNELS(leaky, select(slope * X, X, X > 0.0f), select(slope * G, G, X > 0.0f))
 /* f(x) = x */

@@ -110,7 +110,7 @@ __kernel void conv2d_direct(__global const float *x, const int xo, __global cons
 }
 
 /* Activations fused into the relayouts; `act` follows lib/ops/ops.h op_act: 0 linear,
- * 1 relu, 2 sigmoid, 3 tanh, 4 gelu, 5 leaky. It is a kernel argument, the same for every
+ * 1 relu, 2 sigmoid, 3 tanh, 4 gelu, 5 leaky, 6 gelu_tanh. It is a kernel argument, the same for every
  * work-item, so the branch does not diverge. */
 inline float act_fwd(const int act, const float slope, const float v)
 {
@@ -119,10 +119,11 @@ inline float act_fwd(const int act, const float slope, const float v)
     if (act == 3) return tanh(v);
     if (act == 4) return 0.5f * v * (1.0f + erf(v * 0.70710678118654752f));
     if (act == 5) return select(slope * v, v, v > 0.0f);
+    if (act == 6) return v / (1.0f + exp(-1.5957691216057308f * (v + 0.044715f * v * v * v)));
     return v;
 }
 
-/* The gradient through the activation from its output y (gelu has no such form and is not
+/* The gradient through the activation from its output y (the gelus have no such form and is not
  * fused backward; relu and leaky use y > 0, which holds exactly when the input was > 0). */
 inline float act_bwd_from_y(const int act, const float slope, const float g, const float y)
 {

@@ -1,4 +1,4 @@
-/* [name] type=activation activation=relu|sigmoid|tanh|gelu|leaky|linear (slope= for leaky). */
+/* [name] type=activation activation=relu|sigmoid|tanh|gelu|gelu_tanh|leaky|linear (slope= for leaky). */
 #include <stdio.h>
 #include <stdlib.h>
 

@@ -11,7 +11,7 @@ typedef struct conv_priv {
     op_act act;
     float slope;
     dlcl_ctx *ctx;
-    op_buf z; /* pre-activation output, kept for GELU only: other activations are fused */
+    op_buf z; /* pre-activation output, kept for the GELUs only: other activations are fused */
     op_conv_choice choice; /* forward algorithm and chunk (op_conv2d_find) */
 } conv_priv;
 
@@ -83,7 +83,7 @@ static dlcl_status conv_alloc(layer *l, dlcl_ctx *ctx, int batch)
     s.n = batch;
     double t0 = rt_now_ms();
     int passes = l->inference ? OP_FIND_FORWARD : l->needs_dx ? OP_FIND_BACKWARD_DX : OP_FIND_BACKWARD;
-    if (p->act != OP_ACT_LINEAR && p->act != OP_ACT_GELU) passes |= OP_FIND_ACT; /* GELU runs apart */
+    if (p->act != OP_ACT_LINEAR && !op_act_needs_input(p->act)) passes |= OP_FIND_ACT; /* GELUs run apart */
     dlcl_status st = op_conv2d_find(ctx, &s, passes, &p->choice);
     if (st != DLCL_OK) return dlcl__err_prefix(st, "layer [%s]", l->name);
     if (p->choice.timed == 1)
@@ -99,13 +99,13 @@ static dlcl_status conv_alloc(layer *l, dlcl_ctx *ctx, int batch)
     p->shape.implicit = s.implicit = p->choice.forward == OP_CONV_IMPLICIT;
     p->shape.implicit_bwd = s.implicit_bwd = p->choice.implicit_bwd;
     l->ws_floats = op_conv2d_workspace(ctx, &s);
-    if (p->act != OP_ACT_GELU) return DLCL_OK;
+    if (!op_act_needs_input(p->act)) return DLCL_OK;
     return layer_buf_alloc(ctx, (size_t)batch * layer_shape_numel(l->out), l, "pre-activation", &p->z);
 }
 
 /* The activation is applied in the conv's output relayout and undone from y in the
- * gradient relayout (op_conv2d_forward_act / op_conv2d_backward); GELU, whose derivative
- * needs its input, keeps z and runs its own kernels. */
+ * gradient relayout (op_conv2d_forward_act / op_conv2d_backward); the GELUs, whose derivative
+ * need its input, keep z and run their own kernels. */
 static dlcl_status conv_forward(layer *l, const layer_io *io)
 {
     conv_priv *p = l->priv;
@@ -113,7 +113,7 @@ static dlcl_status conv_forward(layer *l, const layer_io *io)
     s.n = io->count;
     op_buf w = layer_param_buf(l, io, 0);
     op_buf b = p->bias ? layer_param_buf(l, io, 1) : op_b(NULL, 0);
-    if (p->act != OP_ACT_GELU)
+    if (!op_act_needs_input(p->act))
         return op_conv2d_forward_act(io->ctx, &s, p->choice.forward, io->x[0], w, b, p->act, p->slope, io->y, io->ws);
     dlcl_status st = op_conv2d_forward_algo(io->ctx, &s, p->choice.forward, io->x[0], w, b, p->z, io->ws);
     if (st != DLCL_OK) return st;
@@ -126,7 +126,7 @@ static dlcl_status conv_backward(layer *l, const layer_io *io)
     op_conv_shape s = p->shape;
     s.n = io->count;
     op_act act = p->act;
-    if (act == OP_ACT_GELU) { /* dz overwrites dy in place */
+    if (op_act_needs_input(act)) { /* dz overwrites dy in place */
         dlcl_status st = op_activation_backward(io->ctx, act, p->slope, p->z, io->y, io->dy, io->dy,
                                                 (size_t)io->count * layer_shape_numel(l->out));
         if (st != DLCL_OK) return st;

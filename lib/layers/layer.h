@@ -49,6 +49,7 @@ typedef enum layer_init {
     LAYER_INIT_FAN_IN, /* U(-1/sqrt(fan_in), 1/sqrt(fan_in)): Conv2d and Linear weights and biases */
     LAYER_INIT_ZERO,
     LAYER_INIT_ONE,
+    LAYER_INIT_NORMAL, /* N(0, std^2): nn.Embedding's N(0, 1), GPT-2's N(0, 0.02^2) */
     LAYER_INIT_COUNT
 } layer_init;
 
@@ -61,6 +62,7 @@ typedef struct layer_param {
     layer_region region;
     layer_init init;
     float fan_in;   /* for LAYER_INIT_FAN_IN */
+    float std;      /* for LAYER_INIT_NORMAL */
     size_t off;     /* set by the net: elements from the start of its region */
     /* Not NULL: this trainable tensor is the tensor of the same suffix and shape of the layer
      * named here (weight tying: GPT-2's head reads the token embedding). It has no storage,
@@ -189,6 +191,6 @@ void layer_buf_free(dlcl_ctx *ctx, op_buf *b);
 
 extern const layer_type layer_conv, layer_dense, layer_maxpool, layer_avgpool, layer_global_avgpool,
     layer_dropout, layer_activation, layer_add, layer_concat, layer_upsample, layer_flatten, layer_identity,
-    layer_batchnorm;
+    layer_batchnorm, layer_embedding, layer_position_embedding, layer_layernorm;
 
 #endif

@@ -5,7 +5,8 @@
 
 const char *const op_act_names[OP_ACT_COUNT + 1] = {
     [OP_ACT_LINEAR] = "linear", [OP_ACT_RELU] = "relu", [OP_ACT_SIGMOID] = "sigmoid",
-    [OP_ACT_TANH] = "tanh",     [OP_ACT_GELU] = "gelu", [OP_ACT_LEAKY] = "leaky", [OP_ACT_COUNT] = NULL,
+    [OP_ACT_TANH] = "tanh",     [OP_ACT_GELU] = "gelu", [OP_ACT_LEAKY] = "leaky",
+    [OP_ACT_GELU_TANH] = "gelu_tanh", [OP_ACT_COUNT] = NULL,
 };
 _Static_assert(DLCL__ARRAY_LEN(op_act_names) == OP_ACT_COUNT + 1, "one name per activation, then NULL");
 

@@ -575,7 +575,7 @@ dlcl_status op_conv2d_backward(dlcl_ctx *ctx, const op_conv_shape *s, op_act act
 {
     int cg = s->c / s->groups, kg = s->k / s->groups;
     size_t K = (size_t)cg * s->r * s->s;
-    if ((unsigned)act >= OP_ACT_COUNT || act == OP_ACT_GELU || (act != OP_ACT_LINEAR && y.mem == NULL))
+    if ((unsigned)act >= OP_ACT_COUNT || op_act_needs_input(act) || (act != OP_ACT_LINEAR && y.mem == NULL))
         return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_backward: activation %d cannot be fused here", (int)act);
     bool wino_dx = dx.mem != NULL && s->winograd_dx, fft = s->fft_bwd && (dx.mem != NULL || dw.mem != NULL);
     /* by implicit GEMM where dz is dy itself (a fused activation's gradient takes im2col's

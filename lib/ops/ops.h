@@ -52,11 +52,15 @@ typedef enum op_act {
     OP_ACT_TANH,    /* f(x) = tanh(x) */
     OP_ACT_GELU,    /* f(x) = x * Phi(x), exact erf form as torch.nn.GELU() */
     OP_ACT_LEAKY,   /* f(x) = x > 0 ? x : slope * x */
+    OP_ACT_GELU_TANH, /* f(x) = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): GPT-2's, GELU(approximate='tanh') */
     OP_ACT_COUNT
 } op_act;
 
 /* "linear", "relu", ... indexed by op_act, NULL-terminated. */
 extern const char *const op_act_names[OP_ACT_COUNT + 1];
+/* Whether f' needs the activation's input (the GELU forms): then it cannot be undone from the
+ * output, and a layer keeps the pre-activation for the backward. */
+static inline bool op_act_needs_input(op_act act) { return act == OP_ACT_GELU || act == OP_ACT_GELU_TANH; }
 
 /* y = f(x) over n elements; y may alias x. */
 dlcl_status op_activation_forward(dlcl_ctx *ctx, op_act act, float slope, op_buf x, op_buf y, size_t n);
@@ -297,5 +301,47 @@ dlcl_status op_batchnorm_forward_eval(dlcl_ctx *ctx, op_buf x, op_buf y, int out
 dlcl_status op_batchnorm_backward(dlcl_ctx *ctx, op_buf x, op_buf y, op_buf dy, op_buf dx, int outer, int c, int inner,
                                   op_buf gamma, op_buf save_mean, op_buf save_invstd, op_buf dgamma, op_buf dbeta,
                                   op_act act);
+
+/* ---------------------------------------------------------------- sequences (seq.c) */
+
+/* A batch of sequences is rows of dim floats, row = b * t + position (position-major). Token
+ * ids are int32 (tokens.off counts int32s). */
+
+/* torch.nn.Embedding over rows ids: y[r][:] = weight[tok[r]][:], weight [vocab][dim]. An id
+ * outside [0, vocab) gives a row of zeros (the loader refuses such ids; the kernel must only
+ * not read out of bounds). */
+dlcl_status op_embedding_forward(dlcl_ctx *ctx, op_buf tokens, op_buf weight, op_buf y, int rows, int vocab, int dim);
+/* dweight[v][:] = sum over r with tok[r] == v of dy[r][:], in the order of r: a scatter-add
+ * without atomics, right for repeated ids, the same bits on every run. accumulate: added to
+ * dweight (a tied weight); else every row of dweight is written (zero where no id names it).
+ * Ids outside [0, vocab) are skipped. */
+dlcl_status op_embedding_backward(dlcl_ctx *ctx, op_buf tokens, op_buf dy, op_buf dweight, int rows, int vocab,
+                                  int dim, int accumulate);
+
+/* Learned positions (GPT-2's wpe) over count sequences of t positions:
+ * y[b][i][:] = x[b][i][:] + weight[i][:]; y may alias x. */
+dlcl_status op_position_embedding_forward(dlcl_ctx *ctx, op_buf x, op_buf weight, op_buf y, int count, int t,
+                                          int dim);
+/* dweight[i][:] = sum over b of dy[b][i][:] for i < t (b in order), rows t..context-1 zero;
+ * with accumulate the sums are added and rows past t left alone. dx = dy when dx.mem is not
+ * NULL (dx may alias dy). */
+dlcl_status op_position_embedding_backward(dlcl_ctx *ctx, op_buf dy, op_buf dx, op_buf dweight, int count, int t,
+                                           int context, int dim, int accumulate);
+
+/* torch.nn.LayerNorm over the last dimension: each of rows rows of dim floats
+ *   mean = sum x / dim, var = sum (x - mean)^2 / dim (biased), rstd = 1 / sqrt(var + eps),
+ *   y = (x - mean) * rstd * gamma + beta
+ * gamma.mem / beta.mem NULL: elementwise_affine=False (both or neither). save_mean and
+ * save_rstd (rows floats each, for the backward) may both be NULL. y may alias x. */
+dlcl_status op_layernorm_forward(dlcl_ctx *ctx, op_buf x, op_buf y, int rows, int dim, op_buf gamma, op_buf beta,
+                                 float eps, op_buf save_mean, op_buf save_rstd);
+/* From the forward's x, save_mean and save_rstd, with xhat = (x - mean) * rstd, g = dy * gamma:
+ *   dx = rstd * (g - mean_d(g) - xhat * mean_d(g * xhat))
+ *   dgamma = sum over rows of dy * xhat,  dbeta = sum over rows of dy
+ * Each of dx, dgamma, dbeta skipped when its mem is NULL; dgamma is added to (accumulate bit
+ * 0), dbeta (bit 1), else overwritten. dx may alias dy. */
+dlcl_status op_layernorm_backward(dlcl_ctx *ctx, op_buf x, op_buf dy, op_buf dx, int rows, int dim, op_buf gamma,
+                                  op_buf save_mean, op_buf save_rstd, op_buf dgamma, op_buf dbeta,
+                                  unsigned accumulate);
 
 #endif

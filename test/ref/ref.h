@@ -71,4 +71,21 @@ void batchnorm_backward_ref(const float *x, const float *y, const float *dy, flo
                             const float *gamma, const float *save_mean, const float *save_invstd, float *dgamma,
                             float *dbeta, int relu);
 
+/* seq_ref.c: rows of dim floats, row = b * t + position. Embedding: ids outside [0, vocab)
+ * give zeros and no gradient; the backward adds into dw when accumulate. Position embedding:
+ * dw rows t..context-1 zero (kept when accumulate); dx (may be NULL) = dy. Layer norm as
+ * torch.nn.LayerNorm (gamma/beta NULL: no affine; save_* may be NULL); backward bit 0 of
+ * accumulate adds into dgamma, bit 1 into dbeta; dx/dgamma/dbeta may be NULL. */
+void embedding_forward_ref(const int32_t *tok, const float *w, float *y, int rows, int vocab, int dim);
+void embedding_backward_ref(const int32_t *tok, const float *dy, float *dw, int rows, int vocab, int dim,
+                            int accumulate);
+void position_embedding_forward_ref(const float *x, const float *w, float *y, int count, int t, int dim);
+void position_embedding_backward_ref(const float *dy, float *dx, float *dw, int count, int t, int context, int dim,
+                                     int accumulate);
+void layernorm_forward_ref(const float *x, float *y, int rows, int dim, const float *gamma, const float *beta,
+                           float eps, float *save_mean, float *save_rstd);
+void layernorm_backward_ref(const float *x, const float *dy, float *dx, int rows, int dim, const float *gamma,
+                            const float *save_mean, const float *save_rstd, float *dgamma, float *dbeta,
+                            unsigned accumulate);
+
 #endif
