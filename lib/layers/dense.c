@@ -12,13 +12,14 @@ typedef struct dense_priv {
     const char *tie; /* tie = NAME: the weight is layer NAME's (GPT-2's head: the token embedding) */
     int units, bias;
     int conv1d; /* layout = conv1d: W is [in][units] */
+    double init_std; /* > 0: weight ~ N(0, init_std^2), bias 0 (GPT-2's); 0: nn.Linear's uniform */
     op_act act;
     float slope;
     dlcl_ctx *ctx;
     op_buf z;
 } dense_priv;
 
-static const char *const dense_keys[] = {"units", "bias", "activation", "slope", "tie", "layout", NULL};
+static const char *const dense_keys[] = {"units", "bias", "activation", "slope", "tie", "layout", "init_std", NULL};
 static const char *const dense_layouts[] = {"linear", "conv1d", NULL};
 
 static dlcl_status dense_parse(layer *l, const cfg *c, const cfg_section *s)
@@ -32,7 +33,8 @@ static dlcl_status dense_parse(layer *l, const cfg *c, const cfg_section *s)
         (st = cfg_get_bool(c, s, "bias", 0, 1, &p->bias)) != DLCL_OK ||
         (st = layer_parse_activation(c, s, &p->act, &p->slope)) != DLCL_OK ||
         (st = cfg_get_str(c, s, "tie", 0, "", &p->tie)) != DLCL_OK ||
-        (st = cfg_get_enum(c, s, "layout", 0, 0, dense_layouts, &p->conv1d)) != DLCL_OK)
+        (st = cfg_get_enum(c, s, "layout", 0, 0, dense_layouts, &p->conv1d)) != DLCL_OK ||
+        (st = cfg_get_float(c, s, "init_std", 0, 0.0, 0.0, 1e6, &p->init_std)) != DLCL_OK)
         return st;
     if (p->tie[0] == '\0') p->tie = NULL;
     p->units = (int)units;
@@ -59,7 +61,13 @@ static dlcl_status dense_shape(layer *l)
     layer_add_param(l, "weight", 2, w, LAYER_PARAM, LAYER_INIT_FAN_IN, (float)in);
     l->params[0].tie = p->tie;
     if (p->tie) l->param_count -= l->params[0].numel; /* not a tensor of its own */
-    if (p->bias) layer_add_param(l, "bias", 1, (int64_t[]){p->units}, LAYER_PARAM, LAYER_INIT_FAN_IN, (float)in);
+    if (p->init_std > 0) {
+        l->params[0].init = LAYER_INIT_NORMAL;
+        l->params[0].std = (float)p->init_std;
+    }
+    if (p->bias)
+        layer_add_param(l, "bias", 1, (int64_t[]){p->units}, LAYER_PARAM,
+                        p->init_std > 0 ? LAYER_INIT_ZERO : LAYER_INIT_FAN_IN, (float)in);
     l->flops = 2.0 * (double)in * p->units * (double)dense_rows(l);
     return DLCL_OK;
 }

@@ -56,13 +56,14 @@ static dlcl_status emb_shape(layer *l)
     layer_add_param(l, "weight", 2, (int64_t[]){p->vocab, p->dim}, LAYER_PARAM, LAYER_INIT_NORMAL, 0);
     l->params[l->n_params - 1].std = p->init_std;
     l->flops = 0;
+    l->token_limit = p->vocab;
     return DLCL_OK;
 }
 
 static dlcl_status emb_forward(layer *l, const layer_io *io)
 {
     emb_priv *p = l->priv;
-    int rows = io->count * (int)layer_shape_numel(l->in[0]);
+    int rows = (int)layer_io_numel(io, l->in[0]);
     return op_embedding_forward(io->ctx, io->x[0], layer_param_buf(l, io, 0), io->y, rows, p->vocab, p->dim);
 }
 
@@ -86,5 +87,5 @@ static void emb_free(layer *l)
     l->priv = NULL;
 }
 
-const layer_type layer_embedding = {"embedding", emb_keys, 1, 1, LAYER_TOKEN_INPUT, emb_parse, emb_shape, NULL,
+const layer_type layer_embedding = {"embedding", emb_keys, 1, 1, LAYER_TOKEN_INPUT | LAYER_STEPS, emb_parse, emb_shape, NULL,
                                     emb_forward, emb_backward, emb_describe, emb_free};

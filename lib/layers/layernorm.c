@@ -64,7 +64,8 @@ static dlcl_status ln_forward(layer *l, const layer_io *io)
     ln_priv *p = l->priv;
     op_buf g = p->affine ? layer_param_buf(l, io, 0) : op_b(NULL, 0),
            b = p->affine ? layer_param_buf(l, io, 1) : op_b(NULL, 0);
-    return op_layernorm_forward(io->ctx, io->x[0], io->y, io->count * p->rows, p->dim, g, b, p->eps, p->save_mean,
+    int rows = (int)(layer_io_numel(io, l->in[0]) / (size_t)p->dim);
+    return op_layernorm_forward(io->ctx, io->x[0], io->y, rows, p->dim, g, b, p->eps, p->save_mean,
                                 p->save_rstd);
 }
 
@@ -96,5 +97,5 @@ static void ln_free(layer *l)
     l->priv = NULL;
 }
 
-const layer_type layer_layernorm = {"layernorm", ln_keys, 1, 1, 0, ln_parse, ln_shape, ln_alloc,
+const layer_type layer_layernorm = {"layernorm", ln_keys, 1, 1, LAYER_STEPS, ln_parse, ln_shape, ln_alloc,
                                     ln_forward, ln_backward, ln_describe, ln_free};

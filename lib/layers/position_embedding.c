@@ -61,8 +61,11 @@ static dlcl_status pos_shape(layer *l)
 static dlcl_status pos_forward(layer *l, const layer_io *io)
 {
     pos_priv *p = l->priv;
-    return op_position_embedding_forward(io->ctx, io->x[0], layer_param_buf(l, io, 0), io->y, io->count,
-                                         l->in[0].dims[0], p->dim);
+    /* a cached forward holds positions pos .. pos+steps-1: rows pos.. of the weight */
+    op_buf w = layer_param_buf(l, io, 0);
+    w.off += (size_t)io->pos * (size_t)p->dim;
+    return op_position_embedding_forward(io->ctx, io->x[0], w, io->y, io->count, (int)layer_io_steps(io, l->in[0]),
+                                         p->dim);
 }
 
 static dlcl_status pos_backward(layer *l, const layer_io *io)
@@ -84,5 +87,5 @@ static void pos_free(layer *l)
     l->priv = NULL;
 }
 
-const layer_type layer_position_embedding = {"position_embedding", pos_keys, 1, 1, 0, pos_parse, pos_shape, NULL,
+const layer_type layer_position_embedding = {"position_embedding", pos_keys, 1, 1, LAYER_STEPS, pos_parse, pos_shape, NULL,
                                              pos_forward, pos_backward, pos_describe, pos_free};

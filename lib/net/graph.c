@@ -289,10 +289,10 @@ static dlcl_status infer_shapes(dlcl_net *net)
             l->in[k] = l->in_node[k] < 0 ? net->input : net->layers[l->in_node[k]].out;
             int wants_int = k == 0 && (l->type->flags & LAYER_TOKEN_INPUT);
             if (l->in[k].dtype != (wants_int ? DLCL_INT32 : DLCL_FLOAT32))
-                return dlcl__err(DLCL_ERR_SHAPE, "%s: [%s] (%s) reads %s values, but [%s] holds %s ones",
+                return dlcl__err(DLCL_ERR_SHAPE, "%s: [%s] (%s) reads %s, but [%s] holds %s",
                                  cfg_where(c, l->line, where, sizeof where), l->name, l->type->name,
-                                 wants_int ? "int32 token" : "float32", l->in_names[k],
-                                 wants_int ? "float32" : "int32 token");
+                                 wants_int ? "int32 token ids" : "float32 values", l->in_names[k],
+                                 wants_int ? "float32 values" : "int32 token ids");
         }
         dlcl_status st = l->type->shape(l);
         if (st == DLCL_OK && (l->out.ndim < 1 || l->out.ndim > LAYER_MAX_DIMS))
@@ -308,12 +308,13 @@ static dlcl_status infer_shapes(dlcl_net *net)
                            l->name, layer_shape_numel(l->out));
         if (st != DLCL_OK) return dlcl__err_prefix(st, "%s", cfg_where(c, l->line, where, sizeof where));
     }
-    net->vocab = net->classes; /* a token input: ids below the smallest vocabulary of its readers */
+    net->vocab = INT32_MAX; /* a token input: ids below the smallest vocabulary of its readers */
     for (size_t i = 0; i < net->n_layers; i++) {
         const layer *l = &net->layers[i];
         if (l->in_node[0] < 0 && (l->type->flags & LAYER_TOKEN_INPUT) && l->token_limit > 0 && l->token_limit < net->vocab)
             net->vocab = l->token_limit;
     }
+    if (net->vocab == INT32_MAX) net->vocab = net->classes;
     return DLCL_OK;
 }
 
