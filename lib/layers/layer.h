@@ -49,6 +49,7 @@ typedef enum layer_init {
     LAYER_INIT_FAN_IN, /* U(-1/sqrt(fan_in), 1/sqrt(fan_in)): Conv2d and Linear weights and biases */
     LAYER_INIT_ZERO,
     LAYER_INIT_ONE,
+    LAYER_INIT_NORMAL, /* N(0, std^2): GPT-2's weights (nn.init.normal_) */
     LAYER_INIT_COUNT
 } layer_init;
 
@@ -61,6 +62,7 @@ typedef struct layer_param {
     layer_region region;
     layer_init init;
     float fan_in;   /* for LAYER_INIT_FAN_IN */
+    float std;      /* for LAYER_INIT_NORMAL */
     size_t off;     /* set by the net: elements from the start of its region */
 } layer_param;
 

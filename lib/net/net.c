@@ -72,6 +72,14 @@ bool net_param_no_decay(const dlcl_net *net, const layer *l, const layer_param *
     return optim_no_decay(&net->optim, p->suffix, l->type->name);
 }
 
+/* A standard normal value by Box-Muller from two values of the stream (the cosine branch). */
+static float normal(uint64_t *state)
+{
+    const double u1 = ((double)(dlcl__splitmix64(state) >> 11) + 1.0) / 9007199254740993.0, /* (0, 1] */
+                 u2 = (double)(dlcl__splitmix64(state) >> 11) / 9007199254740992.0;
+    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
 /* Writes n floats of one region, initialised tensor by tensor. */
 static dlcl_status init_region(dlcl_net *net, layer_region region, size_t n, cl_mem mem, uint64_t *state)
 {
@@ -90,6 +98,7 @@ static dlcl_status init_region(dlcl_net *net, layer_region region, size_t n, cl_
                     dst[j] = bound * (float)((double)(dlcl__splitmix64(state) >> 11) * (2.0 / 9007199254740992.0) - 1.0);
                     break;
                 case LAYER_INIT_ONE: dst[j] = 1.0f; break;
+                case LAYER_INIT_NORMAL: dst[j] = lp->std * normal(state); break;
                 default: dst[j] = 0.0f; break;
                 }
             }
@@ -102,7 +111,8 @@ static dlcl_status init_region(dlcl_net *net, layer_region region, size_t n, cl_
 
 /* PyTorch's defaults: Conv2d and Linear take kaiming_uniform_(a=sqrt(5)) for the weight and
  * U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the bias, both that same bound; batch norm's
- * weight and running variance are ones, its bias and running mean zeros. The stream of
+ * weight and running variance are ones, its bias and running mean zeros; GPT-2's layers ask
+ * for N(0, std^2) weights (LAYER_INIT_NORMAL). The stream of
  * values follows the tensors in layer order from [net] seed. */
 dlcl_status net_init_params(dlcl_net *net)
 {
