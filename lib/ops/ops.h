@@ -202,6 +202,9 @@ dlcl_status op_global_avgpool_backward(dlcl_ctx *ctx, int n, int c, int hw, op_b
  * (seed, i), so no RNG state lives on the device; y = x * mask. */
 dlcl_status op_dropout_forward(dlcl_ctx *ctx, float rate, uint64_t seed, op_buf x, op_buf y, op_buf mask,
                                size_t n);
+/* y = x * mask with the mask op_dropout_forward makes for (seed, i), recomputed, not stored:
+ * the forward and, on dy, the backward of a dropout that keeps no mask. y may alias x. */
+dlcl_status op_dropout_apply(dlcl_ctx *ctx, float rate, uint64_t seed, op_buf x, op_buf y, size_t n);
 /* dx = dy * mask. */
 dlcl_status op_dropout_backward(dlcl_ctx *ctx, op_buf dy, op_buf mask, op_buf dx, size_t n);
 
