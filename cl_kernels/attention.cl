@@ -1,0 +1,156 @@
+/* Causal self-attention (GPT-2's): the softmax over the causal mask and its backward for the
+ * materialised path, a fused forward with an online softmax (no t x t matrix), and the
+ * key/value cache's append. Layouts in lib/ops/ops.h (op_attn_shape). */
+
+/* One work-item per row (gid0 = row i, gid1 = plane): p[i][j] = exp((s_ij - max) * scale) / sum
+ * over j <= i, 0 past the diagonal. Rows are walked in float8 pieces: the rows of a work-group
+ * differ in length, so PoCL cannot vectorise across its work-items. p may alias s. */
+__kernel void attention_softmax_forward(__global const float *s, const int so, __global float *p, const int po,
+                                        const int t, const float scale)
+{
+    const int i = get_global_id(0);
+    if (i >= t) return;
+    const size_t row = ((size_t)get_global_id(1) * t + i) * t;
+    __global const float *sr = s + so + row;
+    __global float *pr = p + po + row;
+    const int n = i + 1, n8 = n & ~7;
+    float8 m8 = (float8)(-INFINITY);
+    float m = -INFINITY;
+    for (int j = 0; j < n8; j += 8) m8 = fmax(m8, vload8(0, sr + j));
+    for (int j = n8; j < n; j++) m = fmax(m, sr[j]);
+    float4 m4 = fmax(m8.lo, m8.hi);
+    m = fmax(m, fmax(fmax(m4.x, m4.y), fmax(m4.z, m4.w)));
+    float8 sum8 = 0.0f;
+    float sum = 0.0f;
+    for (int j = 0; j < n8; j += 8) {
+        const float8 e = exp((vload8(0, sr + j) - m) * scale);
+        vstore8(e, 0, pr + j);
+        sum8 += e;
+    }
+    for (int j = n8; j < n; j++) {
+        const float e = exp((sr[j] - m) * scale);
+        pr[j] = e;
+        sum += e;
+    }
+    const float4 s4 = sum8.lo + sum8.hi;
+    const float inv = 1.0f / (sum + ((s4.x + s4.y) + (s4.z + s4.w)));
+    for (int j = 0; j < n8; j += 8) vstore8(vload8(0, pr + j) * inv, 0, pr + j);
+    for (int j = n8; j < n; j++) pr[j] *= inv;
+    for (int j = n; j < t; j++) pr[j] = 0.0f;
+}
+
+/* ds[i][j] = scale * p_ij * (dp_ij - sum_k p_ik dp_ik) for j <= i, 0 past the diagonal; one
+ * work-item per row as the forward. ds may alias dp. */
+__kernel void attention_softmax_backward(__global const float *p, const int po, __global const float *dp,
+                                         const int dpo, __global float *ds, const int dso, const int t,
+                                         const float scale)
+{
+    const int i = get_global_id(0);
+    if (i >= t) return;
+    const size_t row = ((size_t)get_global_id(1) * t + i) * t;
+    __global const float *pr = p + po + row, *dpr = dp + dpo + row;
+    __global float *dsr = ds + dso + row;
+    const int n = i + 1, n8 = n & ~7;
+    float8 dot8 = 0.0f;
+    float dot = 0.0f;
+    for (int j = 0; j < n8; j += 8) dot8 = mad(vload8(0, pr + j), vload8(0, dpr + j), dot8);
+    for (int j = n8; j < n; j++) dot = mad(pr[j], dpr[j], dot);
+    const float4 d4 = dot8.lo + dot8.hi;
+    dot += (d4.x + d4.y) + (d4.z + d4.w);
+    for (int j = 0; j < n8; j += 8) {
+        const float8 pj = vload8(0, pr + j);
+        vstore8(pj * (vload8(0, dpr + j) - dot) * scale, 0, dsr + j);
+    }
+    for (int j = n8; j < n; j++) dsr[j] = pr[j] * (dpr[j] - dot) * scale;
+    for (int j = n; j < t; j++) dsr[j] = 0.0f;
+}
+
+#ifndef HEAD_DIM
+#define HEAD_DIM 64 /* set per layer by the launcher (-D HEAD_DIM=) */
+#endif
+#define ATT_QB 8 /* query rows of a work-item: the lanes of a float8 */
+#define ATT_KB 8 /* keys per tile of the online softmax */
+
+/* Flash attention's forward on a CPU's vector unit: a work-item takes ATT_QB query rows of one
+ * head (gid0: the block of rows, gid1: head, gid2: sample), each row a lane of float8, and
+ * walks the keys it may see in tiles of ATT_KB: the tile's scores (a register block of
+ * ATT_KB float8), the running maximum m and sum l updated once per tile,
+ *   m' = max(m, max s), acc = acc * exp(m - m') + sum_j exp(s_j - m') v_j, l likewise,
+ * and z = acc / l at the end. Query row i sits at position pos0 + i and sees keys 0 .. pos0 + i
+ * (the causal mask); rows past nq repeat the last one and are not written. Key 0 is visible
+ * to every row, so m is finite after the first tile. */
+__kernel void attention_forward_online(const int nq, const int pos0, const float scale, __global const float *q,
+                                       const int qo, const int ldq, const int sq, __global const float *k,
+                                       const int ko, const int ldk, const int sk, __global const float *v,
+                                       const int vo, const int ldv, const int sv, __global float *z, const int zo,
+                                       const int ldz, const int sz)
+{
+    const int i0 = get_global_id(0) * ATT_QB, h = get_global_id(1), b = get_global_id(2);
+    if (i0 >= nq) return;
+    const int rows = min(ATT_QB, nq - i0), nk = pos0 + i0 + rows;
+    __global const float *qp = q + qo + (size_t)b * sq + (size_t)i0 * ldq + h * HEAD_DIM;
+    __global const float *kp = k + ko + (size_t)b * sk + h * HEAD_DIM;
+    __global const float *vp = v + vo + (size_t)b * sv + h * HEAD_DIM;
+    __global float *zp = z + zo + (size_t)b * sz + (size_t)i0 * ldz + h * HEAD_DIM;
+    __global const float *q0 = qp, *q1 = qp + min(1, rows - 1) * ldq, *q2 = qp + min(2, rows - 1) * ldq,
+                         *q3 = qp + min(3, rows - 1) * ldq, *q4 = qp + min(4, rows - 1) * ldq,
+                         *q5 = qp + min(5, rows - 1) * ldq, *q6 = qp + min(6, rows - 1) * ldq,
+                         *q7 = qp + min(7, rows - 1) * ldq;
+    float8 qt[HEAD_DIM], acc[HEAD_DIM];
+    for (int d = 0; d < HEAD_DIM; d++) {
+        qt[d] = (float8)(q0[d], q1[d], q2[d], q3[d], q4[d], q5[d], q6[d], q7[d]);
+        acc[d] = 0.0f;
+    }
+    const int8 pos = (int8)(pos0 + i0) + (int8)(0, 1, 2, 3, 4, 5, 6, 7);
+    float8 m = -INFINITY, l = 0.0f;
+    for (int j0 = 0; j0 < nk; j0 += ATT_KB) {
+        int ko_[ATT_KB], vo_[ATT_KB]; /* keys past nk repeat the last one, masked below */
+        for (int kk = 0; kk < ATT_KB; kk++) {
+            const int j = min(j0 + kk, nk - 1);
+            ko_[kk] = j * ldk;
+            vo_[kk] = j * ldv;
+        }
+        float8 s[ATT_KB];
+        for (int kk = 0; kk < ATT_KB; kk++) s[kk] = 0.0f;
+        for (int d = 0; d < HEAD_DIM; d++) {
+            const float8 qd = qt[d];
+            for (int kk = 0; kk < ATT_KB; kk++) s[kk] = mad(qd, (float8)kp[ko_[kk] + d], s[kk]);
+        }
+        float8 mt = m;
+        for (int kk = 0; kk < ATT_KB; kk++) {
+            s[kk] = select(s[kk] * scale, (float8)(-INFINITY), (int8)(j0 + kk) > pos);
+            mt = fmax(mt, s[kk]);
+        }
+        const float8 corr = exp(m - mt);
+        l *= corr;
+        for (int kk = 0; kk < ATT_KB; kk++) {
+            s[kk] = exp(s[kk] - mt);
+            l += s[kk];
+        }
+        for (int d = 0; d < HEAD_DIM; d++) {
+            float8 a = acc[d] * corr;
+            for (int kk = 0; kk < ATT_KB; kk++) a = mad(s[kk], (float8)vp[vo_[kk] + d], a);
+            acc[d] = a;
+        }
+        m = mt;
+    }
+    const float8 inv = 1.0f / l;
+    for (int d = 0; d < HEAD_DIM; d++) acc[d] *= inv;
+    const float *a = (const float *)acc; /* acc[d] lane r */
+    for (int r = 0; r < rows; r++)
+        for (int d = 0; d < HEAD_DIM; d++) zp[(size_t)r * ldz + d] = a[d * ATT_QB + r];
+}
+
+/* The key/value cache's append: k_cache[b][pos + r][c] = qkv[b][r][width + c] and v_cache from
+ * qkv[b][r][2 * width + c], for the n_new rows r of each sample (gid0 = c, gid1 = r, gid2 = b). */
+__kernel void attention_kv_append(const int width, const int n_new, const int pos, const int cap,
+                                  __global const float *qkv, const int qo, __global float *kc, const int kco,
+                                  __global float *vc, const int vco)
+{
+    const int c = get_global_id(0), r = get_global_id(1), b = get_global_id(2);
+    if (c >= width) return;
+    const size_t src = qo + ((size_t)b * n_new + r) * 3 * width + width + c,
+                 dst = ((size_t)b * cap + pos + r) * width + c;
+    kc[kco + dst] = qkv[src];
+    vc[vco + dst] = qkv[src + width];
+}
