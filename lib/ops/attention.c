@@ -10,8 +10,8 @@
 
 #include "ops.h"
 
-/* The online kernel keeps 2 * head_dim float8 in private memory per work-item. */
-#define ONLINE_MAX_HEAD_DIM 256
+/* The online kernel's query rows per work-item (ATT_QB in attention.cl). */
+#define ONLINE_ROWS 16
 
 static float scale_of(const op_attn_shape *s) { return 1.0f / sqrtf((float)s->head_dim); }
 
@@ -173,10 +173,10 @@ dlcl_status op_attention_forward_online(dlcl_ctx *ctx, const op_attn_shape *s, o
                                         op_attn_rows v, op_attn_rows z, int nq, int pos0)
 {
     const char *name = "attention_forward_online";
-    if (s->batch < 1 || s->heads < 1 || s->head_dim < 1 || nq < 1 || pos0 < 0 || s->head_dim > ONLINE_MAX_HEAD_DIM)
+    if (s->batch < 1 || s->heads < 1 || s->head_dim < 1 || nq < 1 || pos0 < 0 || s->head_dim > OP_ATTENTION_ONLINE_MAX_HEAD_DIM)
         return dlcl__err(DLCL_ERR_INVALID_ARG, "op_attention_forward_online: bad shape: batch %d, heads %d, head_dim "
                          "%d (at most %d), %d query rows from position %d", s->batch, s->heads, s->head_dim,
-                         ONLINE_MAX_HEAD_DIM, nq, pos0);
+                         OP_ATTENTION_ONLINE_MAX_HEAD_DIM, nq, pos0);
     if (!rows_fit_int(q, nq) || !rows_fit_int(z, nq) || !rows_fit_int(k, pos0 + nq) ||
         !rows_fit_int(v, pos0 + nq))
         return dlcl__err(DLCL_ERR_INVALID_ARG, "op_attention_forward_online: operands exceed the kernel's int range");
@@ -193,7 +193,7 @@ dlcl_status op_attention_forward_online(dlcl_ctx *ctx, const op_attn_shape *s, o
                          RT_ARG(ldq), RT_ARG(sq), RT_ARG(k.buf.mem), RT_ARG(ko), RT_ARG(ldk), RT_ARG(sk),
                          RT_ARG(v.buf.mem), RT_ARG(vo), RT_ARG(ldv), RT_ARG(sv), RT_ARG(z.buf.mem), RT_ARG(zo),
                          RT_ARG(ldz), RT_ARG(sz), RT_ARGS_END);
-    size_t g[3] = {((size_t)nq + 7) / 8, (size_t)s->heads, (size_t)s->batch};
+    size_t g[3] = {((size_t)nq + ONLINE_ROWS - 1) / ONLINE_ROWS, (size_t)s->heads, (size_t)s->batch};
     return st == DLCL_OK ? rt_launch(ctx, kern, name, 3, g, NULL) : st;
 }
 

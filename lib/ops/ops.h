@@ -340,7 +340,10 @@ typedef struct op_attn_rows {
     size_t ld, stride;
 } op_attn_rows;
 
-/* The fused forward without a t x t matrix: a work-item per 8 query rows of a head walks
+/* The largest head_dim of the online kernel: it keeps 2 * head_dim vectors of 16 floats in
+ * private memory per work-item. */
+#define OP_ATTENTION_ONLINE_MAX_HEAD_DIM 256
+/* The fused forward without a t x t matrix: a work-item per 16 query rows of a head walks
  * the keys in tiles with an online softmax (running maximum and sum, flash attention's
  * recurrence). Query row i of a sample (i < nq) sits at position pos0 + i and attends to
  * key rows 0 .. pos0 + i of k and v; its output is row i of z. s->t is unused; no dropout. */
