@@ -68,20 +68,16 @@ __kernel void attention_softmax_backward(__global const float *p, const int po, 
 #ifndef HEAD_DIM
 #define HEAD_DIM 64 /* set per layer by the launcher (-D HEAD_DIM=) */
 #endif
-/* Query rows of a work-item (the lanes of a vector: 8 or 16; ONLINE_ROWS in attention.c) and
- * keys per tile (4 or 8). On PoCL (2-core AVX2, GPT-2 small's B=4, T=256, 12 heads of 64) in
- * CPU time: 16 x 4 7.3 ms, 8 x 8 9.3 ms, 16 x 8 (scores spilled) and 8 x 4 slower still. */
+/* Query rows of a work-item (the lanes of a float16; ONLINE_ROWS in attention.c) and keys per
+ * tile. On PoCL (2-core AVX2, GPT-2 small's B=4, T=256, 12 heads of 64) in CPU time: 16 x 4
+ * 7.3 ms, 8 x 8 (float8 lanes) 9.3 ms, 16 x 8 (scores spilled) and 8 x 4 slower still. */
 #define ATT_QB 16
 #define ATT_KB 4
-#define ATT_CAT_(a, b) a##b
-#define ATT_CAT(a, b) ATT_CAT_(a, b)
-#define att_vf ATT_CAT(float, ATT_QB)
-#define att_vi ATT_CAT(int, ATT_QB)
-#if ATT_KB == 4
 #define ATT_REP(X) X(0) X(1) X(2) X(3)
-#else
-#define ATT_REP(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
-#endif
+/* Builtins take float16 in halves: on AVX2 a float16 argument of a call changes the ABI (clang
+ * warns at every build); operators (a * b + c contracts to fma, ?: selects) need no call. */
+#define ATT_EXP(x) ((float16)(exp((x).lo), exp((x).hi)))
+#define ATT_ANY(c) (any((c).lo) || any((c).hi))
 
 /* Flash attention's forward on a CPU's vector unit: a work-item takes ATT_QB query rows of one
  * head (gid0: the block of rows, gid1: head, gid2: sample), each row a lane of a vector, and
@@ -105,11 +101,11 @@ __kernel void attention_forward_online(const int nq, const int pos0, const float
     __global const float *vp = v + vo + (size_t)b * sv + h * HEAD_DIM;
     __global float *zp = z + zo + (size_t)b * sz + (size_t)i0 * ldz + h * HEAD_DIM;
     union {
-        att_vf v[HEAD_DIM];
+        float16 v[HEAD_DIM];
         float f[HEAD_DIM * ATT_QB]; /* lane r of v[d] is f[d * ATT_QB + r] */
     } qt, acc;
     union {
-        att_vi v;
+        int16 v;
         int i[ATT_QB];
     } pos;
     for (int r = 0; r < ATT_QB; r++) {
@@ -118,45 +114,90 @@ __kernel void attention_forward_online(const int nq, const int pos0, const float
         pos.i[r] = pos0 + i0 + r;
     }
     for (int d = 0; d < HEAD_DIM; d++) acc.v[d] = 0.0f;
-    att_vf m = -INFINITY, l = 0.0f;
+    float16 m = -INFINITY, l = 0.0f;
     for (int j0 = 0; j0 < nk; j0 += ATT_KB) {
         /* keys past nk repeat the last one, masked below */
 #define ATT_ROWS(u)                                                                                   \
         __global const float *k##u = kp + min(j0 + u, nk - 1) * ldk, *v##u = vp + min(j0 + u, nk - 1) * ldv; \
-        att_vf s##u = 0.0f;
+        float16 s##u = 0.0f;
         ATT_REP(ATT_ROWS)
         for (int d = 0; d < HEAD_DIM; d++) {
-            const att_vf qd = qt.v[d];
-#define ATT_DOT(u) s##u = mad(qd, (att_vf)k##u[d], s##u);
+            const float16 qd = qt.v[d];
+#define ATT_DOT(u) s##u = qd * k##u[d] + s##u;
             ATT_REP(ATT_DOT)
         }
-        att_vf mt = m;
+        float16 mt = m;
 #define ATT_MASK(u)                                                                                   \
-        s##u = select(s##u * scale, (att_vf)(-INFINITY), (att_vi)(j0 + u) > pos.v);                     \
-        mt = fmax(mt, s##u);
+        s##u = (int16)(j0 + u) > pos.v ? (float16)(-INFINITY) : s##u * scale;                           \
+        mt = s##u > mt ? s##u : mt;
         ATT_REP(ATT_MASK)
-        if (any(mt > m)) { /* rescale only when a maximum grew: rarely after the first tiles */
-            const att_vf corr = exp(m - mt);
+        if (ATT_ANY(mt > m)) { /* rescale only when a maximum grew: rarely after the first tiles */
+            const float16 corr = ATT_EXP(m - mt);
             l *= corr;
             for (int d = 0; d < HEAD_DIM; d++) acc.v[d] *= corr;
             m = mt;
         }
-#define ATT_EXP(u)                                                                                    \
-        s##u = exp(s##u - m);                                                                           \
+#define ATT_P(u)                                                                                      \
+        s##u = ATT_EXP(s##u - m);                                                                       \
         l += s##u;
-        ATT_REP(ATT_EXP)
+        ATT_REP(ATT_P)
         for (int d = 0; d < HEAD_DIM; d++) {
-            att_vf a = acc.v[d];
-#define ATT_PV(u) a = mad(s##u, (att_vf)v##u[d], a);
+            float16 a = acc.v[d];
+#define ATT_PV(u) a = s##u * v##u[d] + a;
             ATT_REP(ATT_PV)
             acc.v[d] = a;
         }
     }
-    const att_vf inv = 1.0f / l;
+    const float16 inv = 1.0f / l;
     for (int d = 0; d < HEAD_DIM; d++) acc.v[d] *= inv;
     for (int r = 0; r < rows; r++)
         for (int d = 0; d < HEAD_DIM; d++) zp[(size_t)r * ldz + d] = acc.f[d * ATT_QB + r];
 }
+
+/* The online forward for a few query rows (a decoding step with a key/value cache), where
+ * attention_forward_online would leave most of its lanes idle: a work-item per query row
+ * (gid0 = row, gid1 = head, gid2 = sample), head_dim in float8 pieces (HEAD_DIM a multiple of
+ * 8), the keys one at a time with the running maximum and sum. Arguments as
+ * attention_forward_online's. */
+#if HEAD_DIM % 8 == 0
+__kernel void attention_decode(const int nq, const int pos0, const float scale, __global const float *q,
+                               const int qo, const int ldq, const int sq, __global const float *k, const int ko,
+                               const int ldk, const int sk, __global const float *v, const int vo, const int ldv,
+                               const int sv, __global float *z, const int zo, const int ldz, const int sz)
+{
+    const int i = get_global_id(0), h = get_global_id(1), b = get_global_id(2);
+    if (i >= nq) return;
+    __global const float *qp = q + qo + (size_t)b * sq + (size_t)i * ldq + h * HEAD_DIM;
+    __global const float *kp = k + ko + (size_t)b * sk + h * HEAD_DIM;
+    __global const float *vp = v + vo + (size_t)b * sv + h * HEAD_DIM;
+    __global float *zp = z + zo + (size_t)b * sz + (size_t)i * ldz + h * HEAD_DIM;
+    float8 qv[HEAD_DIM / 8], acc[HEAD_DIM / 8];
+    for (int c = 0; c < HEAD_DIM / 8; c++) {
+        qv[c] = vload8(c, qp);
+        acc[c] = 0.0f;
+    }
+    float m = -INFINITY, l = 0.0f;
+    const int nk = pos0 + i + 1;
+    for (int j = 0; j < nk; j++) {
+        __global const float *kr = kp + (size_t)j * ldk, *vr = vp + (size_t)j * ldv;
+        float8 d8 = qv[0] * vload8(0, kr);
+        for (int c = 1; c < HEAD_DIM / 8; c++) d8 = mad(qv[c], vload8(c, kr), d8);
+        const float4 d4 = d8.lo + d8.hi;
+        const float s = ((d4.x + d4.y) + (d4.z + d4.w)) * scale;
+        if (s > m) {
+            const float corr = exp(m - s);
+            l *= corr;
+            for (int c = 0; c < HEAD_DIM / 8; c++) acc[c] *= corr;
+            m = s;
+        }
+        const float p = exp(s - m);
+        l += p;
+        for (int c = 0; c < HEAD_DIM / 8; c++) acc[c] = mad((float8)p, vload8(c, vr), acc[c]);
+    }
+    const float inv = 1.0f / l;
+    for (int c = 0; c < HEAD_DIM / 8; c++) vstore8(acc[c] * inv, c, zp);
+}
+#endif
 
 /* The key/value cache's append: k_cache[b][pos + r][c] = qkv[b][r][width + c] and v_cache from
  * qkv[b][r][2 * width + c], for the n_new rows r of each sample (gid0 = c, gid1 = r, gid2 = b). */

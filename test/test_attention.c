@@ -35,8 +35,10 @@ static const char *write_cfg(const char *name, const char *text)
 }
 
 /* batch, t, heads, head_dim: odd sizes, one of everything, more samples than heads (the
- * per-head GEMMs loop over heads then), rows past a multiple of the online kernel's 8 */
-static const op_attn_shape shapes[] = {{3, 7, 3, 4}, {1, 1, 1, 8}, {4, 9, 2, 3}, {2, 13, 5, 4}, {2, 37, 2, 6}};
+ * per-head GEMMs loop over heads then), rows past a multiple of the online kernel's 16, few
+ * rows with head_dim a multiple of 8 (the decoding kernel) */
+static const op_attn_shape shapes[] = {{3, 7, 3, 4}, {1, 1, 1, 8}, {4, 9, 2, 3}, {2, 13, 5, 4}, {2, 37, 2, 6},
+                                       {3, 3, 2, 16}};
 
 static ref_attn ref_of(const op_attn_shape *s) { return (ref_attn){s->batch, s->t, s->heads * s->head_dim, s->heads}; }
 
@@ -431,6 +433,9 @@ static void attention_cached_steps_equal_full_forward(void)
     T_CHECK(cached_case(3, 7, 12, 3, 3), "b 3, t 7");
     T_CHECK(cached_case(2, 21, 8, 2, 10), "b 2, t 21 (query blocks past 8 in the prefill)");
     T_CHECK(cached_case(1, 5, 6, 1, 5), "b 1, prefill of the whole context");
+    /* head_dim a multiple of 8: steps of few rows by attention_decode */
+    T_CHECK(cached_case(2, 11, 32, 2, 3), "b 2, t 11, head_dim 16");
+    T_CHECK(cached_case(3, 9, 24, 3, 2), "b 3, t 9, head_dim 8");
 }
 
 /* ------------------------------------------------------------------ nets */
@@ -737,6 +742,16 @@ static dlcl_status run_online(void *a)
     return op_attention_forward_online(b->ctx, &b->s, q, k, v, z, b->s.t, 0);
 }
 
+/* one decoding step of each sequence at the last position, the cache full before it (qkv's
+ * rows stand in for the caches: only the time matters) */
+static dlcl_status run_decode(void *a)
+{
+    bench *b = a;
+    const size_t w = (size_t)b->s.heads * b->s.head_dim;
+    return op_attention_forward_cached(b->ctx, &b->s, b->dqkv, 1, b->s.t - 1, b->probs,
+                                       op_b(b->probs.mem, b->probs.off + (size_t)b->s.batch * b->s.t * w), b->z);
+}
+
 static dlcl_status run_backward(void *a)
 {
     bench *b = a;
@@ -766,22 +781,24 @@ static void attention_bench_gpt2_small(void)
     b.qkv = ob(&Q), b.probs = ob(&P), b.z = ob(&Z), b.dz = ob(&DZ), b.dqkv = ob(&DQ), b.ws = ob(&WS);
     dlcl_status st = ok ? DLCL_OK : DLCL_ERR_OUT_OF_MEMORY;
     const double flop = 4.0 * b.s.batch * (b.s.t * (b.s.t + 1.0) / 2) * w;
-    double ms[3] = {0}, cpu[3] = {0};
+    double ms[4] = {0}, cpu[4] = {0};
     if (st == DLCL_OK) ms[0] = time_ms(ctx, 10, run_plain, &b, &st, &cpu[0]);
     if (st == DLCL_OK) ms[1] = time_ms(ctx, 10, run_online, &b, &st, &cpu[1]);
     if (st == DLCL_OK) ms[2] = time_ms(ctx, 5, run_backward, &b, &st, &cpu[2]);
+    if (st == DLCL_OK) ms[3] = time_ms(ctx, 20, run_decode, &b, &st, &cpu[3]);
     dbuf *all[] = {&Q, &P, &Z, &DZ, &DQ, &WS};
     for (size_t i = 0; i < T_COUNT(all); i++) dbuf_free(all[i]);
     T_CHECK(st == DLCL_OK, "%s", dlcl_last_error());
     const double units = ctx->info.compute_units ? ctx->info.compute_units : 1;
-    static const char *const what[3] = {"forward, materialised (GEMMs + softmax)", "forward, online kernel",
-                                        "backward, materialised"};
+    const double f[4] = {flop, flop, 2 * flop, 4.0 * b.s.batch * b.s.t * w};
+    static const char *const what[4] = {"forward, materialised (GEMMs + softmax)", "forward, online kernel",
+                                        "backward, materialised", "decode 1 position at T-1 (KV cache)"};
     printf("# B=%d T=%d width %zu, 12 heads: %.3g FLOP forward over the causal half; wall: best of the runs, "
            "cpu: CPU time per run / %g compute units\n", b.s.batch, b.s.t, w, flop, units);
-    for (int i = 0; i < 3; i++) {
-        const double f = i == 2 ? 2 * flop : flop, c = cpu[i] / units;
+    for (int i = 0; i < 4; i++) {
+        const double c = cpu[i] / units;
         printf("# %-40s wall %8.2f ms %6.1f GFLOP/s   cpu %8.2f ms %6.1f GFLOP/s\n", what[i], ms[i],
-               f / ms[i] / 1e6, c, f / c / 1e6);
+               f[i] / ms[i] / 1e6, c, f[i] / c / 1e6);
     }
 }
 
