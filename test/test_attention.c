@@ -3,12 +3,10 @@
  * materialised and online paths, the layer forward and backward with and without dropout and
  * bias, the key/value cache against the full forward, central finite differences through small
  * nets, malformed configs, GPT-2's initialisation and names, and Hugging Face's GPT2Attention
- * written in torch (test/torch_attention.py). DLCL_BENCH=1 adds timings at GPT-2 small's
- * shapes (attention_bench_gpt2_small). */
+ * written in torch (test/torch_attention.py). Timings: bench/attention.c. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -693,115 +691,6 @@ static void attention_matches_torch_gpt2_attention(void)
     T_CHECK(torch_case(dir, 2, 11, 16, 4, 0) == 1, "2 x 11 x 16, 4 heads, no bias differs from torch");
 }
 
-/* ------------------------------------------------------------------ timings */
-
-static double cpu_ms_now(void)
-{
-    struct rusage u;
-    getrusage(RUSAGE_SELF, &u);
-    return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e3 + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e3;
-}
-
-/* The fastest of reps runs in wall time, and the mean CPU time (all of PoCL's threads) per run:
- * other processes share the CPU, so the wall time is only a bound, while the CPU time over the
- * compute units is what an idle machine would take. */
-static double time_ms(dlcl_ctx *ctx, int reps, dlcl_status (*fn)(void *), void *arg, dlcl_status *st,
-                      double *cpu_ms)
-{
-    *st = fn(arg); /* warm: compiles, pools */
-    clFinish(ctx->queue);
-    double best = INFINITY, c0 = cpu_ms_now();
-    for (int i = 0; *st == DLCL_OK && i < reps; i++) {
-        const double t0 = rt_now_ms();
-        *st = fn(arg);
-        clFinish(ctx->queue);
-        best = fmin(best, rt_now_ms() - t0);
-    }
-    *cpu_ms = (cpu_ms_now() - c0) / reps;
-    return best;
-}
-
-typedef struct bench {
-    dlcl_ctx *ctx;
-    op_attn_shape s;
-    op_buf qkv, probs, z, dz, dqkv, ws;
-} bench;
-
-static dlcl_status run_plain(void *a)
-{
-    bench *b = a;
-    return op_attention_forward(b->ctx, &b->s, b->qkv, b->probs, b->z, 0.0f, 0, b->ws);
-}
-
-static dlcl_status run_online(void *a)
-{
-    bench *b = a;
-    const size_t w = (size_t)b->s.heads * b->s.head_dim, st = (size_t)b->s.t * 3 * w;
-    const op_attn_rows q = {b->qkv, 3 * w, st}, k = {op_b(b->qkv.mem, b->qkv.off + w), 3 * w, st},
-                       v = {op_b(b->qkv.mem, b->qkv.off + 2 * w), 3 * w, st}, z = {b->z, w, (size_t)b->s.t * w};
-    return op_attention_forward_online(b->ctx, &b->s, q, k, v, z, b->s.t, 0);
-}
-
-/* one decoding step of each sequence at the last position, the cache full before it (qkv's
- * rows stand in for the caches: only the time matters) */
-static dlcl_status run_decode(void *a)
-{
-    bench *b = a;
-    const size_t w = (size_t)b->s.heads * b->s.head_dim;
-    return op_attention_forward_cached(b->ctx, &b->s, b->dqkv, 1, b->s.t - 1, b->probs,
-                                       op_b(b->probs.mem, b->probs.off + (size_t)b->s.batch * b->s.t * w), b->z);
-}
-
-static dlcl_status run_backward(void *a)
-{
-    bench *b = a;
-    return op_attention_backward(b->ctx, &b->s, b->qkv, b->probs, b->dz, b->dqkv, 0.0f, 0, b->ws);
-}
-
-/* DLCL_BENCH=1: the attention core (after the qkv projection, before the output one) at GPT-2
- * small's B=4, T=256, width 768, 12 heads; GFLOP/s over the causal half (4 T (T+1) / 2 width
- * per sample forward, twice that backward). */
-static void attention_bench_gpt2_small(void)
-{
-    if (getenv("DLCL_BENCH") == NULL) {
-        T_SKIP("set DLCL_BENCH=1 to time");
-    }
-    dlcl_ctx *ctx = t_ctx();
-    T_CHECK(ctx != NULL, "no context");
-    const int bt = getenv("DLCL_BENCH_T") ? atoi(getenv("DLCL_BENCH_T")) : 256;
-    bench b = {ctx, {4, bt, 12, 64}, {0}, {0}, {0}, {0}, {0}, {0}};
-    const size_t w = 768, rows = (size_t)b.s.batch * b.s.t, np = op_attention_workspace(&b.s);
-    float *hq = malloc(rows * 3 * w * sizeof *hq);
-    T_CHECK(hq != NULL, "out of memory");
-    fill(hq, rows * 3 * w, -1, 1);
-    dbuf Q = {0}, P = {0}, Z = {0}, DZ = {0}, DQ = {0}, WS = {0};
-    bool ok = dbuf_new(&Q, hq, rows * 3 * w) && dbuf_new(&P, NULL, np) && dbuf_new(&Z, NULL, rows * w) &&
-              dbuf_new(&DZ, hq, rows * w) && dbuf_new(&DQ, NULL, rows * 3 * w) && dbuf_new(&WS, NULL, np);
-    free(hq);
-    b.qkv = ob(&Q), b.probs = ob(&P), b.z = ob(&Z), b.dz = ob(&DZ), b.dqkv = ob(&DQ), b.ws = ob(&WS);
-    dlcl_status st = ok ? DLCL_OK : DLCL_ERR_OUT_OF_MEMORY;
-    const double flop = 4.0 * b.s.batch * (b.s.t * (b.s.t + 1.0) / 2) * w;
-    double ms[4] = {0}, cpu[4] = {0};
-    if (st == DLCL_OK) ms[0] = time_ms(ctx, 10, run_plain, &b, &st, &cpu[0]);
-    if (st == DLCL_OK) ms[1] = time_ms(ctx, 10, run_online, &b, &st, &cpu[1]);
-    if (st == DLCL_OK) ms[2] = time_ms(ctx, 5, run_backward, &b, &st, &cpu[2]);
-    if (st == DLCL_OK) ms[3] = time_ms(ctx, 20, run_decode, &b, &st, &cpu[3]);
-    dbuf *all[] = {&Q, &P, &Z, &DZ, &DQ, &WS};
-    for (size_t i = 0; i < T_COUNT(all); i++) dbuf_free(all[i]);
-    T_CHECK(st == DLCL_OK, "%s", dlcl_last_error());
-    const double units = ctx->info.compute_units ? ctx->info.compute_units : 1;
-    const double f[4] = {flop, flop, 2 * flop, 4.0 * b.s.batch * b.s.t * w};
-    static const char *const what[4] = {"forward, materialised (GEMMs + softmax)", "forward, online kernel",
-                                        "backward, materialised", "decode 1 position at T-1 (KV cache)"};
-    printf("# B=%d T=%d width %zu, 12 heads: %.3g FLOP forward over the causal half; wall: best of the runs, "
-           "cpu: CPU time per run / %g compute units\n", b.s.batch, b.s.t, w, flop, units);
-    for (int i = 0; i < 4; i++) {
-        const double c = cpu[i] / units;
-        printf("# %-40s wall %8.2f ms %6.1f GFLOP/s   cpu %8.2f ms %6.1f GFLOP/s\n", what[i], ms[i],
-               f[i] / ms[i] / 1e6, c, f[i] / c / 1e6);
-    }
-}
-
 static const t_case cases[] = {
     T_CASE(attention_softmax_matches_ref_odd_rows),
     T_CASE(dropout_apply_equals_dropout_forward),
@@ -816,7 +705,6 @@ static const t_case cases[] = {
     T_CASE(attention_malformed_configs_name_the_section),
     T_CASE(attention_init_and_checkpoint_names_are_gpt2s),
     T_CASE(attention_matches_torch_gpt2_attention),
-    T_CASE(attention_bench_gpt2_small),
 };
 
 int main(int argc, char **argv) { return t_main(cases, T_COUNT(cases), argc, argv); }
