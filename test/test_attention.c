@@ -23,6 +23,9 @@ static void fill(float *x, size_t n, float lo, float hi)
     t_fill_uniform(&rng, x, n, lo, hi);
 }
 
+/* What follows an attention layer in the test nets: a classifier for the loss. */
+#define TAIL "[flat]\ntype=flatten\n[fc]\ntype=dense\nunits=3\n"
+
 static const char *write_cfg(const char *name, const char *text)
 {
     static char path[600];
@@ -436,6 +439,30 @@ static void attention_cached_steps_equal_full_forward(void)
     T_CHECK(cached_case(3, 9, 24, 3, 2), "b 3, t 9, head_dim 8");
 }
 
+/* An inference net (no saved tensors, a workspace without the t x t planes on CPU devices)
+ * loads the training net's checkpoint and gives its logits; dropout is off in both. */
+static void attention_inference_net_matches_training_net(void)
+{
+    const char *path = write_cfg("inf.ini", "[net]\ninput=9,16\nclasses=3\nbatch=2\nseed=4\n"
+                                            "[a]\ntype=attention\nheads=4\ndropout=0.3\ninit_std=0.5\n" TAIL);
+    T_CHECK(path != NULL, "cannot write config");
+    char ckpt[700];
+    snprintf(ckpt, sizeof ckpt, "%s.safetensors", path);
+    dlcl_net *tr = NULL, *inf = NULL;
+    T_OK(dlcl_net_create(path, NULL, 0, NULL, &tr));
+    dlcl_status s = dlcl_net_create_inference(path, NULL, 0, NULL, &inf);
+    float x[2 * 9 * 16], lt[6], li[6];
+    fill(x, T_COUNT(x), -1, 1);
+    if (s == DLCL_OK) s = dlcl_net_save(tr, ckpt, 0);
+    if (s == DLCL_OK) s = dlcl_net_load(inf, ckpt, 0, NULL);
+    if (s == DLCL_OK) s = dlcl_net_logits(tr, x, 2, lt);
+    if (s == DLCL_OK) s = dlcl_net_logits(inf, x, 2, li);
+    dlcl_net_free(tr);
+    dlcl_net_free(inf);
+    T_OK(s);
+    T_CLOSE("inference net logits vs training net's", li, lt, 6, 1e-5f, 1e-6f);
+}
+
 /* ------------------------------------------------------------------ nets */
 
 static dlcl_status mean_loss(dlcl_net *net, const float *x, const int32_t *y, int n, double *out)
@@ -514,7 +541,6 @@ typedef struct bad_cfg {
 } bad_cfg;
 
 #define NET_SEQ "[net]\ninput=7,12\nclasses=3\nbatch=2\n"
-#define TAIL "[flat]\ntype=flatten\n[fc]\ntype=dense\nunits=3\n"
 
 static const bad_cfg bad_cfgs[] = {
     {"width_not_multiple_of_heads", NET_SEQ "[h.0.attn]\ntype=attention\nheads=5\n" TAIL, DLCL_ERR_SHAPE,
@@ -701,6 +727,7 @@ static const t_case cases[] = {
     T_CASE(attention_layer_dropout_matches_ref_masks),
     T_CASE(attention_dropout_reproducible_from_seed_and_off_in_eval),
     T_CASE(attention_cached_steps_equal_full_forward),
+    T_CASE(attention_inference_net_matches_training_net),
     T_CASE(attention_net_gradients_match_finite_differences),
     T_CASE(attention_malformed_configs_name_the_section),
     T_CASE(attention_init_and_checkpoint_names_are_gpt2s),
