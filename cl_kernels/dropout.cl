@@ -27,6 +27,17 @@ __kernel void dropout_forward(const int n, const uint seed_lo, const uint seed_h
     y[yo + i] = x[xo + i] * m;
 }
 
+/* y = x * mask, the mask of dropout_forward for the same (seed, i) recomputed instead of read:
+ * a dropout that keeps no mask (attention's) runs its forward and its backward, dx = dy * mask,
+ * with this kernel. y may alias x. */
+__kernel void dropout_apply(const int n, const uint seed_lo, const uint seed_hi, const uint threshold,
+                            const float scale, __global const float *x, const int xo, __global float *y, const int yo)
+{
+    const int i = get_global_id(0);
+    if (i >= n) return;
+    y[yo + i] = dropout_hash((uint)i, seed_lo, seed_hi) >= threshold ? x[xo + i] * scale : 0.0f;
+}
+
 /* dx = dy * mask */
 __kernel void dropout_backward(const int n, __global const float *dy, const int dyo,
                                __global const float *mask, const int mo, __global float *dx, const int dxo)

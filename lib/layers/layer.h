@@ -192,5 +192,16 @@ void layer_buf_free(dlcl_ctx *ctx, op_buf *b);
 extern const layer_type layer_conv, layer_dense, layer_maxpool, layer_avgpool, layer_global_avgpool,
     layer_dropout, layer_activation, layer_add, layer_concat, layer_upsample, layer_flatten, layer_identity,
     layer_batchnorm, layer_embedding, layer_position_embedding, layer_layernorm;
+extern const layer_type layer_attention;
+
+/* Incremental forward of an attention layer for generation, in evaluation mode: io->x[0] holds
+ * n_new rows of width per sequence (positions pos .. pos + n_new - 1 of io->count sequences,
+ * position-major), io->y gets as many; io->ctx, io->params and io->ws (the net's workspace)
+ * are read too. k_cache and v_cache hold attention_cache_floats(l, count) floats each,
+ * [count][T][width] (T the layer's context), positions 0 .. pos - 1 filled by earlier calls;
+ * this call writes the new positions' keys and values there. One call over positions 0 .. T - 1
+ * gives the full forward's output; so do T calls of one position each. */
+dlcl_status attention_forward_cached(layer *l, const layer_io *io, op_buf k_cache, op_buf v_cache, int pos, int n_new);
+size_t attention_cache_floats(const layer *l, int batch);
 
 #endif

@@ -206,6 +206,9 @@ dlcl_status op_global_avgpool_backward(dlcl_ctx *ctx, int n, int c, int hw, op_b
  * (seed, i), so no RNG state lives on the device; y = x * mask. */
 dlcl_status op_dropout_forward(dlcl_ctx *ctx, float rate, uint64_t seed, op_buf x, op_buf y, op_buf mask,
                                size_t n);
+/* y = x * mask with the mask op_dropout_forward makes for (seed, i), recomputed, not stored:
+ * the forward and, on dy, the backward of a dropout that keeps no mask. y may alias x. */
+dlcl_status op_dropout_apply(dlcl_ctx *ctx, float rate, uint64_t seed, op_buf x, op_buf y, size_t n);
 /* dx = dy * mask. */
 dlcl_status op_dropout_backward(dlcl_ctx *ctx, op_buf dy, op_buf mask, op_buf dx, size_t n);
 
@@ -343,5 +346,61 @@ dlcl_status op_layernorm_forward(dlcl_ctx *ctx, op_buf x, op_buf y, int rows, in
 dlcl_status op_layernorm_backward(dlcl_ctx *ctx, op_buf x, op_buf dy, op_buf dx, int rows, int dim, op_buf gamma,
                                   op_buf save_mean, op_buf save_rstd, op_buf dgamma, op_buf dbeta,
                                   unsigned accumulate);
+
+/* ---------------------------------------------------------------- attention (attention.c) */
+
+/* Causal multi-head self-attention as Hugging Face's GPT2Attention, on the output of its fused
+ * projection. A sample is t rows (positions); row r of qkv holds q, k and v side by side,
+ * 3 * width floats (width = heads * head_dim, head h at columns h * head_dim of each), and
+ * row r of z the heads merged, width floats. For each sample and head:
+ *   z = dropout(softmax(q k^T * scale + causal mask)) v,  scale = 1 / sqrt(head_dim)
+ * Scores and probabilities are planes of t x t, plane b * heads + h. Dropout on the
+ * probabilities is op_dropout_apply's mask over the planes (seed, index in the planes). */
+typedef struct op_attn_shape {
+    int batch, t, heads, head_dim;
+} op_attn_shape;
+
+/* p[i][j] = softmax_j(s[i][j] * scale) over j <= i, and 0 for j > i, in each of `planes`
+ * t x t planes; p may alias s. */
+dlcl_status op_attention_softmax_forward(dlcl_ctx *ctx, op_buf s, op_buf p, int planes, int t, float scale);
+/* ds[i][j] = scale * p[i][j] * (dp[i][j] - sum_k p[i][k] dp[i][k]): the gradient of the
+ * scores from that of the probabilities; ds may alias dp. */
+dlcl_status op_attention_softmax_backward(dlcl_ctx *ctx, op_buf p, op_buf dp, op_buf ds, int planes, int t,
+                                          float scale);
+/* Floats of workspace op_attention_forward (with dropout) and op_attention_backward take. */
+size_t op_attention_workspace(const op_attn_shape *s);
+/* The materialised path: scores by batched GEMMs into probs (batch * heads planes, kept for
+ * the backward), the causal softmax in place, dropout at `rate` into ws when rate > 0, z by
+ * batched GEMMs. */
+dlcl_status op_attention_forward(dlcl_ctx *ctx, const op_attn_shape *s, op_buf qkv, op_buf probs, op_buf z,
+                                 float rate, uint64_t seed, op_buf ws);
+/* From dz and the forward's qkv, probs, rate and seed: dqkv (overwritten), the gradients of
+ * q, k and v in qkv's layout. */
+dlcl_status op_attention_backward(dlcl_ctx *ctx, const op_attn_shape *s, op_buf qkv, op_buf probs, op_buf dz,
+                                  op_buf dqkv, float rate, uint64_t seed, op_buf ws);
+
+/* Rows of attention operands: a base, the distance between two rows (ld) and between two
+ * samples (stride), in floats; head h starts h * head_dim further. */
+typedef struct op_attn_rows {
+    op_buf buf;
+    size_t ld, stride;
+} op_attn_rows;
+
+/* The largest head_dim of the online kernel: it keeps 2 * head_dim vectors of 16 floats in
+ * private memory per work-item. */
+#define OP_ATTENTION_ONLINE_MAX_HEAD_DIM 256
+/* The fused forward without a t x t matrix: a work-item per 16 query rows of a head walks
+ * the keys in tiles with an online softmax (running maximum and sum, flash attention's
+ * recurrence). Query row i of a sample (i < nq) sits at position pos0 + i and attends to
+ * key rows 0 .. pos0 + i of k and v; its output is row i of z. s->t is unused; no dropout. */
+dlcl_status op_attention_forward_online(dlcl_ctx *ctx, const op_attn_shape *s, op_attn_rows q, op_attn_rows k,
+                                        op_attn_rows v, op_attn_rows z, int nq, int pos0);
+/* Incremental decoding with a key/value cache: k_cache and v_cache hold s->t positions of
+ * width floats per sample ([batch][t][width]), positions 0 .. pos - 1 filled. qkv_new holds
+ * n_new rows per sample (positions pos .. pos + n_new - 1, qkv's layout): their k and v are
+ * written into the caches, then z (n_new rows of width per sample) = their attention over
+ * positions 0 .. their own. pos + n_new <= s->t. */
+dlcl_status op_attention_forward_cached(dlcl_ctx *ctx, const op_attn_shape *s, op_buf qkv_new, int n_new, int pos,
+                                        op_buf k_cache, op_buf v_cache, op_buf z);
 
 #endif

@@ -88,4 +88,25 @@ void layernorm_backward_ref(const float *x, const float *dy, float *dx, int rows
                             const float *save_mean, const float *save_rstd, float *dgamma, float *dbeta,
                             unsigned accumulate);
 
+/* attention_ref.c: GPT-2's causal self-attention (ops.h's op_attn_shape layouts: qkv rows of
+ * q, k, v; z rows of merged heads; planes b * heads + h of t x t). Dropout at rate (0: none)
+ * with dropout_keep_ref's masks: seed over the probability planes, seed_y over y. */
+typedef struct ref_attn {
+    int batch, t, width, heads;
+} ref_attn;
+/* p = softmax over j <= i of s * scale, 0 past the diagonal; ds = scale p (dp - rowsum(p dp)) */
+void attention_softmax_ref(const float *s, float *p, int planes, int t, float scale);
+void attention_softmax_backward_ref(const float *p, const float *dp, float *ds, int planes, int t, float scale);
+/* z from qkv; dqkv from qkv and dz */
+void attention_core_ref(const ref_attn *g, const float *qkv, float rate, uint64_t seed, float *z);
+void attention_core_backward_ref(const ref_attn *g, const float *qkv, const float *dz, float rate, uint64_t seed,
+                                 float *dqkv);
+/* the layer: wa [width][3 width], ba [3 width], wp [width][width], bp [width] (biases may be NULL) */
+void attention_layer_forward_ref(const ref_attn *g, const float *x, const float *wa, const float *ba,
+                                 const float *wp, const float *bp, float rate, uint64_t seed_p, uint64_t seed_y,
+                                 float *y);
+void attention_layer_backward_ref(const ref_attn *g, const float *x, const float *wa, const float *ba,
+                                  const float *wp, float rate, uint64_t seed_p, uint64_t seed_y, const float *dy,
+                                  float *dx, float *dwa, float *dba, float *dwp, float *dbp);
+
 #endif
