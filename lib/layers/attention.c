@@ -21,6 +21,7 @@ typedef struct attn_priv {
     int w_attn, b_attn, w_proj, b_proj; /* indices in l->params; the biases -1 when bias=0 */
     dlcl_ctx *ctx;
     op_buf qkv, probs, z; /* the training forward's, for the backward */
+    op_buf k_cache, v_cache; /* cached passes (generation): keys and values of the positions so far */
     uint64_t seed;        /* the training forward's io->seed: the backward's masks */
 } attn_priv;
 
@@ -141,6 +142,14 @@ static dlcl_status project_grads(const layer *l, const layer_io *io, op_buf x, o
 static dlcl_status attn_forward(layer *l, const layer_io *io)
 {
     attn_priv *p = l->priv;
+    if (io->steps > 0) { /* a cached pass: the caches are made on the first, for the net's batch */
+        dlcl_status st = DLCL_OK;
+        size_t n = attention_cache_floats(l, io->batch);
+        p->ctx = io->ctx;
+        if (p->k_cache.mem == NULL) st = layer_buf_alloc(io->ctx, n, l, "key cache", &p->k_cache);
+        if (st == DLCL_OK && p->v_cache.mem == NULL) st = layer_buf_alloc(io->ctx, n, l, "value cache", &p->v_cache);
+        return st == DLCL_OK ? attention_forward_cached(l, io, p->k_cache, p->v_cache, io->pos, io->steps) : st;
+    }
     const op_attn_shape s = shape_of(p, io->count);
     const size_t m = (size_t)io->count * p->t, w = (size_t)p->width;
     const bool train = io->training != 0;
@@ -225,10 +234,12 @@ static void attn_free(layer *l)
         layer_buf_free(p->ctx, &p->qkv);
         layer_buf_free(p->ctx, &p->probs);
         layer_buf_free(p->ctx, &p->z);
+        layer_buf_free(p->ctx, &p->k_cache);
+        layer_buf_free(p->ctx, &p->v_cache);
     }
     free(p);
     l->priv = NULL;
 }
 
-const layer_type layer_attention = {"attention", attn_keys, 1, 1, 0, attn_parse, attn_shape, attn_alloc,
+const layer_type layer_attention = {"attention", attn_keys, 1, 1, LAYER_STEPS, attn_parse, attn_shape, attn_alloc,
                                     attn_forward, attn_backward, attn_describe, attn_free};
