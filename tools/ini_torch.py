@@ -84,11 +84,11 @@ class Layer(nn.Module):
             else:
                 self.mod = nn.Linear(n, units, bias=bias)
         elif t == "embedding":
-            self.get("init_std", "1")
             self.mod = nn.Embedding(int(self.get("vocab")), int(self.get("dim")))
+            nn.init.normal_(self.mod.weight, std=float(self.get("init_std", "1")))
         elif t == "position_embedding":
-            self.get("init_std", "1")
-            self.weight = nn.Parameter(torch.randn(int(self.get("context")), int(self.get("dim"))) * 0.02)
+            std = float(self.get("init_std", "1"))
+            self.weight = nn.Parameter(torch.randn(int(self.get("context")), int(self.get("dim"))) * std)
         elif t == "layernorm":
             self.mod = nn.LayerNorm(s[-1], eps=float(self.get("eps", 1e-5)),
                                     elementwise_affine=self.get("affine", "1") in ("1", "true", "yes", "on"))
