@@ -298,4 +298,34 @@ dlcl_status op_batchnorm_backward(dlcl_ctx *ctx, op_buf x, op_buf y, op_buf dy, 
                                   op_buf gamma, op_buf save_mean, op_buf save_invstd, op_buf dgamma, op_buf dbeta,
                                   op_act act);
 
+/* ---------------------------------------------------------------- recurrent cells (rnn.c) */
+
+/* One time step t of torch.nn.LSTM / nn.GRU over `count` sequences of T positions and H
+ * hidden units. Sequence tensors are position-major per sample (position t of sample b is
+ * row b*T + t), gate blocks in PyTorch's order (LSTM i, f, g, o; GRU r, z, n), biases b_ih
+ * and b_hh of 4H or 3H (mem NULL: bias=False). The caller runs the GEMMs between steps; the
+ * step keeps what the backward needs in place (see rnn.cl):
+ *   hprev [count*T][H]: hprev[row] = h_{t-1}, 0 at t = 0 (the next product's operand, and
+ *   dW_hh = sum over rows of dG_h^T hprev). */
+
+/* gates [count*T][4H]: on entry x W_ih^T + h_{t-1} W_hh^T, on exit i, f, g, o activated;
+ *   c_t = f c_{t-1} + i g,  h_t = o tanh(c_t)  into c[row], y[row], hprev[row + 1]. */
+dlcl_status op_lstm_cell_forward(dlcl_ctx *ctx, int count, int T, int H, int t, op_buf gates, op_buf b_ih,
+                                 op_buf b_hh, op_buf c, op_buf y, op_buf hprev);
+/* From T-1 down: dy[row] = the whole dL/dh_t (the caller has added dG_{t+1} W_hh), dc [count][H]
+ * dL/dc carried between steps (read from t < T-1, written for t-1). gates[row] becomes
+ * the gradients of the 4H pre-activations. */
+dlcl_status op_lstm_cell_backward(dlcl_ctx *ctx, int count, int T, int H, int t, op_buf gates, op_buf c, op_buf dy,
+                                  op_buf dc);
+/* xg [count*T][3H] = x W_ih^T, hg [count*T][3H] = h_{t-1} W_hh^T (not read at t = 0):
+ *   r = sig(xr + hr + b_r), z = sig(xz + hz + b_z), n = tanh(xn + b_in + r (hn + b_hn)),
+ *   h_t = (1 - z) n + z h_{t-1};  xg[row] = r, z, n;  hg[row] n block = hn + b_hn. */
+dlcl_status op_gru_cell_forward(dlcl_ctx *ctx, int count, int T, int H, int t, op_buf xg, op_buf hg, op_buf b_ih,
+                                op_buf b_hh, op_buf y, op_buf hprev);
+/* From T-1 down: dy[row] = the whole dL/dh_t; xg[row] becomes the input-side pre-activation
+ * gradients (dr, dz, dn), hg[row] the hidden-side ones (dr, dz, dn r), and dy[row - 1] += dh z
+ * (the caller adds hg[row] W_hh to it). */
+dlcl_status op_gru_cell_backward(dlcl_ctx *ctx, int count, int T, int H, int t, op_buf xg, op_buf hg, op_buf hprev,
+                                 op_buf dy);
+
 #endif
