@@ -64,7 +64,8 @@ typedef struct layer_param {
     size_t off;     /* set by the net: elements from the start of its region */
 } layer_param;
 
-#define LAYER_MAX_PARAMS 6
+/* An lstm/gru layer holds 4 tensors per stacked layer, up to 8 of them. */
+#define LAYER_MAX_PARAMS 32
 #define LAYER_MAX_INPUTS 16
 
 /* What a forward or backward pass hands a layer. Activation buffers hold `batch` samples;
@@ -158,6 +159,6 @@ void layer_buf_free(dlcl_ctx *ctx, op_buf *b);
 
 extern const layer_type layer_conv, layer_dense, layer_maxpool, layer_avgpool, layer_global_avgpool,
     layer_dropout, layer_activation, layer_add, layer_concat, layer_upsample, layer_flatten, layer_identity,
-    layer_batchnorm;
+    layer_batchnorm, layer_lstm, layer_gru;
 
 #endif
