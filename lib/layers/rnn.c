@@ -29,6 +29,7 @@ typedef struct rnn_level {
     op_buf hprev;    /* [rows][H] h_{t-1} of each row (0 at t = 0) */
     op_buf y, dy;    /* [rows][H] output and its gradient, below the last layer (which uses io's) */
     op_buf xd, mask; /* k >= 1 with dropout: the dropped input and its mask */
+    op_buf whh_t;    /* [H][G*H] W_hh^T, made at each forward: the steps' products need no transpose */
 } rnn_level;
 
 typedef struct rnn_priv {
@@ -121,6 +122,7 @@ static dlcl_status rnn_alloc(layer *l, dlcl_ctx *ctx, int batch)
         if (st == DLCL_OK && p->gru) st = layer_buf_alloc(ctx, rows * g, l, "hidden projection", &v->hg);
         if (st == DLCL_OK && !p->gru) st = layer_buf_alloc(ctx, rows * h, l, "cell states", &v->c);
         if (st == DLCL_OK) st = layer_buf_alloc(ctx, rows * h, l, "previous hidden states", &v->hprev);
+        if (st == DLCL_OK) st = layer_buf_alloc(ctx, h * g, l, "transposed weight_hh", &v->whh_t);
         if (st == DLCL_OK && k + 1 < p->layers) st = layer_buf_alloc(ctx, rows * h, l, "layer output", &v->y);
         if (st == DLCL_OK && k + 1 < p->layers && train)
             st = layer_buf_alloc(ctx, rows * h, l, "layer output gradient", &v->dy);
@@ -153,14 +155,16 @@ static dlcl_status level_forward(const layer *l, const layer_io *io, int k, op_b
     const rnn_priv *p = l->priv;
     const rnn_level *v = &p->lv[k];
     const size_t T = (size_t)p->T, h = (size_t)p->hidden, g = (size_t)gate_blocks(p) * h, count = (size_t)io->count;
-    const op_buf w_hh = weight(l, io, k, 1), b_ih = bias(l, io, k, 2), b_hh = bias(l, io, k, 3);
+    const op_buf b_ih = bias(l, io, k, 2), b_hh = bias(l, io, k, 3);
+    dlcl_status st = op_transpose(io->ctx, weight(l, io, k, 1), g, h, v->whh_t);
     /* xg = x W_ih^T at every position */
-    dlcl_status st = op_gemm(io->ctx, DLCL_NO_TRANS, DLCL_TRANS, count * T, g, in, x, in, weight(l, io, k, 0), in,
-                             0.0f, v->xg, g);
+    if (st == DLCL_OK)
+        st = op_gemm(io->ctx, DLCL_NO_TRANS, DLCL_TRANS, count * T, g, in, x, in, weight(l, io, k, 0), in, 0.0f, v->xg,
+                     g);
     for (int t = 0; t < p->T && st == DLCL_OK; t++) {
         /* h_{t-1} W_hh^T: added to the LSTM's gates, apart for the GRU (r multiplies its n block) */
         if (t > 0)
-            st = op_gemm(io->ctx, DLCL_NO_TRANS, DLCL_TRANS, count, g, h, at(v->hprev, t * h), T * h, w_hh, h,
+            st = op_gemm(io->ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, count, g, h, at(v->hprev, t * h), T * h, v->whh_t, g,
                          p->gru ? 0.0f : 1.0f, at(p->gru ? v->hg : v->xg, t * g), T * g);
         if (st != DLCL_OK) break;
         st = p->gru ? op_gru_cell_forward(io->ctx, io->count, p->T, p->hidden, t, v->xg, v->hg, b_ih, b_hh, y, v->hprev)
@@ -214,10 +218,13 @@ static dlcl_status level_backward(const layer *l, const layer_io *io, int k, op_
     if (st == DLCL_OK) /* dW_hh = dG_h^T hprev */
         st = op_gemm(io->ctx, DLCL_TRANS, DLCL_NO_TRANS, g, h, rows, dgh, g, v->hprev, h, ACC(1) ? 1.0f : 0.0f,
                      layer_grad_buf(l, io, i0 + 1), h);
+    /* the biases: the LSTM's two get the same sums; the GRU's differ in the n block */
     if (st == DLCL_OK && p->bias)
-        st = op_bias_grad_acc(io->ctx, v->xg, layer_grad_buf(l, io, i0 + 2), (int)rows, (int)g, 1, 1, (int)ACC(2));
-    if (st == DLCL_OK && p->bias)
-        st = op_bias_grad_acc(io->ctx, dgh, layer_grad_buf(l, io, i0 + 3), (int)rows, (int)g, 1, 1, (int)ACC(3));
+        st = op_rnn_bias_grad(io->ctx, v->xg, (int)rows, (int)g, layer_grad_buf(l, io, i0 + 2), (int)ACC(2),
+                              p->gru ? op_b(NULL, 0) : layer_grad_buf(l, io, i0 + 3), (int)ACC(3));
+    if (st == DLCL_OK && p->bias && p->gru)
+        st = op_rnn_bias_grad(io->ctx, dgh, (int)rows, (int)g, layer_grad_buf(l, io, i0 + 3), (int)ACC(3),
+                              op_b(NULL, 0), 0);
 #undef ACC
     if (st != DLCL_OK || dx.mem == NULL) return st;
     /* dx = dG_x W_ih */
@@ -256,7 +263,7 @@ static void rnn_free(layer *l)
     if (p->ctx) {
         for (int k = 0; k < RNN_MAX_LAYERS; k++) {
             rnn_level *v = &p->lv[k];
-            op_buf *bufs[] = {&v->xg, &v->hg, &v->c, &v->hprev, &v->y, &v->dy, &v->xd, &v->mask};
+            op_buf *bufs[] = {&v->xg, &v->hg, &v->c, &v->hprev, &v->y, &v->dy, &v->xd, &v->mask, &v->whh_t};
             for (size_t i = 0; i < DLCL__ARRAY_LEN(bufs); i++) layer_buf_free(p->ctx, bufs[i]);
         }
         layer_buf_free(p->ctx, &p->dc);

@@ -328,4 +328,11 @@ dlcl_status op_gru_cell_forward(dlcl_ctx *ctx, int count, int T, int H, int t, o
 dlcl_status op_gru_cell_backward(dlcl_ctx *ctx, int count, int T, int H, int t, op_buf xg, op_buf hg, op_buf hprev,
                                  op_buf dy);
 
+/* db1 = column sums of dg [rows][G] (acc1: added to db1), and the same into db2 when its mem
+ * is not NULL (acc2 likewise): the bias gradients from the gate gradients. */
+dlcl_status op_rnn_bias_grad(dlcl_ctx *ctx, op_buf dg, int rows, int G, op_buf db1, int acc1, op_buf db2, int acc2);
+/* out [cols][rows] = in [rows][cols]^T: the recurrent layers keep W_hh^T, so that the product
+ * of every step is a plain NN GEMM rather than one that transposes W_hh again. */
+dlcl_status op_transpose(dlcl_ctx *ctx, op_buf in, size_t rows, size_t cols, op_buf out);
+
 #endif
