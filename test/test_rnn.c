@@ -442,6 +442,60 @@ static void torch_cases(int gru)
 static void lstm_matches_torch_lstm(void) { torch_cases(0); }
 static void gru_matches_torch_gru(void) { torch_cases(1); }
 
+/* ------------------------------------------------------------------ nets */
+
+/* An inference net (no backward buffers, no dropout masks) gives the training net's logits
+ * from the same seed; a checkpoint holds PyTorch's names and shapes, <section>.weight_ih_l0 ... */
+static void rnn_inference_net_and_checkpoint_names(void)
+{
+    static const char *text =
+        "[net]\ninput = 9,5\nclasses = 4\nbatch = 3\nseed = 4\n"
+        "[enc]\ntype = gru\nhidden = 6\nlayers = 2\ndropout = 0.3\n"
+        "[dec]\ntype = lstm\nhidden = 7\nbias = 0\n"
+        "[flat]\ntype = flatten\n[fc]\ntype = dense\nunits = 4\n";
+    const char *path = write_cfg("nets.ini", text);
+    T_CHECK(path != NULL, "cannot write config");
+    dlcl_net *tr = NULL, *inf = NULL;
+    T_OK(dlcl_net_create(path, NULL, 0, NULL, &tr));
+    dlcl_status s = dlcl_net_create_inference(path, NULL, 0, NULL, &inf);
+    if (s != DLCL_OK) dlcl_net_free(tr);
+    T_OK(s);
+    float x[3 * 9 * 5], lt[3 * 4], li[3 * 4];
+    uint64_t rng = t_seed();
+    t_fill_uniform(&rng, x, T_COUNT(x), -1, 1);
+    char ckpt[700];
+    snprintf(ckpt, sizeof ckpt, "%s/nets.safetensors", t_tmpdir(0));
+    bool ok = dlcl_net_logits(tr, x, 3, lt) == DLCL_OK && dlcl_net_logits(inf, x, 3, li) == DLCL_OK &&
+              dlcl_net_save(tr, ckpt, 0) == DLCL_OK;
+    char err[512];
+    snprintf(err, sizeof err, "%s", dlcl_last_error());
+    dlcl_net_free(tr);
+    dlcl_net_free(inf);
+    T_CHECK(ok, "%s", err);
+    T_CLOSE("inference logits", li, lt, T_COUNT(lt), 0, 0);
+    st_file f = {0};
+    T_OK(st_read(ckpt, &f));
+    static const struct {
+        const char *name;
+        int ndim;
+        int64_t d0, d1;
+    } want[] = {
+        {"enc.weight_ih_l0", 2, 18, 5}, {"enc.weight_hh_l0", 2, 18, 6}, {"enc.bias_ih_l0", 1, 18, 0},
+        {"enc.bias_hh_l0", 1, 18, 0},   {"enc.weight_ih_l1", 2, 18, 6}, {"enc.weight_hh_l1", 2, 18, 6},
+        {"enc.bias_ih_l1", 1, 18, 0},   {"enc.bias_hh_l1", 1, 18, 0},   {"dec.weight_ih_l0", 2, 28, 6},
+        {"dec.weight_hh_l0", 2, 28, 7}, {"fc.weight", 2, 4, 63},        {"fc.bias", 1, 4, 0},
+    };
+    size_t tensors = 0;
+    for (size_t i = 0; i < f.count; i++) tensors += strncmp(f.tensors[i].name, "state.", 6) != 0;
+    for (size_t i = 0; i < T_COUNT(want) && ok; i++) {
+        const st_tensor *t = st_find(&f, want[i].name);
+        ok = t && t->ndim == want[i].ndim && t->dims[0] == want[i].d0 && (t->ndim < 2 || t->dims[1] == want[i].d1);
+        if (!ok) printf("# %s: %s\n", want[i].name, t ? "wrong shape" : "missing");
+    }
+    st_file_free(&f);
+    T_CHECK(ok && tensors == T_COUNT(want), "checkpoint names or shapes differ (%zu tensors)", tensors);
+}
+
 /* ------------------------------------------------------------------ malformed configs */
 
 static void malformed_rnn_configs_name_the_section(void)
@@ -483,6 +537,7 @@ static const t_case cases[] = {
     T_CASE(gru_net_gradients_match_finite_differences),
     T_CASE(lstm_matches_torch_lstm),
     T_CASE(gru_matches_torch_gru),
+    T_CASE(rnn_inference_net_and_checkpoint_names),
     T_CASE(malformed_rnn_configs_name_the_section),
 };
 
