@@ -147,17 +147,28 @@ __kernel void rnn_bias_grad(const int rows, const int G, __global const float *d
     const int j0 = get_global_id(0) * 16;
     if (j0 >= G) return;
     __global const float *p = dg + dgo + j0;
-    if (j0 + 16 <= G) {
-        float16 s0 = 0.0f, s1 = 0.0f;
+    if (j0 + 16 <= G) { /* two float8: float16 changes the x86 call ABI without AVX-512, and PoCL warns */
+        float8 a0 = 0.0f, b0 = 0.0f, a1 = 0.0f, b1 = 0.0f;
         int r = 0;
         for (; r + 2 <= rows; r += 2) {
-            s0 += vload16(0, p + (size_t)r * G);
-            s1 += vload16(0, p + (size_t)(r + 1) * G);
+            __global const float *q = p + (size_t)r * G;
+            a0 += vload8(0, q);
+            b0 += vload8(1, q);
+            a1 += vload8(0, q + G);
+            b1 += vload8(1, q + G);
         }
-        if (r < rows) s0 += vload16(0, p + (size_t)r * G);
-        const float16 s = s0 + s1;
-        vstore16(acc1 ? vload16(0, db1 + db1o + j0) + s : s, 0, db1 + db1o + j0);
-        if (has2) vstore16(acc2 ? vload16(0, db2 + db2o + j0) + s : s, 0, db2 + db2o + j0);
+        if (r < rows) {
+            a0 += vload8(0, p + (size_t)r * G);
+            b0 += vload8(1, p + (size_t)r * G);
+        }
+        const float8 sa = a0 + a1, sb = b0 + b1;
+        __global float *d1 = db1 + db1o + j0, *d2 = db2 + db2o + j0;
+        vstore8(acc1 ? vload8(0, d1) + sa : sa, 0, d1);
+        vstore8(acc1 ? vload8(1, d1) + sb : sb, 1, d1);
+        if (has2) {
+            vstore8(acc2 ? vload8(0, d2) + sa : sa, 0, d2);
+            vstore8(acc2 ? vload8(1, d2) + sb : sb, 1, d2);
+        }
         return;
     }
     for (int j = j0; j < G; j++) {
