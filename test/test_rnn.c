@@ -87,7 +87,8 @@ static bool gbuf_new(dlcl_net *net, dbuf *d, const float *host, float fill, size
 static bool gbuf_read(dlcl_net *net, const dbuf *d, float *host, const char *label)
 {
     float *tmp = malloc(d->bytes);
-    bool ok = tmp && clEnqueueReadBuffer(net->ctx->queue, d->mem, CL_TRUE, 0, d->bytes, tmp, 0, NULL, NULL) == CL_SUCCESS;
+    bool ok = tmp &&
+              clEnqueueReadBuffer(net->ctx->queue, d->mem, CL_TRUE, 0, d->bytes, tmp, 0, NULL, NULL) == CL_SUCCESS;
     for (size_t i = 0; ok && i < GUARD; i++)
         if (tmp[i] != SENTINEL || tmp[GUARD + d->n + i] != SENTINEL) {
             printf("# %s: guard element %zu overwritten\n", label, i);
@@ -241,9 +242,11 @@ static void gru_matches_ref_b3_t7_d5_h6_l2(void)
 static void rnn_matches_ref_edge_shapes(void)
 {
     for (int gru = 0; gru < 2; gru++) {
-        rnn_cfg a = {.gru = gru, .batch = 3, .count = 2, .T = 13, .D = 3, .H = 7, .layers = 1, .bias = 0, .training = 1};
+        rnn_cfg a = {.gru = gru, .batch = 3, .count = 2, .T = 13, .D = 3, .H = 7, .layers = 1, .bias = 0,
+                     .training = 1};
         rnn_cfg b = {.gru = gru, .batch = 1, .count = 1, .T = 1, .D = 1, .H = 1, .layers = 3, .bias = 1, .training = 1};
-        rnn_cfg c = {.gru = gru, .batch = 5, .count = 4, .T = 3, .D = 17, .H = 33, .layers = 2, .bias = 1, .training = 1};
+        rnn_cfg c = {.gru = gru, .batch = 5, .count = 4, .T = 3, .D = 17, .H = 33, .layers = 2, .bias = 1,
+                     .training = 1};
         T_CHECK(ref_case(&a, false), "partial batch, no bias");
         T_CHECK(ref_case(&b, false), "T = D = hidden = 1, three layers");
         T_CHECK(ref_case(&c, false), "wider hidden");
@@ -509,7 +512,8 @@ static void malformed_rnn_configs_name_the_section(void)
         {"7,5", "type = gru\nhidden = 0\n", DLCL_ERR_CONFIG, "[seq] hidden = '0'"},
         {"35", "type = gru\nhidden = 4\n", DLCL_ERR_SHAPE, "[seq] (gru): needs a T,D sequence input"},
         {"2,7,5", "type = lstm\nhidden = 4\n", DLCL_ERR_SHAPE, "[seq] (lstm): needs a T,D sequence input"},
-        {"7,5", "type = lstm\nhidden = 4\nlayers = 9\n", DLCL_ERR_CONFIG, "[seq] layers = '9': expected an integer in [1, 8]"},
+        {"7,5", "type = lstm\nhidden = 4\nlayers = 9\n", DLCL_ERR_CONFIG,
+         "[seq] layers = '9': expected an integer in [1, 8]"},
         {"7,5", "type = gru\nhidden = 4\ndropout = 1\n", DLCL_ERR_CONFIG, "[seq] dropout = '1'"},
         {"7,5", "type = lstm\nhidden = 4\nbidirectional = 1\n", DLCL_ERR_CONFIG, "bidirectional"},
     };

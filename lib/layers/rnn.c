@@ -167,8 +167,10 @@ static dlcl_status level_forward(const layer *l, const layer_io *io, int k, op_b
             st = op_gemm(io->ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, count, g, h, at(v->hprev, t * h), T * h, v->whh_t, g,
                          p->gru ? 0.0f : 1.0f, at(p->gru ? v->hg : v->xg, t * g), T * g);
         if (st != DLCL_OK) break;
-        st = p->gru ? op_gru_cell_forward(io->ctx, io->count, p->T, p->hidden, t, v->xg, v->hg, b_ih, b_hh, y, v->hprev)
-                    : op_lstm_cell_forward(io->ctx, io->count, p->T, p->hidden, t, v->xg, b_ih, b_hh, v->c, y, v->hprev);
+        if (p->gru)
+            st = op_gru_cell_forward(io->ctx, io->count, p->T, p->hidden, t, v->xg, v->hg, b_ih, b_hh, y, v->hprev);
+        else
+            st = op_lstm_cell_forward(io->ctx, io->count, p->T, p->hidden, t, v->xg, b_ih, b_hh, v->c, y, v->hprev);
     }
     return st;
 }
@@ -192,6 +194,9 @@ static dlcl_status rnn_forward(layer *l, const layer_io *io)
     return st;
 }
 
+/* Whether the backward adds tensor i's gradient to what is there (a tied weight's). */
+static int adds(const layer_io *io, int i) { return (int)((io->accumulate >> i) & 1u); }
+
 /* Level k back from dy [rows][H] (overwritten): its tensors' gradients (added where
  * io->accumulate says), and dx [rows][in] when dx.mem is not NULL. */
 static dlcl_status level_backward(const layer *l, const layer_io *io, int k, op_buf x, size_t in, op_buf dy, op_buf dx)
@@ -210,22 +215,19 @@ static dlcl_status level_backward(const layer *l, const layer_io *io, int k, op_
                          at(dy, (t - 1) * h), T * h);
     }
     const int i0 = tensor_index(p, k, 0);
-    const unsigned acc = io->accumulate;
-#define ACC(j) ((acc >> (i0 + (j))) & 1u)
     if (st == DLCL_OK) /* dW_ih = dG_x^T x */
-        st = op_gemm(io->ctx, DLCL_TRANS, DLCL_NO_TRANS, g, in, rows, v->xg, g, x, in, ACC(0) ? 1.0f : 0.0f,
+        st = op_gemm(io->ctx, DLCL_TRANS, DLCL_NO_TRANS, g, in, rows, v->xg, g, x, in, adds(io, i0) ? 1.0f : 0.0f,
                      layer_grad_buf(l, io, i0), in);
     if (st == DLCL_OK) /* dW_hh = dG_h^T hprev */
-        st = op_gemm(io->ctx, DLCL_TRANS, DLCL_NO_TRANS, g, h, rows, dgh, g, v->hprev, h, ACC(1) ? 1.0f : 0.0f,
-                     layer_grad_buf(l, io, i0 + 1), h);
+        st = op_gemm(io->ctx, DLCL_TRANS, DLCL_NO_TRANS, g, h, rows, dgh, g, v->hprev, h,
+                     adds(io, i0 + 1) ? 1.0f : 0.0f, layer_grad_buf(l, io, i0 + 1), h);
     /* the biases: the LSTM's two get the same sums; the GRU's differ in the n block */
     if (st == DLCL_OK && p->bias)
-        st = op_rnn_bias_grad(io->ctx, v->xg, (int)rows, (int)g, layer_grad_buf(l, io, i0 + 2), (int)ACC(2),
-                              p->gru ? op_b(NULL, 0) : layer_grad_buf(l, io, i0 + 3), (int)ACC(3));
+        st = op_rnn_bias_grad(io->ctx, v->xg, (int)rows, (int)g, layer_grad_buf(l, io, i0 + 2), adds(io, i0 + 2),
+                              p->gru ? op_b(NULL, 0) : layer_grad_buf(l, io, i0 + 3), adds(io, i0 + 3));
     if (st == DLCL_OK && p->bias && p->gru)
-        st = op_rnn_bias_grad(io->ctx, dgh, (int)rows, (int)g, layer_grad_buf(l, io, i0 + 3), (int)ACC(3),
+        st = op_rnn_bias_grad(io->ctx, dgh, (int)rows, (int)g, layer_grad_buf(l, io, i0 + 3), adds(io, i0 + 3),
                               op_b(NULL, 0), 0);
-#undef ACC
     if (st != DLCL_OK || dx.mem == NULL) return st;
     /* dx = dG_x W_ih */
     return op_gemm(io->ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, rows, in, g, v->xg, g, weight(l, io, k, 0), in, 0.0f, dx, in);
