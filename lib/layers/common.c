@@ -8,12 +8,14 @@ static const layer_type *const types[] = {
     &layer_conv, &layer_dense, &layer_maxpool, &layer_avgpool, &layer_global_avgpool, &layer_dropout,
     &layer_activation, &layer_add, &layer_concat, &layer_upsample, &layer_flatten, &layer_identity,
     &layer_batchnorm, &layer_embedding, &layer_position_embedding, &layer_layernorm, &layer_attention,
+    &layer_lstm, &layer_gru,
 };
 
 /* The names of types[], in the same order, for suggestions and messages. */
 const char *const layer_type_names[] = {
     "conv", "dense", "maxpool", "avgpool", "global_avgpool", "dropout", "activation", "add", "concat", "upsample",
-    "flatten", "identity", "batchnorm", "embedding", "position_embedding", "layernorm", "attention", NULL,
+    "flatten", "identity", "batchnorm", "embedding", "position_embedding", "layernorm", "attention", "lstm",
+    "gru", NULL,
 };
 _Static_assert(DLCL__ARRAY_LEN(layer_type_names) == DLCL__ARRAY_LEN(types) + 1, "one name per layer type");
 

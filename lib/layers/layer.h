@@ -71,7 +71,8 @@ typedef struct layer_param {
     const char *tie;
 } layer_param;
 
-#define LAYER_MAX_PARAMS 6
+/* An lstm/gru layer holds 4 tensors per stacked layer, up to 8 of them. */
+#define LAYER_MAX_PARAMS 32
 #define LAYER_MAX_INPUTS 16
 
 /* What a forward or backward pass hands a layer. Activation buffers hold `batch` samples;
@@ -191,7 +192,7 @@ void layer_buf_free(dlcl_ctx *ctx, op_buf *b);
 
 extern const layer_type layer_conv, layer_dense, layer_maxpool, layer_avgpool, layer_global_avgpool,
     layer_dropout, layer_activation, layer_add, layer_concat, layer_upsample, layer_flatten, layer_identity,
-    layer_batchnorm, layer_embedding, layer_position_embedding, layer_layernorm;
+    layer_batchnorm, layer_embedding, layer_position_embedding, layer_layernorm, layer_lstm, layer_gru;
 extern const layer_type layer_attention;
 
 /* Incremental forward of an attention layer for generation, in evaluation mode: io->x[0] holds

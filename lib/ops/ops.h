@@ -403,4 +403,41 @@ dlcl_status op_attention_forward_online(dlcl_ctx *ctx, const op_attn_shape *s, o
 dlcl_status op_attention_forward_cached(dlcl_ctx *ctx, const op_attn_shape *s, op_buf qkv_new, int n_new, int pos,
                                         op_buf k_cache, op_buf v_cache, op_buf z);
 
+/* ---------------------------------------------------------------- recurrent cells (rnn.c) */
+
+/* One time step t of torch.nn.LSTM / nn.GRU over `count` sequences of T positions and H
+ * hidden units. Sequence tensors are position-major per sample (position t of sample b is
+ * row b*T + t), gate blocks in PyTorch's order (LSTM i, f, g, o; GRU r, z, n), biases b_ih
+ * and b_hh of 4H or 3H (mem NULL: bias=False). The caller runs the GEMMs between steps; the
+ * step keeps what the backward needs in place (see rnn.cl):
+ *   hprev [count*T][H]: hprev[row] = h_{t-1}, 0 at t = 0 (the next product's operand, and
+ *   dW_hh = sum over rows of dG_h^T hprev). */
+
+/* gates [count*T][4H]: on entry x W_ih^T + h_{t-1} W_hh^T, on exit i, f, g, o activated;
+ *   c_t = f c_{t-1} + i g,  h_t = o tanh(c_t)  into c[row], y[row], hprev[row + 1]. */
+dlcl_status op_lstm_cell_forward(dlcl_ctx *ctx, int count, int T, int H, int t, op_buf gates, op_buf b_ih,
+                                 op_buf b_hh, op_buf c, op_buf y, op_buf hprev);
+/* From T-1 down: dy[row] = the whole dL/dh_t (the caller has added dG_{t+1} W_hh), dc [count][H]
+ * dL/dc carried between steps (read from t < T-1, written for t-1). gates[row] becomes
+ * the gradients of the 4H pre-activations. */
+dlcl_status op_lstm_cell_backward(dlcl_ctx *ctx, int count, int T, int H, int t, op_buf gates, op_buf c, op_buf dy,
+                                  op_buf dc);
+/* xg [count*T][3H] = x W_ih^T, hg [count*T][3H] = h_{t-1} W_hh^T (not read at t = 0):
+ *   r = sig(xr + hr + b_r), z = sig(xz + hz + b_z), n = tanh(xn + b_in + r (hn + b_hn)),
+ *   h_t = (1 - z) n + z h_{t-1};  xg[row] = r, z, n;  hg[row] n block = hn + b_hn. */
+dlcl_status op_gru_cell_forward(dlcl_ctx *ctx, int count, int T, int H, int t, op_buf xg, op_buf hg, op_buf b_ih,
+                                op_buf b_hh, op_buf y, op_buf hprev);
+/* From T-1 down: dy[row] = the whole dL/dh_t; xg[row] becomes the input-side pre-activation
+ * gradients (dr, dz, dn), hg[row] the hidden-side ones (dr, dz, dn r), and dy[row - 1] += dh z
+ * (the caller adds hg[row] W_hh to it). */
+dlcl_status op_gru_cell_backward(dlcl_ctx *ctx, int count, int T, int H, int t, op_buf xg, op_buf hg, op_buf hprev,
+                                 op_buf dy);
+
+/* db1 = column sums of dg [rows][G] (acc1: added to db1), and the same into db2 when its mem
+ * is not NULL (acc2 likewise): the bias gradients from the gate gradients. */
+dlcl_status op_rnn_bias_grad(dlcl_ctx *ctx, op_buf dg, int rows, int G, op_buf db1, int acc1, op_buf db2, int acc2);
+/* out [cols][rows] = in [rows][cols]^T: the recurrent layers keep W_hh^T, so that the product
+ * of every step is a plain NN GEMM rather than one that transposes W_hh again. */
+dlcl_status op_transpose(dlcl_ctx *ctx, op_buf in, size_t rows, size_t cols, op_buf out);
+
 #endif

@@ -109,4 +109,14 @@ void attention_layer_backward_ref(const ref_attn *g, const float *x, const float
                                   const float *wp, float rate, uint64_t seed_p, uint64_t seed_y, const float *dy,
                                   float *dx, float *dwa, float *dba, float *dwp, float *dbp);
 
+/* rnn_ref.c: one layer of torch.nn.LSTM (gru 0: gates i, f, g, o) or nn.GRU (gru 1: r, z, n), zero
+ * initial state, over n sequences of T positions: x [n*T][d], y and dy [n*T][h] (row b*T + t),
+ * w_ih [G*h][d], w_hh [G*h][h], b_ih and b_hh [G*h] or NULL (bias=False). The backward recomputes
+ * the forward and writes dx (may be NULL), dw_ih, dw_hh, db_ih and db_hh (NULL without bias). */
+void rnn_forward_ref(int gru, int n, int T, int d, int h, const float *x, const float *w_ih, const float *w_hh,
+                     const float *b_ih, const float *b_hh, float *y);
+void rnn_backward_ref(int gru, int n, int T, int d, int h, const float *x, const float *w_ih, const float *w_hh,
+                      const float *b_ih, const float *b_hh, const float *dy, float *dx, float *dw_ih, float *dw_hh,
+                      float *db_ih, float *db_hh);
+
 #endif
