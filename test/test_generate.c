@@ -64,9 +64,9 @@ static int32_t full_forward_argmax(dlcl_net *net, const int32_t *window, int len
     return best;
 }
 
-static void cached_greedy_tokens_equal_full_forward_passes(void)
+static void check_cached_greedy(const char *text)
 {
-    const char *path = write_cfg(gpt_net);
+    const char *path = write_cfg(text);
     T_CHECK(path != NULL, "cannot write config");
     dlcl_net *net = NULL, *ref = NULL;
     T_OK(dlcl_net_create_inference(path, NULL, 0, NULL, &net));
@@ -104,6 +104,20 @@ static void cached_greedy_tokens_equal_full_forward_passes(void)
     dlcl_net_free(net);
     dlcl_net_free(ref);
 }
+
+static void cached_greedy_tokens_equal_full_forward_passes(void) { check_cached_greedy(gpt_net); }
+
+/* Recurrent nets carry h (and c) from one cached pass to the next in their buffers. */
+static const char *rnn_net(const char *kind)
+{
+    static char buf[512];
+    snprintf(buf, sizeof buf,
+             "[net]\ninput=8\nclasses=23\nbatch=2\nseed=9\n[e]\ntype=embedding\nvocab=23\ndim=6\ninit_std=4\n"
+             "[r]\ntype=%s\nhidden=12\nlayers=2\n[o]\ntype=dense\nunits=23\ninit_std=2\n", kind);
+    return buf;
+}
+static void cached_lstm_tokens_equal_full_forward_passes(void) { check_cached_greedy(rnn_net("lstm")); }
+static void cached_gru_tokens_equal_full_forward_passes(void) { check_cached_greedy(rnn_net("gru")); }
 
 static void sampling_is_a_function_of_the_seed(void)
 {
@@ -176,6 +190,8 @@ static void generation_misuse_is_refused(void)
 
 static const t_case cases[] = {
     T_CASE(cached_greedy_tokens_equal_full_forward_passes),
+    T_CASE(cached_lstm_tokens_equal_full_forward_passes),
+    T_CASE(cached_gru_tokens_equal_full_forward_passes),
     T_CASE(sampling_is_a_function_of_the_seed),
     T_CASE(generation_misuse_is_refused),
 };

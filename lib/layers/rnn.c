@@ -40,6 +40,7 @@ typedef struct rnn_priv {
     dlcl_ctx *ctx;
     rnn_level lv[RNN_MAX_LAYERS];
     op_buf dc; /* LSTM backward: dL/dc carried between steps, [batch][H] */
+    op_buf ylast; /* cached passes: the last level's output at rows b*T + t, made on the first */
     char names[RNN_MAX_LAYERS][4][24]; /* "weight_ih_l0", ...: the tensors' suffixes */
 } rnn_priv;
 
@@ -149,20 +150,16 @@ static op_buf at(op_buf b, size_t off) { return op_b(b.mem, b.off + off); }
 /* The dropout mask before level k: its own stream of the step's seed. */
 static uint64_t level_seed(const layer_io *io, int k) { return dlcl__mix64(io->seed + (uint64_t)k); }
 
-/* Level k over x [rows][in] into y [rows][H]. */
-static dlcl_status level_forward(const layer *l, const layer_io *io, int k, op_buf x, size_t in, op_buf y)
+/* The recurrence of level k over positions t0 .. t1-1 (its gates' input projection in xg),
+ * from the state the step before t0 left in its buffers. */
+static dlcl_status level_steps(const layer *l, const layer_io *io, int k, int t0, int t1, op_buf y)
 {
     const rnn_priv *p = l->priv;
     const rnn_level *v = &p->lv[k];
     const size_t T = (size_t)p->T, h = (size_t)p->hidden, g = (size_t)gate_blocks(p) * h, count = (size_t)io->count;
     const op_buf b_ih = bias(l, io, k, 2), b_hh = bias(l, io, k, 3);
-    dlcl_status st = op_transpose(io->ctx, weight(l, io, k, 1), g, h, v->whh_t);
-    /* xg = x W_ih^T at every position */
-    if (st == DLCL_OK)
-        st = op_gemm(io->ctx, DLCL_NO_TRANS, DLCL_TRANS, count * T, g, in, x, in, weight(l, io, k, 0), in, 0.0f, v->xg,
-                     g);
-    for (int t = 0; t < p->T && st == DLCL_OK; t++) {
-        /* h_{t-1} W_hh^T: added to the LSTM's gates, apart for the GRU (r multiplies its n block) */
+    dlcl_status st = DLCL_OK;
+    for (int t = t0; t < t1 && st == DLCL_OK; t++) {
         if (t > 0)
             st = op_gemm(io->ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, count, g, h, at(v->hprev, t * h), T * h, v->whh_t, g,
                          p->gru ? 0.0f : 1.0f, at(p->gru ? v->hg : v->xg, t * g), T * g);
@@ -175,9 +172,50 @@ static dlcl_status level_forward(const layer *l, const layer_io *io, int k, op_b
     return st;
 }
 
+/* Level k over x [rows][in] into y [rows][H]. */
+static dlcl_status level_forward(const layer *l, const layer_io *io, int k, op_buf x, size_t in, op_buf y)
+{
+    const rnn_priv *p = l->priv;
+    const rnn_level *v = &p->lv[k];
+    const size_t T = (size_t)p->T, h = (size_t)p->hidden, g = (size_t)gate_blocks(p) * h, count = (size_t)io->count;
+    dlcl_status st = op_transpose(io->ctx, weight(l, io, k, 1), g, h, v->whh_t);
+    /* xg = x W_ih^T at every position */
+    if (st == DLCL_OK)
+        st = op_gemm(io->ctx, DLCL_NO_TRANS, DLCL_TRANS, count * T, g, in, x, in, weight(l, io, k, 0), in, 0.0f, v->xg,
+                     g);
+    return st == DLCL_OK ? level_steps(l, io, k, 0, p->T, y) : st;
+}
+
+/* A cached pass (generation): positions pos .. pos+steps-1 continue from the states that the
+ * earlier passes left at rows b*T + pos - 1 of each level's buffers; io->x[0] holds steps rows
+ * per sample, and so does io->y. Dropout is off (evaluation). */
+static dlcl_status rnn_forward_steps(layer *l, const layer_io *io)
+{
+    rnn_priv *p = l->priv;
+    const size_t T = (size_t)p->T, h = (size_t)p->hidden, g = (size_t)gate_blocks(p) * h, steps = (size_t)io->steps;
+    const size_t pos = (size_t)io->pos, count = (size_t)io->count;
+    dlcl_status st = DLCL_OK;
+    if (p->ylast.mem == NULL) st = layer_buf_alloc(io->ctx, (size_t)io->batch * T * h, l, "cached output", &p->ylast);
+    for (int k = 0; k < p->layers && st == DLCL_OK; k++) {
+        rnn_level *v = &p->lv[k];
+        size_t in = k ? h : (size_t)p->D;
+        st = op_transpose(io->ctx, weight(l, io, k, 1), g, h, v->whh_t);
+        for (size_t b = 0; b < count && st == DLCL_OK; b++) { /* xg rows b*T + pos.. = x W_ih^T */
+            op_buf x = k ? at(p->lv[k - 1].y, (b * T + pos) * h) : at(io->x[0], b * steps * in);
+            st = op_gemm(io->ctx, DLCL_NO_TRANS, DLCL_TRANS, steps, g, in, x, in, weight(l, io, k, 0), in, 0.0f,
+                         at(v->xg, (b * T + pos) * g), g);
+        }
+        if (st == DLCL_OK) st = level_steps(l, io, k, (int)pos, (int)(pos + steps), k + 1 < p->layers ? v->y : p->ylast);
+    }
+    /* the new positions of every sample, to io->y's steps rows per sample */
+    if (st == DLCL_OK) st = op_copy_rows(io->ctx, at(p->ylast, pos * h), T * h, io->y, steps * h, count, steps * h);
+    return st;
+}
+
 static dlcl_status rnn_forward(layer *l, const layer_io *io)
 {
     rnn_priv *p = l->priv;
+    if (io->steps > 0) return rnn_forward_steps(l, io);
     const size_t n = (size_t)io->count * p->T * p->hidden;
     op_buf x = io->x[0];
     dlcl_status st = DLCL_OK;
@@ -274,7 +312,7 @@ static void rnn_free(layer *l)
     l->priv = NULL;
 }
 
-const layer_type layer_lstm = {"lstm", rnn_keys, 1, 1, 0, lstm_parse, rnn_shape, rnn_alloc,
+const layer_type layer_lstm = {"lstm", rnn_keys, 1, 1, LAYER_STEPS, lstm_parse, rnn_shape, rnn_alloc,
                                rnn_forward, rnn_backward, rnn_describe, rnn_free};
-const layer_type layer_gru = {"gru", rnn_keys, 1, 1, 0, gru_parse, rnn_shape, rnn_alloc,
+const layer_type layer_gru = {"gru", rnn_keys, 1, 1, LAYER_STEPS, gru_parse, rnn_shape, rnn_alloc,
                               rnn_forward, rnn_backward, rnn_describe, rnn_free};

@@ -253,8 +253,9 @@ bool optim_no_decay(const net_optim *o, const char *param_suffix, const char *la
     if ((o->no_decay >> OPTIM_NO_DECAY_LAYERNORM & 1u) && layer_type && strcmp(layer_type, "layernorm") == 0)
         return true;
     if (!(o->no_decay >> OPTIM_NO_DECAY_BIAS & 1u) || param_suffix == NULL) return false;
-    const char *dot = strrchr(param_suffix, '.');
-    return strcmp(dot ? dot + 1 : param_suffix, "bias") == 0;
+    /* "bias", "c_attn.bias", and nn.LSTM's "bias_ih_l0" / "bias_hh_l0" */
+    const char *dot = strrchr(param_suffix, '.'), *last = dot ? dot + 1 : param_suffix;
+    return strncmp(last, "bias", 4) == 0 && (last[4] == '\0' || last[4] == '_');
 }
 
 /* ------------------------------------------------------------------ step, clipping */
