@@ -128,6 +128,16 @@ TWO_CLASSES = {"img/cat/1.png": png(8, 8), "img/dog/1.png": png(8, 8)}
 W = ("fc1.weight", "F32", [10, 784], None, None)
 B = ("fc1.bias", "F32", [10], None, None)
 
+def tokens(count, toks, magic=20240520, version=1):
+    """An llm.c token file: the header of 256 int32, then uint16 tokens."""
+    return struct.pack("<3i", magic, version, count) + bytes(1012) + struct.pack(f"<{len(toks)}H", *toks)
+
+
+# a token net: an embedding of a vocabulary of 50 over a context of 8, a head per position
+TOKEN_CFG = ("[net]\ninput = 8\nclasses = 50\nbatch = 2\nepochs = 1\n[data]\nformat = tokens\ntrain = t.bin\n"
+             "test = t.bin\n[e]\ntype = embedding\nvocab = 50\ndim = 4\n[o]\ntype = dense\nunits = 50\n")
+GOOD_TOKENS = tokens(40, [i % 50 for i in range(40)])
+
 # (name, files {name: bytes|str}, tool, args (files by name as {name}), status, message pattern)
 CASES = [
     # ---- configs (dlcl-train)
@@ -274,6 +284,31 @@ CASES = [
      "dlcl-predict", ["{good.ini}", "--weights", "{w.st}", "{i.pgm}"], "DLCL_ERR_DATA", r"i\.pgm.*9 digits"),
     ("image_is_a_directory", {"w.st": safetensors([W, B])}, "dlcl-predict",
      ["{good.ini}", "--weights", "{w.st}", "{.}"], "DLCL_ERR_DATA", r"not a regular file"),
+    # ---- token data and generation (step 6)
+    ("tokens_bad_magic", {"c.ini": TOKEN_CFG, "t.bin": tokens(40, [1] * 40, magic=1234)}, "dlcl-train", ["{c.ini}"],
+     "DLCL_ERR_DATA", r"t\.bin: magic 1234 is not an llm\.c token file's"),
+    ("tokens_count_beyond_file", {"c.ini": TOKEN_CFG, "t.bin": tokens(400, [1] * 40)}, "dlcl-train", ["{c.ini}"],
+     "DLCL_ERR_DATA", r"t\.bin: the header says 400 tokens .* but the file has 1104 bytes"),
+    ("tokens_beyond_vocabulary", {"c.ini": TOKEN_CFG, "t.bin": tokens(40, [3] * 17 + [50] + [3] * 22)}, "dlcl-train",
+     ["{c.ini}"], "DLCL_ERR_DATA", r"t\.bin: token 17 is 50, outside the vocabulary of \[net\] classes = 50"),
+    ("tokens_fewer_than_a_window", {"c.ini": TOKEN_CFG, "t.bin": tokens(5, [1] * 5)}, "dlcl-train", ["{c.ini}"],
+     "DLCL_ERR_DATA", r"5 tokens, fewer than one window of \[net\] input = 8"),
+    ("text_with_another_vocabulary", {"c.ini": TOKEN_CFG.replace("format = tokens", "format = text"),
+                                      "t.bin": "hello world, more than eight bytes"}, "dlcl-train", ["{c.ini}"],
+     "DLCL_ERR_CONFIG", r"format=text reads bytes: \[net\] classes must be 256"),
+    ("tokens_for_an_image_net", {"c.ini": data_config("format = tokens\ntrain = t.bin\ntest = t.bin"),
+                                 "t.bin": GOOD_TOKENS}, "dlcl-train", ["{c.ini}"],
+     "DLCL_ERR_CONFIG", r"format=tokens feeds token ids, but no embedding layer reads the net's input"),
+    ("context_beyond_position_embedding", {"c.ini": TOKEN_CFG.replace("[o]", "[p]\ntype = position_embedding\n"
+                                                                      "context = 4\ndim = 4\n[o]"),
+                                           "t.bin": GOOD_TOKENS}, "dlcl-train", ["{c.ini}"],
+     "DLCL_ERR_SHAPE", r"c\.ini:\d+: .*\[p\] \(position_embedding\): e has 8 positions, more than context = 4"),
+    ("generate_prompt_token_beyond_vocabulary", {"c.ini": TOKEN_CFG, "t.bin": GOOD_TOKENS, "w.safetensors":
+                                                 safetensors([("e.weight", "F32", [50, 4], None, None),
+                                                              ("o.weight", "F32", [50, 4], None, None),
+                                                              ("o.bias", "F32", [50], None, None)])},
+     "dlcl-generate", ["{c.ini}", "--weights", "{w.safetensors}", "--prompt-tokens", "3,50"],
+     "DLCL_ERR_INVALID_ARG", r"token 50 at position 1 is outside 0\.\.49"),
 ]
 
 print(f"1..{len(CASES)}", flush=True)

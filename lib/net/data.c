@@ -351,15 +351,26 @@ static dlcl_status token_loader_open(const dlcl_net *net, dlcl_split split, dlcl
         return dlcl__err(DLCL_ERR_CONFIG, "%s: [data] format=%s trains next-token prediction: the loss must read a "
                          "T x classes output, and [%s] is not one", net->cfg.path, format_names[d->format],
                          net->output_name);
+    if (d->format == NET_DATA_TEXT && net->classes != 256)
+        return dlcl__err(DLCL_ERR_CONFIG, "%s: [data] format=text reads bytes: [net] classes must be 256 (the byte "
+                         "vocabulary), not %d", net->cfg.path, net->classes);
     dlcl_status st = open_tokens(net, split, &l->ts);
     if (st != DLCL_OK) return st;
+    char *what = NULL; /* the split's files as resolved, for messages */
+    int n_paths = 0;
+    char **paths = NULL;
+    if (d->files[split] && split_paths(net->cfg.path, d->files[split], &paths, &n_paths) == DLCL_OK && n_paths == 1)
+        what = strdup(paths[0]);
+    data_names_free(paths);
     token_loader_params p = {.batch = net->batch,
                              .context = net->input.dims[0],
                              .train = split == DLCL_SPLIT_TRAIN,
                              .seed = net->seed,
                              .limit = d->format == NET_DATA_SYNTHETIC ? 0 : d->limit[split],
-                             .what = d->files[split] ? d->files[split] : "synthetic tokens"};
-    return token_loader_create(&l->ts, &p, &l->tl);
+                             .what = what ? what : d->files[split] ? d->files[split] : "synthetic tokens"};
+    st = token_loader_create(&l->ts, &p, &l->tl);
+    free(what);
+    return st;
 }
 
 dlcl_status dlcl_loader_create(const dlcl_net *net, dlcl_split split, dlcl_loader **out)

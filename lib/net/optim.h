@@ -46,7 +46,7 @@ extern const char *const optim_schedule_names[OPTIM_SCHED_COUNT + 1];
 
 /* What no_decay may list: bit k of net_optim.no_decay is optim_no_decay_names[k]. */
 typedef enum optim_no_decay_kind {
-    OPTIM_NO_DECAY_BIAS,      /* parameter tensors named *.bias */
+    OPTIM_NO_DECAY_BIAS,      /* parameter tensors named *.bias (and nn.LSTM's bias_ih_l0, ...) */
     OPTIM_NO_DECAY_BATCHNORM, /* every parameter of batchnorm layers */
     OPTIM_NO_DECAY_LAYERNORM, /* every parameter of layernorm layers (GPT-2 recipes decay only matrices) */
     OPTIM_NO_DECAY_COUNT
