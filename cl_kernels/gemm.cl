@@ -282,3 +282,55 @@ __kernel void sum_parts(__global const float *part, const int np, const int m, c
     __global float *cp = c + co + (size_t)i * ldc + j;
     *cp = beta == 0.0f ? alpha * sum : MADD(alpha, sum, beta * *cp);
 }
+
+/* Thin products, m <= 4 rows of A (one position's activations while generating): memory
+ * bound, so each float of B is read once, in contiguous runs a work-item can vectorise.
+ * C = alpha A B^T + beta C with B stored n x k (nn.Linear's weight, a tied head): a
+ * work-item takes GV_ROWS rows of B and dots each with every row of A. Global: ceil(n/4). */
+#define GV_ROWS 4
+__kernel void sgemv_nt(const int m, const int n, const int k, const float alpha, __global const float *a,
+                       const int ao, const int lda, __global const float *b, const int bo, const int ldb,
+                       const float beta, __global float *c, const int co, const int ldc)
+{
+    const int j0 = get_global_id(0) * GV_ROWS;
+    if (j0 >= n) return;
+    for (int j = j0; j < j0 + GV_ROWS && j < n; j++) {
+        __global const float *B = b + bo + (size_t)j * ldb;
+        for (int i = 0; i < m; i++) {
+            __global const float *A = a + ao + (size_t)i * lda;
+            float8 acc = (float8)(0.0f);
+            int p = 0;
+            for (; p + 8 <= k; p += 8) acc = MADD(vload8(0, A + p), vload8(0, B + p), acc);
+            float4 h = acc.lo + acc.hi;
+            float s = (h.x + h.y) + (h.z + h.w);
+            for (; p < k; p++) s = MADD(A[p], B[p], s);
+            __global float *C = c + co + (size_t)i * ldc + j;
+            *C = beta == 0.0f ? alpha * s : MADD(beta, *C, alpha * s);
+        }
+    }
+}
+
+/* The same with B stored k x n (Hugging Face's Conv1D weight): work-item z takes rows
+ * z*kc .. z*kc+kc-1 of B, each read whole and in order (a column strip per work-item would
+ * read 64 bytes a row, a stride apart: 3-4 GB/s on the EPYC where this streams at the
+ * memory's rate), and adds a[i][p] times row p into its own partial row of C, part
+ * [z][i][n], which stays in cache; sum_parts adds the partial rows. Global: chunks. */
+__kernel void sgemv_nn_part(const int m, const int n, const int k, const int kc, __global const float *a,
+                            const int ao, const int lda, __global const float *b, const int bo, const int ldb,
+                            __global float *part)
+{
+    const int z = get_global_id(0), p0 = z * kc, p1 = min(k, p0 + kc);
+    __global float *P = part + (size_t)z * m * n;
+    for (int j = 0; j < m * n; j++) P[j] = 0.0f;
+    for (int p = p0; p < p1; p++) {
+        __global const float *B = b + bo + (size_t)p * ldb;
+        for (int i = 0; i < m; i++) {
+            const float ai = a[ao + (size_t)i * lda + p];
+            __global float *Pi = P + (size_t)i * n;
+            int j = 0;
+            for (; j + 16 <= n; j += 16) vstore16(MADD((float16)(ai), vload16(0, B + j), vload16(0, Pi + j)), 0, Pi + j);
+            for (; j < n; j++) Pi[j] = MADD(ai, B[j], Pi[j]);
+        }
+    }
+}
+

@@ -266,8 +266,48 @@ static bool b_wants_panels(const dlcl_ctx *ctx, const blas_gemm_args *g);
  * so one kernel, NN, serves every layout. A transposed B that the tile kernels would pack
  * into strips anyway is transposed straight into them: one launch instead of a transpose
  * and a pack per k block (a conv's filter gradient, dW^T = col dz^T, chunk by chunk). */
+/* A product of at most GEMV_MAX_M rows of A by a weight matrix, on a CPU (one position of a
+ * sequence while generating): the tile kernels would compute 4 or 8 rows for each; these
+ * read each float of B once (sgemv_nt / sgemv_nn in gemm.cl). */
+#define GEMV_MAX_M 4
+static bool thin(const dlcl_ctx *ctx, const blas_gemm_args *g)
+{
+    return g->m <= GEMV_MAX_M && !g->ta && g->batch == 1 && g->b_panel == 0 && strcmp(ctx->info.type, "CPU") == 0;
+}
+
+/* B^T (nn.Linear's layout): sgemv_nt, a work-item per 4 rows of B. B (Conv1D's layout, k x
+ * n): sgemv_nn_part over 4 chunks of k rows per compute unit, then sum_parts. */
+static dlcl_status gemm_thin(dlcl_ctx *ctx, const blas_gemm_args *g)
+{
+    int m = (int)g->m, n = (int)g->n, kk = (int)g->k, ao = (int)g->a_off, lda = (int)g->lda, bo = (int)g->b_off,
+        ldb = (int)g->ldb, co = (int)g->c_off, ldc = (int)g->ldc;
+    cl_kernel k;
+    dlcl_status s;
+    if (g->tb) {
+        s = rt_kernel_get(ctx, "gemm", "", "sgemv_nt", &k);
+        if (s == DLCL_OK)
+            s = rt_set_args(k, "sgemv_nt", RT_ARG(m), RT_ARG(n), RT_ARG(kk), RT_ARG(g->alpha), RT_ARG(g->a), RT_ARG(ao),
+                            RT_ARG(lda), RT_ARG(g->b), RT_ARG(bo), RT_ARG(ldb), RT_ARG(g->beta), RT_ARG(g->c),
+                            RT_ARG(co), RT_ARG(ldc), RT_ARGS_END);
+        size_t gs[1] = {(g->n + 3) / 4};
+        return s == DLCL_OK ? rt_launch(ctx, k, "sgemv_nt", 1, gs, NULL) : s;
+    }
+    size_t want = 4 * (ctx->info.compute_units ? ctx->info.compute_units : 1);
+    size_t kc = (g->k + want - 1) / want, chunks = (g->k + kc - 1) / kc;
+    int kci = (int)kc;
+    s = scratch(ctx, chunks * g->m * g->n);
+    if (s == DLCL_OK) s = rt_kernel_get(ctx, "gemm", "", "sgemv_nn_part", &k);
+    if (s == DLCL_OK)
+        s = rt_set_args(k, "sgemv_nn_part", RT_ARG(m), RT_ARG(n), RT_ARG(kk), RT_ARG(kci), RT_ARG(g->a), RT_ARG(ao),
+                        RT_ARG(lda), RT_ARG(g->b), RT_ARG(bo), RT_ARG(ldb), RT_ARG(ctx->blas_scratch), RT_ARGS_END);
+    size_t one[1] = {1};
+    if (s == DLCL_OK) s = rt_launch(ctx, k, "sgemv_nn_part", 1, &chunks, one);
+    return s == DLCL_OK ? sum_parts(ctx, ctx->blas_scratch, chunks, g) : s;
+}
+
 static dlcl_status gemm_dlcl(dlcl_ctx *ctx, const blas_gemm_args *g)
 {
+    if (thin(ctx, g)) return gemm_thin(ctx, g);
     if (wide_nt(g)) return gemm_wide_nt(ctx, g);
     blas_gemm_args h = *g;
     size_t a_copies = g->a_stride ? g->batch : 1; /* an A shared by the batch (a conv's filters) once */

@@ -139,6 +139,18 @@ static void gemm_matches_ref_on_full_and_edge_tiles(void)
     T_CHECK(run_case(&(gemm_case){101, 40, 5000, 0, 1, 2, 3, 1, 1.0f, 0.0f, false}), "B^T strips, split k");
 }
 
+/* m <= 4 rows on a CPU (generation's one position): sgemv_nt / sgemv_nn, both layouts of B,
+ * full and narrow strips, k with and without a rest of 8, offsets, ld, alpha/beta, NaN C. */
+static void thin_gemm_matches_ref(void)
+{
+    for (size_t m = 1; m <= 4; m++)
+        for (int tb = 0; tb < 2; tb++) {
+            T_CHECK(run_case(&(gemm_case){m, 37, 13, 0, tb, 2, 3, 1, 0.5f, -0.25f, false}), "m %zu tb %d", m, tb);
+            T_CHECK(run_case(&(gemm_case){m, 64, 776, 0, tb, 0, 0, 1, 1.0f, 0.0f, true}), "m %zu tb %d, NaN C", m, tb);
+        }
+    T_CHECK(run_case(&(gemm_case){1, 5, 3, 0, 0, 0, 1, 1, 1.0f, 1.0f, false}), "a strip narrower than 16");
+}
+
 static void gemm_beta_zero_ignores_nan_in_c(void)
 {
     for (int t = 0; t < 4; t++)
@@ -202,6 +214,7 @@ static const t_case cases[] = {
     T_CASE(gemm_strided_batched_matches_ref),
     T_CASE(gemm_matches_ref_on_full_and_edge_tiles),
     T_CASE(gemm_beta_zero_ignores_nan_in_c),
+    T_CASE(thin_gemm_matches_ref),
     T_CASE(gemm_rejects_calls_that_overrun_a_buffer),
 };
 
