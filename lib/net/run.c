@@ -377,7 +377,7 @@ dlcl_status dlcl_net_eval_batch(dlcl_net *net, const void *x, const int32_t *y, 
     if (st == DLCL_OK) st = upload_labels(net, y, count);
     if (st == DLCL_OK) st = net_forward(net, x, count, 0, NULL);
     if (st == DLCL_OK && pred != NULL) st = predict_rows(net, count, pred);
-    int rows = count * net->label_len;
+    int rows = st == DLCL_OK ? count * net->label_len : 1; /* net may be NULL past a failed check */
     if (st == DLCL_OK)
         st = op_softmax_xent(net->ctx, net->act[net->output], net->labels, rows, net->classes, 1.0f / (float)rows,
                              op_b(NULL, 0), net->stats);
