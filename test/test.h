@@ -109,4 +109,10 @@ const char *t_tmpdir(int slot);
 /* Writes a file; returns false on failure. */
 bool t_write_file(const char *path, const void *data, size_t len);
 
+/* netcheck.c: builds the net of config text (in t_tmpdir(0)), takes a training step with the
+ * config's learning rate (0: the weights stay) on random inputs (token ids for a token net)
+ * and random labels (a label per position for a sequence output), and checks a sample of
+ * the parameters' gradients against central differences of the mean loss. */
+void t_check_net_gradients(const char *name, const char *text);
+
 #endif

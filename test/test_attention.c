@@ -465,57 +465,6 @@ static void attention_inference_net_matches_training_net(void)
 
 /* ------------------------------------------------------------------ nets */
 
-static dlcl_status mean_loss(dlcl_net *net, const float *x, const int32_t *y, int n, double *out)
-{
-    double sum;
-    int c;
-    dlcl_status s = dlcl_net_train_batch(net, x, y, n, &sum, &c);
-    *out = sum / n;
-    return s;
-}
-
-/* Every parameter's gradient (a sample of them) against central differences of the loss (the
- * step is taken with learning rate 0); as test_graph's check. */
-static void check_net_gradients(const char *name, const char *text)
-{
-    const char *path = write_cfg("net.ini", text);
-    T_CHECK(path != NULL, "cannot write config");
-    dlcl_net *net = NULL;
-    T_OK(dlcl_net_create(path, NULL, 0, NULL, &net));
-    enum { N = 3 };
-    size_t per = layer_shape_numel(net->input), np = net->n_params;
-    float *x = malloc(N * per * sizeof *x), *w = malloc(np * sizeof *w), *g = malloc(np * sizeof *g);
-    int32_t y[N] = {0, 2, 1};
-    uint64_t r = t_seed();
-    if (x) t_fill_uniform(&r, x, N * per, -1, 1);
-    double loss;
-    int correct;
-    dlcl_status s = x && w && g ? dlcl_net_train_batch(net, x, y, N, &loss, &correct) : DLCL_ERR_OUT_OF_MEMORY;
-    cl_int e1 = clEnqueueReadBuffer(net->ctx->queue, net->grads, CL_TRUE, 0, np * 4, g, 0, NULL, NULL);
-    cl_int e2 = clEnqueueReadBuffer(net->ctx->queue, net->params, CL_TRUE, 0, np * 4, w, 0, NULL, NULL);
-    int bad = 0, checked = 0;
-    const float eps = 1e-2f;
-    for (size_t i = 0; s == DLCL_OK && e1 == CL_SUCCESS && i < np; i += 1 + t_rand_u32(&r) % 3) {
-        float orig = w[i];
-        double lp = 0, lm = 0;
-        w[i] = orig + eps;
-        clEnqueueWriteBuffer(net->ctx->queue, net->params, CL_TRUE, 0, np * 4, w, 0, NULL, NULL);
-        s = mean_loss(net, x, y, N, &lp);
-        w[i] = orig - eps;
-        clEnqueueWriteBuffer(net->ctx->queue, net->params, CL_TRUE, 0, np * 4, w, 0, NULL, NULL);
-        if (s == DLCL_OK) s = mean_loss(net, x, y, N, &lm);
-        w[i] = orig;
-        double fd = (lp - lm) / (2 * eps);
-        checked++;
-        if (fabs(fd - g[i]) > 2e-3 + 3e-2 * fabs(fd) && bad++ < 5)
-            printf("# %s: param %zu: analytic %.6g, finite difference %.6g\n", name, i, (double)g[i], fd);
-    }
-    free(x), free(w), free(g);
-    dlcl_net_free(net);
-    T_CHECK(s == DLCL_OK && e1 == CL_SUCCESS && e2 == CL_SUCCESS, "%s: %s", name, dlcl_last_error());
-    T_CHECK(bad == 0, "%s: %d of %d parameters disagree with finite differences", name, bad, checked);
-    T_CHECK(checked > 30, "%s: only %d parameters checked", name, checked);
-}
 
 #define FD_NET "[net]\ninput=5,12\nclasses=3\nbatch=3\nseed=5\n[optimizer]\nlearning_rate=0\nmomentum=0\n"
 
@@ -523,7 +472,7 @@ static void check_net_gradients(const char *name, const char *text)
  * (the input's gradient summed from two readers), a second attention without bias */
 static void attention_net_gradients_match_finite_differences(void)
 {
-    check_net_gradients("attention", FD_NET
+    t_check_net_gradients("attention", FD_NET
         "[d0]\ntype=dense\nunits=12\nactivation=tanh\n"
         "[a1]\ntype=attention\nheads=3\ninit_std=0.4\n"
         "[res]\ntype=add\ninput=a1, d0\n"

@@ -275,56 +275,6 @@ static void rnn_backward_accumulates_where_asked(void)
 
 /* ------------------------------------------------------------------ finite differences */
 
-static dlcl_status mean_loss(dlcl_net *net, const float *x, const int32_t *y, int n, double *out)
-{
-    double sum;
-    int c;
-    dlcl_status s = dlcl_net_train_batch(net, x, y, n, &sum, &c);
-    *out = sum / n;
-    return s;
-}
-
-/* Every parameter's gradient (a sample of them) against central differences of the loss;
- * learning rate 0, so the weights stay (as test_graph.c's). */
-static void check_net_gradients(const char *name, const char *text)
-{
-    const char *path = write_cfg("net.ini", text);
-    T_CHECK(path != NULL, "cannot write config");
-    dlcl_net *net = NULL;
-    T_OK(dlcl_net_create(path, NULL, 0, NULL, &net));
-    enum { N = 3 };
-    size_t per = layer_shape_numel(net->input), np = net->n_params;
-    float *x = malloc(N * per * sizeof *x), *w = malloc(np * sizeof *w), *g = malloc(np * sizeof *g);
-    int32_t y[N] = {0, 2, 1};
-    uint64_t rng = t_seed();
-    if (x) t_fill_uniform(&rng, x, N * per, -1, 1);
-    double loss;
-    int correct;
-    dlcl_status s = x && w && g ? dlcl_net_train_batch(net, x, y, N, &loss, &correct) : DLCL_ERR_OUT_OF_MEMORY;
-    bool rd = s == DLCL_OK && read_region(net, net->grads, g) && read_region(net, net->params, w);
-    int bad = 0, checked = 0;
-    const float eps = 1e-2f;
-    for (size_t i = 0; rd && s == DLCL_OK && i < np; i += 1 + t_rand_u32(&rng) % 3) {
-        float orig = w[i];
-        double lp = 0, lm = 0;
-        w[i] = orig + eps;
-        write_region(net, net->params, w);
-        s = mean_loss(net, x, y, N, &lp);
-        w[i] = orig - eps;
-        write_region(net, net->params, w);
-        if (s == DLCL_OK) s = mean_loss(net, x, y, N, &lm);
-        w[i] = orig;
-        double fd = (lp - lm) / (2 * eps);
-        checked++;
-        if (fabs(fd - g[i]) > 2e-3 + 3e-2 * fabs(fd) && bad++ < 5)
-            printf("# %s: param %zu: analytic %.6g, finite difference %.6g\n", name, i, (double)g[i], fd);
-    }
-    free(x), free(w), free(g);
-    dlcl_net_free(net);
-    T_CHECK(s == DLCL_OK && rd, "%s: %s", name, dlcl_last_error());
-    T_CHECK(bad == 0, "%s: %d of %d parameters disagree with finite differences", name, bad, checked);
-    T_CHECK(checked > 30, "%s: only %d parameters checked", name, checked);
-}
 
 #define FD_NET(type)                                                                                              \
     "[net]\ninput = 7,5\nclasses = 3\nbatch = 3\nseed = 5\n[optimizer]\nlearning_rate = 0\nmomentum = 0\n"       \
@@ -334,8 +284,8 @@ static void check_net_gradients(const char *name, const char *text)
     "[fc]\ntype = dense\nunits = 3\n"
 
 /* lstm -> dense per position -> flatten -> dense: through both stacked layers and time */
-static void lstm_net_gradients_match_finite_differences(void) { check_net_gradients("lstm", FD_NET("lstm")); }
-static void gru_net_gradients_match_finite_differences(void) { check_net_gradients("gru", FD_NET("gru")); }
+static void lstm_net_gradients_match_finite_differences(void) { t_check_net_gradients("lstm", FD_NET("lstm")); }
+static void gru_net_gradients_match_finite_differences(void) { t_check_net_gradients("gru", FD_NET("gru")); }
 
 /* ------------------------------------------------------------------ against torch */
 
