@@ -114,5 +114,8 @@ bool t_write_file(const char *path, const void *data, size_t len);
  * and random labels (a label per position for a sequence output), and checks a sample of
  * the parameters' gradients against central differences of the mean loss. */
 void t_check_net_gradients(const char *name, const char *text);
+/* The check itself on a net the caller made: a training step on (x, y), n samples, then every
+ * stride-th parameter or so (a random step of 1 .. stride) against central differences. */
+void t_check_gradients_on(dlcl_net *net, const char *name, const void *x, const int32_t *y, int n, int stride);
 
 #endif
