@@ -277,6 +277,10 @@ typedef struct dlcl_net_info {
     const char *output;       /* the layer the loss reads ([net] output, default the last); owned by the net */
     const char *optimizer;    /* "sgd", "adam", "adamw" */
     int labels_per_sample;    /* 1, or T for a sequence net (its output is T x classes: a label per position) */
+    int rank, ranks;          /* a replica (dlcl_net_create_replica): its rank and their number; else 0, 1 */
+    int shard_batch;          /* samples per step this net holds: ceil(batch / ranks) */
+    int sync_batchnorm;       /* [net] sync_batchnorm */
+    double bucket_mb;         /* [net] bucket_mb: the gradient buckets' size */
 } dlcl_net_info;
 
 DLCL_API dlcl_status dlcl_net_get_info(const dlcl_net *net, dlcl_net_info *out);
@@ -435,6 +439,74 @@ typedef struct dlcl_layer_timing {
 DLCL_API dlcl_status dlcl_net_profile(dlcl_net *net, const void *x, const int32_t *y, int count, int reps,
                                       dlcl_layer_timing *layers, double *loss_ms, double *step_ms);
 
+/* ---------------------------------------------------------------- data-parallel training */
+
+/* Data-parallel training: N processes ("ranks", one per device) each hold a replica of the
+ * net, compute their share of every [net] batch and add their gradients together before each
+ * step, so the same config trains the same way at any N (up to float summation order). dlcl
+ * knows no MPI: the program (dlcl-train under mpirun) fills a dlcl_comm with its
+ * communication library's calls. Every rank calls them in the same order. */
+typedef struct dlcl_comm {
+    int rank, ranks; /* this process (0 .. ranks-1) and how many train the one model */
+    void *user;      /* passed to every call */
+    /* Starts summing n floats over the ranks, in place, without waiting (MPI_Iallreduce on
+     * a communicator of its own). Buckets are numbered from 0 in each step; every rank starts
+     * them in that order. data stays untouched by dlcl until wait() returns. */
+    dlcl_status (*start)(void *user, int bucket, float *data, size_t n);
+    /* Returns when every sum started since the last wait() is complete. */
+    dlcl_status (*wait)(void *user);
+    /* Sums n doubles over the ranks in place and returns when done (MPI_Allreduce): batch
+     * norm's statistics with [net] sync_batchnorm = 1, the gradients summed so far. */
+    dlcl_status (*sum)(void *user, double *data, size_t n);
+    /* Copies bytes at data from rank 0 to every other rank, blocking (MPI_Bcast). */
+    dlcl_status (*broadcast)(void *user, void *data, size_t bytes);
+} dlcl_comm;
+
+/* A replica for data-parallel training: as dlcl_net_create, with comm (copied; its user
+ * pointer must outlive the net). The net's device memory holds this rank's share of a batch,
+ * ceil(batch / ranks) samples; dlcl_net_info.batch stays the global [net] batch. Dropout
+ * draws a stream per rank. The weights are this rank's initialisation until
+ * dlcl_net_broadcast_state. [net] bucket_mb (default 4) sizes the gradient buckets and
+ * sync_batchnorm = 1 normalises over the whole global batch (two sum() calls per batch-norm
+ * layer and step) instead of each rank's share, as PyTorch's DDP does by default. */
+DLCL_API dlcl_status dlcl_net_create_replica(const char *config_path, const char *const *overrides,
+                                             size_t n_overrides, const dlcl_ctx_params *params,
+                                             const dlcl_comm *comm, dlcl_net **out);
+
+/* One data-parallel training step, called by every rank with its share of the same global
+ * batch: count samples here (0 .. ceil(batch / ranks); 0 when the batch has fewer samples
+ * than ranks), global_count in all. The loss is the mean over the global batch, so each
+ * sample weighs the same whatever the split. Each bucket of gradients is handed to
+ * comm->start as soon as the backward pass has produced it, while the backward pass goes on;
+ * the optimizer steps on the sum after comm->wait, identically on every rank. *loss_sum and
+ * *correct are this rank's. Otherwise as dlcl_net_train_batch. */
+DLCL_API dlcl_status dlcl_net_train_shard(dlcl_net *net, const void *x, const int32_t *y, int count,
+                                          int global_count, double *loss_sum, int *correct);
+
+/* Collective: every rank gets rank 0's training state (parameters, buffers, counters,
+ * optimizer state, step), as after loading rank 0's checkpoint or initialising rank 0's
+ * weights; gradients summed for an [optimizer] accumulate step stay rank 0's alone. */
+DLCL_API dlcl_status dlcl_net_broadcast_state(dlcl_net *net);
+/* Collective: rank 0 gets every rank's part of the training state it alone saves: the
+ * gradients summed so far in an [optimizer] accumulate step (added into rank 0's, zeroed on
+ * the others) and, without sync_batchnorm, nothing else (each rank's batch-norm running
+ * statistics follow its own share; rank 0's are the model's, as in DDP). Call before rank 0
+ * saves a checkpoint. */
+DLCL_API dlcl_status dlcl_net_gather_state(dlcl_net *net);
+
+/* What the gradient exchange did since the replica was made. */
+typedef struct dlcl_exchange_stats {
+    uint64_t steps;        /* exchanges (optimizer steps) */
+    uint64_t buckets;      /* buckets started */
+    uint64_t overlapped;   /* buckets started while the backward pass was still running on the device */
+    double bytes;          /* gradient bytes this rank handed to start() */
+    double wait_ms;        /* time spent in comm->wait: the exchange not hidden behind the backward */
+    double sync_ms;        /* time spent in comm->sum for batch norm */
+    int n_buckets;         /* buckets per step */
+} dlcl_exchange_stats;
+
+DLCL_API dlcl_status dlcl_net_exchange_stats(const dlcl_net *net, dlcl_exchange_stats *out);
+
 /* ---------------------------------------------------------------- data */
 
 typedef struct dlcl_loader dlcl_loader;
@@ -469,6 +541,16 @@ DLCL_API dlcl_status dlcl_loader_begin_epoch_at(dlcl_loader *l, int epoch, size_
  * DLCL_ERR_DATA naming it. A sample's augmentation (a window's position) is a function of
  * (seed, epoch, sample), whatever the workers. */
 DLCL_API dlcl_status dlcl_loader_next(dlcl_loader *l, const void **x, const int32_t **y, int *count);
+
+/* Data-parallel: from the next dlcl_loader_begin_epoch on, this loader yields rank's share of
+ * each batch (the batch's samples split over ranks in order, as evenly as possible: sizes
+ * differ by at most one), decoding only those. The shuffle stays a function of (seed,
+ * epoch), so the ranks together see exactly the batches one process would. */
+DLCL_API dlcl_status dlcl_loader_shard(dlcl_loader *l, int rank, int ranks);
+/* dlcl_loader_next for a sharded loader: *count this rank's samples (may be 0 when a batch
+ * has fewer samples than ranks) and *global_count the batch's, 0 at the end of the epoch. */
+DLCL_API dlcl_status dlcl_loader_next_shard(dlcl_loader *l, const void **x, const int32_t **y, int *count,
+                                            int *global_count);
 
 /* The class names of the net's [data] section without opening a split (for dlcl-predict): the
  * class directories of the test (else train) image folder, or the names beside CIFAR batches.
