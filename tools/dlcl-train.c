@@ -4,13 +4,16 @@
  * checkpoint_every batches or checkpoint_seconds seconds. Ctrl-C saves and stops; --resume
  * continues from the exact batch where a checkpoint was taken, so a killed run loses at
  * most the batches since its last checkpoint. The last line is
- *   final: epochs=N test_accuracy=0.xxxx test_loss=0.xxxx train_seconds=S */
+ *   final: epochs=N test_accuracy=0.xxxx test_loss=0.xxxx train_seconds=S
+ * Under mpirun (mpi_comm.h), N processes train the one model data-parallel: each rank a share
+ * of every [net] batch, gradients summed over the ranks; rank 0 prints and writes the files. */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "common.h"
+#include "mpi_comm.h"
 
 static volatile sig_atomic_t interrupted;
 
@@ -31,7 +34,25 @@ static void usage(FILE *f)
                "  --init     start from pretrained weights (a dlcl, PyTorch or Hugging Face safetensors file)\n"
                "             with a fresh optimizer: fine-tuning; a tensor the file lacks is an error\n"
                "  --init-partial  with --init: tensors the file lacks keep their initial values (listed)\n"
-               "environment: DLCL_DEVICE (platform:device or name), DLCL_KERNEL_DIR, DLCL_CACHE_DIR\n");
+               "environment: DLCL_DEVICE (platform:device or name), DLCL_KERNEL_DIR, DLCL_CACHE_DIR\n"
+               "data-parallel: mpirun -np N dlcl-train CONFIG.ini ... (the same arguments)\n");
+}
+
+/* "dlcl-train: STATUS: message", naming the rank and host under mpirun. Returns 1. */
+static int train_fail(dlcl_status s)
+{
+    fprintf(stderr, "dlcl-train: %s%s: %s\n", dp_who(), dlcl_status_str(s), dlcl_last_error());
+    return 1;
+}
+
+/* The next batch, or under mpirun this rank's share of it (*count, maybe 0) and the whole
+ * batch's size (*global, 0 at the end of the epoch). */
+static dlcl_status next_batch(dlcl_loader *l, const void **x, const int32_t **y, int *count, int *global)
+{
+    if (dp_active()) return dlcl_loader_next_shard(l, x, y, count, global);
+    dlcl_status s = dlcl_loader_next(l, x, y, count);
+    *global = *count;
+    return s;
 }
 
 typedef struct progress {
@@ -77,18 +98,63 @@ static dlcl_status evaluate(dlcl_net *net, dlcl_loader *test, int per, double *l
     long hits = 0, n = 0;
     const void *x;
     const int32_t *y;
-    int count;
-    while (s == DLCL_OK && (s = dlcl_loader_next(test, &x, &y, &count)) == DLCL_OK && count > 0) {
-        double l;
-        int c;
-        s = dlcl_net_eval_batch(net, x, y, count, &l, &c, NULL);
+    int count, global;
+    while (s == DLCL_OK && (s = next_batch(test, &x, &y, &count, &global)) == DLCL_OK && global > 0) {
+        double l = 0;
+        int c = 0;
+        if (count > 0) s = dlcl_net_eval_batch(net, x, y, count, &l, &c, NULL);
         sum += l;
         hits += c;
         n += (long)count * per;
     }
-    *loss = n ? sum / (double)n : 0;
-    *acc = n ? (double)hits / (double)n : 0;
+    double all[3] = {sum, (double)hits, (double)n}; /* each rank evaluated its share */
+    dp_sum(all, 3);
+    *loss = all[2] > 0 ? all[0] / all[2] : 0;
+    *acc = all[2] > 0 ? all[1] / all[2] : 0;
     return s;
+}
+
+/* What every rank knows after a training step: the batch's sums over the ranks, whether to
+ * stop (an interrupt on any rank) and whether to checkpoint (rank 0's clock decides, so all
+ * take part). Without MPI, this process's own. */
+typedef struct step_result {
+    double loss, correct, labels;
+    int stop, save;
+    double now;
+} step_result;
+
+/* One step; *end at the end of the epoch. save_every is [net] checkpoint_seconds. */
+static dlcl_status train_step(dlcl_net *net, dlcl_loader *train, int per, double last_ckpt, double save_every,
+                              step_result *r, int *end)
+{
+    const void *x;
+    const int32_t *y;
+    int count, global, c = 0;
+    double l = 0;
+    dlcl_status s = next_batch(train, &x, &y, &count, &global);
+    *end = s != DLCL_OK || global == 0;
+    if (*end) return s;
+    s = dp_active() ? dlcl_net_train_shard(net, x, y, count, global, &l, &c)
+                    : dlcl_net_train_batch(net, x, y, count, &l, &c);
+    if (s != DLCL_OK) return s;
+    r->now = tool_now();
+    double v[5] = {l, c, (double)count * per, interrupted, dp_rank() == 0 && r->now - last_ckpt >= save_every};
+    dp_sum(v, 5);
+    r->loss = v[0];
+    r->correct = v[1];
+    r->labels = v[2];
+    r->stop = v[3] > 0;
+    r->save = v[4] > 0;
+    return DLCL_OK;
+}
+
+/* A checkpoint: under mpirun every rank first hands rank 0 its part of the state
+ * (dlcl_net_gather_state), then rank 0 writes. pos NULL: an epoch's end (dlcl_net_save). */
+static dlcl_status save(dlcl_net *net, const char *path, const dlcl_train_progress *pos, int epochs_done)
+{
+    dlcl_status s = dp_active() ? dlcl_net_gather_state(net) : DLCL_OK;
+    if (s != DLCL_OK || dp_rank() != 0) return s;
+    return pos ? dlcl_net_save_progress(net, path, pos) : dlcl_net_save(net, path, epochs_done);
 }
 
 /* Keeps the header and the lines of epochs 1..epochs of a metrics CSV (a resumed run writes
@@ -125,11 +191,11 @@ static char *metrics_path(const char *ckpt)
     return p;
 }
 
-int main(int argc, char **argv)
+static int train_main(int argc, char **argv)
 {
     const char *config = NULL, *resume = NULL, *init = NULL;
     int expand = 0, init_partial = 0;
-    const char **sets = calloc((size_t)argc, sizeof *sets);
+    const char **sets = calloc((size_t)argc + DP_MAX_OVERRIDES, sizeof *sets);
     size_t n_sets = 0;
     if (sets == NULL) return 1;
     for (int i = 1; i < argc; i++) {
@@ -175,54 +241,73 @@ int main(int argc, char **argv)
         return 0;
     }
     double t_start = tool_now();
-    dlcl_ctx_params params = {.log = tool_log};
+    dlcl_ctx_params params = {.log = dp_log_fn()};
     dlcl_net *net = NULL;
     dlcl_loader *train = NULL, *test = NULL;
     FILE *csv = NULL;
     char *csv_path = NULL;
     int rc = 1;
     dlcl_net_info info = {0};
-    dlcl_status s = dlcl_net_create(config, sets, n_sets, &params, &net);
+    dlcl_comm comm;
+    dp_comm(&comm);
+    n_sets = dp_add_overrides(config, sets, n_sets); /* under mpirun: this rank's device and data workers */
+    dlcl_status s = dp_active() ? dlcl_net_create_replica(config, sets, n_sets, &params, &comm, &net)
+                                : dlcl_net_create(config, sets, n_sets, &params, &net);
     if (s != DLCL_OK) goto fail;
     dlcl_net_get_info(net, &info);
     tool_print_summary(net, stdout);
+    if (dp_active())
+        printf("data-parallel: %d ranks, at most %d samples of each batch of %d on each; gradient buckets of %g MB%s\n",
+               info.ranks, info.shard_batch, info.batch, info.bucket_mb,
+               info.sync_batchnorm ? "; batch norm over the whole batch" : "");
     /* every data file is read and validated before the first step */
     if ((s = dlcl_loader_create(net, DLCL_SPLIT_TRAIN, &train)) != DLCL_OK) goto fail;
     if ((s = dlcl_loader_create(net, DLCL_SPLIT_TEST, &test)) != DLCL_OK) goto fail;
+    if (dp_active() && ((s = dlcl_loader_shard(train, dp_rank(), dp_ranks())) != DLCL_OK ||
+                        (s = dlcl_loader_shard(test, dp_rank(), dp_ranks())) != DLCL_OK))
+        goto fail;
     if (info.labels_per_sample > 1)
         printf("data: %zu training and %zu test windows of %d tokens\n", dlcl_loader_samples(train),
                dlcl_loader_samples(test), info.labels_per_sample);
     else
         printf("data: %zu training and %zu test images\n", dlcl_loader_samples(train), dlcl_loader_samples(test));
+    /* under mpirun rank 0 reads the weights and the position, and every rank takes them from it */
     dlcl_train_progress at = {0};
-    if (init != NULL) {
+    if (init != NULL && dp_rank() == 0) {
         char missing[4096];
         if ((s = dlcl_net_init_from(net, init, init_partial, missing, sizeof missing)) != DLCL_OK) goto fail;
         printf("initialised from %s%s%s\n", init, missing[0] ? "; left at their initial values: " : "", missing);
     }
-    if (resume != NULL) {
+    if (resume != NULL && dp_rank() == 0) {
         if ((s = dlcl_net_load_progress(net, resume, &at)) != DLCL_OK) goto fail;
         if ((size_t)at.batches_done > dlcl_loader_batches(train)) {
-            fprintf(stderr, "dlcl-train: %s stopped at batch %lld of an epoch, but this config has %zu batches per "
+            fprintf(stderr, "dlcl-train: %s%s stopped at batch %lld of an epoch, but this config has %zu batches per "
                             "epoch (was the batch size or the data changed?)\n",
-                    resume, (long long)at.batches_done, dlcl_loader_batches(train));
+                    dp_who(), resume, (long long)at.batches_done, dlcl_loader_batches(train));
             goto done;
         }
         printf("resumed from %s: %d epochs and %lld batches done\n", resume, at.epochs_done,
                (long long)at.batches_done);
     }
+    if (dp_active()) {
+        dp_broadcast(&at, sizeof at);
+        if ((s = dlcl_net_broadcast_state(net)) != DLCL_OK) goto fail;
+    }
     csv_path = metrics_path(info.checkpoint);
-    if (csv_path != NULL && resume && csv_keep_epochs(csv_path, at.epochs_done) != 0) {
-        fprintf(stderr, "dlcl-train: cannot rewrite metrics file %s\n", csv_path);
-        goto done;
+    if (dp_rank() == 0) {
+        if (csv_path != NULL && resume && csv_keep_epochs(csv_path, at.epochs_done) != 0) {
+            fprintf(stderr, "dlcl-train: %scannot rewrite metrics file %s\n", dp_who(), csv_path);
+            goto done;
+        }
+        int csv_new = csv_path == NULL || !resume || access(csv_path, F_OK) != 0;
+        if (csv_path == NULL || (csv = fopen(csv_path, csv_new ? "w" : "a")) == NULL) {
+            fprintf(stderr, "dlcl-train: %scannot write metrics file %s\n", dp_who(),
+                    csv_path ? csv_path : "(out of memory)");
+            goto done;
+        }
+        if (csv_new) fprintf(csv, "epoch,train_loss,train_accuracy,test_loss,test_accuracy,learning_rate,seconds\n");
+        fflush(csv);
     }
-    int csv_new = csv_path == NULL || !resume || access(csv_path, F_OK) != 0;
-    if (csv_path == NULL || (csv = fopen(csv_path, csv_new ? "w" : "a")) == NULL) {
-        fprintf(stderr, "dlcl-train: cannot write metrics file %s\n", csv_path ? csv_path : "(out of memory)");
-        goto done;
-    }
-    if (csv_new) fprintf(csv, "epoch,train_loss,train_accuracy,test_loss,test_accuracy,learning_rate,seconds\n");
-    fflush(csv);
     printf("checkpoint: %s   metrics: %s   start-up %.2fs\n", info.checkpoint, csv_path, tool_now() - t_start);
 
     struct sigaction sa = {0};
@@ -245,26 +330,23 @@ int main(int argc, char **argv)
         progress p = {tty, tool_now(), 0, dlcl_loader_batches(train), -1, per > 1 ? "tok/s" : "img/s"};
         double t0 = tool_now();
         size_t run_images = 0;
-        const void *x;
-        const int32_t *y;
-        int count;
-        while (!interrupted && (s = dlcl_loader_next(train, &x, &y, &count)) == DLCL_OK && count > 0) {
-            double l;
-            int c;
-            if ((s = dlcl_net_train_batch(net, x, y, count, &l, &c)) != DLCL_OK) break;
-            pos.loss_sum += l;
-            pos.correct += c;
-            pos.images += (int64_t)count * per;
+        int stop = dp_any(interrupted), end = 0;
+        while (!stop) {
+            step_result r;
+            if ((s = train_step(net, train, per, last_ckpt, info.checkpoint_seconds, &r, &end)) != DLCL_OK || end)
+                break;
+            pos.loss_sum += r.loss;
+            pos.correct += (int64_t)r.correct;
+            pos.images += (int64_t)r.labels;
             pos.batches_done++;
-            run_images += (size_t)count * (size_t)per;
+            run_images += (size_t)r.labels;
             progress_update(&p, epoch, info.epochs, (size_t)pos.batches_done, run_images,
                             pos.loss_sum / (double)pos.images, 0);
-            double now = tool_now();
-            if ((info.checkpoint_every > 0 && pos.batches_done % info.checkpoint_every == 0) ||
-                now - last_ckpt >= info.checkpoint_seconds) {
-                if ((s = dlcl_net_save_progress(net, info.checkpoint, &pos)) != DLCL_OK) break;
-                last_ckpt = now;
+            if ((info.checkpoint_every > 0 && pos.batches_done % info.checkpoint_every == 0) || r.save) {
+                if ((s = save(net, info.checkpoint, &pos, 0)) != DLCL_OK) break;
+                last_ckpt = r.now;
             }
+            stop = r.stop;
         }
         double loss_sum = pos.loss_sum;
         long hits = (long)pos.correct;
@@ -272,11 +354,11 @@ int main(int argc, char **argv)
         double epoch_seconds = tool_now() - t0;
         train_seconds += epoch_seconds;
         if (s != DLCL_OK) goto fail;
-        if (interrupted) {
+        if ((stop = dp_any(interrupted)) != 0) { /* also a signal during the epoch's last step */
             if (tty) printf("\n");
             printf("interrupted in epoch %d after batch %zu: saving %s (--resume %s continues from there)\n",
                    epoch + 1, done_batches, info.checkpoint, info.checkpoint);
-            if ((s = dlcl_net_save_progress(net, info.checkpoint, &pos)) != DLCL_OK) goto fail;
+            if ((s = save(net, info.checkpoint, &pos, 0)) != DLCL_OK) goto fail;
             rc = 130;
             goto done;
         }
@@ -286,10 +368,12 @@ int main(int argc, char **argv)
         lr = dlcl_net_learning_rate(net); /* after warm-up, the rate the epoch ended at */
         printf("epoch %d/%d: train_loss=%.4f train_accuracy=%.4f test_loss=%.4f test_accuracy=%.4f lr=%.5g %.1fs\n",
                epoch + 1, info.epochs, train_loss, train_acc, test_loss, test_acc, (double)lr, epoch_seconds);
-        fprintf(csv, "%d,%.6f,%.6f,%.6f,%.6f,%.6g,%.3f\n", epoch + 1, train_loss, train_acc, test_loss, test_acc,
-                (double)lr, epoch_seconds);
-        fflush(csv);
-        if ((s = dlcl_net_save(net, info.checkpoint, epoch + 1)) != DLCL_OK) goto fail;
+        if (csv) {
+            fprintf(csv, "%d,%.6f,%.6f,%.6f,%.6f,%.6g,%.3f\n", epoch + 1, train_loss, train_acc, test_loss, test_acc,
+                    (double)lr, epoch_seconds);
+            fflush(csv);
+        }
+        if ((s = save(net, info.checkpoint, NULL, epoch + 1)) != DLCL_OK) goto fail;
         last_ckpt = tool_now();
     }
     if (at.epochs_done >= info.epochs &&
@@ -300,7 +384,7 @@ int main(int argc, char **argv)
     rc = 0;
     goto done;
 fail:
-    rc = tool_fail("dlcl-train", s);
+    rc = train_fail(s);
     if (s == DLCL_ERR_NUMERIC && info.checkpoint != NULL)
         fprintf(stderr, "dlcl-train: training stopped; %s keeps the last good checkpoint (it was not overwritten)\n",
                 info.checkpoint);
@@ -311,5 +395,19 @@ done:
     dlcl_loader_free(test);
     dlcl_net_free(net);
     free(sets);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    /* Under mpirun: MPI up, PoCL limited to this rank's cores, before any OpenCL call. */
+    int dp = dp_init(&argc, &argv, "dlcl-train");
+    int rc = train_main(argc, argv);
+    if (dp) {
+        /* A failed rank ends the job: the others may be waiting for it in a collective. A usage
+         * error (2) is every rank's, and an interrupt (130) ends every rank after rank 0 saved. */
+        if (rc != 0 && rc != 2 && rc != 130) dp_abort(rc);
+        dp_finalize();
+    }
     return rc;
 }
