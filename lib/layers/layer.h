@@ -95,6 +95,10 @@ typedef struct layer_io {
      * pos .. pos+steps-1 of its sequence (rows of the usual layout, steps per sample instead of
      * T); layers with state (attention's keys and values) append to it. 0 in other passes. */
     int steps, pos;
+    /* Data-parallel with [net] sync_batchnorm (else NULL): adds n doubles over the ranks in
+     * place, blocking; every rank calls it in the same order. */
+    dlcl_status (*sum)(void *user, double *v, size_t n);
+    void *sum_user;
 } layer_io;
 
 /* A sequence shape: T positions first (T,D floats, or T int32 token ids). */
@@ -125,6 +129,9 @@ enum {
     LAYER_TOKEN_INPUT = 2,
     /* forward handles a cached pass (layer_io.steps > 0), so nets of it can generate */
     LAYER_STEPS = 4,
+    /* Data-parallel: with layer_io.sum set, the training forward and backward call it (batch
+     * norm's sync_batchnorm), so a rank without samples still runs them, with count 0. */
+    LAYER_COLLECTIVE = 8,
 };
 
 typedef struct layer_type {

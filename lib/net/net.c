@@ -11,14 +11,15 @@
 static const char *const net_keys[] = {"input",  "classes",          "batch",
                                        "epochs", "seed",             "device",
                                        "checkpoint", "checkpoint_every", "checkpoint_seconds",
-                                       "check_numerics", "output", NULL};
+                                       "check_numerics", "output", "sync_batchnorm", "bucket_mb", NULL};
 static dlcl_status parse_net_section(dlcl_net *net, const char **device)
 {
     const cfg *c = &net->cfg;
     cfg_section *s = cfg_find_section(c, "net");
     if (s == NULL)
         return dlcl__err(DLCL_ERR_CONFIG, "%s: missing section [net] (it sets input=C,H,W and classes)", c->path);
-    long in[LAYER_MAX_DIMS + 1], classes, batch, epochs, seed, every, seconds, numerics;
+    long in[LAYER_MAX_DIMS + 1], classes, batch, epochs, seed, every, seconds, numerics, sync_bn;
+    double bucket_mb;
     int n_in = 0;
     dlcl_status st;
     if ((st = cfg_get_int_list(c, s, "input", 1, 1, 1 << 24, in, LAYER_MAX_DIMS + 1, &n_in)) != DLCL_OK) return st;
@@ -42,6 +43,8 @@ static dlcl_status parse_net_section(dlcl_net *net, const char **device)
         (st = cfg_get_int(c, s, "checkpoint_seconds", 0, 600, 1, 1L << 30, &seconds)) != DLCL_OK ||
         (st = cfg_get_int(c, s, "check_numerics", 0, 0, 0, 1, &numerics)) != DLCL_OK ||
         (st = cfg_get_str(c, s, "output", 0, "", &output)) != DLCL_OK ||
+        (st = cfg_get_int(c, s, "sync_batchnorm", 0, 0, 0, 1, &sync_bn)) != DLCL_OK ||
+        (st = cfg_get_float(c, s, "bucket_mb", 0, 4.0, 1e-6, 65536.0, &bucket_mb)) != DLCL_OK ||
         (st = cfg_check_unused(c, s, net_keys)) != DLCL_OK)
         return st;
     net->input = (layer_shape){.ndim = n_in, .dtype = DLCL_FLOAT32};
@@ -49,6 +52,9 @@ static dlcl_status parse_net_section(dlcl_net *net, const char **device)
     net->output_name = output[0] ? output : NULL;
     net->classes = (int)classes;
     net->batch = (int)batch;
+    net->global_batch = net->batch;
+    net->sync_batchnorm = (int)sync_bn;
+    net->bucket_mb = bucket_mb;
     net->epochs = (int)epochs;
     net->seed = (uint64_t)seed;
     net->checkpoint_every = (int)every;
@@ -125,7 +131,7 @@ dlcl_status net_init_params(dlcl_net *net)
 }
 
 static dlcl_status create(const char *fn, const char *config_path, const char *const *overrides, size_t n_overrides,
-                          const dlcl_ctx_params *params, int inference, dlcl_net **out)
+                          const dlcl_ctx_params *params, int inference, const dlcl_comm *comm, dlcl_net **out)
 {
     if (out == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: out is NULL", fn);
     *out = NULL;
@@ -141,10 +147,13 @@ static dlcl_status create(const char *fn, const char *config_path, const char *c
     if (st == DLCL_OK) st = net_parse_data(net);
     if (st == DLCL_OK) st = net_build_graph(net);
     if (st != DLCL_OK) goto fail;
+    if (comm != NULL && comm->ranks > 1) /* a replica's memory holds its share of a batch */
+        net->batch = (net->global_batch + comm->ranks - 1) / comm->ranks;
     dlcl_ctx_params p = params ? *params : (dlcl_ctx_params){0};
     if (device[0] != '\0') p.device = device;
     if ((st = dlcl_ctx_create(&p, &net->ctx)) != DLCL_OK) goto fail;
     if ((st = inference ? net_alloc_inference(net) : net_alloc_training(net)) != DLCL_OK) goto fail;
+    if (comm != NULL && (st = net_exchange_create(net, comm)) != DLCL_OK) goto fail;
     *out = net;
     return DLCL_OK;
 fail:
@@ -168,13 +177,22 @@ dlcl_status dlcl_config_expand(const char *config_path, const char *const *overr
 dlcl_status dlcl_net_create(const char *config_path, const char *const *overrides, size_t n_overrides,
                             const dlcl_ctx_params *params, dlcl_net **out)
 {
-    return create("dlcl_net_create", config_path, overrides, n_overrides, params, 0, out);
+    return create("dlcl_net_create", config_path, overrides, n_overrides, params, 0, NULL, out);
+}
+
+dlcl_status dlcl_net_create_replica(const char *config_path, const char *const *overrides, size_t n_overrides,
+                                    const dlcl_ctx_params *params, const dlcl_comm *comm, dlcl_net **out)
+{
+    if (comm == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_create_replica: comm is NULL");
+    if (comm->ranks < 1 || comm->rank < 0 || comm->rank >= comm->ranks)
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_create_replica: rank %d of %d ranks", comm->rank, comm->ranks);
+    return create("dlcl_net_create_replica", config_path, overrides, n_overrides, params, 0, comm, out);
 }
 
 dlcl_status dlcl_net_create_inference(const char *config_path, const char *const *overrides, size_t n_overrides,
                                       const dlcl_ctx_params *params, dlcl_net **out)
 {
-    return create("dlcl_net_create_inference", config_path, overrides, n_overrides, params, 1, out);
+    return create("dlcl_net_create_inference", config_path, overrides, n_overrides, params, 1, NULL, out);
 }
 
 dlcl_status net_require_training(const dlcl_net *net, const char *fn)
@@ -198,6 +216,7 @@ void dlcl_net_free(dlcl_net *net)
         if (net->grad_mode) free(net->grad_mode[i]);
         if (net->grad_tmp) free(net->grad_tmp[i]);
     }
+    net_exchange_free(net);
     if (net->ctx != NULL) net_free_buffers(net);
     dlcl_ctx_free(net->ctx);
     free(net->grad_mode);
@@ -231,7 +250,12 @@ dlcl_status dlcl_net_get_info(const dlcl_net *net, dlcl_net_info *o)
     double flops = 0;
     for (size_t i = 0; i < net->n_layers; i++) flops += net->layers[i].flops;
     memset(o, 0, sizeof *o);
-    o->batch = net->batch;
+    o->batch = net->global_batch;
+    o->shard_batch = net->batch;
+    o->rank = net_rank(net);
+    o->ranks = net_ranks(net);
+    o->sync_batchnorm = net->sync_batchnorm;
+    o->bucket_mb = net->bucket_mb;
     o->epochs = net->epochs;
     o->classes = net->classes;
     shape_chw(net->input, &o->in_c, &o->in_h, &o->in_w);

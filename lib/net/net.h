@@ -40,6 +40,8 @@ typedef enum net_phase { NET_PHASE_FORWARD, NET_PHASE_LOSS, NET_PHASE_BACKWARD, 
 typedef struct net_step_opts {
     int zero_lr; /* 1: learning rate 0 (profiling: the weights stay; optimizer state does not) */
     int whole;   /* 1: a whole step even when [optimizer] accumulate > 1 (profiling) */
+    int global_count; /* data-parallel: the samples of this step over every rank (0: count, this rank's) */
+    int local;        /* 1: no gradient exchange on a replica (profiling times one rank) */
     /* Called after each layer's forward (layer = its index), the loss, each layer's backward
      * and the optimizer step (layer 0); an error status stops the step. May be NULL. */
     dlcl_status (*after)(void *user, net_phase phase, size_t layer);
@@ -59,6 +61,7 @@ struct dlcl_net {
     double checkpoint_seconds; /* at most this long between checkpoints */
     int check_numerics;        /* 1: test every layer's output for NaN/Inf after each batch */
     int batch, epochs, classes;
+    int global_batch;  /* [net] batch: the samples of a step over every rank (batch is this rank's share, the same without ranks) */
     int label_len;     /* labels per sample: T for a sequence output (T x classes), else 1 */
     int vocab;         /* token input: ids must be below this (the smallest vocab of its readers) */
     layer_shape input;
@@ -103,6 +106,11 @@ struct dlcl_net {
     uint64_t step;  /* optimizer steps taken */
     uint64_t device_bytes;
 
+    /* data-parallel (dlcl_net_create_replica; exchange.c) */
+    struct net_exchange *xc; /* NULL: not a replica */
+    int sync_batchnorm;      /* [net] sync_batchnorm */
+    double bucket_mb;        /* [net] bucket_mb */
+
     int inference;        /* dlcl_net_create_inference: no gradients, optimizer state or backward */
     cl_mem *slots;        /* buffers shared by liveness: the layer outputs of an inference net (act[i] points
                            * into one), the output gradients of a training net (dact[i]) */
@@ -143,5 +151,18 @@ dlcl_status net_forward_steps(dlcl_net *net, const int32_t *tokens, int count, i
  * summed), numerical checks, optimizer step. */
 dlcl_status net_train_step(dlcl_net *net, const void *x, const int32_t *y, int count, const net_step_opts *o,
                            double *loss_sum, int *correct);
+
+/* exchange.c: data-parallel training. create makes the buckets (after allocation); the
+ * step calls after_backward once layer i's backward is enqueued (gradient exchange during the
+ * backward pass: only without accumulation) and finish before the optimizer (every bucket of
+ * grads, which is the gradient region or gacc, summed over the ranks back into it). */
+dlcl_status net_exchange_create(dlcl_net *net, const dlcl_comm *comm);
+void net_exchange_free(dlcl_net *net);
+dlcl_status net_exchange_after_backward(dlcl_net *net, size_t layer);
+dlcl_status net_exchange_finish(dlcl_net *net, cl_mem grads);
+/* Sets io->sum when batch norm's statistics are summed over the ranks; the seed of rank r's dropout. */
+void net_exchange_io(dlcl_net *net, layer_io *io);
+int net_rank(const dlcl_net *net);
+int net_ranks(const dlcl_net *net);
 
 #endif

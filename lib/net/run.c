@@ -51,6 +51,7 @@ static layer_io make_io(dlcl_net *net, size_t i, int count, int training, op_buf
     io.ws = net->ws;
     io.seed = dlcl__mix64(net->seed ^ dlcl__mix64(net->step * 0x100000001b3ull + i + 1));
     io.accumulate = l->accumulate;
+    net_exchange_io(net, &io);
     return io;
 }
 
@@ -115,8 +116,27 @@ dlcl_status net_forward_steps(dlcl_net *net, const int32_t *tokens, int count, i
     return st;
 }
 
+/* A replica's rank without samples in this step runs only the layers whose training passes
+ * call io->sum (sync_batchnorm), with count 0, so that every rank makes the same calls. */
+static bool skip_empty(const dlcl_net *net, size_t i, const layer_io *io)
+{
+    return io->count == 0 && !(io->sum && (net->layers[i].type->flags & LAYER_COLLECTIVE));
+}
+
 dlcl_status net_forward(dlcl_net *net, const void *x, int count, int training, const net_step_opts *o)
 {
+    if (count == 0) { /* a replica's rank without samples (training only) */
+        for (size_t i = 0; i < net->n_layers; i++) {
+            if (net_is_alias(net, i)) continue;
+            layer *l = &net->layers[i];
+            op_buf xs[LAYER_MAX_INPUTS], dxs[LAYER_MAX_INPUTS];
+            layer_io io = make_io(net, i, 0, training, xs, dxs);
+            if (skip_empty(net, i, &io)) continue;
+            dlcl_status st = l->type->forward(l, &io);
+            if (st != DLCL_OK) return layer_err(st, "forward", l, 0);
+        }
+        return DLCL_OK;
+    }
     size_t n = (size_t)count * layer_shape_numel(net->input); /* float32 or int32: 4 bytes each */
     dlcl_status st0 = check_tokens(net, x, count);
     if (st0 != DLCL_OK) return st0;
@@ -139,8 +159,9 @@ static dlcl_status run_layer_backward(dlcl_net *net, size_t i, int count)
     if (!net->needs_grad[i]) return DLCL_OK; /* no parameters at or above it */
     op_buf xs[LAYER_MAX_INPUTS], dxs[LAYER_MAX_INPUTS];
     layer_io io = make_io(net, i, count, 1, xs, dxs);
+    if (skip_empty(net, i, &io)) return DLCL_OK;
     dlcl_status st = l->type->backward(l, &io);
-    for (int k = 0; st == DLCL_OK && k < l->n_in; k++)
+    for (int k = 0; st == DLCL_OK && count > 0 && k < l->n_in; k++)
         if (net->grad_mode[i][k] == NET_GRAD_ADD)
             st = op_add_into(net->ctx, dxs[k], net->dact[l->in_node[k]], (size_t)count * layer_shape_numel(l->in[k]));
     return st == DLCL_OK ? DLCL_OK : layer_err(st, "backward", l, count);
@@ -149,6 +170,7 @@ static dlcl_status run_layer_backward(dlcl_net *net, size_t i, int count)
 static dlcl_status upload_labels(dlcl_net *net, const int32_t *y, int count)
 {
     size_t L = (size_t)net->label_len, rows = (size_t)count * L;
+    if (rows == 0) return DLCL_OK;
     for (size_t i = 0; i < rows; i++)
         if (y[i] < 0 || y[i] >= net->classes) {
             if (L == 1)
@@ -220,7 +242,7 @@ static dlcl_status nonfinite_error(const dlcl_net *net, const char *what, const 
 /* check_numerics = 1: stop before the batch changes anything if an output or gradient is not finite. */
 static dlcl_status check_numerics(dlcl_net *net, int count, int grads)
 {
-    if (!net->check_numerics) return DLCL_OK;
+    if (!net->check_numerics || count == 0) return DLCL_OK;
     dlcl_status st = scan_nonfinite(net, count, grads);
     if (st != DLCL_OK) return st;
     char what[64];
@@ -233,6 +255,11 @@ static dlcl_status check_numerics(dlcl_net *net, int count, int grads)
 static dlcl_status read_stats(dlcl_net *net, int count, int training, double *loss_sum, int *correct)
 {
     int rows = count * net->label_len; /* a loss and a hit per label: per token for a sequence net */
+    if (rows == 0) { /* a replica's rank without samples */
+        if (loss_sum) *loss_sum = 0;
+        if (correct) *correct = 0;
+        return DLCL_OK;
+    }
     cl_int err = clEnqueueReadBuffer(net->ctx->queue, net->stats.mem, CL_TRUE, 0, 2 * (size_t)rows * sizeof(float),
                                      net->stats_host, 0, NULL, NULL);
     if (err != CL_SUCCESS) return dlcl__cl_err(err, "clEnqueueReadBuffer (loss)");
@@ -296,6 +323,17 @@ static int accumulate_gradients(dlcl_net *net, const net_step_opts *o, dlcl_stat
     return net->micro == 0;
 }
 
+/* The gradient region starts at zero on a replica's rank without samples: its backward
+ * pass writes nothing, and the sums count it as nothing. */
+static dlcl_status zero_grads(dlcl_net *net)
+{
+    float zero = 0.0f;
+    cl_int err = net->n_params ? clEnqueueFillBuffer(net->ctx->queue, net->grads, &zero, sizeof zero, 0,
+                                                     net->n_params * sizeof(float), 0, NULL, NULL)
+                               : CL_SUCCESS;
+    return err == CL_SUCCESS ? DLCL_OK : dlcl__cl_err(err, "clEnqueueFillBuffer (gradients)");
+}
+
 dlcl_status net_train_step(dlcl_net *net, const void *x, const int32_t *y, int count, const net_step_opts *o,
                            double *loss_sum, int *correct)
 {
@@ -305,21 +343,30 @@ dlcl_status net_train_step(dlcl_net *net, const void *x, const int32_t *y, int c
     if (st != DLCL_OK) return st;
     size_t out = (size_t)net->output;
     op_buf grad = net->needs_grad[out] ? net->dact[out] : op_b(NULL, 0);
-    /* the mean over every label (per token for a sequence net), and over the batches of an
-     * accumulated step: each counts 1/accumulate */
+    /* the mean over every label (per token for a sequence net), over every rank's samples,
+     * and over the batches of an accumulated step: each counts 1/accumulate */
+    int global = o && o->global_count ? o->global_count : count;
     int rows = count * net->label_len, accum = o && o->whole ? 1 : net->optim.accumulate;
-    st = op_softmax_xent_smooth(net->ctx, net->act[out], net->labels, rows, net->classes,
-                                (float)net->optim.label_smoothing, 1.0f / ((float)rows * (float)accum), grad,
-                                net->stats);
+    float scale = 1.0f / ((float)global * (float)net->label_len * (float)accum);
+    /* a replica exchanges its gradients; during the backward pass only when they are final */
+    int exchange = net->xc != NULL && !(o && o->local), overlap = exchange && accum == 1;
+    if (rows > 0)
+        st = op_softmax_xent_smooth(net->ctx, net->act[out], net->labels, rows, net->classes,
+                                    (float)net->optim.label_smoothing, scale, grad, net->stats);
+    else
+        st = zero_grads(net);
     if (st == DLCL_OK) st = after(o, NET_PHASE_LOSS, 0);
     for (size_t i = net->n_layers; i-- > 0 && st == DLCL_OK;) {
         if (net_is_alias(net, i)) continue;
         st = run_layer_backward(net, i, count);
         if (st == DLCL_OK) st = after(o, NET_PHASE_BACKWARD, i);
+        if (st == DLCL_OK && overlap && count > 0) st = net_exchange_after_backward(net, i);
     }
     if (st == DLCL_OK) st = check_numerics(net, count, 1);
     int steps = accumulate_gradients(net, o, &st); /* 0: the gradients wait for more batches */
-    if (st == DLCL_OK && steps) st = optimizer_step(net, accum > 1 ? net->gacc : net->grads, o);
+    cl_mem grads = accum > 1 ? net->gacc : net->grads;
+    if (st == DLCL_OK && steps && exchange) st = net_exchange_finish(net, grads);
+    if (st == DLCL_OK && steps) st = optimizer_step(net, grads, o);
     if (st == DLCL_OK) st = after(o, NET_PHASE_STEP, 0);
     if (st != DLCL_OK) return st;
     net->step += (uint64_t)steps;
@@ -332,8 +379,32 @@ dlcl_status dlcl_net_train_batch(dlcl_net *net, const void *x, const int32_t *y,
     dlcl_status st = check_batch(net, x, count, "dlcl_net_train_batch");
     if (st == DLCL_OK) st = net_require_training(net, "dlcl_net_train_batch");
     if (st == DLCL_OK && y == NULL) st = dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_train_batch: y is NULL");
+    if (st == DLCL_OK && net->xc != NULL)
+        st = dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_train_batch: the net is a replica: train it with "
+                       "dlcl_net_train_shard on every rank");
     if (st == DLCL_OK) st = net_train_step(net, x, y, count, NULL, loss_sum, correct);
     return st;
+}
+
+dlcl_status dlcl_net_train_shard(dlcl_net *net, const void *x, const int32_t *y, int count, int global_count,
+                                 double *loss_sum, int *correct)
+{
+    const char *fn = "dlcl_net_train_shard";
+    if (net == NULL || (count > 0 && (x == NULL || y == NULL)))
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: net, x and y must not be NULL", fn);
+    dlcl_status st = net_require_training(net, fn);
+    if (st != DLCL_OK) return st;
+    int ranks = net_ranks(net);
+    if (count < 0 || count > net->batch)
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: count %d not in 0..%d (this rank's share of a batch)", fn, count,
+                         net->batch);
+    if (global_count < 1 || global_count > net->global_batch || global_count < count ||
+        (ranks == 1 && global_count != count))
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: global_count %d: expected the samples of the step over all %d "
+                         "ranks, %d..%d (this rank's %d among them)", fn, global_count, ranks, count > 1 ? count : 1,
+                         ranks == 1 ? count : net->global_batch, count);
+    net_step_opts o = {.global_count = global_count};
+    return net_train_step(net, x, y, count, &o, loss_sum, correct);
 }
 
 static dlcl_status read_logits(dlcl_net *net, size_t row0, size_t rows, float *dst)
@@ -445,7 +516,7 @@ dlcl_status dlcl_net_profile(dlcl_net *net, const void *x, const int32_t *y, int
     memset(layers, 0, net->n_layers * sizeof *layers);
     *loss_ms = *step_ms = 0;
     profile p = {net, 0, layers, loss_ms, step_ms};
-    net_step_opts o = {.zero_lr = 1, .whole = 1, .after = profile_lap, .user = &p};
+    net_step_opts o = {.zero_lr = 1, .whole = 1, .local = 1, .after = profile_lap, .user = &p};
     uint64_t step = net->step; /* the timing steps do not count: a schedule or Adam's bias correction stays put */
     for (int r = 0; r < reps && st == DLCL_OK; r++) {
         cl_int err = clFinish(net->ctx->queue);

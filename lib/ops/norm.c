@@ -279,3 +279,74 @@ dlcl_status op_batchnorm_backward(dlcl_ctx *ctx, op_buf x, op_buf y, op_buf dy, 
     rt_buffer_release(ctx, sc.mem);
     return s;
 }
+
+/* ---------------------------------------------------------------- sync_batchnorm's pieces */
+
+dlcl_status op_batchnorm_stats(dlcl_ctx *ctx, op_buf x, int outer, int c, int inner, op_buf mean, op_buf invstd)
+{
+    const op_buf bufs[] = {x, mean, invstd};
+    bn_geom g;
+    dlcl_status s = check("op_batchnorm_stats", outer, c, inner, OP_ACT_LINEAR, bufs, DLCL__ARRAY_LEN(bufs), &g);
+    if (s != DLCL_OK) return s;
+    if (x.mem == NULL || mean.mem == NULL || invstd.mem == NULL)
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "op_batchnorm_stats: x, mean and invstd are required");
+    bn_scratch sc;
+    if ((s = scratch_get(ctx, &g, false, true, &sc)) != DLCL_OK) return s;
+    s = stats(ctx, &g, x, 0.0f, 0.0f, op_b(NULL, 0), op_b(NULL, 0), mean, invstd, op_b(sc.mem, sc.part));
+    rt_buffer_release(ctx, sc.mem);
+    return s;
+}
+
+dlcl_status op_batchnorm_apply(dlcl_ctx *ctx, op_buf x, op_buf y, int outer, int c, int inner, op_buf gamma,
+                               op_buf beta, op_buf mean, op_buf invstd, op_act act)
+{
+    const op_buf bufs[] = {x, y, gamma, beta, mean, invstd};
+    bn_geom g;
+    dlcl_status s = check("op_batchnorm_apply", outer, c, inner, act, bufs, DLCL__ARRAY_LEN(bufs), &g);
+    if (s != DLCL_OK) return s;
+    if (x.mem == NULL || y.mem == NULL || mean.mem == NULL || invstd.mem == NULL)
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "op_batchnorm_apply: x, y, mean and invstd are required");
+    bn_scratch sc;
+    if ((s = scratch_get(ctx, &g, false, false, &sc)) != DLCL_OK) return s;
+    s = apply(ctx, &g, x, y, mean, invstd, 0, 0.0f, gamma, beta, act == OP_ACT_RELU, sc.mem);
+    rt_buffer_release(ctx, sc.mem);
+    return s;
+}
+
+dlcl_status op_batchnorm_grad_sums(dlcl_ctx *ctx, op_buf x, op_buf y, op_buf dy, int outer, int c, int inner,
+                                   op_buf mean, op_buf sums, op_act act)
+{
+    const op_buf bufs[] = {x, y, dy, mean, sums};
+    bn_geom g;
+    dlcl_status s = check("op_batchnorm_grad_sums", outer, c, inner, act, bufs, DLCL__ARRAY_LEN(bufs), &g);
+    if (s != DLCL_OK) return s;
+    if (x.mem == NULL || dy.mem == NULL || mean.mem == NULL || sums.mem == NULL || (act == OP_ACT_RELU && !y.mem))
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "op_batchnorm_grad_sums: x, dy, mean and sums are required, and y "
+                         "with a fused relu");
+    /* grad_sums with gamma 1 and invstd 1 stores sum dz as "dbeta" and sum dz (x - mean) as "dgamma" */
+    bn_scratch sc;
+    if ((s = scratch_get(ctx, &g, true, true, &sc)) != DLCL_OK) return s;
+    float one = 1.0f;
+    cl_int err = clEnqueueFillBuffer(ctx->queue, sc.mem, &one, sizeof one, sc.stats * sizeof(float),
+                                     (size_t)c * sizeof(float), 0, NULL, NULL);
+    if (err != CL_SUCCESS) s = dlcl__cl_err(err, "clEnqueueFillBuffer (batch norm ones)");
+    if (s == DLCL_OK)
+        s = grad_sums(ctx, &g, x, y, dy, op_b(NULL, 0), mean, op_b(sc.mem, sc.stats), op_b(sums.mem, sums.off + c),
+                      sums, act == OP_ACT_RELU, sc.mem, op_b(sc.mem, sc.part));
+    rt_buffer_release(ctx, sc.mem);
+    return s;
+}
+
+dlcl_status op_batchnorm_backward_data(dlcl_ctx *ctx, op_buf x, op_buf y, op_buf dy, op_buf dx, int outer, int c,
+                                       int inner, op_buf mean, cl_mem coef, op_act act)
+{
+    const op_buf bufs[] = {x, y, dy, dx, mean};
+    bn_geom g;
+    dlcl_status s = check("op_batchnorm_backward_data", outer, c, inner, act, bufs, DLCL__ARRAY_LEN(bufs), &g);
+    if (s != DLCL_OK) return s;
+    if (x.mem == NULL || dy.mem == NULL || dx.mem == NULL || mean.mem == NULL || coef == NULL ||
+        (act == OP_ACT_RELU && y.mem == NULL))
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "op_batchnorm_backward_data: x, dy, dx, mean and coef are required, "
+                         "and y with a fused relu");
+    return grad_data(ctx, &g, x, y, dy, dx, mean, act == OP_ACT_RELU, coef);
+}

@@ -305,6 +305,19 @@ dlcl_status op_batchnorm_backward(dlcl_ctx *ctx, op_buf x, op_buf y, op_buf dy, 
                                   op_buf gamma, op_buf save_mean, op_buf save_invstd, op_buf dgamma, op_buf dbeta,
                                   op_act act);
 
+/* The pieces of sync_batchnorm, whose statistics are summed over data-parallel ranks between
+ * them. stats: this batch's mean and 1/sqrt(var) (biased, no eps: +inf for a constant
+ * channel; m == 1 allowed). apply: y = act((x - mean) * invstd * gamma + beta). grad_sums:
+ * sums (2c floats) = sum dz, then sum dz * (x - mean), with dz as in op_batchnorm_backward.
+ * backward_data: dx = coef[c] * dz - coef[C + c] * (x - mean) - coef[2C + c]. */
+dlcl_status op_batchnorm_stats(dlcl_ctx *ctx, op_buf x, int outer, int c, int inner, op_buf mean, op_buf invstd);
+dlcl_status op_batchnorm_apply(dlcl_ctx *ctx, op_buf x, op_buf y, int outer, int c, int inner, op_buf gamma,
+                               op_buf beta, op_buf mean, op_buf invstd, op_act act);
+dlcl_status op_batchnorm_grad_sums(dlcl_ctx *ctx, op_buf x, op_buf y, op_buf dy, int outer, int c, int inner,
+                                   op_buf mean, op_buf sums, op_act act);
+dlcl_status op_batchnorm_backward_data(dlcl_ctx *ctx, op_buf x, op_buf y, op_buf dy, op_buf dx, int outer, int c,
+                                       int inner, op_buf mean, cl_mem coef, op_act act);
+
 /* ---------------------------------------------------------------- sequences (seq.c) */
 
 /* A batch of sequences is rows of dim floats, row = b * t + position (position-major). Token
