@@ -21,6 +21,7 @@ static void on_sigint(int sig)
 {
     (void)sig;
     interrupted = 1;
+    dp_on_signal();
 }
 
 static void usage(FILE *f)

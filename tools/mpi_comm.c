@@ -12,6 +12,7 @@
 #include "mpi_comm.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
@@ -261,29 +262,21 @@ int dp_local_size(void) { return dp.active ? dp.local_size : 1; }
 const char *dp_host(void) { return dp.host; }
 const char *dp_who(void) { return dp.who; }
 
+void dp_on_signal(void)
+{
+    if (!dp.active) return;
+    for (int fd = STDOUT_FILENO; fd <= STDERR_FILENO; fd++) {
+        int fl = fcntl(fd, F_GETFL);
+        if (fl >= 0) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    }
+}
+
 _Noreturn void dp_abort(int code)
 {
     fflush(stdout);
     fflush(stderr);
     if (dp.active) MPI_Abort(MPI_COMM_WORLD, code);
     exit(code);
-}
-
-/* A crash (SIGSEGV, ...) names the rank before the process dies of it; mpirun then ends the
- * job. Only async-signal-safe calls: the message is composed in dp_init. */
-static char crash_msg[MPI_MAX_PROCESSOR_NAME + 128];
-
-static void on_crash(int sig)
-{
-    static const char *const names[] = {[SIGSEGV] = "SIGSEGV", [SIGBUS] = "SIGBUS", [SIGFPE] = "SIGFPE",
-                                        [SIGILL] = "SIGILL", [SIGABRT] = "SIGABRT"};
-    ssize_t w = write(STDERR_FILENO, crash_msg, strlen(crash_msg));
-    const char *n = sig < (int)(sizeof names / sizeof names[0]) && names[sig] ? names[sig] : "a signal";
-    w = write(STDERR_FILENO, n, strlen(n));
-    w = write(STDERR_FILENO, "\n", 1);
-    (void)w;
-    signal(sig, SIG_DFL);
-    raise(sig);
 }
 
 static int env_set(const char *name)
@@ -336,7 +329,6 @@ int dp_init(int *argc, char ***argv, const char *tool)
     MPI_Comm_size(MPI_COMM_WORLD, &dp.ranks);
     if (MPI_Get_processor_name(dp.host, &len) != MPI_SUCCESS || len <= 0) gethostname(dp.host, sizeof dp.host - 1);
     snprintf(dp.who, sizeof dp.who, "rank %d on %s: ", dp.rank, dp.host);
-    snprintf(crash_msg, sizeof crash_msg, "%s: %skilled by ", tool, dp.who);
     if (provided < MPI_THREAD_MULTIPLE)
         dp_die("this MPI provides thread level %d, not MPI_THREAD_MULTIPLE: the gradients are summed on a thread of "
                "their own", provided);
@@ -353,8 +345,9 @@ int dp_init(int *argc, char ***argv, const char *tool)
     MPI_Comm_free(&local);
     limit_pocl_threads();
 
-    static const int crash_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
-    for (size_t i = 0; i < sizeof crash_signals / sizeof crash_signals[0]; i++) signal(crash_signals[i], on_crash);
+    /* When mpirun ends the job (Ctrl-C), it stops forwarding output first: a rank printing then
+     * must not die of SIGPIPE before rank 0 has saved its checkpoint. */
+    signal(SIGPIPE, SIG_IGN);
 
     if (grow(64) != 0) dp_die("out of memory");
     if (pthread_create(&dp.thread, NULL, comm_thread, NULL) != 0)

@@ -62,6 +62,12 @@ int dp_any(int flag);
 
 void dp_stats_get(dp_stats *out);
 
+/* For the tool's SIGINT/SIGTERM handler (async-signal-safe). mpirun, on Ctrl-C, stops reading
+ * the ranks' output, then sends them SIGTERM and, a second later, SIGKILL: a rank 0 blocked
+ * printing would never reach its checkpoint. From the signal on, its prints are dropped
+ * instead (stdout and stderr non-blocking); the signal itself ends the write under way. */
+void dp_on_signal(void);
+
 /* Ends the whole job: MPI_Abort(MPI_COMM_WORLD, code) after flushing stdout and stderr. Print
  * the message first, prefixed with dp_who(). */
 _Noreturn void dp_abort(int code);
@@ -92,6 +98,7 @@ static inline void dp_broadcast(void *data, size_t bytes) { (void)data, (void)by
 static inline void dp_barrier(void) {}
 static inline int dp_any(int flag) { return flag != 0; }
 static inline void dp_stats_get(dp_stats *out) { *out = (dp_stats){0}; }
+static inline void dp_on_signal(void) {}
 static inline _Noreturn void dp_abort(int code) { exit(code); }
 static inline void dp_finalize(void) {}
 
