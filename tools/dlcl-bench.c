@@ -5,11 +5,15 @@
  *   loader CONFIG.ini [--split test] [--epochs N] [--set k=v]...
  *                                            images/s the [data] loader delivers, nothing trained
  *   CONFIG.ini [--reps N] [--steps N]        per-layer time of a training step, then whole steps:
- *                                            the last line reads step_ms=... images_per_s=... */
+ *                                            the last line reads step_ms=... images_per_s=...
+ *   under mpirun, CONFIG.ini                 data-parallel steps, each rank its share of the batch:
+ *                                            ranks=N step_ms=... images_per_s=... allreduce_wait_ms=...
+ *                                            busbw_gbps=... overlapped=K/B buckets ... */
 #include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
+#include "mpi_comm.h"
 
 #include <libgen.h>
 #include <unistd.h>
@@ -147,19 +151,50 @@ static int bench_startup(int argc, char **argv)
     return 0;
 }
 
+/* "dlcl-bench: STATUS: message", naming the rank and host under mpirun. Returns 1. */
+static int bench_fail(dlcl_status s)
+{
+    fprintf(stderr, "dlcl-bench: %s%s: %s\n", dp_who(), dlcl_status_str(s), dlcl_last_error());
+    return 1;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
 
+/* Under mpirun: how the data-parallel steps went, printed by rank 0 as the last line. The step
+ * time is the slowest rank's median; allreduce_wait_ms the mean time a rank waited for the sums
+ * after its backward pass; the bus bandwidth NCCL's: algbw = gradient bytes / (first bucket
+ * started .. last bucket summed), busbw = algbw * 2(n-1)/n (the bytes each link carries in a
+ * ring allreduce); overlapped counts the buckets, over all ranks, started while the backward
+ * pass was still running. */
+static void dp_report(const dlcl_net_info *info, const char *unit, double med_ms, int steps,
+                      const dlcl_exchange_stats *x0, const dlcl_exchange_stats *x1, const dp_stats *d0,
+                      const dp_stats *d1)
+{
+    int n = dp_ranks();
+    double v[5] = {x1->wait_ms - x0->wait_ms, (double)(x1->overlapped - x0->overlapped),
+                   (double)(x1->buckets - x0->buckets), d1->bytes - d0->bytes, d1->exchange_s - d0->exchange_s};
+    dp_sum(v, 5);
+    double wait_ms = v[0] / n / steps, bytes = v[3] / n, secs = v[4] / n;
+    double busbw = secs > 0 ? bytes / secs * 2.0 * (n - 1) / n * 1e-9 : 0;
+    printf("ranks=%d step_ms=%.2f %s_per_s=%.2f allreduce_wait_ms=%.3f busbw_gbps=%.3f overlapped=%.0f/%.0f buckets "
+           "batch=%d steps=%d device=\"%s\"\n",
+           n, med_ms, unit, (double)info->batch * info->labels_per_sample / (med_ms * 1e-3), wait_ms, busbw, v[1], v[2],
+           info->batch, steps, info->device_name);
+}
+
 /* dlcl-bench CONFIG.ini [--reps N] [--steps N] [--set k=v]...: where a training step's time
  * goes (each launch waited for), then whole training steps as dlcl-train runs them, ending
- * with the line "step_ms=... images_per_s=..." (the median of the steps after the first). */
+ * with the line "step_ms=... images_per_s=..." (the median of the steps after the first).
+ * Under mpirun the per-layer profile is left out (it trains no replica) and each rank steps on
+ * its share of the same batch. */
 static int bench_net(const char *config, int argc, char **argv)
 {
     int reps = 5, steps = 5;
-    const char **sets = calloc((size_t)argc + 1, sizeof *sets);
+    const char **sets = calloc((size_t)argc + 1 + DP_MAX_OVERRIDES, sizeof *sets);
     size_t n_sets = 0;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = atoi(argv[++i]);
@@ -171,16 +206,22 @@ static int bench_net(const char *config, int argc, char **argv)
             return 2;
         }
     }
+    if (dp_active()) reps = 0;
     if (reps < 0 || steps < 0 || reps + steps == 0) {
-        fprintf(stderr, "dlcl-bench: --reps and --steps must be >= 0, not both 0\n");
+        fprintf(stderr, "dlcl-bench: --reps and --steps must be >= 0, not both 0%s\n",
+                dp_active() ? " (under mpirun only --steps counts)" : "");
         free(sets);
         return 2;
     }
-    dlcl_ctx_params params = {.log = tool_log};
+    dlcl_ctx_params params = {.log = dp_log_fn()};
     dlcl_net *net = NULL;
-    dlcl_status s = dlcl_net_create(config, sets, n_sets, &params, &net);
+    dlcl_comm comm;
+    dp_comm(&comm);
+    n_sets = dp_add_overrides(config, sets, n_sets);
+    dlcl_status s = dp_active() ? dlcl_net_create_replica(config, sets, n_sets, &params, &comm, &net)
+                                : dlcl_net_create(config, sets, n_sets, &params, &net);
     free(sets);
-    if (s != DLCL_OK) return tool_fail("dlcl-bench", s);
+    if (s != DLCL_OK) return bench_fail(s);
     dlcl_net_info info;
     dlcl_net_get_info(net, &info);
     /* random inputs in [-1, 1), or random tokens for a sequence net (a label per position) */
@@ -230,24 +271,48 @@ static int bench_net(const char *config, int argc, char **argv)
         printf("profiled step %.2f ms = %.0f %s/s; device memory %.1f MiB\n", total, per_step / (total * 1e-3), unit,
                info.device_bytes / 1048576.0);
     }
+    /* Under mpirun this rank's share of the batch: the samples split in order, as evenly as
+     * possible (as dlcl_loader_shard splits them). */
+    int n_ranks = dp_ranks(), rank = dp_rank(), share = info.batch / n_ranks, extra = info.batch % n_ranks;
+    int first = rank * share + (rank < extra ? rank : extra), count = share + (rank < extra);
+    const void *xs = x + (size_t)first * per;
+    const int32_t *ys = y + (size_t)first * (size_t)info.labels_per_sample;
+    dlcl_exchange_stats x0 = {0}, x1 = {0};
+    dp_stats d0 = {0}, d1 = {0};
+    if (dp_active()) printf("data-parallel: %d ranks, at most %d samples each; gradient buckets of %g MB\n", n_ranks,
+                            info.shard_batch, info.bucket_mb);
     /* whole steps, nothing waited for but the loss read at the end of each (as in training) */
     for (int i = 0; i < steps + 1 && s == DLCL_OK && steps > 0; i++) {
-        double t0 = tool_now(), loss;
+        double t0, loss;
         int correct;
-        s = dlcl_net_train_batch(net, x, y, info.batch, &loss, &correct);
+        if (i == 1 && dp_active()) { /* the first step builds kernels: count from the second */
+            dlcl_net_exchange_stats(net, &x0);
+            dp_stats_get(&d0);
+        }
+        dp_barrier(); /* every rank starts the step together */
+        t0 = tool_now();
+        s = dp_active() ? dlcl_net_train_shard(net, xs, ys, count, info.batch, &loss, &correct)
+                        : dlcl_net_train_batch(net, x, y, info.batch, &loss, &correct);
         step_ms[i] = (tool_now() - t0) * 1e3;
+        if (s == DLCL_OK) dp_max(&step_ms[i], 1);
         if (s == DLCL_OK) printf("step %d: %.2f ms%s\n", i, step_ms[i], i == 0 ? " (not counted: first)" : "");
     }
     if (s == DLCL_OK && steps > 0) {
         qsort(step_ms + 1, (size_t)steps, sizeof *step_ms, cmp_double);
         double med = steps % 2 ? step_ms[1 + steps / 2] : 0.5 * (step_ms[steps / 2] + step_ms[1 + steps / 2]);
-        printf("step_ms=%.2f %s_per_s=%.2f batch=%d steps=%d device=\"%s\"\n", med, unit, per_step / (med * 1e-3),
-               info.batch, steps, info.device_name);
+        if (dp_active()) {
+            dlcl_net_exchange_stats(net, &x1);
+            dp_stats_get(&d1);
+            dp_report(&info, unit, med, steps, &x0, &x1, &d0, &d1);
+        } else {
+            printf("step_ms=%.2f %s_per_s=%.2f batch=%d steps=%d device=\"%s\"\n", med, unit,
+                   per_step / (med * 1e-3), info.batch, steps, info.device_name);
+        }
     }
     free(x), free(y), free(t), free(step_ms);
     if (s != DLCL_OK) {
         dlcl_net_free(net);
-        return tool_fail("dlcl-bench", s);
+        return bench_fail(s);
     }
     dlcl_net_free(net);
     return 0;
@@ -324,7 +389,16 @@ int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     size_t l = argc >= 2 ? strlen(argv[1]) : 0;
-    if (l > 4 && strcmp(argv[1] + l - 4, ".ini") == 0) return bench_net(argv[1], argc - 2, argv + 2);
+    if (l > 4 && strcmp(argv[1] + l - 4, ".ini") == 0) {
+        /* under mpirun: the data-parallel step (MPI up and PoCL limited before any OpenCL call) */
+        int dp = dp_init(&argc, &argv, "dlcl-bench");
+        int rc = bench_net(argv[1], argc - 2, argv + 2);
+        if (dp) {
+            if (rc != 0 && rc != 2) dp_abort(rc); /* the other ranks may be waiting for this one */
+            dp_finalize();
+        }
+        return rc;
+    }
     for (size_t i = 0; argc >= 2 && i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0) return commands[i].fn(argc - 2, argv + 2);
     FILE *f = argc >= 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr;
