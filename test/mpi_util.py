@@ -1,0 +1,80 @@
+"""Shared by the MPI tests (test/mpi_train.py, test/mpi_kill_resume.py): TAP reporting, mpirun
+on one machine, and a safetensors reader (no torch needed)."""
+import array
+import json
+import os
+import struct
+import subprocess
+
+count = failed = 0
+
+# Several ranks on a 2-core machine, as root in a container: mpirun refuses root and more ranks
+# than cores unless told, and the shared-memory transport's single-copy mechanism (CMA) needs a
+# ptrace permission containers often lack.
+MPIRUN_FLAGS = ["--allow-run-as-root", "--oversubscribe"]
+MPI_ENV = {"OMPI_MCA_btl_vader_single_copy_mechanism": "none", "OMPI_MCA_rmaps_base_oversubscribe": "1"}
+
+
+def report(ok, name, detail=""):
+    global count, failed
+    count += 1
+    failed += not ok
+    if not ok:
+        for line in detail.splitlines()[-40:]:
+            print("# " + line)
+    print("%s %d - %s" % ("ok" if ok else "not ok", count, name), flush=True)
+
+
+def env():
+    return dict(os.environ, **MPI_ENV)
+
+
+def mpirun(mpirun_exe, n, args, timeout=300):
+    """Runs args under mpirun with n ranks: (returncode, stdout + stderr)."""
+    p = subprocess.run([mpirun_exe] + MPIRUN_FLAGS + ["-np", str(n)] + args, capture_output=True, text=True,
+                       env=env(), timeout=timeout)
+    return p.returncode, p.stdout + p.stderr
+
+
+def run(args, timeout=300):
+    p = subprocess.run(args, capture_output=True, text=True, env=env(), timeout=timeout)
+    return p.returncode, p.stdout + p.stderr
+
+
+def read_safetensors(path):
+    """{name: list of values} of a safetensors file (F32 and I64 tensors), and its metadata."""
+    with open(path, "rb") as f:
+        b = f.read()
+    n = struct.unpack("<Q", b[:8])[0]
+    header = json.loads(b[8:8 + n])
+    data = b[8 + n:]
+    out = {}
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        lo, hi = t["data_offsets"]
+        a = array.array({"F32": "f", "I64": "q"}[t["dtype"]])
+        a.frombytes(data[lo:hi])
+        out[name] = a
+    return out, header.get("__metadata__", {})
+
+
+def max_diff(a, b):
+    """Largest absolute difference over the tensors of two checkpoints; inf when the names or
+    shapes differ."""
+    if set(a) != set(b):
+        return float("inf")
+    worst = 0.0
+    for k in a:
+        if len(a[k]) != len(b[k]):
+            return float("inf")
+        worst = max([worst] + [abs(x - y) for x, y in zip(a[k], b[k])])
+    return worst
+
+
+def csv_rows(path):
+    """The metrics CSV's epoch rows as floats, without the wall-time column."""
+    if not os.path.exists(path):
+        return []
+    lines = open(path).read().splitlines()[1:]
+    return [[float(v) for v in line.split(",")[:-1]] for line in lines]
