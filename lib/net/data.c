@@ -362,7 +362,7 @@ static dlcl_status token_loader_open(const dlcl_net *net, dlcl_split split, dlcl
     if (d->files[split] && split_paths(net->cfg.path, d->files[split], &paths, &n_paths) == DLCL_OK && n_paths == 1)
         what = strdup(paths[0]);
     data_names_free(paths);
-    token_loader_params p = {.batch = net->batch,
+    token_loader_params p = {.batch = net->global_batch,
                              .context = net->input.dims[0],
                              .train = split == DLCL_SPLIT_TRAIN,
                              .seed = net->seed,
@@ -390,7 +390,7 @@ dlcl_status dlcl_loader_create(const dlcl_net *net, dlcl_split split, dlcl_loade
         return DLCL_OK;
     }
     int train = split == DLCL_SPLIT_TRAIN;
-    data_loader_params p = {.batch = net->batch,
+    data_loader_params p = {.batch = net->global_batch,
                             .shuffle = train && d->shuffle,
                             .seed = net->seed,
                             .n = d->format == NET_DATA_SYNTHETIC ? 0 : (int)d->limit[split],

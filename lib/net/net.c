@@ -49,6 +49,7 @@ static dlcl_status parse_net_section(dlcl_net *net, const char **device)
     net->output_name = output[0] ? output : NULL;
     net->classes = (int)classes;
     net->batch = (int)batch;
+    net->global_batch = net->batch;
     net->epochs = (int)epochs;
     net->seed = (uint64_t)seed;
     net->checkpoint_every = (int)every;

@@ -59,6 +59,7 @@ struct dlcl_net {
     double checkpoint_seconds; /* at most this long between checkpoints */
     int check_numerics;        /* 1: test every layer's output for NaN/Inf after each batch */
     int batch, epochs, classes;
+    int global_batch;  /* [net] batch: the samples of a step over every rank (batch is this rank's share, the same without ranks) */
     int label_len;     /* labels per sample: T for a sequence output (T x classes), else 1 */
     int vocab;         /* token input: ids must be below this (the smallest vocab of its readers) */
     layer_shape input;
