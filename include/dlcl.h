@@ -545,7 +545,10 @@ DLCL_API dlcl_status dlcl_loader_next(dlcl_loader *l, const void **x, const int3
 /* Data-parallel: from the next dlcl_loader_begin_epoch on, this loader yields rank's share of
  * each batch (the batch's samples split over ranks in order, as evenly as possible: sizes
  * differ by at most one), decoding only those. The shuffle stays a function of (seed,
- * epoch), so the ranks together see exactly the batches one process would. */
+ * epoch), so the ranks together see exactly the batches one process would. A batch of G
+ * samples gives rank r its positions [G r / ranks, G (r + 1) / ranks). dlcl_loader_batches
+ * and dlcl_loader_begin_epoch_at count whole batches. 0 <= rank < ranks; with ranks > 1,
+ * dlcl_loader_next is an error (an empty share would look like the end of the epoch). */
 DLCL_API dlcl_status dlcl_loader_shard(dlcl_loader *l, int rank, int ranks);
 /* dlcl_loader_next for a sharded loader: *count this rank's samples (may be 0 when a batch
  * has fewer samples than ranks) and *global_count the batch's, 0 at the end of the epoch. */

@@ -25,6 +25,15 @@ static inline uint32_t data_bounded(uint64_t *s, uint32_t bound)
     return (uint32_t)(m >> 32);
 }
 
+/* Data-parallel: rank's share of a batch of g samples split over ranks in order, positions
+ * [*lo, *hi) = [g rank / ranks, g (rank + 1) / ranks): sizes differ by at most one, and a share
+ * is empty when g < ranks. Both loaders split their batches with it. */
+static inline void data_share(int g, int rank, int ranks, int *lo, int *hi)
+{
+    *lo = (int)((int64_t)g * rank / ranks);
+    *hi = (int)((int64_t)g * (rank + 1) / ranks);
+}
+
 /* ------------------------------------------------------------ sources */
 
 /* One sample as get() produces it: c planes of h x w uint8 pixels, planar (CHW: channel ch
@@ -218,8 +227,17 @@ typedef struct data_loader_params {
 dlcl_status data_loader_create(const data_source *src, const data_loader_params *p, data_loader **out);
 /* Starts epoch e: the order is a function of (seed, e), so a resumed run repeats it. */
 dlcl_status data_loader_begin_epoch(data_loader *l, int epoch, int first_batch);
-/* Next batch; *x, *y valid until the next call; *count 0 at the end of the epoch. A sample
- * that failed (a corrupt image) fails the batch with its error. */
+/* DLCL_OK when 0 <= rank < ranks, else DLCL_ERR_INVALID_ARG with a message that begins with who. */
+dlcl_status data_shard_check(const char *who, int rank, int ranks);
+/* From the next begin_epoch on, the loader prepares only rank's share of each batch (data_share)
+ * (0 <= rank < ranks; ranks = 1, the default, is the whole batch). */
+dlcl_status data_loader_shard(data_loader *l, int rank, int ranks);
+/* Next batch: *count samples (this rank's share) of a batch of *global; *x, *y valid until the
+ * next call; both 0 at the end of the epoch, *count alone 0 for an empty share. A sample that
+ * failed (a corrupt image) fails the batch with its error. */
+dlcl_status data_loader_next_shard(data_loader *l, const float **x, const int32_t **y, int *count, int *global);
+/* The same for a loader that is not sharded (an error when ranks > 1: an empty share would read
+ * as the end of the epoch). */
 dlcl_status data_loader_next(data_loader *l, const float **x, const int32_t **y, int *count);
 int data_loader_batches(const data_loader *l);
 int data_loader_samples(const data_loader *l);
@@ -262,10 +280,15 @@ void token_loader_free(token_loader *l); /* NULL-safe */
 int token_loader_batches(const token_loader *l);
 long token_loader_windows(const token_loader *l);
 dlcl_status token_loader_begin_epoch(token_loader *l, int epoch, int first_batch);
+/* From the next begin_epoch on, only rank's share of each batch's windows (data_share). */
+dlcl_status token_loader_shard(token_loader *l, int rank, int ranks);
 /* The first token of window `window` of epoch `epoch`. */
 size_t token_window_start(const token_loader *l, int epoch, long window);
-/* Next batch: *x and *y hold *count x T tokens (inputs, and the next token of each), valid
- * until the next call; *count 0 at the end of the epoch. */
+/* Next batch: *x and *y hold *count x T tokens (inputs, and the next token of each: this rank's
+ * share of a batch of *global windows), valid until the next call; both 0 at the end of the
+ * epoch, *count alone 0 for an empty share. */
+dlcl_status token_loader_next_shard(token_loader *l, const int32_t **x, const int32_t **y, int *count, int *global);
+/* The same for a loader that is not sharded (an error when ranks > 1). */
 dlcl_status token_loader_next(token_loader *l, const int32_t **x, const int32_t **y, int *count);
 
 #endif

@@ -2,7 +2,9 @@
  * one while worker threads fill the other, each worker taking the next few samples of the
  * batch (src->grain), so decoding JPEGs runs on every worker at once. A sample's output
  * position and its augmentation depend only on (seed, epoch, its index), never on which worker
- * took it: the batches are the same with 1 worker or 8. */
+ * took it: the batches are the same with 1 worker or 8. A sharded loader (data-parallel ranks)
+ * fills a slot with its rank's share of the batch only, the same samples that positions
+ * lo..hi-1 of the whole batch would hold. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +21,8 @@ typedef struct slot {
     float *x;
     int32_t *y;
     slot_state state;
-    int batch, count; /* batch index being filled, its samples */
+    int batch, count; /* batch index being filled, the samples of this rank's share of it */
+    int global, first; /* the batch's samples over every rank; perm index of the share's first */
     int next, done;   /* samples handed to workers, samples finished */
     dlcl_status err;  /* the failed sample earliest in the batch: its status, position and message */
     int err_at;       /* (workers have their own thread-local dlcl_last_error: it is copied here) */
@@ -40,6 +43,8 @@ struct data_loader {
     int n; /* samples used */
     size_t chw;
     int batches, epoch;
+    int rank, ranks;           /* this epoch's share, set by begin_epoch while the workers are idle */
+    int next_rank, next_ranks; /* data_loader_shard's, for the next epoch */
     int *perm;
     float *lut; /* c*256: the normalised value of each pixel value of each channel */
     slot slots[2];
@@ -61,12 +66,12 @@ int data_default_workers(void)
 }
 
 /* Prepares samples [from, to) of the batch in slot s (no lock held). */
-static void fill_samples(worker *wk, slot *s, int batch, int from, int to)
+static void fill_samples(worker *wk, slot *s, int from, int to)
 {
     data_loader *l = wk->l;
     const data_source *src = l->src;
     for (int k = from; k < to; k++) {
-        int idx = l->perm[batch * l->p.batch + k];
+        int idx = l->perm[s->first + k];
         data_sample smp = {0};
         dlcl_status st = src->get(src, idx, &wk->buf, &smp);
         if (st == DLCL_OK) {
@@ -110,7 +115,7 @@ static void *worker_main(void *arg)
         int from = s->next, to = from + l->src->grain < s->count ? from + l->src->grain : s->count;
         s->next = to;
         pthread_mutex_unlock(&l->mu);
-        fill_samples(wk, s, s->batch, from, to);
+        fill_samples(wk, s, from, to);
         pthread_mutex_lock(&l->mu);
         s->done += to - from;
         if (s->done == s->count) {
@@ -122,7 +127,8 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* Asks for the next batch in slot i (mutex held). Past the end, the slot holds 0 samples. */
+/* Asks for this rank's share of the next batch in slot i (mutex held). Past the end, the slot
+ * holds 0 samples of 0; an empty share is ready at once, holding 0 samples of the batch's. */
 static void request(data_loader *l, int i)
 {
     slot *s = &l->slots[i];
@@ -130,15 +136,18 @@ static void request(data_loader *l, int i)
     s->msg[0] = '\0';
     s->next = s->done = 0;
     if (l->next_batch >= l->batches) {
-        s->count = 0;
+        s->count = s->global = 0;
         s->state = SLOT_READY;
         return;
     }
     s->batch = l->next_batch++;
-    int start = s->batch * l->p.batch;
-    s->count = l->n - start < l->p.batch ? l->n - start : l->p.batch;
-    s->state = SLOT_FILLING;
-    pthread_cond_broadcast(&l->cv);
+    int start = s->batch * l->p.batch, lo, hi;
+    s->global = l->n - start < l->p.batch ? l->n - start : l->p.batch;
+    data_share(s->global, l->rank, l->ranks, &lo, &hi);
+    s->first = start + lo;
+    s->count = hi - lo;
+    s->state = s->count > 0 ? SLOT_FILLING : SLOT_READY;
+    if (s->count > 0) pthread_cond_broadcast(&l->cv);
 }
 
 dlcl_status data_loader_create(const data_source *src, const data_loader_params *p, data_loader **out)
@@ -162,6 +171,7 @@ dlcl_status data_loader_create(const data_source *src, const data_loader_params 
     if (l->n_workers > MAX_WORKERS) l->n_workers = MAX_WORKERS;
     l->cur = -1;
     l->next_batch = l->batches; /* no epoch begun: next() reports the end */
+    l->ranks = l->next_ranks = 1;
     size_t batch_floats;
     dlcl_status st = DLCL_OK;
     if (!dlcl__mul_ok((size_t)p->batch, l->chw, &batch_floats) ||
@@ -223,6 +233,8 @@ dlcl_status data_loader_begin_epoch(data_loader *l, int epoch, int first_batch)
         }
     }
     l->epoch = epoch;
+    l->rank = l->next_rank;
+    l->ranks = l->next_ranks;
     l->next_batch = first_batch < l->batches ? first_batch : l->batches;
     l->cur = -1;
     l->slots[0].state = l->slots[1].state = SLOT_IDLE;
@@ -231,11 +243,38 @@ dlcl_status data_loader_begin_epoch(data_loader *l, int epoch, int first_batch)
     return DLCL_OK;
 }
 
+dlcl_status data_shard_check(const char *who, int rank, int ranks)
+{
+    if (ranks < 1) return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: ranks = %d; there must be at least one", who, ranks);
+    if (rank < 0 || rank >= ranks)
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: rank %d is not one of the ranks 0 .. %d", who, rank, ranks - 1);
+    return DLCL_OK;
+}
+
+dlcl_status data_loader_shard(data_loader *l, int rank, int ranks)
+{
+    if (l == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "data_loader_shard: NULL loader");
+    dlcl_status st = data_shard_check("data_loader_shard", rank, ranks);
+    if (st != DLCL_OK) return st;
+    l->next_rank = rank; /* only the caller's thread reads these (in begin_epoch) */
+    l->next_ranks = ranks;
+    return DLCL_OK;
+}
+
 dlcl_status data_loader_next(data_loader *l, const float **x, const int32_t **y, int *count)
 {
-    if (l == NULL || x == NULL || y == NULL || count == NULL)
-        return dlcl__err(DLCL_ERR_INVALID_ARG, "data_loader_next: NULL argument");
-    *count = 0;
+    if (l != NULL && l->ranks > 1)
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "data_loader_next: the loader is sharded over %d ranks (use "
+                         "data_loader_next_shard)", l->ranks);
+    int global;
+    return data_loader_next_shard(l, x, y, count, &global);
+}
+
+dlcl_status data_loader_next_shard(data_loader *l, const float **x, const int32_t **y, int *count, int *global)
+{
+    if (l == NULL || x == NULL || y == NULL || count == NULL || global == NULL)
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "data_loader_next_shard: NULL argument");
+    *count = *global = 0;
     *x = NULL;
     *y = NULL;
     pthread_mutex_lock(&l->mu);
@@ -246,7 +285,7 @@ dlcl_status data_loader_next(data_loader *l, const float **x, const int32_t **y,
     int i = l->cur < 0 ? 0 : 1 - l->cur;
     slot *s = &l->slots[i];
     while (s->state != SLOT_READY) pthread_cond_wait(&l->done_cv, &l->mu);
-    if (l->cur >= 0 || s->count > 0) {
+    if (l->cur >= 0 || s->global > 0) {
         int other = 1 - i; /* the caller is done with it: prefetch the batch after this one */
         if (l->slots[other].state != SLOT_FILLING) request(l, other);
     }
@@ -261,6 +300,7 @@ dlcl_status data_loader_next(data_loader *l, const float **x, const int32_t **y,
     *x = s->x;
     *y = s->y;
     *count = s->count;
+    *global = s->global;
     pthread_mutex_unlock(&l->mu);
     return DLCL_OK;
 }

@@ -148,6 +148,8 @@ struct token_loader {
     long windows;   /* per epoch */
     int batches;    /* per epoch */
     int epoch, next; /* the batch next() returns */
+    int rank, ranks;           /* this epoch's share of each batch's windows (data_share) */
+    int next_rank, next_ranks; /* token_loader_shard's, from the next epoch on */
     int32_t *x, *y;
 };
 
@@ -162,6 +164,7 @@ dlcl_status token_loader_create(const token_set *ts, const token_loader_params *
     if (l == NULL) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
     l->ts = ts;
     l->p = *p;
+    l->ranks = l->next_ranks = 1;
     size_t T = (size_t)p->context;
     /* training: tokens / T windows per epoch (tokens / (batch T) full batches, at least one);
      * evaluation: every window at stride T that fits, the last partial one dropped */
@@ -200,6 +203,17 @@ dlcl_status token_loader_begin_epoch(token_loader *l, int epoch, int first_batch
 {
     l->epoch = epoch;
     l->next = first_batch;
+    l->rank = l->next_rank;
+    l->ranks = l->next_ranks;
+    return DLCL_OK;
+}
+
+dlcl_status token_loader_shard(token_loader *l, int rank, int ranks)
+{
+    dlcl_status st = data_shard_check("token_loader_shard", rank, ranks);
+    if (st != DLCL_OK) return st;
+    l->next_rank = rank;
+    l->next_ranks = ranks;
     return DLCL_OK;
 }
 
@@ -215,19 +229,30 @@ size_t token_window_start(const token_loader *l, int epoch, long window)
 
 dlcl_status token_loader_next(token_loader *l, const int32_t **x, const int32_t **y, int *count)
 {
-    *count = 0;
+    if (l->ranks > 1)
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "token_loader_next: the loader is sharded over %d ranks (use "
+                         "token_loader_next_shard)", l->ranks);
+    int global;
+    return token_loader_next_shard(l, x, y, count, &global);
+}
+
+dlcl_status token_loader_next_shard(token_loader *l, const int32_t **x, const int32_t **y, int *count, int *global)
+{
+    *count = *global = 0;
     if (l->next >= l->batches) return DLCL_OK;
     long first = (long)l->next * l->p.batch;
-    long n = l->windows - first < l->p.batch ? l->windows - first : l->p.batch;
+    int g = (int)(l->windows - first < l->p.batch ? l->windows - first : l->p.batch), lo, hi;
+    data_share(g, l->rank, l->ranks, &lo, &hi);
     size_t T = (size_t)l->p.context;
-    for (long b = 0; b < n; b++) {
-        const int32_t *w = l->ts->tok + token_window_start(l, l->epoch, first + b);
+    for (int b = 0; b < hi - lo; b++) {
+        const int32_t *w = l->ts->tok + token_window_start(l, l->epoch, first + lo + b);
         memcpy(l->x + (size_t)b * T, w, T * sizeof *w);
         memcpy(l->y + (size_t)b * T, w + 1, T * sizeof *w);
     }
     l->next++;
     *x = l->x;
     *y = l->y;
-    *count = (int)n;
+    *count = hi - lo;
+    *global = g;
     return DLCL_OK;
 }

@@ -339,6 +339,7 @@ struct dlcl_loader {
     data_loader *dl;
     token_set ts;     /* tokens */
     token_loader *tl;
+    int ranks;        /* dlcl_loader_shard's: more than 1 needs dlcl_loader_next_shard */
 };
 
 static dlcl_status token_loader_open(const dlcl_net *net, dlcl_split split, dlcl_loader *l)
@@ -362,7 +363,7 @@ static dlcl_status token_loader_open(const dlcl_net *net, dlcl_split split, dlcl
     if (d->files[split] && split_paths(net->cfg.path, d->files[split], &paths, &n_paths) == DLCL_OK && n_paths == 1)
         what = strdup(paths[0]);
     data_names_free(paths);
-    token_loader_params p = {.batch = net->batch,
+    token_loader_params p = {.batch = net->global_batch,
                              .context = net->input.dims[0],
                              .train = split == DLCL_SPLIT_TRAIN,
                              .seed = net->seed,
@@ -383,6 +384,7 @@ dlcl_status dlcl_loader_create(const dlcl_net *net, dlcl_split split, dlcl_loade
     dlcl_status st;
     dlcl_loader *l = calloc(1, sizeof *l);
     if (l == NULL) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    l->ranks = 1;
     if (d->format == NET_DATA_TOKENS || d->format == NET_DATA_TEXT ||
         (d->format == NET_DATA_SYNTHETIC && net->input.dtype == DLCL_INT32)) {
         if ((st = token_loader_open(net, split, l)) != DLCL_OK) goto fail;
@@ -390,7 +392,7 @@ dlcl_status dlcl_loader_create(const dlcl_net *net, dlcl_split split, dlcl_loade
         return DLCL_OK;
     }
     int train = split == DLCL_SPLIT_TRAIN;
-    data_loader_params p = {.batch = net->batch,
+    data_loader_params p = {.batch = net->global_batch,
                             .shuffle = train && d->shuffle,
                             .seed = net->seed,
                             .n = d->format == NET_DATA_SYNTHETIC ? 0 : (int)d->limit[split],
@@ -463,10 +465,39 @@ dlcl_status dlcl_loader_begin_epoch_at(dlcl_loader *l, int epoch, size_t first_b
     return data_loader_begin_epoch(l->dl, epoch, (int)first_batch);
 }
 
+dlcl_status dlcl_loader_shard(dlcl_loader *l, int rank, int ranks)
+{
+    if (l == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_loader_shard: the loader is NULL");
+    dlcl_status st = data_shard_check("dlcl_loader_shard", rank, ranks);
+    if (st != DLCL_OK) return st;
+    st = l->tl ? token_loader_shard(l->tl, rank, ranks) : data_loader_shard(l->dl, rank, ranks);
+    if (st == DLCL_OK) l->ranks = ranks;
+    return st;
+}
+
+dlcl_status dlcl_loader_next_shard(dlcl_loader *l, const void **x, const int32_t **y, int *count, int *global_count)
+{
+    if (l == NULL || x == NULL || y == NULL || count == NULL || global_count == NULL)
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_loader_next_shard: arguments must not be NULL");
+    if (l->tl) {
+        const int32_t *xt = NULL;
+        dlcl_status st = token_loader_next_shard(l->tl, &xt, y, count, global_count);
+        *x = xt;
+        return st;
+    }
+    const float *xf = NULL;
+    dlcl_status st = data_loader_next_shard(l->dl, &xf, y, count, global_count);
+    *x = xf;
+    return st;
+}
+
 dlcl_status dlcl_loader_next(dlcl_loader *l, const void **x, const int32_t **y, int *count)
 {
     if (l == NULL || x == NULL || y == NULL || count == NULL)
         return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_loader_next: arguments must not be NULL");
+    if (l->ranks > 1) /* an empty share (a batch smaller than ranks) would read as the end of the epoch */
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_loader_next: the loader is sharded over %d ranks: use "
+                         "dlcl_loader_next_shard", l->ranks);
     if (l->tl) {
         const int32_t *xt = NULL;
         dlcl_status st = token_loader_next(l->tl, &xt, y, count);
