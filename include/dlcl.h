@@ -494,6 +494,12 @@ DLCL_API dlcl_status dlcl_net_broadcast_state(dlcl_net *net);
  * saves a checkpoint. */
 DLCL_API dlcl_status dlcl_net_gather_state(dlcl_net *net);
 
+/* Collective: every rank gets rank 0's buffers and counters (batch norm's running statistics
+ * and num_batches_tracked), which without sync_batchnorm differ per rank. Call before the
+ * ranks evaluate shares of a test set, so that they all evaluate the model rank 0 saves (as
+ * DDP's broadcast_buffers makes every rank use rank 0's). */
+DLCL_API dlcl_status dlcl_net_broadcast_buffers(dlcl_net *net);
+
 /* What the gradient exchange did since the replica was made. */
 typedef struct dlcl_exchange_stats {
     uint64_t steps;        /* exchanges (optimizer steps) */

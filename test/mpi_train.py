@@ -5,6 +5,7 @@
    and accuracies of the metrics CSV and the final weights agree within float summation
    order; with batch norm and net.sync_batchnorm=1 too (the running statistics included);
  - mpirun -np 1 gives plain dlcl-train's weights;
+ - with per-rank batch norm the reported test metrics are those of the model rank 0 saves;
  - overlap is real: dlcl-bench under mpirun -np 2 with small buckets reports buckets started
    while the backward pass was still running, and its report line is complete.
 Usage: mpi_train.py TOOLS_DIR MPIRUN"""
@@ -97,7 +98,7 @@ def compare(label, ref, runs):
     return ok0
 
 
-print("1..10", flush=True)
+print("1..11", flush=True)
 
 # a. the same training at any N (and d. -np 1 against plain, bit for bit)
 cfg = write("conv", CONV.format(bn=PLAIN_CONV))
@@ -113,6 +114,18 @@ sync = ["--set", "net.sync_batchnorm=1"]
 ref_bn = train(cfg_bn, "bn_plain", 0)
 runs_bn = {n: train(cfg_bn, f"bn_np{n}", n, sync) for n in (2, 3)}
 compare("batchnorm_sync", ref_bn, runs_bn)
+
+# per-rank batch norm (DDP's default): the ranks' running statistics differ, but every rank
+# evaluates its share of the test set with rank 0's (dlcl_net_broadcast_buffers), so the
+# test metrics of the last epoch are those of the checkpoint rank 0 saves, as dlcl-eval finds
+rc, out, w, rows = train(cfg_bn, "bn_local_np2", 2)
+erc, eout = run([f"{TOOLS}/dlcl-eval", cfg_bn, "--weights", f"{tmp}/bn_local_np2.safetensors"])
+m = re.search(r"^accuracy=([0-9.]+) loss=([0-9.]+)", eout, re.M)
+ok = rc == 0 and erc == 0 and m is not None and rows and abs(rows[-1][3] - float(m.group(2))) <= 1e-4 and \
+    abs(rows[-1][4] - float(m.group(1))) <= 1e-6
+print(f"# per-rank batch norm, N=2: last epoch test loss {rows[-1][3] if rows else '?'}, dlcl-eval of the checkpoint "
+      f"{m.group(2) if m else '?'}")
+report(ok, "per_rank_batchnorm_np2_test_metrics_are_the_saved_models", f"{rows}\n{out}\n{eout}")
 
 # b. overlap: several buckets (0.01 MB is 2560 floats: a bucket a tensor or two here), a backward
 # pass long enough to start some of them before it ends

@@ -94,7 +94,9 @@ static void progress_update(progress *p, int epoch, int epochs, size_t done, siz
  * token, so the loss is the mean cross-entropy per token in nats). */
 static dlcl_status evaluate(dlcl_net *net, dlcl_loader *test, int per, double *loss, double *acc)
 {
-    dlcl_status s = dlcl_loader_begin_epoch(test, 0);
+    /* under mpirun every rank evaluates its share with rank 0's batch-norm statistics: the model saved */
+    dlcl_status s = dp_active() ? dlcl_net_broadcast_buffers(net) : DLCL_OK;
+    if (s == DLCL_OK) s = dlcl_loader_begin_epoch(test, 0);
     double sum = 0;
     long hits = 0, n = 0;
     const void *x;

@@ -329,6 +329,19 @@ dlcl_status dlcl_net_broadcast_state(dlcl_net *net)
     return DLCL_OK;
 }
 
+dlcl_status dlcl_net_broadcast_buffers(dlcl_net *net)
+{
+    dlcl_status st = need_replica(net, "dlcl_net_broadcast_buffers");
+    if (st != DLCL_OK || net->xc->comm.ranks < 2) return st;
+    void *stage = malloc(STAGE_BYTES);
+    if (stage == NULL) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    st = broadcast_region(net, net->buffers, net->n_buffers * sizeof(float), stage);
+    free(stage);
+    if (st == DLCL_OK && net->n_counters)
+        st = net->xc->comm.broadcast(net->xc->comm.user, net->counters, net->n_counters * sizeof *net->counters);
+    return st;
+}
+
 dlcl_status dlcl_net_gather_state(dlcl_net *net)
 {
     dlcl_status st = need_replica(net, "dlcl_net_gather_state");
