@@ -47,6 +47,17 @@ static void act_describe(const layer *l, char *buf, size_t cap)
     snprintf(buf, cap, "%s", op_act_names[((const act_priv *)l->priv)->act]);
 }
 
+static void act_eval_affine(const layer *l, const float *params, const float *buffers, op_act *act, float *slope,
+                            bool *identity, double *scale, double *shift)
+{
+    (void)params, (void)buffers;
+    const act_priv *p = l->priv;
+    *act = p->act;
+    *slope = p->slope;
+    *identity = true;
+    for (int c = 0; scale != NULL && c < l->out.dims[0]; c++) scale[c] = 1.0, shift[c] = 0.0;
+}
+
 static void act_free(layer *l)
 {
     free(l->priv);
@@ -54,4 +65,4 @@ static void act_free(layer *l)
 }
 
 const layer_type layer_activation = {"activation", act_keys, 1, 1, LAYER_STEPS, act_parse, act_shape, NULL,
-                                     act_forward, act_backward, act_describe, act_free};
+                                     act_forward, act_backward, act_describe, act_free, act_eval_affine, NULL};

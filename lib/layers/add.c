@@ -73,4 +73,4 @@ static void add_free(layer *l)
 }
 
 const layer_type layer_add = {"add", add_keys, 2, LAYER_MAX_INPUTS, LAYER_STEPS, add_parse, add_shape, NULL,
-                              add_forward, add_backward, add_describe, add_free};
+                              add_forward, add_backward, add_describe, add_free, NULL, NULL};

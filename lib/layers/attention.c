@@ -242,4 +242,4 @@ static void attn_free(layer *l)
 }
 
 const layer_type layer_attention = {"attention", attn_keys, 1, 1, LAYER_STEPS, attn_parse, attn_shape, attn_alloc,
-                                    attn_forward, attn_backward, attn_describe, attn_free};
+                                    attn_forward, attn_backward, attn_describe, attn_free, NULL, NULL};

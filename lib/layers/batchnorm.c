@@ -232,6 +232,26 @@ static void bn_describe(const layer *l, char *buf, size_t cap)
     snprintf(buf, cap, "%d channels%s%s", p->c, p->affine ? "" : ", no affine", p->act == OP_ACT_RELU ? ", relu" : "");
 }
 
+/* Evaluation: y = act(x * scale + shift), scale = gamma / sqrt(running_var + eps),
+ * shift = beta - running_mean * scale (gamma 1, beta 0 without affine). */
+static void bn_eval_affine(const layer *l, const float *params, const float *buffers, op_act *act, float *slope,
+                           bool *identity, double *scale, double *shift)
+{
+    const bn_priv *p = l->priv;
+    *act = p->act;
+    *slope = 0.0f;
+    *identity = false;
+    if (scale == NULL) return;
+    int b = first_buffer(p);
+    const float *mean = buffers + l->params[b].off, *var = buffers + l->params[b + 1].off;
+    for (int c = 0; c < p->c; c++) {
+        double g = p->affine ? params[l->params[BN_WEIGHT].off + c] : 1.0;
+        double beta = p->affine ? params[l->params[BN_BIAS].off + c] : 0.0;
+        scale[c] = g / sqrt((double)var[c] + (double)p->eps);
+        shift[c] = beta - (double)mean[c] * scale[c];
+    }
+}
+
 static void bn_free(layer *l)
 {
     bn_priv *p = l->priv;
@@ -248,4 +268,4 @@ static void bn_free(layer *l)
 }
 
 const layer_type layer_batchnorm = {"batchnorm", bn_keys, 1, 1, LAYER_COLLECTIVE, bn_parse, bn_shape, bn_alloc,
-                                    bn_forward, bn_backward, bn_describe, bn_free};
+                                    bn_forward, bn_backward, bn_describe, bn_free, bn_eval_affine, NULL};

@@ -62,4 +62,4 @@ static dlcl_status concat_backward(layer *l, const layer_io *io)
 static void concat_describe(const layer *l, char *buf, size_t cap) { snprintf(buf, cap, "%d inputs", l->n_in); }
 
 const layer_type layer_concat = {"concat", concat_keys, 2, LAYER_MAX_INPUTS, 0, concat_parse, concat_shape, NULL,
-                                 concat_forward, concat_backward, concat_describe, NULL};
+                                 concat_forward, concat_backward, concat_describe, NULL, NULL, NULL};

@@ -111,8 +111,7 @@ static dlcl_status conv_forward(layer *l, const layer_io *io)
     conv_priv *p = l->priv;
     op_conv_shape s = p->shape;
     s.n = io->count;
-    op_buf w = layer_param_buf(l, io, 0);
-    op_buf b = p->bias ? layer_param_buf(l, io, 1) : op_b(NULL, 0);
+    op_buf w = layer_weight_buf(l, io, 0), b = layer_bias_buf(l, io, p->bias ? 1 : -1);
     if (!op_act_needs_input(p->act))
         return op_conv2d_forward_act(io->ctx, &s, p->choice.forward, io->x[0], w, b, p->act, p->slope, io->y, io->ws);
     dlcl_status st = op_conv2d_forward_algo(io->ctx, &s, p->choice.forward, io->x[0], w, b, p->z, io->ws);
@@ -152,6 +151,16 @@ static void conv_describe(const layer *l, char *buf, size_t cap)
                  p->choice.timed ? " (timed)" : "");
 }
 
+/* Batch norm and activations after it fold into the weights and the output relayout. */
+static bool conv_absorb(layer *l, op_act act, float slope)
+{
+    conv_priv *p = l->priv;
+    if (p->act != OP_ACT_LINEAR || l->out.dims[0] != p->shape.k) return false;
+    p->act = act;
+    p->slope = slope;
+    return true;
+}
+
 static void conv_free(layer *l)
 {
     conv_priv *p = l->priv;
@@ -162,4 +171,4 @@ static void conv_free(layer *l)
 }
 
 const layer_type layer_conv = {"conv", conv_keys, 1, 1, 0, conv_parse, conv_shape, conv_alloc,
-                               conv_forward, conv_backward, conv_describe, conv_free};
+                               conv_forward, conv_backward, conv_describe, conv_free, NULL, conv_absorb};

@@ -86,11 +86,11 @@ static dlcl_status dense_forward(layer *l, const layer_io *io)
     size_t in = dense_in(l), m = (size_t)io->count * (l->in[0].ndim == 2 ? layer_io_steps(io, l->in[0]) : 1);
     size_t u = (size_t)p->units;
     op_buf out = p->act == OP_ACT_LINEAR ? io->y : p->z;
-    dlcl_status st = p->conv1d ? op_gemm(io->ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, m, u, in, io->x[0], in,
-                                         layer_param_buf(l, io, 0), u, 0.0f, out, u)
-                               : op_gemm(io->ctx, DLCL_NO_TRANS, DLCL_TRANS, m, u, in, io->x[0], in,
-                                         layer_param_buf(l, io, 0), in, 0.0f, out, u);
-    if (st == DLCL_OK && p->bias) st = op_bias_add(io->ctx, out, layer_param_buf(l, io, 1), (int)m, p->units, 1);
+    op_buf w = layer_weight_buf(l, io, 0), b = layer_bias_buf(l, io, p->bias ? 1 : -1);
+    dlcl_status st = p->conv1d
+                         ? op_gemm(io->ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, m, u, in, io->x[0], in, w, u, 0.0f, out, u)
+                         : op_gemm(io->ctx, DLCL_NO_TRANS, DLCL_TRANS, m, u, in, io->x[0], in, w, in, 0.0f, out, u);
+    if (st == DLCL_OK && b.mem != NULL) st = op_bias_add(io->ctx, out, b, (int)m, p->units, 1);
     if (st != DLCL_OK || p->act == OP_ACT_LINEAR) return st;
     return op_activation_forward(io->ctx, p->act, p->slope, p->z, io->y, m * u);
 }
@@ -126,6 +126,16 @@ static void dense_describe(const layer *l, char *buf, size_t cap)
              p->act != OP_ACT_LINEAR ? op_act_names[p->act] : "");
 }
 
+/* A batch norm over its units (a 1-d output; W [units][in]) folds into W and the bias. */
+static bool dense_absorb(layer *l, op_act act, float slope)
+{
+    dense_priv *p = l->priv;
+    if (p->act != OP_ACT_LINEAR || p->conv1d || l->out.ndim != 1) return false;
+    p->act = act;
+    p->slope = slope;
+    return true;
+}
+
 static void dense_free(layer *l)
 {
     dense_priv *p = l->priv;
@@ -136,4 +146,4 @@ static void dense_free(layer *l)
 }
 
 const layer_type layer_dense = {"dense", dense_keys, 1, 1, LAYER_STEPS, dense_parse, dense_shape, dense_alloc,
-                                dense_forward, dense_backward, dense_describe, dense_free};
+                                dense_forward, dense_backward, dense_describe, dense_free, NULL, dense_absorb};

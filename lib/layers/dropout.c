@@ -67,6 +67,17 @@ static void dropout_describe(const layer *l, char *buf, size_t cap)
     snprintf(buf, cap, "rate %g", (double)((const dropout_priv *)l->priv)->rate);
 }
 
+/* Evaluation copies the input: an identity the inference optimiser removes. */
+static void dropout_eval_affine(const layer *l, const float *params, const float *buffers, op_act *act, float *slope,
+                                bool *identity, double *scale, double *shift)
+{
+    (void)params, (void)buffers;
+    *act = OP_ACT_LINEAR;
+    *slope = 0.0f;
+    *identity = true;
+    for (int c = 0; scale != NULL && c < l->out.dims[0]; c++) scale[c] = 1.0, shift[c] = 0.0;
+}
+
 static void dropout_free(layer *l)
 {
     dropout_priv *p = l->priv;
@@ -77,4 +88,5 @@ static void dropout_free(layer *l)
 }
 
 const layer_type layer_dropout = {"dropout", dropout_keys, 1, 1, LAYER_STEPS, dropout_parse, dropout_shape, dropout_alloc,
-                                  dropout_forward, dropout_backward, dropout_describe, dropout_free};
+                                  dropout_forward, dropout_backward, dropout_describe, dropout_free,
+                                  dropout_eval_affine, NULL};

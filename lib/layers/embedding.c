@@ -88,4 +88,4 @@ static void emb_free(layer *l)
 }
 
 const layer_type layer_embedding = {"embedding", emb_keys, 1, 1, LAYER_TOKEN_INPUT | LAYER_STEPS, emb_parse, emb_shape, NULL,
-                                    emb_forward, emb_backward, emb_describe, emb_free};
+                                    emb_forward, emb_backward, emb_describe, emb_free, NULL, NULL};

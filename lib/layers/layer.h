@@ -134,6 +134,9 @@ enum {
     LAYER_COLLECTIVE = 8,
 };
 
+/* The most per-channel layers (batch norm, activations) folded into one conv or dense. */
+#define LAYER_MAX_FOLD 4
+
 typedef struct layer_type {
     const char *name;
     const char *const *keys; /* keys it accepts besides type and input; NULL-terminated */
@@ -152,7 +155,28 @@ typedef struct layer_type {
     void (*describe)(const layer *l, char *buf, size_t cap);
     /* Releases what parse/alloc made (optional). */
     void (*free)(layer *l);
+    /* Inference graph optimisation (lib/net/optimize.c); both optional. */
+    /* A layer that in evaluation is a per-channel map y = act(x * scale[c] + shift[c]) over the
+     * channels c of out.dims[0] (batch norm; an activation and dropout with scale 1, shift 0).
+     * Sets *act, *slope and *identity (scale 1, shift 0 whatever the weights); with scale
+     * not NULL, fills its out.dims[0] values of scale and shift from host copies of the
+     * parameter and buffer regions (layer_param.off indexes them). */
+    void (*eval_affine)(const layer *l, const float *params, const float *buffers, op_act *act, float *slope,
+                        bool *identity, double *scale, double *shift);
+    /* Takes a per-channel map and activation that follow the layer into its own epilogue:
+     * false, changing nothing, unless its activation is linear, its output channels
+     * (out.dims[0]) are its weight's (params[0]) leading dimension and it can run act; true
+     * once its activation is act: its forward then reads l->fold's weight and bias. */
+    bool (*absorb)(layer *l, op_act act, float slope);
 } layer_type;
+
+/* What the inference optimiser folded into a conv or dense (from: layer indices, in order):
+ * w and b hold W' = W * scale[o] and b' = b * scale[o] + shift[o] of the composed maps,
+ * refolded whenever the weights change; the net's own tensors keep the original values. */
+typedef struct layer_fold {
+    int n, from[LAYER_MAX_FOLD];
+    op_buf w, b;
+} layer_fold;
 
 struct layer {
     const layer_type *type;
@@ -173,7 +197,11 @@ struct layer {
     unsigned accumulate; /* set by the net, handed over as layer_io.accumulate */
     int token_limit; /* LAYER_TOKEN_INPUT: set by shape, the ids input 0 may hold are below this (the vocab) */
     void *priv;    /* type-specific */
+    layer_fold fold;  /* inference with [net] optimize: the layers folded into this one (fold.n > 0) */
+    int folded_into;  /* inference with [net] optimize: 1 + the index of the layer this one was folded into; 0: none */
+    int removed;      /* inference with [net] optimize: an identity in evaluation, now an alias of its input */
 };
+
 
 /* Looks up a type by name; NULL if none. */
 const layer_type *layer_type_find(const char *name);
@@ -191,6 +219,17 @@ void layer_add_param(layer *l, const char *suffix, int ndim, const int64_t *dims
 static inline op_buf layer_param_buf(const layer *l, const layer_io *io, int i)
 {
     return op_b(l->params[i].region == LAYER_PARAM ? io->params : io->buffers, l->params[i].off);
+}
+/* The weight and bias a forward runs with: the folded copies when the inference optimiser
+ * folded layers into l, else tensors w and b (b < 0: none) of the regions. */
+static inline op_buf layer_weight_buf(const layer *l, const layer_io *io, int w)
+{
+    return l->fold.n > 0 ? l->fold.w : layer_param_buf(l, io, w);
+}
+static inline op_buf layer_bias_buf(const layer *l, const layer_io *io, int b)
+{
+    if (l->fold.n > 0) return l->fold.b;
+    return b < 0 ? op_b(NULL, 0) : layer_param_buf(l, io, b);
 }
 static inline op_buf layer_grad_buf(const layer *l, const layer_io *io, int i) { return op_b(io->grads, l->params[i].off); }
 /* Device buffer of n floats owned by a layer (released with layer_buf_free). */

@@ -98,4 +98,4 @@ static void ln_free(layer *l)
 }
 
 const layer_type layer_layernorm = {"layernorm", ln_keys, 1, 1, LAYER_STEPS, ln_parse, ln_shape, ln_alloc,
-                                    ln_forward, ln_backward, ln_describe, ln_free};
+                                    ln_forward, ln_backward, ln_describe, ln_free, NULL, NULL};

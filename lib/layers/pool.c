@@ -97,9 +97,9 @@ static void pool_free(layer *l)
 }
 
 const layer_type layer_maxpool = {"maxpool", pool_keys, 1, 1, 0, maxpool_parse, pool_shape, pool_alloc,
-                                  pool_forward, pool_backward, pool_describe, pool_free};
+                                  pool_forward, pool_backward, pool_describe, pool_free, NULL, NULL};
 const layer_type layer_avgpool = {"avgpool", pool_keys, 1, 1, 0, avgpool_parse, pool_shape, pool_alloc,
-                                  pool_forward, pool_backward, pool_describe, pool_free};
+                                  pool_forward, pool_backward, pool_describe, pool_free, NULL, NULL};
 
 /* ------------------------------------------------------------------ global average pooling */
 
@@ -135,4 +135,4 @@ static dlcl_status gap_backward(layer *l, const layer_io *io)
 }
 
 const layer_type layer_global_avgpool = {"global_avgpool", gap_keys, 1, 1, 0, gap_parse, gap_shape, NULL,
-                                         gap_forward, gap_backward, NULL, NULL};
+                                         gap_forward, gap_backward, NULL, NULL, NULL, NULL};

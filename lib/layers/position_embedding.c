@@ -88,4 +88,4 @@ static void pos_free(layer *l)
 }
 
 const layer_type layer_position_embedding = {"position_embedding", pos_keys, 1, 1, LAYER_STEPS, pos_parse, pos_shape, NULL,
-                                             pos_forward, pos_backward, pos_describe, pos_free};
+                                             pos_forward, pos_backward, pos_describe, pos_free, NULL, NULL};

@@ -33,6 +33,6 @@ static dlcl_status no_pass(layer *l, const layer_io *io)
 }
 
 const layer_type layer_identity = {"identity", no_keys, 1, 1, LAYER_ALIAS | LAYER_STEPS, no_parse, identity_shape, NULL,
-                                   no_pass, no_pass, NULL, NULL};
+                                   no_pass, no_pass, NULL, NULL, NULL, NULL};
 const layer_type layer_flatten = {"flatten", no_keys, 1, 1, LAYER_ALIAS, no_parse, flatten_shape, NULL,
-                                  no_pass, no_pass, NULL, NULL};
+                                  no_pass, no_pass, NULL, NULL, NULL, NULL};

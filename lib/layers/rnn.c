@@ -313,6 +313,6 @@ static void rnn_free(layer *l)
 }
 
 const layer_type layer_lstm = {"lstm", rnn_keys, 1, 1, LAYER_STEPS, lstm_parse, rnn_shape, rnn_alloc,
-                               rnn_forward, rnn_backward, rnn_describe, rnn_free};
+                               rnn_forward, rnn_backward, rnn_describe, rnn_free, NULL, NULL};
 const layer_type layer_gru = {"gru", rnn_keys, 1, 1, LAYER_STEPS, gru_parse, rnn_shape, rnn_alloc,
-                              rnn_forward, rnn_backward, rnn_describe, rnn_free};
+                              rnn_forward, rnn_backward, rnn_describe, rnn_free, NULL, NULL};

@@ -58,4 +58,4 @@ static void upsample_free(layer *l)
 }
 
 const layer_type layer_upsample = {"upsample", upsample_keys, 1, 1, 0, upsample_parse, upsample_shape, NULL,
-                                   upsample_forward, upsample_backward, upsample_describe, upsample_free};
+                                   upsample_forward, upsample_backward, upsample_describe, upsample_free, NULL, NULL};

@@ -348,6 +348,7 @@ static dlcl_status scatter(dlcl_net *net, const st_file *f, const char *path, co
         st = transfer(net, true, net->state, h.state, net->n_params * (size_t)net->n_state,
                       "clEnqueueWriteBuffer (checkpoint)");
     if (st == DLCL_OK && tensors_too) memcpy(net->counters, h.counters, net->n_counters * sizeof *net->counters);
+    if (st == DLCL_OK && tensors_too) st = net_refold(net); /* the folded copies follow the weights */
     host_free(&h);
     free(tensors);
     free(names);

@@ -213,6 +213,7 @@ dlcl_status net_alloc_inference(dlcl_net *net)
         if (!net_is_alias(net, i)) net->act[i] = op_b(net->slots[slot_of[i]], 0);
     free(slot_of);
     if (st == DLCL_OK) point_aliases(net);
+    if (st == DLCL_OK) st = net_alloc_folds(net);
     if (st == DLCL_OK) st = alloc_common(net);
     return st == DLCL_OK ? net_init_params(net) : st;
 }
@@ -289,6 +290,7 @@ void net_free_buffers(dlcl_net *net)
     release(net, &net->params);
     release(net, &net->grads);
     release(net, &net->buffers);
+    release(net, &net->folded);
     release(net, &net->state);
     release(net, &net->clip_scratch);
     release(net, &net->gacc);

@@ -11,14 +11,14 @@
 static const char *const net_keys[] = {"input",  "classes",          "batch",
                                        "epochs", "seed",             "device",
                                        "checkpoint", "checkpoint_every", "checkpoint_seconds",
-                                       "check_numerics", "output", "sync_batchnorm", "bucket_mb", NULL};
+                                       "check_numerics", "output", "sync_batchnorm", "bucket_mb", "optimize", NULL};
 static dlcl_status parse_net_section(dlcl_net *net, const char **device)
 {
     const cfg *c = &net->cfg;
     cfg_section *s = cfg_find_section(c, "net");
     if (s == NULL)
         return dlcl__err(DLCL_ERR_CONFIG, "%s: missing section [net] (it sets input=C,H,W and classes)", c->path);
-    long in[LAYER_MAX_DIMS + 1], classes, batch, epochs, seed, every, seconds, numerics, sync_bn;
+    long in[LAYER_MAX_DIMS + 1], classes, batch, epochs, seed, every, seconds, numerics, sync_bn, optimize;
     double bucket_mb;
     int n_in = 0;
     dlcl_status st;
@@ -45,6 +45,7 @@ static dlcl_status parse_net_section(dlcl_net *net, const char **device)
         (st = cfg_get_str(c, s, "output", 0, "", &output)) != DLCL_OK ||
         (st = cfg_get_int(c, s, "sync_batchnorm", 0, 0, 0, 1, &sync_bn)) != DLCL_OK ||
         (st = cfg_get_float(c, s, "bucket_mb", 0, 4.0, 1e-6, 65536.0, &bucket_mb)) != DLCL_OK ||
+        (st = cfg_get_int(c, s, "optimize", 0, 1, 0, 1, &optimize)) != DLCL_OK ||
         (st = cfg_check_unused(c, s, net_keys)) != DLCL_OK)
         return st;
     net->input = (layer_shape){.ndim = n_in, .dtype = DLCL_FLOAT32};
@@ -60,6 +61,8 @@ static dlcl_status parse_net_section(dlcl_net *net, const char **device)
     net->checkpoint_every = (int)every;
     net->checkpoint_seconds = (double)seconds;
     net->check_numerics = (int)numerics;
+    const char *env = getenv("DLCL_OPTIMIZE"); /* overrides the config, as DLCL_DEVICE does */
+    net->optimize = env && env[0] ? atoi(env) != 0 : (int)optimize;
     if (ckpt[0] != '\0') {
         net->checkpoint = strdup(ckpt);
     } else { /* <config stem>.safetensors in the working directory */
@@ -127,7 +130,7 @@ dlcl_status net_init_params(dlcl_net *net)
     dlcl_status st = init_region(net, LAYER_PARAM, net->n_params, net->params, &state);
     if (st == DLCL_OK) st = init_region(net, LAYER_BUFFER, net->n_buffers, net->buffers, &state);
     for (size_t i = 0; i < net->n_counters; i++) net->counters[i] = 0;
-    return st;
+    return st == DLCL_OK ? net_refold(net) : st;
 }
 
 static dlcl_status create(const char *fn, const char *config_path, const char *const *overrides, size_t n_overrides,
@@ -146,6 +149,7 @@ static dlcl_status create(const char *fn, const char *config_path, const char *c
     if (st == DLCL_OK) st = optim_parse(&net->cfg, &net->optim);
     if (st == DLCL_OK) st = net_parse_data(net);
     if (st == DLCL_OK) st = net_build_graph(net);
+    if (st == DLCL_OK && inference && net->optimize) st = net_optimize_graph(net);
     if (st != DLCL_OK) goto fail;
     if (comm != NULL && comm->ranks > 1) /* a replica's memory holds its share of a batch */
         net->batch = (net->global_batch + comm->ranks - 1) / comm->ranks;
@@ -279,6 +283,30 @@ dlcl_status dlcl_net_get_info(const dlcl_net *net, dlcl_net_info *o)
     return DLCL_OK;
 }
 
+static void append(char *buf, size_t cap, const char *a, const char *b)
+{
+    size_t n = strlen(buf);
+    if (n + 1 < cap && snprintf(buf + n, cap - n, "%s%s", a, b) < 0) buf[n] = '\0';
+}
+
+/* What the inference optimisation did to layer l, around its own description: "folded into
+ * conv1: 64 channels, relu", "removed (the identity in evaluation): rate 0.5", "3x3/1 pad 1,
+ * relu; gemm ... +bn1". */
+static void describe_optimised(const dlcl_net *net, const layer *l, char *buf, size_t cap)
+{
+    char own[sizeof ((dlcl_layer_info *)0)->detail];
+    size_t k = strnlen(buf, sizeof own - 1);
+    memcpy(own, buf, k);
+    own[k] = '\0';
+    if (l->folded_into || l->removed) {
+        buf[0] = '\0';
+        append(buf, cap, l->folded_into ? "folded into " : "removed (the identity in evaluation)",
+               l->folded_into ? net->layers[l->folded_into - 1].name : "");
+        append(buf, cap, own[0] ? ": " : "", own);
+    }
+    for (int f = 0; f < l->fold.n; f++) append(buf, cap, " +", net->layers[l->fold.from[f]].name);
+}
+
 dlcl_status dlcl_net_layer_info(const dlcl_net *net, size_t index, dlcl_layer_info *o)
 {
     if (net == NULL || o == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_net_layer_info: net and out must not be NULL");
@@ -289,6 +317,7 @@ dlcl_status dlcl_net_layer_info(const dlcl_net *net, size_t index, dlcl_layer_in
     snprintf(o->name, sizeof o->name, "%s", l->name);
     snprintf(o->type, sizeof o->type, "%s", l->type->name);
     if (l->type->describe) l->type->describe(l, o->detail, sizeof o->detail);
+    describe_optimised(net, l, o->detail, sizeof o->detail);
     shape_chw(l->out, &o->out_c, &o->out_h, &o->out_w);
     o->params = l->param_count;
     o->flops = l->flops;

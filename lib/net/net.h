@@ -115,6 +115,9 @@ struct dlcl_net {
     cl_mem *slots;        /* buffers shared by liveness: the layer outputs of an inference net (act[i] points
                            * into one), the output gradients of a training net (dact[i]) */
     size_t n_slots;
+    int optimize;         /* [net] optimize (DLCL_OPTIMIZE overrides): the inference graph optimisation */
+    cl_mem folded;        /* optimize.c: the folded weights and biases of the convs and denses batch norms fold into */
+    size_t n_folded;      /* floats in folded (0: nothing folded) */
 };
 
 static inline bool net_is_alias(const dlcl_net *net, size_t i) { return net->source[i] != (int)i; }
@@ -136,6 +139,15 @@ dlcl_status net_build_graph(dlcl_net *net);
 dlcl_status net_alloc_training(dlcl_net *net);
 dlcl_status net_alloc_inference(dlcl_net *net);
 void net_free_buffers(dlcl_net *net);
+
+/* optimize.c: on an inference net with [net] optimize, after net_build_graph: per-channel
+ * maps (batch norm, activations) folded into the conv or dense before them, identities in
+ * evaluation (dropout) made aliases. alloc_folds makes the buffer of the folded weights
+ * (before the layers' alloc); refold writes them from the regions, after every change of the
+ * weights (a no-op when nothing is folded). */
+dlcl_status net_optimize_graph(dlcl_net *net);
+dlcl_status net_alloc_folds(dlcl_net *net);
+dlcl_status net_refold(dlcl_net *net);
 
 /* data.c: the [data] section (after [net]: it checks mean=, crop= against the input) */
 dlcl_status net_parse_data(dlcl_net *net);
