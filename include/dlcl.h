@@ -281,6 +281,7 @@ typedef struct dlcl_net_info {
     int shard_batch;          /* samples per step this net holds: ceil(batch / ranks) */
     int sync_batchnorm;       /* [net] sync_batchnorm */
     double bucket_mb;         /* [net] bucket_mb: the gradient buckets' size */
+    const char *model;        /* [net] model: the ONNX file whose layers and weights the net took, else NULL; owned by the net */
 } dlcl_net_info;
 
 DLCL_API dlcl_status dlcl_net_get_info(const dlcl_net *net, dlcl_net_info *out);

@@ -12,6 +12,7 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: dlcl-eval CONFIG.ini --weights FILE.safetensors [--set section.key=value]... [--logits OUT]\n"
+               "  --weights     may be left out when the config names an ONNX model ([net] model = x.onnx)\n"
                "  --logits OUT  also write the raw logits of every test sample to OUT (float32, [n][classes])\n");
 }
 
@@ -39,7 +40,7 @@ int main(int argc, char **argv)
             config = argv[i];
         }
     }
-    if (config == NULL || weights == NULL) {
+    if (config == NULL) {
         usage(stderr);
         return 2;
     }
@@ -55,7 +56,13 @@ int main(int argc, char **argv)
     if (s != DLCL_OK) goto fail;
     dlcl_net_info info;
     dlcl_net_get_info(net, &info);
-    if ((s = dlcl_net_load(net, weights, 0, NULL)) != DLCL_OK) goto fail;
+    if (weights == NULL && info.model == NULL) {
+        fprintf(stderr, "dlcl-eval: %s names no model ([net] model = x.onnx): give its weights with --weights\n", config);
+        usage(stderr);
+        rc = 2;
+        goto done;
+    }
+    if (weights != NULL && (s = dlcl_net_load(net, weights, 0, NULL)) != DLCL_OK) goto fail;
     if ((s = dlcl_loader_create(net, DLCL_SPLIT_TEST, &test)) != DLCL_OK) goto fail;
     int k = info.classes, per = info.labels_per_sample; /* per > 1: a sequence net, a label per token */
     size_t rows = (size_t)info.batch * (size_t)per;

@@ -11,9 +11,10 @@ cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(meson ninja-build pkg-config gcc libc6-dev ocl-icd-opencl-dev opencl-headers pocl-opencl-icd
             libclblast-dev libclfft-dev libstb-dev zlib1g-dev libinih-dev libcjson-dev libopenblas-dev
-            libopenmpi-dev openmpi-bin)  # Open MPI: mpirun -np N dlcl-train (data-parallel), built where found
+            libopenmpi-dev openmpi-bin
+            protobuf-c-compiler libprotobuf-c-dev libonnx-dev)  # ONNX import: protoc-c generates C from onnx.proto; Open MPI: mpirun -np N dlcl-train (data-parallel), built where found
 DATA_PKGS=(dataset-fashion-mnist fortunes)  # fortunes: the English text of the sequence examples (tools/text_corpus.py)
-TEST_PKGS=(python3 python3-torch python3-torchvision clblast-utils)  # clblast-utils: CLBlast's tuners, for dlcl-tune (test/tune_tool.py)
+TEST_PKGS=(python3 python3-torch python3-torchvision python3-onnx clblast-utils)  # python3-onnx: test/onnx_import.py; clblast-utils: CLBlast's tuners, for dlcl-tune (test/tune_tool.py)
 FUZZ_PKGS=(clang-14 libclang-rt-14-dev)
 
 need_install() {

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "onnx.h"
 
 typedef struct parse_state {
     FILE *f;
@@ -205,6 +206,7 @@ void cfg_free(cfg *c)
     }
     free(c->sections);
     free(c->path);
+    onnx_weights_free(c->model);
     memset(c, 0, sizeof *c);
 }
 
@@ -332,14 +334,20 @@ dlcl_status cfg_load_with(const char *path, const char *const *overrides, size_t
     for (size_t i = 0; i < n; i++)
         if (overrides[i] == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "cfg_load_with: overrides[%zu] is NULL", i);
     cfg raw;
-    dlcl_status st = cfg_load_raw(path, &raw);
-    if (st != DLCL_OK) return st;
-    for (size_t i = 0; st == DLCL_OK && i < n; i++)
-        if (is_var_assignment(overrides[i])) st = set_var(&raw, overrides[i]);
-    if (st == DLCL_OK) st = cfg_expand(&raw, out);
-    cfg_free(&raw);
+    size_t len = path ? strlen(path) : 0;
+    dlcl_status st;
+    if (len > 5 && strcmp(path + len - 5, ".onnx") == 0) {
+        st = onnx_bare_config(path, out);
+    } else {
+        if ((st = cfg_load_raw(path, &raw)) != DLCL_OK) return st;
+        for (size_t i = 0; st == DLCL_OK && i < n; i++)
+            if (is_var_assignment(overrides[i])) st = set_var(&raw, overrides[i]);
+        if (st == DLCL_OK) st = cfg_expand(&raw, out);
+        cfg_free(&raw);
+    }
     for (size_t i = 0; st == DLCL_OK && i < n; i++)
         if (!is_var_assignment(overrides[i])) st = cfg_override(out, overrides[i]);
+    if (st == DLCL_OK) st = onnx_import_config(out);
     if (st != DLCL_OK) cfg_free(out);
     return st;
 }

@@ -24,6 +24,7 @@ typedef struct cfg {
     char *path;
     cfg_section *sections; /* file order */
     size_t count, cap;
+    struct onnx_weights *model; /* [net] model = x.onnx: its initializers, until the net is allocated (onnx.h) */
 } cfg;
 
 /* Limits of the expansion, so that a hostile config cannot hang or exhaust the parser. */
@@ -51,6 +52,8 @@ dlcl_status cfg_expand(const cfg *raw, cfg *out);
  * [vars] (so they reshape the expansion; NAME must exist), expands, then applies the
  * other overrides to the expanded sections. overrides may be NULL when n is 0. */
 dlcl_status cfg_load_with(const char *path, const char *const *overrides, size_t n, cfg *out);
+/* A path ending in ".onnx" is a model without a config (onnx_bare_config); a config with
+ * [net] model = FILE gets the model's layers after the overrides (onnx_import_config). */
 /* cfg_load_with(path, NULL, 0, out). */
 dlcl_status cfg_load(const char *path, cfg *out);
 /* Applies "section.key=value" (from --set) to an expanded config: replaces or adds the key

@@ -6,12 +6,14 @@
 #include <string.h>
 
 #include "../data/data.h"
+#include "../io/onnx.h"
 #include "net.h"
 
 static const char *const net_keys[] = {"input",  "classes",          "batch",
                                        "epochs", "seed",             "device",
                                        "checkpoint", "checkpoint_every", "checkpoint_seconds",
-                                       "check_numerics", "output", "sync_batchnorm", "bucket_mb", "optimize", NULL};
+                                       "check_numerics", "output", "sync_batchnorm", "bucket_mb", "optimize",
+                                       "model", NULL};
 static dlcl_status parse_net_section(dlcl_net *net, const char **device)
 {
     const cfg *c = &net->cfg;
@@ -157,6 +159,7 @@ static dlcl_status create(const char *fn, const char *config_path, const char *c
     if (device[0] != '\0') p.device = device;
     if ((st = dlcl_ctx_create(&p, &net->ctx)) != DLCL_OK) goto fail;
     if ((st = inference ? net_alloc_inference(net) : net_alloc_training(net)) != DLCL_OK) goto fail;
+    if ((st = onnx_weights_apply(net)) != DLCL_OK) goto fail; /* [net] model: its initializers */
     if (comm != NULL && (st = net_exchange_create(net, comm)) != DLCL_OK) goto fail;
     *out = net;
     return DLCL_OK;
@@ -280,6 +283,8 @@ dlcl_status dlcl_net_get_info(const dlcl_net *net, dlcl_net_info *o)
     o->output = net->output_name;
     o->optimizer = net->optim.type->name;
     o->labels_per_sample = net->label_len;
+    const cfg_entry *model = cfg_find(cfg_find_section(&net->cfg, "net"), "model");
+    o->model = model ? model->value : NULL;
     return DLCL_OK;
 }
 
