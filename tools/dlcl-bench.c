@@ -6,6 +6,9 @@
  *                                            images/s the [data] loader delivers, nothing trained
  *   CONFIG.ini [--reps N] [--steps N]        per-layer time of a training step, then whole steps:
  *                                            the last line reads step_ms=... images_per_s=...
+ *   --inference CONFIG.ini [--batches 1,8,64] [--iters N] [--warmup N] [--set k=v]...
+ *                                            latency of dlcl_net_logits on an inference net, a line per
+ *                                            batch size: batch=B p50_ms=... p99_ms=... images_per_s=...
  *   under mpirun, CONFIG.ini                 data-parallel steps, each rank its share of the batch:
  *                                            ranks=N step_ms=... images_per_s=... allreduce_wait_ms=...
  *                                            busbw_gbps=... overlapped=K/B buckets ... */
@@ -318,6 +321,124 @@ static int bench_net(const char *config, int argc, char **argv)
     return 0;
 }
 
+/* The random inputs of a batch: values in [-1, 1), or token ids below `classes`. */
+static void fill_random(void *x, size_t n, int tokens, int classes)
+{
+    uint64_t r = 12345;
+    for (size_t i = 0; i < n; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        if (tokens)
+            ((int32_t *)x)[i] = (int32_t)((r >> 33) % (uint64_t)classes);
+        else
+            ((float *)x)[i] = (float)(r >> 40) / 16777216.0f * 2 - 1;
+    }
+}
+
+/* The q-quantile (0..1) of n sorted values, by the nearest rank. */
+static double quantile(const double *v, int n, double q)
+{
+    int k = (int)(q * n + 0.999999);
+    k = k < 1 ? 1 : k > n ? n : k;
+    return v[k - 1];
+}
+
+/* One batch size of dlcl-bench --inference: an inference net at net.batch=B, `warm` calls of
+ * dlcl_net_logits on a fixed random batch (kernel builds, the conv find), then `iters` timed
+ * calls, each one a whole call (upload, forward, blocking read of the logits). Prints
+ * "batch=B p50_ms=... p99_ms=... images_per_s=..." and what the timed calls allocated. */
+static int bench_inference_batch(const char *config, const char **sets, size_t n_sets, int batch, int iters, int warm)
+{
+    char set_batch[32];
+    snprintf(set_batch, sizeof set_batch, "net.batch=%d", batch);
+    sets[n_sets] = set_batch;
+    dlcl_ctx_params params = {.log = tool_log};
+    dlcl_net *net = NULL;
+    dlcl_status s = dlcl_net_create_inference(config, sets, n_sets + 1, &params, &net);
+    if (s != DLCL_OK) return tool_fail("dlcl-bench", s);
+    dlcl_net_info info;
+    dlcl_net_get_info(net, &info);
+    size_t n_in = (size_t)batch * info.in_numel, n_out = (size_t)batch * info.labels_per_sample * (size_t)info.classes;
+    void *x = malloc(n_in * 4); /* float32 or int32 */
+    float *logits = malloc(n_out * sizeof *logits);
+    double *ms = calloc((size_t)iters, sizeof *ms);
+    if (!x || !logits || !ms) {
+        free(x), free(logits), free(ms);
+        dlcl_net_free(net);
+        fprintf(stderr, "dlcl-bench: out of memory\n");
+        return 1;
+    }
+    fill_random(x, n_in, info.in_dtype == DLCL_INT32, info.classes);
+    for (int i = 0; i < warm && s == DLCL_OK; i++) s = dlcl_net_logits(net, x, batch, logits);
+    dlcl_ctx_stats s0, s1;
+    dlcl_ctx_get_stats(dlcl_net_ctx(net), &s0);
+    double total = 0;
+    for (int i = 0; i < iters && s == DLCL_OK; i++) {
+        double t0 = tool_now();
+        s = dlcl_net_logits(net, x, batch, logits);
+        ms[i] = (tool_now() - t0) * 1e3;
+        total += ms[i];
+    }
+    dlcl_ctx_get_stats(dlcl_net_ctx(net), &s1);
+    if (s == DLCL_OK) {
+        qsort(ms, (size_t)iters, sizeof *ms, cmp_double);
+        printf("batch=%d p50_ms=%.3f p99_ms=%.3f images_per_s=%.2f iters=%d new_buffers=%llu new_programs=%llu "
+               "device=\"%s\"\n",
+               batch, quantile(ms, iters, 0.5), quantile(ms, iters, 0.99), batch * iters / (total * 1e-3), iters,
+               (unsigned long long)(s1.pool_misses - s0.pool_misses),
+               (unsigned long long)(s1.programs_compiled + s1.programs_cached - s0.programs_compiled -
+                                    s0.programs_cached),
+               info.device_name);
+    }
+    free(x), free(logits), free(ms);
+    dlcl_net_free(net);
+    return s == DLCL_OK ? 0 : tool_fail("dlcl-bench", s);
+}
+
+/* dlcl-bench --inference CONFIG.ini [--batches 1,8,64] [--iters N] [--warmup N] [--set k=v]...:
+ * latency and throughput of dlcl_net_logits on an inference net, one line per batch size. */
+static int bench_inference(int argc, char **argv)
+{
+    const char *config = NULL, *batches = "1,8,64";
+    int iters = 20, warm = 2;
+    const char **sets = calloc((size_t)argc + 2, sizeof *sets);
+    size_t n_sets = 0;
+    if (sets == NULL) return 1;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--batches") == 0 && i + 1 < argc) batches = argv[++i];
+        else if (strcmp(argv[i], "--iters") == 0 && i + 1 < argc) iters = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--warmup") == 0 && i + 1 < argc) warm = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--set") == 0 && i + 1 < argc) sets[n_sets++] = argv[++i];
+        else if (argv[i][0] != '-' && config == NULL) config = argv[i];
+        else {
+            fprintf(stderr, "dlcl-bench --inference: unexpected argument '%s'\n", argv[i]);
+            free(sets);
+            return 2;
+        }
+    }
+    if (config == NULL || iters < 1 || warm < 0) {
+        fprintf(stderr, "usage: dlcl-bench --inference CONFIG.ini [--batches 1,8,64] [--iters N >= 1] [--warmup N] "
+                        "[--set k=v]...\n");
+        free(sets);
+        return 2;
+    }
+    int list[32], n = 0;
+    for (const char *p = batches; *p && n < 32;) {
+        char *end;
+        long b = strtol(p, &end, 10);
+        if (end == p || b < 1 || b > 1 << 20 || (*end != ',' && *end != '\0')) {
+            fprintf(stderr, "dlcl-bench --inference: bad --batches '%s' (want sizes >= 1, comma-separated)\n", batches);
+            free(sets);
+            return 2;
+        }
+        list[n++] = (int)b;
+        p = *end ? end + 1 : end;
+    }
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) rc = bench_inference_batch(config, sets, n_sets, list[i], iters, warm);
+    free(sets);
+    return rc;
+}
+
 /* dlcl-bench loader CONFIG.ini: how fast the [data] loader delivers batches (decoding,
  * augmenting, normalising on its workers) to a caller that does nothing with them. */
 static int bench_loader(int argc, char **argv)
@@ -380,6 +501,8 @@ static const struct {
     int (*fn)(int argc, char **argv);
     const char *help;
 } commands[] = {
+    {"--inference", bench_inference, "--inference CONFIG.ini [--batches 1,8,64] [--iters 20] [--warmup 2]   latency of "
+                                     "dlcl_net_logits\n      on an inference net: batch=B p50_ms=... p99_ms=... images_per_s=... per size"},
     {"gemm", bench_gemm, "gemm [--sizes 256,512,MxNxK] [--reps 5]   SGEMM GFLOP/s, dlcl next to OpenBLAS"},
     {"loader", bench_loader, "loader CONFIG.ini [--split test] [--epochs 2]   images/s of the [data] loader alone"},
     {"startup", bench_startup, "startup                                 context + build of every kernel (cache cold/warm)"},
