@@ -160,6 +160,7 @@ static dlcl_status create(const char *fn, const char *config_path, const char *c
     if ((st = dlcl_ctx_create(&p, &net->ctx)) != DLCL_OK) goto fail;
     if ((st = inference ? net_alloc_inference(net) : net_alloc_training(net)) != DLCL_OK) goto fail;
     if ((st = onnx_weights_apply(net)) != DLCL_OK) goto fail; /* [net] model: its initializers */
+    if ((st = net_refold(net)) != DLCL_OK) goto fail;          /* the folded copies follow them */
     if (comm != NULL && (st = net_exchange_create(net, comm)) != DLCL_OK) goto fail;
     *out = net;
     return DLCL_OK;
