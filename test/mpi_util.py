@@ -26,7 +26,10 @@ def report(ok, name, detail=""):
 
 
 def env():
-    return dict(os.environ, **MPI_ENV)
+    e = dict(os.environ, **MPI_ENV)
+    if "ASAN_OPTIONS" in e:  # a sanitizer build: Open MPI's own leaks are suppressed by library name
+        e["ASAN_OPTIONS"] += ":fast_unwind_on_malloc=0"  # (tools/lsan.supp), which needs whole stacks
+    return e
 
 
 def mpirun(mpirun_exe, n, args, timeout=300):
