@@ -197,11 +197,12 @@ static dlcl_status graph_input(imp *m, int *ndim, int *dims)
     *ndim = (int)s->n_dim - 1;
     for (size_t d = 1; d < s->n_dim; d++) {
         const Onnx__TensorShapeProto__Dimension *x = s->dim[d];
+        bool named = x->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM && x->dim_param;
         if (x->value_case != ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE || x->dim_value < 1 ||
             x->dim_value > (1 << 24))
             return dlcl__err(DLCL_ERR_CONFIG, "%s: input '%s': dimension %zu is dynamic ('%s'); dlcl needs every "
                              "dimension but the batch fixed (export with a fixed size)", m->path, in->name, d,
-                             x->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM ? x->dim_param : "?");
+                             named ? x->dim_param : "?");
         dims[d - 1] = (int)x->dim_value;
     }
     return ox_def_act(m, in->name, "input", *ndim, dims);
@@ -282,12 +283,25 @@ static dlcl_status net_default(imp *m, const char *key, const char *value)
     return cfg_push_entry(s, key, value, 0);
 }
 
+/* protobuf-c leaves an absent string NULL: the graph's inputs and outputs must be named. */
+static dlcl_status check_io_names(const imp *m)
+{
+    for (size_t i = 0; i < m->g->n_input; i++)
+        if (m->g->input[i]->name == NULL)
+            return dlcl__err(DLCL_ERR_DATA, "%s: graph input %zu has no name", m->path, i);
+    for (size_t i = 0; i < m->g->n_output; i++)
+        if (m->g->output[i]->name == NULL)
+            return dlcl__err(DLCL_ERR_DATA, "%s: graph output %zu has no name", m->path, i);
+    return DLCL_OK;
+}
+
 static dlcl_status import_graph(imp *m, Onnx__ModelProto *mp)
 {
     dlcl_status st = check_opset(m, mp);
     if (st != DLCL_OK) return st;
     if (mp->graph == NULL) return dlcl__err(DLCL_ERR_DATA, "%s: the model has no graph", m->path);
     m->g = mp->graph;
+    if ((st = check_io_names(m)) != DLCL_OK) return st;
     for (size_t i = 0; i < m->g->n_initializer; i++) {
         Onnx__TensorProto *t = m->g->initializer[i];
         if (t->name == NULL || t->name[0] == '\0') return dlcl__err(DLCL_ERR_DATA, "%s: initializer %zu has no name", m->path, i);

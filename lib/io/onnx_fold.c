@@ -246,7 +246,7 @@ dlcl_status onnx_identity(imp *m, const Onnx__NodeProto *n)
 dlcl_status onnx_constant(imp *m, const Onnx__NodeProto *n)
 {
     const Onnx__AttributeProto *a = n->n_attribute == 1 ? n->attribute[0] : NULL;
-    if (a == NULL) return ox_nerr(m, DLCL_ERR_DATA, n, "a Constant needs exactly one attribute");
+    if (a == NULL || a->name == NULL) return ox_nerr(m, DLCL_ERR_DATA, n, "a Constant needs exactly one attribute");
     if (strcmp(a->name, "value") == 0 && a->t) {
         double *v;
         size_t cnt;
