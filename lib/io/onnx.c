@@ -6,6 +6,7 @@
  * fills [net]'s defaults from the graph's input and output, and writes the weights into the
  * net. Per-sample shapes are tracked as nodes are read, because Shape and Reshape need them;
  * the batch dimension stays symbolic. */
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -57,6 +58,11 @@ oval *ox_new_val(imp *m, const char *name)
 
 dlcl_status ox_def_act(imp *m, const char *name, const char *section, int ndim, const int *dims)
 {
+    size_t numel = 1;
+    for (int d = 0; d < ndim; d++)
+        if (dims[d] < 1 || !dlcl__mul_ok(numel, (size_t)dims[d], &numel) || numel > INT_MAX)
+            return dlcl__err(DLCL_ERR_CONFIG, "%s: tensor '%s' would be empty or hold more than %d values per sample",
+                             m->path, name, INT_MAX);
     oval *v = ox_new_val(m, name);
     if (v == NULL) return ox_oom();
     v->kind = OV_ACT;

@@ -309,6 +309,10 @@ dlcl_status onnx_fold(imp *m, const Onnx__NodeProto *n)
         if (ox_attr_i(n, "axis", 0) != 0 || rank > 1) st = ox_nerr(m, DLCL_ERR_CONFIG, n, "only axis 0 of a vector is folded");
         else st = ox_want_const(m, n, 1, &ix, &ni, &irank);
         for (size_t i = 0; st == DLCL_OK && i < ni; i++) {
+            if (!(ix[i] >= -0x1p62 && ix[i] <= 0x1p62)) { /* NaN, the batch symbol, out of long's range */
+                st = ox_nerr(m, DLCL_ERR_DATA, n, "index %g is out of range", ix[i]);
+                break;
+            }
             long k = (long)ix[i];
             if (k < 0) k += (long)cnt;
             if (k < 0 || k >= (long)cnt) st = ox_nerr(m, DLCL_ERR_DATA, n, "index %ld is out of range", (long)ix[i]);
@@ -331,6 +335,8 @@ dlcl_status onnx_fold(imp *m, const Onnx__NodeProto *n)
         if (st == DLCL_OK && ox_input(m, n, 4)) st = ox_want_const(m, n, 4, &sp, &nsp, NULL);
         if (st == DLCL_OK && (na != 1 || nb != 1 || (nax && ax[0] != 0) || (nsp && sp[0] != 1)))
             st = ox_nerr(m, DLCL_ERR_CONFIG, n, "only a slice of a vector with step 1 is folded");
+        if (st == DLCL_OK && (isnan(a[0]) || isnan(b[0])))
+            st = ox_nerr(m, DLCL_ERR_DATA, n, "a slice bound is not a number");
         if (st == DLCL_OK) {
             double lo = a[0] < 0 ? a[0] + (double)cnt : a[0], hi = b[0] < 0 ? b[0] + (double)cnt : b[0];
             lo = lo < 0 ? 0 : lo > (double)cnt ? (double)cnt : lo;

@@ -2,6 +2,7 @@
  * inputs, adds a dlcl section (type=, input=, its keys) named after its weights (conv1.weight
  * makes [conv1], so checkpoints carry PyTorch's names) or the node, defines its output's
  * per-sample shape and attaches its initializers as the section's weights. */
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -82,9 +83,13 @@ static dlcl_status layer1(imp *m, const Onnx__NodeProto *n, const char *type, co
     return st;
 }
 
-static int out_size(int in, int k, int stride, int pad, int dil)
+#define WINDOW_MAX (1L << 24) /* windows, strides, pads, dilations: as large as an input dimension */
+
+/* 0 or less: empty (window() bounds the arguments, so this cannot overflow) */
+static int out_size(int in, long k, long stride, long pad, long dil)
 {
-    return (in + 2 * pad - dil * (k - 1) - 1) / stride + 1;
+    long long o = ((long long)in + 2 * pad - dil * (k - 1) - 1) / stride + 1;
+    return o < 1 ? 0 : o > INT_MAX ? INT_MAX : (int)o;
 }
 
 /* Conv, MaxPool, AveragePool share their window attributes: square, symmetric, no auto_pad. */
@@ -102,6 +107,8 @@ static dlcl_status window(const imp *m, const Onnx__NodeProto *n, long *k, long 
     if (*stride < 1) return ox_nerr(m, DLCL_ERR_CONFIG, n, "strides: dlcl supports equal 2-D strides only");
     if (*pad < 0) return ox_nerr(m, DLCL_ERR_CONFIG, n, "pads: dlcl supports equal padding on all four sides only");
     if (*dil < 1) return ox_nerr(m, DLCL_ERR_CONFIG, n, "dilations: dlcl supports equal 2-D dilations only");
+    if (*k > WINDOW_MAX || *stride > WINDOW_MAX || *pad > WINDOW_MAX || *dil > WINDOW_MAX)
+        return ox_nerr(m, DLCL_ERR_CONFIG, n, "a window, stride, pad or dilation over %ld", WINDOW_MAX);
     return DLCL_OK;
 }
 
@@ -128,7 +135,7 @@ dlcl_status onnx_conv(imp *m, const Onnx__NodeProto *n)
         return ox_nerr(m, DLCL_ERR_CONFIG, n, "a %lldx%lld kernel: dlcl supports square kernels only",
                        (long long)w->t->dims[2], (long long)w->t->dims[3]);
     long filters = (long)w->t->dims[0];
-    if (groups < 1 || x->dims[0] % groups || filters % groups || w->t->dims[1] * groups != x->dims[0])
+    if (groups < 1 || x->dims[0] % groups || filters % groups || w->t->dims[1] != x->dims[0] / groups)
         return ox_nerr(m, DLCL_ERR_DATA, n, "the weight [%lld,%lld,...] does not fit %d input channels in %ld groups",
                        (long long)w->t->dims[0], (long long)w->t->dims[1], x->dims[0], groups);
     size_t numel = (size_t)filters * (size_t)w->t->dims[1] * (size_t)k * (size_t)k;
@@ -140,8 +147,8 @@ dlcl_status onnx_conv(imp *m, const Onnx__NodeProto *n)
             return st;
         }
     }
-    int dims[3] = {(int)filters, out_size(x->dims[1], (int)k, (int)stride, (int)pad, (int)dil),
-                   out_size(x->dims[2], (int)k, (int)stride, (int)pad, (int)dil)};
+    int dims[3] = {(int)filters, out_size(x->dims[1], k, stride, pad, dil),
+                   out_size(x->dims[2], k, stride, pad, dil)};
     size_t idx;
     if (dims[1] < 1 || dims[2] < 1) st = ox_nerr(m, DLCL_ERR_DATA, n, "the output would be empty");
     if (st == DLCL_OK) st = layer1(m, n, "conv", x, 3, dims, &idx);
@@ -367,8 +374,8 @@ dlcl_status onnx_pool(imp *m, const Onnx__NodeProto *n, int is_max)
     if (!is_max && pad > 0 && ox_attr_i(n, "count_include_pad", 0) == 0)
         return ox_nerr(m, DLCL_ERR_CONFIG, n, "count_include_pad = 0 with padding: dlcl's average counts the padding");
     if (2 * pad >= k + 1 || pad > k / 2) return ox_nerr(m, DLCL_ERR_CONFIG, n, "padding %ld is over half the window", pad);
-    int dims[3] = {x->dims[0], out_size(x->dims[1], (int)k, (int)stride, (int)pad, 1),
-                   out_size(x->dims[2], (int)k, (int)stride, (int)pad, 1)};
+    int dims[3] = {x->dims[0], out_size(x->dims[1], k, stride, pad, 1),
+                   out_size(x->dims[2], k, stride, pad, 1)};
     if (dims[1] < 1 || dims[2] < 1) return ox_nerr(m, DLCL_ERR_DATA, n, "the output would be empty");
     size_t idx;
     st = layer1(m, n, is_max ? "maxpool" : "avgpool", x, 3, dims, &idx);
@@ -576,6 +583,8 @@ dlcl_status onnx_resize(imp *m, const Onnx__NodeProto *n)
     free(v);
     if (!ok || sh != sw || sh < 1 || sh > 64 || sh != floor(sh))
         return ox_nerr(m, DLCL_ERR_CONFIG, n, "dlcl upsamples H and W by one integer factor only (scales 1,1,s,s)");
+    if ((long long)x->dims[1] * (long long)sh > INT_MAX || (long long)x->dims[2] * (long long)sh > INT_MAX)
+        return ox_nerr(m, DLCL_ERR_CONFIG, n, "the output would hold more than %d values per sample", INT_MAX);
     int dims[3] = {x->dims[0], x->dims[1] * (int)sh, x->dims[2] * (int)sh};
     size_t idx;
     st = layer1(m, n, "upsample", x, 3, dims, &idx);
