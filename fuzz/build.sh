@@ -10,13 +10,18 @@ cd "$(dirname "$0")/.."
 CC=${CC:-clang-14}
 OUT=build-fuzz
 mkdir -p "$OUT"
-SRC=(lib/io/config.c lib/io/expand.c lib/io/expr.c lib/io/safetensors.c lib/data/source.c lib/data/idx.c lib/data/cifar.c
+# the ONNX import's protobuf code, generated as lib/io/meson.build does
+PROTO=${ONNX_PROTO:-/usr/include/onnx/onnx.proto}
+mkdir -p "$OUT/gen/io"
+protoc-c --proto_path="$(dirname "$PROTO")" --c_out="$OUT/gen/io" "$PROTO"
+SRC=(lib/io/config.c lib/io/expand.c lib/io/expr.c lib/io/safetensors.c lib/io/onnx.c lib/io/onnx_fold.c
+     lib/io/onnx_ops.c "$OUT/gen/io/onnx.pb-c.c" lib/data/source.c lib/data/idx.c lib/data/cifar.c
      lib/data/image.c lib/data/transform.c lib/data/resample.c lib/runtime/error.c lib/runtime/cache.c)
 FLAGS=(-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-       -std=gnu11 -D_GNU_SOURCE -DCL_TARGET_OPENCL_VERSION=120 -DDLCL_BUILDING -Iinclude -Ilib)
-FLAGS+=($(pkg-config --cflags zlib inih libcjson stb))
-LIBS=($(pkg-config --libs zlib inih libcjson stb) -lOpenCL -lm -lpthread)
-for t in config idx cifar safetensors image; do
+       -std=gnu11 -D_GNU_SOURCE -DCL_TARGET_OPENCL_VERSION=120 -DDLCL_BUILDING -Iinclude -Ilib -I$OUT/gen)
+FLAGS+=($(pkg-config --cflags zlib inih libcjson stb libprotobuf-c))
+LIBS=($(pkg-config --libs zlib inih libcjson stb libprotobuf-c) -lOpenCL -lm -lpthread)
+for t in config idx cifar safetensors image onnx; do
     extra=()
     [ "$t" = image ] && extra=(fuzz/stb_impl.c) # stb_image itself instrumented, not the prebuilt libstb
     "$CC" "${FLAGS[@]}" "fuzz/fuzz_$t.c" "${extra[@]}" "${SRC[@]}" "${LIBS[@]}" -o "$OUT/fuzz_$t"

@@ -298,6 +298,19 @@ static void template_brackets_in_headers_and_plain_configs(void)
     T_CHECK(ok, "cfg_load_raw changed the sections");
 }
 
+/* A bare model path has no [vars]: --set vars.* is an error naming it, not ignored; the other
+ * overrides still apply (here they get as far as reading the model). */
+static void set_vars_on_a_bare_onnx_model_is_an_error(void)
+{
+    cfg c;
+    const char *sets[] = {"net.batch=3", "vars.width=8"};
+    T_ERR(cfg_load_with("/nonexistent/m.onnx", sets, 2, &c), DLCL_ERR_CONFIG,
+          "--set vars.width=8: /nonexistent/m.onnx is an ONNX model, which has no [vars]");
+    const char *net[] = {"net.batch=3", "data.scale=0.5"};
+    T_ERR(cfg_load_with("/nonexistent/m.onnx", net, 2, &c), DLCL_ERR_NOT_FOUND,
+          "/nonexistent/m.onnx: cannot open the ONNX model");
+}
+
 static const t_case cases[] = {
     T_CASE(template_nested_loops_expand_in_file_order),
     T_CASE(template_expressions_vars_and_lists),
@@ -305,6 +318,7 @@ static const t_case cases[] = {
     T_CASE(template_set_vars_reshapes_and_set_splits_at_last_dot),
     T_CASE(template_errors_name_line_section_and_loop),
     T_CASE(template_brackets_in_headers_and_plain_configs),
+    T_CASE(set_vars_on_a_bare_onnx_model_is_an_error),
 };
 
 int main(int argc, char **argv) { return t_main(cases, T_COUNT(cases), argc, argv); }

@@ -110,7 +110,7 @@ case "${1:-}" in
         install_pkgs "${BUILD_PKGS[@]}" "${FUZZ_PKGS[@]}"
         bash fuzz/build.sh
         secs=${2:-600}
-        for t in config idx cifar safetensors image; do
+        for t in config idx cifar safetensors image onnx; do
             echo "== fuzz_$t for ${secs}s"
             build-fuzz/fuzz_$t -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
                 -print_final_stats=1 -artifact_prefix="build-fuzz/$t-" "build-fuzz/corpus-$t" "fuzz/corpus/$t" 2>&1 |

@@ -337,6 +337,10 @@ dlcl_status cfg_load_with(const char *path, const char *const *overrides, size_t
     size_t len = path ? strlen(path) : 0;
     dlcl_status st;
     if (len > 5 && strcmp(path + len - 5, ".onnx") == 0) {
+        for (size_t i = 0; i < n; i++) /* ignoring it would run another net than the one asked for */
+            if (is_var_assignment(overrides[i]))
+                return dlcl__err(DLCL_ERR_CONFIG, "--set %s: %s is an ONNX model, which has no [vars] (variables "
+                                 "belong to an INI config)", overrides[i], path);
         st = onnx_bare_config(path, out);
     } else {
         if ((st = cfg_load_raw(path, &raw)) != DLCL_OK) return st;
