@@ -500,7 +500,7 @@ static dlcl_status launch_nn16(dlcl_ctx *ctx, const char *kname, size_t tm, int 
  * stages) used to take 4; 6 computes 66 and 132 rows but twelve accumulators against eight:
  * `dlcl-bench --inference examples/resnet18.ini`, alternated with the 4-row choice on the
  * EPYC, is in the README ("Inference latency"). */
-static size_t tile_rows(size_t m)
+size_t blas_tile_rows(size_t m)
 {
     size_t waste = (m + 5) / 6 * 6 - m;
     return m % 4 == 0 && waste * 8 >= m ? 4 : 6;
@@ -519,7 +519,7 @@ static bool rows_alias(size_t ld) { return ld * sizeof(float) % 1024 == 0; }
  * gemm_nn_tiles) where its rows alias, the last strip ending at column n. */
 static dlcl_status gemm_nn16_tiles(dlcl_ctx *ctx, int rows_first, const blas_gemm_args *g)
 {
-    size_t tm = tile_rows(g->m), strips = (g->n + 15) / 16;
+    size_t tm = blas_tile_rows(g->m), strips = (g->n + 15) / 16;
     if (g->m < tm || g->n < 16) return launch_edge(ctx, 16, rows_first, g);
     blas_gemm_args h = *g;
     int pack = !rows_first && g->m >= PACK_MIN_M && g->b_panel == 0 && rows_alias(g->ldb);
