@@ -1,6 +1,14 @@
 /* Pooling over [n][c][h][w] planes; PyTorch floor-mode output sizes. Padding never wins a
  * max and counts in an average (count_include_pad=True, nn.AvgPool2d's default). */
 
+/* Built with -DPOOL_NO_ARGMAX for nets that only run forward (pool.c passes no idx): the max
+ * forwards then write no argmax, which no backward will read. */
+#ifdef POOL_NO_ARGMAX
+#define KEEP_ARG(store)
+#else
+#define KEEP_ARG(store) store;
+#endif
+
 /* global (p*q, n*c) */
 __kernel void maxpool_forward(__global const float *x, const int xo, __global float *y, const int yo,
                               __global int *idx, const int h, const int w, const int p, const int q,
@@ -28,7 +36,7 @@ __kernel void maxpool_forward(__global const float *x, const int xo, __global fl
     }
     const size_t o = (size_t)plane * p * q + pix;
     y[yo + o] = best;
-    idx[o] = arg;
+    KEEP_ARG(idx[o] = arg)
 }
 
 /* The running max of the unpadded kernels: a later candidate wins only if larger, so ties
@@ -59,7 +67,7 @@ __kernel void maxpool_forward_nopad(__global const float *x, const int xo, __glo
         for (int kw = 0; kw < size_w; kw++) max_take(xp[first + kh * w + kw], first + kh * w + kw, &best, &arg);
     const size_t o = (size_t)plane * p * q + pix;
     y[yo + o] = best;
-    idx[o] = arg;
+    KEEP_ARG(idx[o] = arg)
 }
 
 /* 2x2 windows at stride 2 without padding, the common pool: a work-item per output row,
@@ -83,7 +91,7 @@ __kernel void maxpool_forward_2x2(__global const float *restrict x, const int xo
         max_take(xp[i + w], i + w, &best, &arg);
         max_take(xp[i + w + 1], i + w + 1, &best, &arg);
         y[yo + o + ow] = best;
-        idx[o + ow] = arg;
+        KEEP_ARG(idx[o + ow] = arg)
     }
 }
 
@@ -188,6 +196,7 @@ inline void pool_cols(const int off, const int stride, const int w, const int q,
  * with a known stride (interleaved loads), not with a stride read from an argument
  * (ResNet's stem pool: 48 against 290 ms, the same kernel otherwise). The update is
  * branch-free: a branch on the comparison mispredicts on every other element. */
+#ifndef POOL_NO_ARGMAX
 #define MAX_TAPS(lo, hi, base, stride)                                                       \
     for (int ow = lo; ow < hi; ow++) {                                                      \
         const int i = base + ow * (stride);                                                 \
@@ -196,6 +205,14 @@ inline void pool_cols(const int off, const int stride, const int w, const int q,
         yr[ow] = select(best, v, take);                                                     \
         ir[ow] = select(arg, i, take);                                                      \
     }
+
+#else /* the same values without the index: the first tap's test (arg < 0) is v > -inf or a NaN */
+#define MAX_TAPS(lo, hi, base, stride)                                                       \
+    for (int ow = lo; ow < hi; ow++) {                                                      \
+        const float v = xp[base + ow * (stride)], best = yr[ow];                            \
+        yr[ow] = select(best, v, (v > best) | isnan(v));                                    \
+    }
+#endif
 
 /* maxpool_forward's result for output row oh: the same candidates in the same (kh, kw)
  * order for each output, the same rule (first maximum, a NaN wins), kept in y and idx. */
@@ -212,7 +229,7 @@ __kernel void maxpool_forward_rows(__global const float *restrict x, const int x
     __global int *ir = idx + o;
     for (int ow = 0; ow < q; ow++) {
         yr[ow] = -INFINITY;
-        ir[ow] = -1;
+        KEEP_ARG(ir[ow] = -1)
     }
     for (int kh = 0; kh < size_h; kh++) {
         const int ih = oh * stride_h - pad_h + kh;

@@ -495,16 +495,34 @@ static dlcl_status launch_nn16(dlcl_ctx *ctx, const char *kname, size_t tm, int 
     return s == DLCL_OK ? rt_launch(ctx, k, kname, 3, gs, strcmp(ctx->info.type, "CPU") == 0 ? one : NULL) : s;
 }
 
-/* 8-wide vector units: R x 16 tiles, R = 6, or 4 for a small m that 4 divides and 6 does
- * not (gemm.cl). The kernels take ragged edges themselves from m >= R and n >= 16, so one
- * launch covers C; smaller products go to the guarded sgemm_nn_4x16. B is packed into
- * strips as for the 8 x 32 tiles (see gemm_nn_tiles), the last strip ending at column n. */
+/* R = 6, or 4 where 4 divides m and 6's overlapping last tile (see NN16_KERNEL) would
+ * recompute an eighth of m or more (m = 32: 36 rows). m = 64 and 128 (ResNet's first two
+ * stages) used to take 4; 6 computes 66 and 132 rows but twelve accumulators against eight:
+ * `dlcl-bench --inference examples/resnet18.ini`, alternated with the 4-row choice on the
+ * EPYC, is in the README ("Inference latency"). */
+size_t blas_tile_rows(size_t m)
+{
+    size_t waste = (m + 5) / 6 * 6 - m;
+    return m % 4 == 0 && waste * 8 >= m ? 4 : 6;
+}
+
+/* Whether rows ld floats apart fall into few L1 sets: a multiple of 1 KiB (1024^3's 4 KiB).
+ * Only then does packing B into strips (pack_panels) pay: a conv's columns come with rows an
+ * odd number of cache lines apart (conv.c's pad_ld) or p*q long (3136, 784, 196, 49 floats),
+ * which the kernels stream as they lie, and the pack, a copy of B per k block, cost ResNet-18
+ * 11% of a batch-1 call (one pack per product of its 14x14 and 7x7 stages). */
+static bool rows_alias(size_t ld) { return ld * sizeof(float) % 1024 == 0; }
+
+/* 8-wide vector units: R x 16 tiles (blas_tile_rows; gemm.cl). The kernels take ragged
+ * edges themselves from m >= R and n >= 16, so one launch covers C; smaller products go to
+ * the guarded sgemm_nn_4x16. B is packed into strips as for the 8 x 32 tiles (see
+ * gemm_nn_tiles) where its rows alias, the last strip ending at column n. */
 static dlcl_status gemm_nn16_tiles(dlcl_ctx *ctx, int rows_first, const blas_gemm_args *g)
 {
-    size_t tm = g->m % 6 != 0 && g->m < 256 && g->m % 4 == 0 ? 4 : 6, strips = (g->n + 15) / 16;
+    size_t tm = blas_tile_rows(g->m), strips = (g->n + 15) / 16;
     if (g->m < tm || g->n < 16) return launch_edge(ctx, 16, rows_first, g);
     blas_gemm_args h = *g;
-    int pack = !rows_first && g->m >= PACK_MIN_M && g->b_panel == 0;
+    int pack = !rows_first && g->m >= PACK_MIN_M && g->b_panel == 0 && rows_alias(g->ldb);
     size_t bps = g->b_panel ? g->b_panel : 16;
     dlcl_status s = DLCL_OK;
     if (pack) {

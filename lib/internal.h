@@ -263,6 +263,9 @@ typedef struct blas_gemm_args {
 
 dlcl_status blas_sgemm(dlcl_ctx *ctx, const blas_gemm_args *g);
 /* out[z] = in[z]^T for batch rows x cols matrices (ld_in, s_in) into (ld_out, s_out). */
+/* Rows per tile of the R x 16 kernels of 8-wide CPUs (gemm.cl, conv_implicit.cl) for m rows: 6, or 4
+ * where the 6-row tiles' overlapping last tile would recompute an eighth of m or more. */
+size_t blas_tile_rows(size_t m);
 dlcl_status blas_transpose(dlcl_ctx *ctx, cl_mem in, size_t io, size_t ld_in, size_t s_in, size_t rows, size_t cols,
                            size_t batch, cl_mem out, size_t oo, size_t ld_out, size_t s_out);
 /* Reads DLCL_GEMM into ctx->gemm_backend; an unknown value is an error naming the valid ones. */

@@ -403,6 +403,9 @@ static bool pool_case_x(op_pool_shape s, bool ties)
     ok = ok && op_maxpool_forward(ctx, &s, ob(&X), ob(&Y), idx) == DLCL_OK && dbuf_read(&Y, y, "y") &&
          t_close("maxpool forward", y, yr, ny, 0, 0) && op_maxpool_backward(ctx, &s, ob(&DY), idx, ob(&DX)) == DLCL_OK &&
          dbuf_read(&DX, dx, "dx") && t_close("maxpool backward", dx, dxr, nx, 1e-6f, 1e-6f);
+    /* an inference net's pool keeps no argmax (idx NULL): the same outputs, NaN and ties included */
+    ok = ok && dbuf_fill(&Y, 7.0f) && op_maxpool_forward(ctx, &s, ob(&X), ob(&Y), NULL) == DLCL_OK &&
+         dbuf_read(&Y, y, "y") && t_close("maxpool forward without argmax", y, yr, ny, 0, 0);
     avgpool_forward_ref(&g, x, yr);
     avgpool_backward_ref(&g, dy, dxr);
     ok = ok && op_avgpool_forward(ctx, &s, ob(&X), ob(&Y)) == DLCL_OK && dbuf_read(&Y, y, "y") &&

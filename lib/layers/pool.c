@@ -9,7 +9,7 @@ typedef struct pool_priv {
     op_pool_shape shape;
     int is_max;
     dlcl_ctx *ctx;
-    cl_mem idx; /* argmax for max pooling */
+    cl_mem idx; /* argmax for max pooling; NULL in an inference net */
 } pool_priv;
 
 static const char *const pool_keys[] = {"size", "stride", "pad", NULL};
@@ -55,7 +55,7 @@ static dlcl_status pool_alloc(layer *l, dlcl_ctx *ctx, int batch)
 {
     pool_priv *p = l->priv;
     p->ctx = ctx;
-    if (!p->is_max) return DLCL_OK;
+    if (!p->is_max || l->inference) return DLCL_OK; /* inference: no backward reads an argmax */
     size_t n = (size_t)batch * layer_shape_numel(l->out);
     char what[128];
     snprintf(what, sizeof what, "[%s] argmax", l->name);

@@ -87,8 +87,8 @@ static dlcl_status pad(dlcl_ctx *ctx, cl_mem src, size_t so, int cin, int rows, 
     return st == DLCL_OK ? rt_launch(ctx, k, "fft_pad", 2, gs, NULL) : st;
 }
 
-/* 6 rows per tile, or 4 where 4 divides m and 6 does not (as blas.c's R x 16 tiles) */
-static int tile_rows(size_t m) { return m % 6 != 0 && m < 256 && m % 4 == 0 ? 4 : 6; }
+/* 6 rows per tile, or 4 (as blas.c's R x 16 tiles) */
+static int tile_rows(size_t m) { return (int)blas_tile_rows(m); }
 
 /* Tiles over (rows, columns, batch), rows first (consecutive work-items share a column
  * tile of B) or columns first; a work-item per work-group on CPU devices (as blas.c). */

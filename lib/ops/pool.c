@@ -1,4 +1,6 @@
 /* Pooling launchers (pool.cl). */
+#include <string.h>
+
 #include "ops.h"
 
 dlcl_status op_pool_shape_infer(op_pool_shape *s)
@@ -30,6 +32,9 @@ static dlcl_status launch(dlcl_ctx *ctx, cl_kernel k, const char *name, size_t p
     return rt_launch(ctx, k, name, 2, g, NULL);
 }
 
+/* The max forwards' build options: idx NULL (a net that never runs backward) keeps no argmax */
+static const char *max_options(cl_mem idx) { return idx ? "" : "-DPOOL_NO_ARGMAX"; }
+
 /* On CPU devices the row kernels (pool.cl) run the forward passes but the 2x2/2 max, which
  * has its own row kernel, and the average's gradient, launched over (rows, planes): rows
  * of the output forward, of the input backward. */
@@ -38,8 +43,9 @@ static dlcl_status launch_rows(dlcl_ctx *ctx, const char *name, bool backward, o
 {
     cl_kernel k;
     int io = (int)in.off, oo = (int)out.off;
-    dlcl_status st = rt_kernel_get(ctx, "pool", "", name, &k);
-    if (st == DLCL_OK && idx != NULL) /* the max forward */
+    bool max = strcmp(name, "maxpool_forward_rows") == 0;
+    dlcl_status st = rt_kernel_get(ctx, "pool", max ? max_options(idx) : "", name, &k);
+    if (st == DLCL_OK && max)
         st = rt_set_args(k, name, RT_ARG(in.mem), RT_ARG(io), RT_ARG(out.mem), RT_ARG(oo), RT_ARG(idx), POOL_GEOM(s),
                          RT_ARGS_END);
     else if (st == DLCL_OK)
@@ -53,12 +59,13 @@ static bool is_2x2(const op_pool_shape *s)
     return s->pad_h == 0 && s->pad_w == 0 && s->size_h == 2 && s->size_w == 2 && s->stride_h == 2 && s->stride_w == 2;
 }
 
+/* idx NULL: no argmax is kept (evaluation only) */
 dlcl_status op_maxpool_forward(dlcl_ctx *ctx, const op_pool_shape *s, op_buf x, op_buf y, cl_mem idx)
 {
     cl_kernel k;
     if (ctx->cpu_device && !is_2x2(s)) return launch_rows(ctx, "maxpool_forward_rows", false, x, y, idx, s);
     if (is_2x2(s)) {
-        dlcl_status st = rt_kernel_get(ctx, "pool", "", "maxpool_forward_2x2", &k);
+        dlcl_status st = rt_kernel_get(ctx, "pool", max_options(idx), "maxpool_forward_2x2", &k);
         int xo = (int)x.off, yo = (int)y.off;
         if (st == DLCL_OK)
             st = rt_set_args(k, "maxpool_forward_2x2", RT_ARG(x.mem), RT_ARG(xo), RT_ARG(y.mem), RT_ARG(yo), RT_ARG(idx),
@@ -66,7 +73,7 @@ dlcl_status op_maxpool_forward(dlcl_ctx *ctx, const op_pool_shape *s, op_buf x, 
         return st == DLCL_OK ? launch(ctx, k, "maxpool_forward_2x2", (size_t)s->p, s) : st;
     }
     if (s->pad_h == 0 && s->pad_w == 0) {
-        dlcl_status st = rt_kernel_get(ctx, "pool", "", "maxpool_forward_nopad", &k);
+        dlcl_status st = rt_kernel_get(ctx, "pool", max_options(idx), "maxpool_forward_nopad", &k);
         int xo = (int)x.off, yo = (int)y.off;
         if (st == DLCL_OK)
             st = rt_set_args(k, "maxpool_forward_nopad", RT_ARG(x.mem), RT_ARG(xo), RT_ARG(y.mem), RT_ARG(yo),
@@ -74,7 +81,7 @@ dlcl_status op_maxpool_forward(dlcl_ctx *ctx, const op_pool_shape *s, op_buf x, 
                              RT_ARG(s->size_w), RT_ARG(s->stride_h), RT_ARG(s->stride_w), RT_ARGS_END);
         return st == DLCL_OK ? launch(ctx, k, "maxpool_forward_nopad", (size_t)s->p * s->q, s) : st;
     }
-    dlcl_status st = rt_kernel_get(ctx, "pool", "", "maxpool_forward", &k);
+    dlcl_status st = rt_kernel_get(ctx, "pool", max_options(idx), "maxpool_forward", &k);
     int xo = (int)x.off, yo = (int)y.off;
     if (st == DLCL_OK)
         st = rt_set_args(k, "maxpool_forward", RT_ARG(x.mem), RT_ARG(xo), RT_ARG(y.mem), RT_ARG(yo), RT_ARG(idx),
