@@ -159,8 +159,9 @@ static dlcl_status create(const char *fn, const char *config_path, const char *c
     if (device[0] != '\0') p.device = device;
     if ((st = dlcl_ctx_create(&p, &net->ctx)) != DLCL_OK) goto fail;
     if ((st = inference ? net_alloc_inference(net) : net_alloc_training(net)) != DLCL_OK) goto fail;
-    if ((st = onnx_weights_apply(net)) != DLCL_OK) goto fail; /* [net] model: its initializers */
-    if ((st = net_refold(net)) != DLCL_OK) goto fail;          /* the folded copies follow them */
+    if (net->cfg.model != NULL) { /* [net] model: its initializers, and the folded copies after them */
+        if ((st = onnx_weights_apply(net)) != DLCL_OK || (st = net_refold(net)) != DLCL_OK) goto fail;
+    }
     if (comm != NULL && (st = net_exchange_create(net, comm)) != DLCL_OK) goto fail;
     *out = net;
     return DLCL_OK;
