@@ -20,17 +20,9 @@ import time
 
 TOOLS = sys.argv[1]
 DATA = "/usr/share/datasets/fashion-mnist"
-count = failed = 0
-
-
-def report(ok, name, detail=""):
-    global count, failed
-    count += 1
-    failed += not ok
-    if not ok:
-        for line in detail.splitlines()[-40:]:
-            print("# " + line)
-    print("%s %d - %s" % ("ok" if ok else "not ok", count, name), flush=True)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tap  # noqa: E402
+from tap import report  # noqa: E402
 
 
 if not os.path.exists(f"{DATA}/train-images-idx3-ubyte.gz"):
@@ -174,4 +166,4 @@ report(rc not in (0, None) and rc > 0 and "DLCL_ERR_NUMERIC" in out and re.searc
        and before == (read(ckpt), read(ckpt + ".state")) and len(before[0]) > 0,
        "nonfinite_loss_stops_naming_the_layer_and_keeps_the_checkpoint", f"rc {rc}\n{out}")
 shutil.rmtree(tmp, ignore_errors=True)
-sys.exit(1 if failed else 0)
+sys.exit(1 if tap.failed else 0)

@@ -168,4 +168,4 @@ report(rc != 0 and re.search(r"^dlcl-train: rank 1 on \S+: DLCL_ERR_NO_DEVICE: "
        "a_failing_rank_names_its_rank_and_host_and_ends_the_job", f"rc {rc}\n{out}")
 
 shutil.rmtree(tmp, ignore_errors=True)
-sys.exit(1 if mpi_util.failed else 0)
+sys.exit(1 if mpi_util.tap.failed else 0)

@@ -140,4 +140,4 @@ report(rc == 0 and m is not None and int(m.group(6)) >= 2 * 8 * 2 and float(m.gr
 report(m is not None and int(m.group(5)) > 0, "dlcl_bench_np2_buckets_overlap_the_backward_pass", out)
 
 shutil.rmtree(tmp, ignore_errors=True)
-sys.exit(1 if mpi_util.failed else 0)
+sys.exit(1 if mpi_util.tap.failed else 0)

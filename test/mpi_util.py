@@ -5,8 +5,12 @@ import json
 import os
 import struct
 import subprocess
+import sys
 
-count = failed = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tap  # noqa: E402,F401  (report and the tallies: tap.report, tap.failed)
+from tap import report  # noqa: E402,F401
+
 
 # Several ranks on a 2-core machine, as root in a container: mpirun refuses root and more ranks
 # than cores unless told, and the shared-memory transport's single-copy mechanism (CMA) needs a
@@ -15,14 +19,6 @@ MPIRUN_FLAGS = ["--allow-run-as-root", "--oversubscribe"]
 MPI_ENV = {"OMPI_MCA_btl_vader_single_copy_mechanism": "none", "OMPI_MCA_rmaps_base_oversubscribe": "1"}
 
 
-def report(ok, name, detail=""):
-    global count, failed
-    count += 1
-    failed += not ok
-    if not ok:
-        for line in detail.splitlines()[-40:]:
-            print("# " + line)
-    print("%s %d - %s" % ("ok" if ok else "not ok", count, name), flush=True)
 
 
 def env():

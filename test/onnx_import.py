@@ -31,17 +31,9 @@ except ImportError as e:  # not a failure of dlcl
 TOOLS, ONNX_RUN = sys.argv[1], sys.argv[2]
 tmp = tempfile.mkdtemp(prefix="dlcl-onnx-")
 ENV = dict(os.environ, DLCL_AUTOTUNE="0")
-count = failed = 0
-
-
-def report(ok, name, detail=""):
-    global failed, count
-    count += 1
-    if not ok:
-        failed += 1
-        for line in detail.splitlines()[-30:]:
-            print("# " + line)
-    print("%s %d - %s" % ("ok" if ok else "not ok", count, name), flush=True)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tap  # noqa: E402
+from tap import report  # noqa: E402
 
 
 def run(args):
@@ -250,5 +242,5 @@ check_model("seq", Seq(), torch.randn(3, 6, 8), 17, softmax=True)
 bad_models()
 fine_tune(cnn)
 resnet18()
-print(f"1..{count}")
-sys.exit(1 if failed else 0)
+print(f"1..{tap.count}")
+sys.exit(1 if tap.failed else 0)

@@ -19,17 +19,9 @@ DATA = "/usr/share/datasets/fashion-mnist"
 MIN_ACCURACY = 0.78  # one epoch of the MLP on 12000 images reached 0.8175 here; chance is 0.10
 tmp = tempfile.mkdtemp(prefix="dlcl-e2e-")
 ckpt = f"{tmp}/mlp.safetensors"
-count = failed = 0
-
-
-def report(ok, name, detail=""):
-    global count, failed
-    count += 1
-    failed += not ok
-    if not ok:
-        for line in detail.splitlines()[-40:]:
-            print("# " + line)
-    print("%s %d - %s" % ("ok" if ok else "not ok", count, name), flush=True)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tap  # noqa: E402
+from tap import report  # noqa: E402
 
 
 def run(args, **kw):
@@ -110,4 +102,4 @@ buf += rest
 report(p.returncode == 130 and "interrupted" in buf and os.path.exists(f"{tmp}/int.safetensors"),
        "sigint_saves_checkpoint_and_stops", buf)
 shutil.rmtree(tmp, ignore_errors=True)
-sys.exit(1 if failed else 0)
+sys.exit(1 if tap.failed else 0)
