@@ -23,8 +23,15 @@ __kernel void scale(__global float *x, const int n, const float alpha)
 }
 
 /* flags[slot] = 1 if any of x[off .. off+n) is NaN or infinite (every writer stores the same 1). */
-__kernel void flag_nonfinite(__global const float *x, const int off, const int n, __global int *flags, const int slot)
+__kernel void flag_nonfinite(__global const X_T *x, const int off, const int n, __global int *flags, const int slot)
 {
     const int i = get_global_id(0);
-    if (i < n && !isfinite(x[off + i])) flags[slot] = 1;
+    if (i < n && !isfinite(LDX(off + i, x))) flags[slot] = 1;
+}
+
+/* y[yo + i] = x[xo + i], each stored as float or half (storage.clh) */
+__kernel void convert(const int n, __global const X_T *x, const int xo, __global Y_T *y, const int yo)
+{
+    const int i = get_global_id(0);
+    if (i < n) STY(LDX(xo + i, x), yo + i, y);
 }

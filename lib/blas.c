@@ -190,7 +190,9 @@ void blas_free(dlcl_ctx *ctx)
 {
     if (ctx->blas_scratch) rt_buffer_release(ctx, ctx->blas_scratch);
     if (ctx->blas_pack) rt_buffer_release(ctx, ctx->blas_pack);
-    ctx->blas_scratch = ctx->blas_pack = NULL;
+    if (ctx->blas_wide) rt_buffer_release(ctx, ctx->blas_wide);
+    ctx->blas_scratch = ctx->blas_pack = ctx->blas_wide = NULL;
+    ctx->blas_wide_bytes = 0;
     free(ctx->blas_tuning_path);
     ctx->blas_tuning_path = NULL;
     ctx->blas_scratch_bytes = ctx->blas_pack_bytes = 0;
@@ -596,6 +598,48 @@ static dlcl_status gemm_nn_kernel(dlcl_ctx *ctx, const blas_gemm_args *g)
     return gemm_nn_blocked(ctx, g);
 }
 
+/* Elements an operand of `batch` rows x cols matrices (ld, stride) spans from its offset. */
+static size_t span(size_t rows, size_t cols, size_t ld, size_t stride, size_t batch)
+{
+    return (batch - 1) * stride + (rows - 1) * ld + cols;
+}
+
+/* n halves at in[io] -> floats at out[oo] (elementwise.cl convert) */
+static dlcl_status widen_span(dlcl_ctx *ctx, cl_mem in, size_t io, size_t n, cl_mem out, size_t oo)
+{
+    if (n > INT32_MAX || io > (size_t)INT32_MAX - n || oo > (size_t)INT32_MAX - n)
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "SGEMM: a half-precision operand of %zu values exceeds int range", n);
+    cl_kernel k;
+    dlcl_status s = rt_kernel_get(ctx, "elementwise", "-DX_HALF", "convert", &k);
+    int ni = (int)n, ioi = (int)io, ooi = (int)oo;
+    if (s == DLCL_OK)
+        s = rt_set_args(k, "convert", RT_ARG(ni), RT_ARG(in), RT_ARG(ioi), RT_ARG(out), RT_ARG(ooi), RT_ARGS_END);
+    return s == DLCL_OK ? rt_launch_1d(ctx, k, "convert", n) : s;
+}
+
+/* The half-precision operands of g widened into ctx->blas_wide (A first, then B), h the
+ * same product over them: the path for backends and kernels that read floats only. */
+static dlcl_status widen(dlcl_ctx *ctx, const blas_gemm_args *g, blas_gemm_args *h)
+{
+    size_t na = g->a_half ? span(g->ta ? g->k : g->m, g->ta ? g->m : g->k, g->lda, g->a_stride, g->batch) : 0;
+    size_t nb = g->b_half ? span(g->tb ? g->n : g->k, g->tb ? g->k : g->n, g->ldb, g->b_stride, g->batch) : 0;
+    size_t bytes = (na + nb) * sizeof(float);
+    dlcl_status s = DLCL_OK;
+    if (bytes > ctx->blas_wide_bytes) {
+        if (ctx->blas_wide) rt_buffer_release(ctx, ctx->blas_wide);
+        ctx->blas_wide = NULL, ctx->blas_wide_bytes = 0;
+        s = rt_buffer_acquire(ctx, bytes, "GEMM operands widened from half precision", &ctx->blas_wide);
+        if (s != DLCL_OK) return s;
+        ctx->blas_wide_bytes = bytes;
+    }
+    *h = *g;
+    if (na > 0) s = widen_span(ctx, g->a, g->a_off, na, ctx->blas_wide, 0);
+    if (s == DLCL_OK && nb > 0) s = widen_span(ctx, g->b, g->b_off, nb, ctx->blas_wide, na);
+    if (na > 0) h->a = ctx->blas_wide, h->a_off = 0, h->a_half = 0, h->a_size = na;
+    if (nb > 0) h->b = ctx->blas_wide, h->b_off = na, h->b_half = 0, h->b_size = na + nb;
+    return s;
+}
+
 dlcl_status blas_sgemm(dlcl_ctx *ctx, const blas_gemm_args *g)
 {
     if (g->m == 0 || g->n == 0 || g->batch == 0) return DLCL_OK;
@@ -606,6 +650,11 @@ dlcl_status blas_sgemm(dlcl_ctx *ctx, const blas_gemm_args *g)
     if (s == DLCL_OK) s = check_operand("B", br, bc, g->b_off, g->ldb, g->b_stride, g->batch, g->b_size);
     if (s == DLCL_OK) s = check_operand("C", g->m, g->n, g->c_off, g->ldc, g->c_stride, g->batch, g->c_size);
     if (s != DLCL_OK) return s;
+    blas_gemm_args w;
+    if (g->a_half || g->b_half) {
+        if ((s = widen(ctx, g, &w)) != DLCL_OK) return s;
+        g = &w;
+    }
     switch (choose_backend(ctx, g)) {
     case BLAS_BACKEND_CLBLAST: return gemm_clblast(ctx, g);
     case BLAS_BACKEND_DLCL: return gemm_dlcl(ctx, g);

@@ -31,6 +31,11 @@ dlcl_status dlcl__cl_err(cl_int err, const char *what);
 const char *dlcl__cl_error_name(cl_int err);
 void dlcl__clear_error(void);
 
+/* IEEE binary16 <-> float32 on the host (what vstore_half / vload_half do on the device):
+ * round to nearest even, overflow to infinity, subnormals kept, NaN stays NaN. */
+uint16_t dlcl__half_from_float(float f);
+float dlcl__float_from_half(uint16_t h);
+
 /* Overflow-checked size arithmetic: return false on overflow. */
 static inline bool dlcl__mul_ok(size_t a, size_t b, size_t *out)
 {
@@ -115,6 +120,8 @@ struct dlcl_ctx {
     size_t blas_scratch_bytes;
     cl_mem blas_pack;    /* B packed into strips for the GEMM kernels (blas.c) */
     size_t blas_pack_bytes;
+    cl_mem blas_wide;    /* half-precision operands widened to float (blas.c) */
+    size_t blas_wide_bytes;
     struct fft_plan *fft_plans; /* baked clFFT plans, one per size, batch and direction (fft.c) */
     size_t n_fft_plans, cap_fft_plans;
     size_t fft_bakes; /* plans baked so far (the tests check the cache) */
@@ -259,6 +266,7 @@ typedef struct blas_gemm_args {
     size_t batch;
     size_t a_size, b_size, c_size;
     size_t b_panel; /* internal to blas.c: B already in strips of the tile width, this far apart (0: plain) */
+    int a_half, b_half; /* the operand is stored as binary16 (op_buf.half); C is always float */
 } blas_gemm_args;
 
 dlcl_status blas_sgemm(dlcl_ctx *ctx, const blas_gemm_args *g);

@@ -5,6 +5,46 @@
 
 #include "internal.h"
 
+uint16_t dlcl__half_from_float(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    uint32_t sign = (x >> 16) & 0x8000u, e = (x >> 23) & 0xffu, m = x & 0x7fffffu;
+    if (e == 0xffu) return (uint16_t)(sign | 0x7c00u | (m ? 0x200u | (m >> 13) : 0)); /* Inf, NaN (quiet) */
+    int exp = (int)e - 127 + 15;
+    if (exp >= 31) return (uint16_t)(sign | 0x7c00u); /* too large: infinity */
+    if (exp <= 0) {                                  /* subnormal half, or zero */
+        if (exp < -10) return (uint16_t)sign;
+        m |= 0x800000u; /* the implicit bit */
+        int shift = 14 - exp;
+        uint32_t h = m >> shift, rest = m & ((1u << shift) - 1), halfway = 1u << (shift - 1);
+        if (rest > halfway || (rest == halfway && (h & 1u))) h++;
+        return (uint16_t)(sign | h);
+    }
+    uint32_t h = ((uint32_t)exp << 10) | (m >> 13), rest = m & 0x1fffu;
+    if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) h++; /* a carry into the exponent is right, up to Inf */
+    return (uint16_t)(sign | h);
+}
+
+float dlcl__float_from_half(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu, x;
+    if (e == 0x1fu) {
+        x = sign | 0x7f800000u | (m << 13);
+    } else if (e != 0) {
+        x = sign | ((e - 15 + 127) << 23) | (m << 13);
+    } else if (m == 0) {
+        x = sign;
+    } else { /* subnormal: normalise */
+        int shift = 0;
+        while (!(m & 0x400u)) m <<= 1, shift++;
+        x = sign | ((uint32_t)(127 - 15 + 1 - shift) << 23) | ((m & 0x3ffu) << 13);
+    }
+    float f;
+    memcpy(&f, &x, sizeof f);
+    return f;
+}
+
 dlcl_status dlcl_tensor_create(dlcl_ctx *ctx, int ndim, const int64_t *dims, dlcl_tensor **out)
 {
     if (out == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_tensor_create: out is NULL");

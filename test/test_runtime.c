@@ -42,19 +42,27 @@ static const char *kernel_src_dir(void)
 }
 
 /* A kernel directory holding a copy of elementwise.cl (+ extra source if given). */
+/* the source tree's kernel file name into dir */
+static bool copy_kernel_file(const char *dir, const char *name)
+{
+    char from[1200], to[1200];
+    snprintf(from, sizeof from, "%s/%s", kernel_src_dir(), name);
+    snprintf(to, sizeof to, "%s/%s", dir, name);
+    FILE *f = fopen(from, "rb");
+    if (f == NULL) return false;
+    static char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    return t_write_file(to, buf, n);
+}
+
+/* a kernel directory with elementwise.cl, the storage.clh every source needs, and extra */
 static const char *make_kernel_dir(int slot, const char *extra_name, const char *extra_src)
 {
     const char *dir = t_tmpdir(slot);
     if (dir == NULL) return NULL;
-    char from[1200], to[1200];
-    snprintf(from, sizeof from, "%s/elementwise.cl", kernel_src_dir());
-    snprintf(to, sizeof to, "%s/elementwise.cl", dir);
-    FILE *f = fopen(from, "rb");
-    if (f == NULL) return NULL;
-    char buf[65536];
-    size_t n = fread(buf, 1, sizeof buf, f);
-    fclose(f);
-    if (!t_write_file(to, buf, n)) return NULL;
+    char to[1200];
+    if (!copy_kernel_file(dir, "elementwise.cl") || !copy_kernel_file(dir, "storage.clh")) return NULL;
     if (extra_name) {
         snprintf(to, sizeof to, "%s/%s", dir, extra_name);
         if (!t_write_file(to, extra_src, strlen(extra_src))) return NULL;

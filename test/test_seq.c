@@ -26,7 +26,7 @@ static float *rnd(size_t n, float lo, float hi)
     return x;
 }
 
-static const op_buf none = {NULL, 0};
+static const op_buf none = {NULL, 0, 0};
 
 /* Device copy of n int32 ids between dbuf's guards. */
 static bool tok_new(dbuf *d, const int32_t *tok, size_t n)

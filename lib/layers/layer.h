@@ -132,6 +132,9 @@ enum {
     /* Data-parallel: with layer_io.sum set, the training forward and backward call it (batch
      * norm's sync_batchnorm), so a rank without samples still runs them, with count 0. */
     LAYER_COLLECTIVE = 8,
+    /* forward takes inputs and outputs stored as half precision (op_buf.half) in an inference
+     * net of [net] precision = fp16; a net with a layer of another type refuses fp16 */
+    LAYER_HALF = 16,
 };
 
 /* The most per-channel layers (batch norm, activations) folded into one conv or dense. */
@@ -192,6 +195,9 @@ struct layer {
     size_t param_count; /* trainable floats (LAYER_PARAM tensors) */
     size_t ws_floats;
     int inference; /* set by the net before alloc: only forward passes in evaluation mode will run */
+    int half;      /* set by the net before alloc ([net] precision = fp16, inference only): the layer's
+                    * inputs and output may be stored as half (op_buf.half says which, per pass), and
+                    * its conv or dense weights are (layer_weight_buf); only types with LAYER_HALF */
     int needs_dx;  /* set by the net: the backward must write the gradient of some input */
     double flops;  /* forward FLOPs per sample */
     unsigned accumulate; /* set by the net, handed over as layer_io.accumulate */

@@ -6,6 +6,12 @@
  *   gradients live at offsets inside one flat buffer. Kernels take the offset as an int
  *   argument (OpenCL 1.2 has no pointer offsets on the host side).
  * - Tensors are float32 NCHW contiguous. Labels are int32 buffers.
+ * - Half storage (an inference net's [net] precision = fp16): an op_buf with half set holds
+ *   IEEE binary16 values, off counted in halves. Kernels load and store them with
+ *   vload_half / vstore_half (core OpenCL, no cl_khr_fp16) and compute in float; a kernel
+ *   whose pointer argument x may be either is written with X_T, LDX() and STX() and built
+ *   with -DX_HALF for a half buffer (op_half_opts), so each combination is its own cached
+ *   program. An op that has no half path for a buffer says so (op_require_float).
  * - Launchers only enqueue: no clFinish, no host reads. Errors name the kernel.
  * - "backward" functions overwrite their outputs (no accumulation) unless said otherwise.
  */
@@ -17,9 +23,25 @@
 typedef struct op_buf {
     cl_mem mem;
     size_t off; /* in elements */
+    int half;   /* elements are binary16 (storage only), else float32 (or int32 where said) */
 } op_buf;
 
-static inline op_buf op_b(cl_mem m, size_t off) { return (op_buf){m, off}; }
+static inline op_buf op_b(cl_mem m, size_t off) { return (op_buf){m, off, 0}; }
+/* the same storage type as b, at element off of m */
+static inline op_buf op_like(op_buf b, cl_mem m, size_t off) { return (op_buf){m, off, b.half}; }
+/* b moved on by n elements */
+static inline op_buf op_at(op_buf b, size_t n) { return (op_buf){b.mem, b.off + n, b.half}; }
+static inline size_t op_elem_bytes(op_buf b) { return b.half ? 2 : 4; }
+
+/* Build options naming the half buffers among pairs (macro prefix, op_buf), NULL-ended:
+ * op_half_opts(buf, cap, "X", x, "Y", y, (const char *)NULL) gives "-DX_HALF -DY_HALF" when
+ * both hold halves, "" when neither. Returns buf. */
+const char *op_half_opts(char *buf, size_t cap, ...);
+/* DLCL_ERR_INVALID_ARG naming fn and the buffer when b holds halves (an op without a half path). */
+dlcl_status op_require_float(const char *fn, const char *what, op_buf b);
+/* y = x over n elements, converting between float and half storage as their flags say
+ * (elementwise.cl convert; vstore_half rounds to nearest even). */
+dlcl_status op_convert(dlcl_ctx *ctx, op_buf x, op_buf y, size_t n);
 
 /* ---------------------------------------------------------------- GEMM (lib/blas.c) */
 
@@ -33,7 +55,9 @@ static inline dlcl_status op_gemm_batched(dlcl_ctx *ctx, dlcl_transpose ta, dlcl
     blas_gemm_args g = {.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .alpha = 1.0f, .beta = beta,
                         .a = a.mem, .b = b.mem, .c = c.mem, .a_off = a.off, .b_off = b.off, .c_off = c.off,
                         .lda = lda, .ldb = ldb, .ldc = ldc, .a_stride = sa, .b_stride = sb, .c_stride = sc,
-                        .batch = batch, .a_size = SIZE_MAX, .b_size = SIZE_MAX, .c_size = SIZE_MAX};
+                        .batch = batch, .a_size = SIZE_MAX, .b_size = SIZE_MAX, .c_size = SIZE_MAX,
+                        .a_half = a.half, .b_half = b.half};
+    if (c.half) return dlcl__err(DLCL_ERR_INVALID_ARG, "SGEMM: C is stored as half precision; products are float");
     return blas_sgemm(ctx, &g);
 }
 

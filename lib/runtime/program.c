@@ -3,7 +3,8 @@
  * Each .cl file in the kernel directory is one program source, named by its stem. A
  * program is (source, build options); it is built at most once per process and kept in
  * the context's registry. Sources must be self-contained (no #include), so the source
- * hash covers everything that goes into the binary. */
+ * hash covers everything that goes into the binary; the one shared text, storage.clh (the
+ * storage types of half-precision buffers), is prepended to each at load time. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -87,12 +88,38 @@ static int cmp_source(const void *a, const void *b)
     return strcmp(((const rt_source *)a)->name, ((const rt_source *)b)->name);
 }
 
+#define PRELUDE_NAME "storage.clh"
+
+/* prelude, then "#line 1" so that build logs give the file's own line numbers, then text */
+static dlcl_status prepend(const char *prelude, size_t plen, char **text, size_t *len)
+{
+    static const char mark[] = "#line 1\n";
+    size_t n = plen + sizeof mark - 1 + *len;
+    char *t = malloc(n + 1);
+    if (t == NULL) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    memcpy(t, prelude, plen);
+    memcpy(t + plen, mark, sizeof mark - 1);
+    memcpy(t + plen + sizeof mark - 1, *text, *len + 1);
+    free(*text);
+    *text = t, *len = n;
+    return DLCL_OK;
+}
+
 dlcl_status rt_sources_load(dlcl_ctx *ctx)
 {
+    char *prelude = NULL;
+    size_t plen = 0;
+    char ppath[4096];
+    snprintf(ppath, sizeof ppath, "%s/%s", ctx->kernel_dir, PRELUDE_NAME);
+    if (read_file(ppath, &prelude, &plen) != DLCL_OK)
+        return dlcl__err(DLCL_ERR_NOT_FOUND, "kernel directory %s: cannot read %s, which every kernel source needs "
+                         "(%s)", ctx->kernel_dir, PRELUDE_NAME, dlcl_last_error());
     DIR *d = opendir(ctx->kernel_dir);
-    if (d == NULL)
+    if (d == NULL) {
+        free(prelude);
         return dlcl__err(DLCL_ERR_NOT_FOUND, "cannot open kernel directory %s: %s", ctx->kernel_dir,
                          strerror(errno));
+    }
     dlcl_status s = DLCL_OK;
     size_t cap = 0;
     struct dirent *e;
@@ -114,6 +141,10 @@ dlcl_status rt_sources_load(dlcl_ctx *ctx)
         memset(src, 0, sizeof *src);
         s = read_file(path, &src->text, &src->len);
         if (s != DLCL_OK) break;
+        if ((s = prepend(prelude, plen, &src->text, &src->len)) != DLCL_OK) {
+            free(src->text);
+            break;
+        }
         src->name = strndup(e->d_name, nl - 3);
         if (src->name == NULL) {
             free(src->text);
@@ -124,6 +155,7 @@ dlcl_status rt_sources_load(dlcl_ctx *ctx)
         ctx->n_sources++;
     }
     closedir(d);
+    free(prelude);
     if (s == DLCL_OK && ctx->n_sources == 0)
         s = dlcl__err(DLCL_ERR_NOT_FOUND, "kernel directory %s holds no .cl file", ctx->kernel_dir);
     if (s == DLCL_OK) qsort(ctx->sources, ctx->n_sources, sizeof *ctx->sources, cmp_source);
