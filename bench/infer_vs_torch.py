@@ -4,11 +4,13 @@ dlcl, PyTorch and ONNX Runtime on the CPU, in one run on the same machine; print
 and the ratios dlcl/torch and dlcl/ort (below 1: dlcl faster).
 
   /usr/bin/python3 bench/infer_vs_torch.py [--batches 1,64] [--iters 20,3] [--threads 2] [--rounds 2]
-      [--build build] [--size 224] [--no-ort]
+      [--build build] [--size 224] [--no-ort] [--no-fp16]
 
 dlcl runs `dlcl-bench --inference examples/resnet18.ini --batches B --iters N` (an inference
 net, dlcl_net_logits on a fixed random batch after warm-up) and reads its line
-`batch=B p50_ms=... images_per_s=...`. PyTorch runs torchvision.models.resnet18() in eval mode
+`batch=B p50_ms=... images_per_s=...`, once as is (dlcl, float32) and once with
+--set net.precision=fp16 (dlcl_fp16: activations and weights stored as half precision, float
+arithmetic), unless --no-fp16. PyTorch runs torchvision.models.resnet18() in eval mode
 under torch.no_grad() with torch.set_num_threads(threads); ONNX Runtime runs the same model
 exported by torch.onnx.export to a temporary file, CPUExecutionProvider, intra_op_num_threads =
 threads. Each runs in its own process, one after the other, the order rotating per round, so
@@ -119,6 +121,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--no-ort", action="store_true")
+    ap.add_argument("--no-fp16", action="store_true")
     a = ap.parse_args()
     batches = [int(b) for b in a.batches.split(",")]
     iters = [int(i) for i in a.iters.split(",")]
@@ -137,17 +140,19 @@ def main():
           f"ResNet-18 {a.size}x{a.size}, eval, median call after 2 warm-ups", flush=True)
 
     def one(who, batch, n):
-        if who == "dlcl":
+        if who.startswith("dlcl"):
             cmd = [os.path.join(a.build, "tools", "dlcl-bench"), "--inference", cfg, "--batches", str(batch),
                    "--iters", str(n)]
             if a.size != 224:
                 cmd += ["--set", f"vars.size={a.size}"]
+            if who == "dlcl_fp16":
+                cmd += ["--set", "net.precision=fp16"]
             return run(cmd, dlcl_env)
         if who == "torch":
             return run([sys.executable, "-c", TORCH, str(batch), str(n), str(a.threads), str(a.size)])
         return run([sys.executable, "-c", ORT, onnx, str(batch), str(n), str(a.threads), str(a.size)], env)
 
-    who_all = ["dlcl", "torch"] + (["ort"] if env is not None else [])
+    who_all = ["dlcl"] + ([] if a.no_fp16 else ["dlcl_fp16"]) + ["torch"] + (["ort"] if env is not None else [])
     for batch, n in zip(batches, iters):
         got = {w: [] for w in who_all}
         for r in range(a.rounds):
@@ -158,9 +163,10 @@ def main():
         med = {w: statistics.median(v) for w, v in got.items()}
         line = f"batch={batch} " + " ".join(f"{w}_ms={med[w]:.2f} {w}_images_per_s={batch / med[w] * 1e3:.2f}"
                                               for w in who_all)
-        line += f" dlcl/torch={med['dlcl'] / med['torch']:.2f}"
-        if "ort" in med:
-            line += f" dlcl/ort={med['dlcl'] / med['ort']:.2f}"
+        for d in [w for w in who_all if w.startswith("dlcl")]:
+            line += f" {d}/torch={med[d] / med['torch']:.2f}"
+            if "ort" in med:
+                line += f" {d}/ort={med[d] / med['ort']:.2f}"
         print(line, flush=True)
 
 

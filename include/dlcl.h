@@ -282,6 +282,8 @@ typedef struct dlcl_net_info {
     int sync_batchnorm;       /* [net] sync_batchnorm */
     double bucket_mb;         /* [net] bucket_mb: the gradient buckets' size */
     const char *model;        /* [net] model: the ONNX file whose layers and weights the net took, else NULL; owned by the net */
+    const char *precision;    /* [net] precision: "fp32", or "fp16" (an inference net's activations and conv/dense
+                               * weights stored as half precision, arithmetic in float) */
 } dlcl_net_info;
 
 DLCL_API dlcl_status dlcl_net_get_info(const dlcl_net *net, dlcl_net_info *out);

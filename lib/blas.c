@@ -256,7 +256,7 @@ static dlcl_status gemm_wide_nt(dlcl_ctx *ctx, const blas_gemm_args *g)
     dlcl_status s = scratch(ctx, km + g->n * g->m);
     if (s == DLCL_OK) s = blas_transpose(ctx, g->a, g->a_off, g->lda, 0, g->m, g->k, 1, ctx->blas_scratch, 0, g->m, 0);
     blas_gemm_args d = {DLCL_NO_TRANS, DLCL_NO_TRANS, g->n, g->m, g->k, g->alpha, 0.0f, g->b, ctx->blas_scratch,
-                        ctx->blas_scratch, g->b_off, 0, km, g->ldb, g->m, g->m, 0, 0, 0, 1, 0, 0, 0, 0};
+                        ctx->blas_scratch, g->b_off, 0, km, g->ldb, g->m, g->m, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0};
     if (s == DLCL_OK) s = gemm_nn_kernel(ctx, &d);
     if (s == DLCL_OK) s = blas_transpose(ctx, ctx->blas_scratch, km, g->m, 0, g->n, g->m, 1, g->c, g->c_off, g->ldc, 0);
     return s;
@@ -679,7 +679,7 @@ dlcl_status dlcl_sgemm_strided_batched(dlcl_ctx *ctx, dlcl_transpose ta, dlcl_tr
     if (a->ctx != ctx || b->ctx != ctx || c->ctx != ctx)
         return dlcl__err(DLCL_ERR_INVALID_ARG, "dlcl_sgemm: tensors belong to another context");
     blas_gemm_args g = {ta, tb, m, n, k, alpha, beta, a->mem, b->mem, c->mem, a_off, b_off, c_off, lda, ldb, ldc,
-                        a_stride, b_stride, c_stride, batch, (size_t)a->numel, (size_t)b->numel, (size_t)c->numel, 0};
+                        a_stride, b_stride, c_stride, batch, (size_t)a->numel, (size_t)b->numel, (size_t)c->numel, 0, 0, 0};
     return blas_sgemm(ctx, &g);
 }
 

@@ -1,5 +1,6 @@
-/* Test helper for test/onnx_import.py: onnx_run MODEL.onnx|CONFIG.ini IN.f32 COUNT LOGITS.f32 PROBS.f32
- * builds the net for inference with batch COUNT, runs COUNT samples of raw float32 input
+/* Test helper for test/onnx_import.py and test/fp16.py:
+ * onnx_run MODEL.onnx|CONFIG.ini IN.f32 COUNT LOGITS.f32 PROBS.f32 [SECTION.KEY=VALUE]...
+ * builds the net for inference with batch COUNT and the overrides, runs COUNT samples of raw float32 input
  * through dlcl_net_logits and dlcl_net_predict and writes both. A failure prints
  * "STATUS: message" and exits 1. */
 #include <stdio.h>
@@ -15,16 +16,17 @@ static int fail(dlcl_status s)
 
 int main(int argc, char **argv)
 {
-    if (argc != 6) {
-        fprintf(stderr, "usage: onnx_run MODEL IN.f32 COUNT LOGITS.f32 PROBS.f32\n");
+    if (argc < 6 || argc > 6 + 8) {
+        fprintf(stderr, "usage: onnx_run MODEL IN.f32 COUNT LOGITS.f32 PROBS.f32 [SECTION.KEY=VALUE]... (at most 8)\n");
         return 2;
     }
     int count = atoi(argv[3]);
     char batch[32];
     snprintf(batch, sizeof batch, "net.batch=%d", count);
-    const char *over[] = {batch};
+    const char *over[9] = {batch};
+    for (int i = 6; i < argc; i++) over[i - 5] = argv[i];
     dlcl_net *net = NULL;
-    dlcl_status s = dlcl_net_create_inference(argv[1], over, 1, NULL, &net);
+    dlcl_status s = dlcl_net_create_inference(argv[1], over, (size_t)(argc - 5), NULL, &net);
     if (s != DLCL_OK) return fail(s);
     dlcl_net_info info;
     dlcl_net_get_info(net, &info);
@@ -42,7 +44,8 @@ int main(int argc, char **argv)
         FILE *o = fopen(argv[4 + k], "wb");
         if (!o || fwrite(y, sizeof *y, ny, o) != ny || fclose(o) != 0) return 2;
     }
-    printf("ok classes=%d input=%zu\n", info.classes, info.in_numel);
+    printf("ok classes=%d input=%zu precision=%s device_mib=%.1f\n", info.classes, info.in_numel, info.precision,
+           info.device_bytes / 1048576.0);
     free(x);
     free(y);
     dlcl_net_free(net);

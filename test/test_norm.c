@@ -23,7 +23,7 @@ static void fill(float *x, size_t n, float lo, float hi)
     t_fill_uniform(&rng, x, n, lo, hi);
 }
 
-static const op_buf none = {NULL, 0};
+static const op_buf none = {NULL, 0, 0};
 
 typedef struct bn_cfg {
     int outer, c, inner;

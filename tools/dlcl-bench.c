@@ -382,12 +382,12 @@ static int bench_inference_batch(const char *config, const char **sets, size_t n
     if (s == DLCL_OK) {
         qsort(ms, (size_t)iters, sizeof *ms, cmp_double);
         printf("batch=%d p50_ms=%.3f p99_ms=%.3f images_per_s=%.2f iters=%d new_buffers=%llu new_programs=%llu "
-               "device=\"%s\"\n",
+               "precision=%s device_mib=%.1f device=\"%s\"\n",
                batch, quantile(ms, iters, 0.5), quantile(ms, iters, 0.99), batch * iters / (total * 1e-3), iters,
                (unsigned long long)(s1.pool_misses - s0.pool_misses),
                (unsigned long long)(s1.programs_compiled + s1.programs_cached - s0.programs_compiled -
                                     s0.programs_cached),
-               info.device_name);
+               info.precision, info.device_bytes / 1048576.0, info.device_name);
     }
     free(x), free(logits), free(ms);
     dlcl_net_free(net);

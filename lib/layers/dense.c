@@ -76,7 +76,7 @@ static dlcl_status dense_alloc(layer *l, dlcl_ctx *ctx, int batch)
 {
     dense_priv *p = l->priv;
     p->ctx = ctx;
-    if (p->act == OP_ACT_LINEAR) return DLCL_OK;
+    if (p->act == OP_ACT_LINEAR && !l->half) return DLCL_OK; /* half: the product is float, stored after */
     return layer_buf_alloc(ctx, (size_t)batch * dense_rows(l) * (size_t)p->units, l, "pre-activation", &p->z);
 }
 
@@ -85,13 +85,14 @@ static dlcl_status dense_forward(layer *l, const layer_io *io)
     dense_priv *p = l->priv;
     size_t in = dense_in(l), m = (size_t)io->count * (l->in[0].ndim == 2 ? layer_io_steps(io, l->in[0]) : 1);
     size_t u = (size_t)p->units;
-    op_buf out = p->act == OP_ACT_LINEAR ? io->y : p->z;
+    op_buf out = p->act == OP_ACT_LINEAR && !io->y.half ? io->y : p->z;
     op_buf w = layer_weight_buf(l, io, 0), b = layer_bias_buf(l, io, p->bias ? 1 : -1);
     dlcl_status st = p->conv1d
                          ? op_gemm(io->ctx, DLCL_NO_TRANS, DLCL_NO_TRANS, m, u, in, io->x[0], in, w, u, 0.0f, out, u)
                          : op_gemm(io->ctx, DLCL_NO_TRANS, DLCL_TRANS, m, u, in, io->x[0], in, w, in, 0.0f, out, u);
     if (st == DLCL_OK && b.mem != NULL) st = op_bias_add(io->ctx, out, b, (int)m, p->units, 1);
-    if (st != DLCL_OK || p->act == OP_ACT_LINEAR) return st;
+    if (st != DLCL_OK || out.mem == io->y.mem) return st;
+    if (p->act == OP_ACT_LINEAR) return op_convert(io->ctx, p->z, io->y, m * u);
     return op_activation_forward(io->ctx, p->act, p->slope, p->z, io->y, m * u);
 }
 
@@ -145,5 +146,5 @@ static void dense_free(layer *l)
     l->priv = NULL;
 }
 
-const layer_type layer_dense = {"dense", dense_keys, 1, 1, LAYER_STEPS, dense_parse, dense_shape, dense_alloc,
+const layer_type layer_dense = {"dense", dense_keys, 1, 1, LAYER_STEPS | LAYER_HALF, dense_parse, dense_shape, dense_alloc,
                                 dense_forward, dense_backward, dense_describe, dense_free, NULL, dense_absorb};

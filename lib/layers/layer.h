@@ -179,6 +179,7 @@ typedef struct layer_type {
 typedef struct layer_fold {
     int n, from[LAYER_MAX_FOLD];
     op_buf w, b;
+    op_buf wh; /* [net] precision = fp16: the weight (W', or W when nothing folded) as binary16; mem NULL: none */
 } layer_fold;
 
 struct layer {
@@ -230,6 +231,7 @@ static inline op_buf layer_param_buf(const layer *l, const layer_io *io, int i)
  * folded layers into l, else tensors w and b (b < 0: none) of the regions. */
 static inline op_buf layer_weight_buf(const layer *l, const layer_io *io, int w)
 {
+    if (l->fold.wh.mem != NULL) return l->fold.wh;
     return l->fold.n > 0 ? l->fold.w : layer_param_buf(l, io, w);
 }
 static inline op_buf layer_bias_buf(const layer *l, const layer_io *io, int b)

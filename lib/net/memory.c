@@ -121,7 +121,7 @@ static dlcl_status plan_net_slots(dlcl_net *net, bool gradients, size_t *slot_of
     if (!birth || !death || !need || !use || !slot_floats || !net->slots) st = oom();
     for (size_t i = 0; st == DLCL_OK && i < n; i++) {
         use[i] = !net_is_alias(net, i) && (!gradients || net->needs_grad[i]);
-        need[i] = out_floats(net, i);
+        need[i] = net_out_half(net, i) ? (out_floats(net, i) + 1) / 2 : out_floats(net, i); /* halves pair up */
         if (gradients)
             death[i] = n - i, birth[i] = (int)i == net->output ? 0 : n - i;
         else
@@ -210,7 +210,7 @@ dlcl_status net_alloc_inference(dlcl_net *net)
     if (st == DLCL_OK && slot_of == NULL) st = oom();
     if (st == DLCL_OK) st = plan_net_slots(net, false, slot_of);
     for (size_t i = 0; st == DLCL_OK && i < n; i++)
-        if (!net_is_alias(net, i)) net->act[i] = op_b(net->slots[slot_of[i]], 0);
+        if (!net_is_alias(net, i)) net->act[i] = (op_buf){net->slots[slot_of[i]], 0, net_out_half(net, i)};
     free(slot_of);
     if (st == DLCL_OK) point_aliases(net);
     if (st == DLCL_OK) st = net_alloc_folds(net);
@@ -291,6 +291,7 @@ void net_free_buffers(dlcl_net *net)
     release(net, &net->grads);
     release(net, &net->buffers);
     release(net, &net->folded);
+    release(net, &net->half_w);
     release(net, &net->state);
     release(net, &net->clip_scratch);
     release(net, &net->gacc);

@@ -13,7 +13,8 @@ static const char *const net_keys[] = {"input",  "classes",          "batch",
                                        "epochs", "seed",             "device",
                                        "checkpoint", "checkpoint_every", "checkpoint_seconds",
                                        "check_numerics", "output", "sync_batchnorm", "bucket_mb", "optimize",
-                                       "model", NULL};
+                                       "model", "precision", NULL};
+static const char *const precisions[] = {"fp32", "fp16", NULL};
 static dlcl_status parse_net_section(dlcl_net *net, const char **device)
 {
     const cfg *c = &net->cfg;
@@ -22,7 +23,7 @@ static dlcl_status parse_net_section(dlcl_net *net, const char **device)
         return dlcl__err(DLCL_ERR_CONFIG, "%s: missing section [net] (it sets input=C,H,W and classes)", c->path);
     long in[LAYER_MAX_DIMS + 1], classes, batch, epochs, seed, every, seconds, numerics, sync_bn, optimize;
     double bucket_mb;
-    int n_in = 0;
+    int n_in = 0, half = 0;
     dlcl_status st;
     if ((st = cfg_get_int_list(c, s, "input", 1, 1, 1 << 24, in, LAYER_MAX_DIMS + 1, &n_in)) != DLCL_OK) return st;
     size_t numel = 1;
@@ -48,6 +49,7 @@ static dlcl_status parse_net_section(dlcl_net *net, const char **device)
         (st = cfg_get_int(c, s, "sync_batchnorm", 0, 0, 0, 1, &sync_bn)) != DLCL_OK ||
         (st = cfg_get_float(c, s, "bucket_mb", 0, 4.0, 1e-6, 65536.0, &bucket_mb)) != DLCL_OK ||
         (st = cfg_get_int(c, s, "optimize", 0, 1, 0, 1, &optimize)) != DLCL_OK ||
+        (st = cfg_get_enum(c, s, "precision", 0, 0, precisions, &half)) != DLCL_OK ||
         (st = cfg_check_unused(c, s, net_keys)) != DLCL_OK)
         return st;
     net->input = (layer_shape){.ndim = n_in, .dtype = DLCL_FLOAT32};
@@ -63,6 +65,15 @@ static dlcl_status parse_net_section(dlcl_net *net, const char **device)
     net->checkpoint_every = (int)every;
     net->checkpoint_seconds = (double)seconds;
     net->check_numerics = (int)numerics;
+    net->half = half;
+    if (half && !net->inference) {
+        cfg_entry *e = cfg_find(s, "precision");
+        char where[64];
+        return dlcl__err(DLCL_ERR_CONFIG, "%s: [net] precision = fp16 stores an inference net's activations and weights "
+                         "as half precision (dlcl-eval, dlcl-predict, dlcl-bench --inference); training keeps float32: "
+                         "set precision = fp32 or leave it out to train",
+                         cfg_where(c, e ? e->line : s->line, where, sizeof where));
+    }
     const char *env = getenv("DLCL_OPTIMIZE"); /* overrides the config, as DLCL_DEVICE does */
     net->optimize = env && env[0] ? atoi(env) != 0 : (int)optimize;
     if (ckpt[0] != '\0') {
@@ -152,6 +163,7 @@ static dlcl_status create(const char *fn, const char *config_path, const char *c
     if (st == DLCL_OK) st = net_parse_data(net);
     if (st == DLCL_OK) st = net_build_graph(net);
     if (st == DLCL_OK && inference && net->optimize) st = net_optimize_graph(net);
+    if (st == DLCL_OK && net->half) st = net_check_half(net);
     if (st != DLCL_OK) goto fail;
     if (comm != NULL && comm->ranks > 1) /* a replica's memory holds its share of a batch */
         net->batch = (net->global_batch + comm->ranks - 1) / comm->ranks;
@@ -287,6 +299,7 @@ dlcl_status dlcl_net_get_info(const dlcl_net *net, dlcl_net_info *o)
     o->labels_per_sample = net->label_len;
     const cfg_entry *model = cfg_find(cfg_find_section(&net->cfg, "net"), "model");
     o->model = model ? model->value : NULL;
+    o->precision = net->half ? "fp16" : "fp32";
     return DLCL_OK;
 }
 

@@ -118,9 +118,20 @@ struct dlcl_net {
     int optimize;         /* [net] optimize (DLCL_OPTIMIZE overrides): the inference graph optimisation */
     cl_mem folded;        /* optimize.c: the folded weights and biases of the convs and denses batch norms fold into */
     size_t n_folded;      /* floats in folded (0: nothing folded) */
+    int half;             /* [net] precision = fp16 (inference only): activations and conv/dense weights as binary16 */
+    cl_mem half_w;        /* optimize.c: with half, every conv's and dense's weight (folded or not) as binary16 */
+    size_t n_half_w;      /* halves in half_w */
 };
 
 static inline bool net_is_alias(const dlcl_net *net, size_t i) { return net->source[i] != (int)i; }
+
+/* Whether node i's output is stored as half: every node of a precision = fp16 net but the one
+ * the loss and the logits read, which stays float for them (and for the caller). */
+static inline bool net_out_half(const dlcl_net *net, size_t i) { return net->half && (int)i != net->output; }
+
+/* optimize.c: with [net] precision = fp16, DLCL_ERR_CONFIG naming the first layer whose type
+ * has no half-precision forward (LAYER_HALF); else marks every layer half */
+dlcl_status net_check_half(dlcl_net *net);
 
 /* net.c: DLCL_ERR_INVALID_ARG for a net made by dlcl_net_create_inference */
 dlcl_status net_require_training(const dlcl_net *net, const char *fn);

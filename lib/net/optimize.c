@@ -16,7 +16,13 @@
  * weight and bias of each conv or dense live in one extra device buffer, written by
  * net_refold whenever the regions change (initialisation, dlcl_net_load, dlcl_net_init_from).
  * The cost is a second copy of the folded layers' weights (ResNet-18: its conv weights,
- * 45 MiB) and one read of the regions per load, against recomputing nothing per batch. */
+ * 45 MiB) and one read of the regions per load, against recomputing nothing per batch.
+ *
+ * [net] precision = fp16: every layer must have a half-precision forward (LAYER_HALF), and
+ * every conv's and dense's weight, folded or not, lives as binary16 in a second buffer
+ * (half_w) instead, written by the same refold; the biases stay float in `folded`. */
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,36 +99,68 @@ static int bias_index(const layer *t)
     return -1;
 }
 
+dlcl_status net_check_half(dlcl_net *net)
+{
+    for (size_t i = 0; i < net->n_layers; i++) {
+        layer *l = &net->layers[i];
+        if (!net_is_alias(net, i) && !(l->type->flags & LAYER_HALF))
+            return dlcl__err(DLCL_ERR_CONFIG, "%s:%d: [%s]: layers of type %s have no half-precision path, which "
+                             "[net] precision = fp16 needs for every layer; use precision = fp32 for this net",
+                             net->cfg.path, l->line, l->name, l->type->name);
+        l->half = 1;
+    }
+    return DLCL_OK;
+}
+
+/* A conv or dense whose weight precision = fp16 stores as binary16: a layer that can absorb
+ * a per-channel map (whose params[0] is its weight, out.dims[0] rows) and is not an alias. */
+static bool half_weight(const dlcl_net *net, size_t i)
+{
+    const layer *t = &net->layers[i];
+    return net->half && t->type->absorb != NULL && t->n_params > 0 && !net_is_alias(net, i);
+}
+
+static dlcl_status acquire(dlcl_net *net, size_t n, size_t elem, const char *what, cl_mem *out)
+{
+    size_t bytes;
+    if (!dlcl__mul_ok(n, elem, &bytes)) return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "%s: size overflows", what);
+    net->device_bytes += bytes;
+    return rt_buffer_acquire(net->ctx, bytes, what, out);
+}
+
 dlcl_status net_alloc_folds(dlcl_net *net)
 {
-    size_t floats = 0;
+    size_t floats = 0, halves = 0;
     for (size_t i = 0; i < net->n_layers; i++) {
         layer *t = &net->layers[i];
+        if (half_weight(net, i)) {
+            t->fold.wh = (op_buf){NULL, halves, 1};
+            halves += t->params[0].numel;
+        }
         if (t->fold.n == 0) continue;
         t->fold.w = op_b(NULL, floats);
-        floats += t->params[0].numel;
+        if (!half_weight(net, i)) floats += t->params[0].numel; /* with half_w only the bias is float */
         t->fold.b = op_b(NULL, floats);
         floats += (size_t)t->out.dims[0];
     }
-    net->n_folded = floats;
-    if (floats == 0) return DLCL_OK;
-    size_t bytes;
-    if (!dlcl__mul_ok(floats, sizeof(float), &bytes))
-        return dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "folded weights: size overflows");
-    net->device_bytes += bytes;
-    dlcl_status st = rt_buffer_acquire(net->ctx, bytes, "folded weights (batch norm in conv/dense)", &net->folded);
+    net->n_folded = floats, net->n_half_w = halves;
+    dlcl_status st = DLCL_OK;
+    if (floats > 0) st = acquire(net, floats, sizeof(float), "folded weights (batch norm in conv/dense)", &net->folded);
+    if (st == DLCL_OK && halves > 0)
+        st = acquire(net, halves, sizeof(uint16_t), "conv and dense weights in half precision", &net->half_w);
     for (size_t i = 0; st == DLCL_OK && i < net->n_layers; i++) {
         layer *t = &net->layers[i];
+        if (t->fold.wh.half) t->fold.wh.mem = net->half_w;
         if (t->fold.n == 0) continue;
-        t->fold.w.mem = net->folded;
+        t->fold.w.mem = half_weight(net, i) ? NULL : net->folded;
         t->fold.b.mem = net->folded;
     }
     return st;
 }
 
-/* W' and b' of conv or dense t from host copies of the regions into out (its fold's span). */
+/* W' and b' of conv or dense t from host copies of the regions into wo and bo. */
 static void fold_layer(const dlcl_net *net, const layer *t, const float *hp, const float *hb, double *scale,
-                       double *shift, double *sf, double *tf, float *out)
+                       double *shift, double *sf, double *tf, float *wo, float *bo)
 {
     size_t C = (size_t)t->out.dims[0], K = t->params[0].numel / C;
     for (size_t c = 0; c < C; c++) scale[c] = 1.0, shift[c] = 0.0;
@@ -136,23 +174,46 @@ static void fold_layer(const dlcl_net *net, const layer *t, const float *hp, con
     }
     const layer_param *wp = &t->params[0];
     const float *w = (wp->region == LAYER_PARAM ? hp : hb) + wp->off;
-    float *wo = out, *bo = out + (t->fold.b.off - t->fold.w.off);
     for (size_t c = 0; c < C; c++)
         for (size_t k = 0; k < K; k++) wo[c * K + k] = (float)(w[c * K + k] * scale[c]);
     int b = bias_index(t);
     for (size_t c = 0; c < C; c++) bo[c] = (float)((b >= 0 ? hp[t->params[b].off + c] : 0.0) * scale[c] + shift[c]);
 }
 
+/* The weight of conv or dense i (W' of wf if it folded, else the region's) as binary16 into
+ * out; DLCL_ERR_NUMERIC naming the layer when a value is beyond half precision's range. */
+static dlcl_status halve_weight(const dlcl_net *net, size_t i, const float *wf, const float *hp, const float *hb,
+                                uint16_t *out)
+{
+    const layer *t = &net->layers[i];
+    const layer_param *wp = &t->params[0];
+    const float *w = wf ? wf : (wp->region == LAYER_PARAM ? hp : hb) + wp->off;
+    for (size_t k = 0; k < wp->numel; k++) {
+        out[k] = dlcl__half_from_float(w[k]);
+        if ((out[k] & 0x7c00u) == 0x7c00u && isfinite(w[k]))
+            return dlcl__err(DLCL_ERR_NUMERIC, "layer [%s] (line %d): weight %zu is %g%s, beyond half precision's "
+                             "range (65504); use [net] precision = fp32 for this model", t->name, t->line, k,
+                             (double)w[k], t->fold.n ? " once batch norm is folded in" : "");
+    }
+    return DLCL_OK;
+}
+
 dlcl_status net_refold(dlcl_net *net)
 {
-    if (net->n_folded == 0) return DLCL_OK;
-    size_t C = 1;
-    for (size_t i = 0; i < net->n_layers; i++)
-        if ((size_t)net->layers[i].out.dims[0] > C) C = (size_t)net->layers[i].out.dims[0];
+    if (net->n_folded == 0 && net->n_half_w == 0) return DLCL_OK;
+    size_t C = 1, wmax = 1;
+    for (size_t i = 0; i < net->n_layers; i++) {
+        const layer *t = &net->layers[i];
+        if ((size_t)t->out.dims[0] > C) C = (size_t)t->out.dims[0];
+        if (t->fold.wh.mem && t->params[0].numel > wmax) wmax = t->params[0].numel;
+    }
     float *hp = malloc((net->n_params ? net->n_params : 1) * sizeof *hp);
-    float *hb = malloc((net->n_buffers ? net->n_buffers : 1) * sizeof *hb), *out = malloc(net->n_folded * sizeof *out);
+    float *hb = malloc((net->n_buffers ? net->n_buffers : 1) * sizeof *hb);
+    float *out = malloc((net->n_folded ? net->n_folded : 1) * sizeof *out), *wtmp = NULL;
+    uint16_t *halves = NULL;
+    if (net->n_half_w > 0) wtmp = malloc(wmax * sizeof *wtmp), halves = malloc(net->n_half_w * sizeof *halves);
     double *coef = malloc(4 * C * sizeof *coef);
-    dlcl_status st = hp && hb && out && coef ? DLCL_OK : oom();
+    dlcl_status st = hp && hb && out && coef && (net->n_half_w == 0 || (wtmp && halves)) ? DLCL_OK : oom();
     cl_command_queue q = net->ctx->queue;
     cl_int err = CL_SUCCESS;
     if (st == DLCL_OK && net->n_params)
@@ -162,15 +223,25 @@ dlcl_status net_refold(dlcl_net *net)
     if (err != CL_SUCCESS) st = dlcl__cl_err(err, "clEnqueueReadBuffer (weights to fold)");
     for (size_t i = 0; st == DLCL_OK && i < net->n_layers; i++) {
         const layer *t = &net->layers[i];
-        if (t->fold.n > 0) fold_layer(net, t, hp, hb, coef, coef + C, coef + 2 * C, coef + 3 * C, out + t->fold.w.off);
+        bool wh = t->fold.wh.mem != NULL;
+        if (t->fold.n > 0)
+            fold_layer(net, t, hp, hb, coef, coef + C, coef + 2 * C, coef + 3 * C, wh ? wtmp : out + t->fold.w.off,
+                       out + t->fold.b.off);
+        if (wh) st = halve_weight(net, i, t->fold.n > 0 ? wtmp : NULL, hp, hb, halves + t->fold.wh.off);
     }
-    if (st == DLCL_OK) {
+    if (st == DLCL_OK && net->n_folded > 0) {
         err = clEnqueueWriteBuffer(q, net->folded, CL_TRUE, 0, net->n_folded * sizeof *out, out, 0, NULL, NULL);
         if (err != CL_SUCCESS) st = dlcl__cl_err(err, "clEnqueueWriteBuffer (folded weights)");
+    }
+    if (st == DLCL_OK && net->n_half_w > 0) {
+        err = clEnqueueWriteBuffer(q, net->half_w, CL_TRUE, 0, net->n_half_w * sizeof *halves, halves, 0, NULL, NULL);
+        if (err != CL_SUCCESS) st = dlcl__cl_err(err, "clEnqueueWriteBuffer (half-precision weights)");
     }
     free(hp);
     free(hb);
     free(out);
+    free(wtmp);
+    free(halves);
     free(coef);
     return st;
 }
