@@ -4,9 +4,10 @@
  * them. Each pass is timed alone, the queue drained before and after, best of --reps.
  *
  *   conv-bench [--shape N,C,H,W,K,R,S,STRIDE,PAD] [--chunk IMAGES] [--algo gemm|winograd|implicit]
- *              [--reps R] [--gpu-kernels]
+ *              [--reps R] [--gpu-kernels] [--half]
  *
- * --gpu-kernels makes the context pick what a GPU gets (ctx->cpu_device = 0), on PoCL. */
+ * --gpu-kernels makes the context pick what a GPU gets (ctx->cpu_device = 0), on PoCL.
+ * --half stores x, w and y as half precision (an fp16 inference net's): the forward only. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,13 +38,13 @@ static int fail(dlcl_status s)
 enum { B_X, B_W, B_Y, B_DY, B_DX, B_DW, B_WS, B_COUNT };
 
 /* 0 forward, 1 filter gradient, 2 data and filter gradients */
-static dlcl_status run(dlcl_ctx *ctx, const op_conv_shape *s, op_conv_algo algo, cl_mem *m, int pass)
+static dlcl_status run(dlcl_ctx *ctx, const op_conv_shape *s, op_conv_algo algo, cl_mem *m, int pass, int half)
 {
     op_buf none = op_b(NULL, 0);
     dlcl_status st;
     if (pass == 0)
-        st = op_conv2d_forward_algo(ctx, s, algo, op_b(m[B_X], 0), op_b(m[B_W], 0), none, op_b(m[B_Y], 0),
-                                    op_b(m[B_WS], 0));
+        st = op_conv2d_forward_algo(ctx, s, algo, (op_buf){m[B_X], 0, half}, (op_buf){m[B_W], 0, half}, none,
+                                    (op_buf){m[B_Y], 0, half}, op_b(m[B_WS], 0));
     else
         st = op_conv2d_backward(ctx, s, OP_ACT_LINEAR, 0.0f, none, op_b(m[B_X], 0), op_b(m[B_DY], 0), op_b(m[B_W], 0),
                                 op_b(m[B_DW], 0), none, pass == 2 ? op_b(m[B_DX], 0) : none, op_b(m[B_WS], 0));
@@ -53,7 +54,7 @@ static dlcl_status run(dlcl_ctx *ctx, const op_conv_shape *s, op_conv_algo algo,
 static int usage(void)
 {
     fprintf(stderr, "usage: conv-bench [--shape N,C,H,W,K,R,S,STRIDE,PAD] [--chunk IMAGES] [--algo gemm|winograd|implicit] "
-                    "[--reps R] [--gpu-kernels]\n");
+                    "[--reps R] [--gpu-kernels] [--half]\n");
     return 2;
 }
 
@@ -61,7 +62,7 @@ int main(int argc, char **argv)
 {
     op_conv_shape s = {.n = 32, .c = 64, .h = 56, .w = 56, .k = 64, .r = 3, .s = 3, .stride_h = 1, .stride_w = 1,
                        .pad_h = 1, .pad_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1};
-    int reps = 5, gpu_kernels = 0, stride = 1, pad = 1;
+    int reps = 5, gpu_kernels = 0, stride = 1, pad = 1, half = 0;
     op_conv_algo algo = OP_CONV_IM2COL_GEMM;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--shape") == 0 && i + 1 < argc &&
@@ -80,6 +81,8 @@ int main(int argc, char **argv)
             reps = atoi(argv[++i]);
         else if (strcmp(argv[i], "--gpu-kernels") == 0)
             gpu_kernels = 1;
+        else if (strcmp(argv[i], "--half") == 0)
+            half = 1;
         else
             return usage();
     }
@@ -106,16 +109,17 @@ int main(int argc, char **argv)
     }
     double gflop = 2.0 * s.n * s.k * s.p * s.q * (double)s.c * s.r * s.s / 1e9;
     static const char *const names[] = {"forward", "filter gradient", "data + filter gradients"};
-    printf("device: %s (%s choices), n%d c%d %dx%d k%d %dx%d/%d pad %d -> %dx%d, %d images per chunk, %s, best of %d\n",
+    printf("device: %s (%s choices), n%d c%d %dx%d k%d %dx%d/%d pad %d -> %dx%d, %d images per chunk, %s%s, best of %d\n",
            ctx->info.name, ctx->cpu_device ? "CPU" : "GPU", s.n, s.c, s.h, s.w, s.k, s.r, s.s, stride, pad, s.p, s.q,
-           op_conv2d_chunk(ctx, &s), algo == OP_CONV_WINOGRAD ? "winograd" : algo == OP_CONV_IMPLICIT ? "implicit gemm" : "im2col + gemm", reps);
+           op_conv2d_chunk(ctx, &s), algo == OP_CONV_WINOGRAD ? "winograd" : algo == OP_CONV_IMPLICIT ? "implicit gemm" : "im2col + gemm",
+           half ? ", half x w y" : "", reps);
     printf("%-24s %10s %10s\n", "pass", "ms", "GFLOP/s");
-    for (int p = 0; p < 3 && st == DLCL_OK; p++) {
-        st = run(ctx, &s, algo, m, p); /* warm-up: builds the programs */
+    for (int p = 0; p < (half ? 1 : 3) && st == DLCL_OK; p++) {
+        st = run(ctx, &s, algo, m, p, half); /* warm-up: builds the programs */
         double best = 1e30;
         for (int r = 0; r < reps && st == DLCL_OK; r++) {
             double t0 = now_ms();
-            st = run(ctx, &s, algo, m, p);
+            st = run(ctx, &s, algo, m, p, half);
             double t = now_ms() - t0;
             best = t < best ? t : best;
         }

@@ -5,7 +5,11 @@
  * col: rows ordered (channel, kernel row, kernel column); image b's p*q entries of row
  * `row` start at b*img_stride + row*row_ld. conv.c uses img_stride = p*q and
  * row_ld >= nb*p*q: [c*r*s][nb*p*q], so one GEMM spans all nb images (conv.c pads row_ld
- * so that rows do not share cache sets). */
+ * so that rows do not share cache sets).
+ *
+ * Half storage (storage.clh): the forward kernels read x as X_T, the filters as W_T and
+ * write y as Y_T (im2col, conv2d_direct, dw_forward, kn_to_nchw, bias_act); the columns,
+ * the GEMM's [k][nb*p*q] result, the bias and every sum stay float. */
 
 /* fma() where the device has it in hardware (-DDLCL_FMA, lib/runtime/context.c) */
 #ifdef DLCL_FMA
@@ -23,7 +27,7 @@
  * as large as the input) copies the whole plane at once instead, which helps short rows:
  * LeNet's 14-wide layers 4.8-5.3 -> 3.8-4.4 ms per launch, VGG's unchanged (DLCL_PROFILE=1
  * dlcl-bench, three alternating runs on the EPYC). */
-__kernel void im2col(__global const float *restrict x, const int xo, __global float *restrict col,
+__kernel void im2col(__global const X_T *restrict x, const int xo, __global float *restrict col,
                      const int img_stride, const int row_ld, const int c, const int h, const int w, const int r,
                      const int s, const int p, const int q, const int stride_h, const int stride_w,
                      const int pad_h, const int pad_w, const int dil_h, const int dil_w)
@@ -31,7 +35,7 @@ __kernel void im2col(__global const float *restrict x, const int xo, __global fl
     const int row = get_global_id(0), b = get_global_id(1);
     if (row >= c * r * s) return;
     const int kw = row % s, kh = (row / s) % r, ci = row / (r * s);
-    __global const float *xp = x + xo + ((size_t)b * c + ci) * h * w;
+    __global const X_T *xp = x + xo + ((size_t)b * c + ci) * h * w;
     __global float *out = col + (size_t)b * img_stride + (size_t)row * row_ld;
     if (stride_h == 1 && stride_w == 1 && dil_h == 1 && dil_w == 1 && p == h && q == w) {
         /* a "same" convolution: the row is the input plane shifted by (dh, dw), one long
@@ -41,7 +45,7 @@ __kernel void im2col(__global const float *restrict x, const int xo, __global fl
         const int r0 = max(0, -dh), r1 = min(p, h - dh); /* output rows inside the input */
         const int c0 = max(r0 * q, -shift), c1 = max(c0, min(r1 * q, h * w - shift));
         for (int i = 0; i < c0; i++) out[i] = 0.0f;
-        for (int i = c0; i < c1; i++) out[i] = xp[i + shift];
+        for (int i = c0; i < c1; i++) out[i] = LDX(i + shift, xp);
         for (int i = c1; i < pq; i++) out[i] = 0.0f;
         const int lo = min(max(0, -dw), q), hi = max(lo, min(q, w - dw)); /* columns inside */
         for (int oh = r0; oh < r1; oh++) {
@@ -61,55 +65,21 @@ __kernel void im2col(__global const float *restrict x, const int xo, __global fl
             for (int ow = 0; ow < q; ow++) out[ow] = 0.0f;
             continue;
         }
-        __global const float *xr = xp + ih * w + off;
+        __global const X_T *xr = xp + ih * w + off;
         for (int ow = 0; ow < lo; ow++) out[ow] = 0.0f;
         /* a stride LLVM knows vectorises (interleaved loads); one read from an argument runs
          * scalar: ResNet's 7x7/2 stem, 147 rows of 112 x 112 per image, 2.9 -> 1.1 ms */
         if (stride_w == 1)
-            for (int ow = lo; ow < hi; ow++) out[ow] = xr[ow];
+            for (int ow = lo; ow < hi; ow++) out[ow] = LDX(ow, xr);
         else if (stride_w == 2)
-            for (int ow = lo; ow < hi; ow++) out[ow] = xr[ow * 2];
+            for (int ow = lo; ow < hi; ow++) out[ow] = LDX(ow * 2, xr);
         else
-            for (int ow = lo; ow < hi; ow++) out[ow] = xr[ow * stride_w];
+            for (int ow = lo; ow < hi; ow++) out[ow] = LDX(ow * stride_w, xr);
         for (int ow = hi; ow < q; ow++) out[ow] = 0.0f;
     }
 }
 
-/* Direct forward convolution for small c/groups*r*s (e.g. a first layer with one input
- * channel), where im2col + GEMM spends more on memory than on arithmetic. One work-item
- * per output element; global (p*q, k, n). bias may be unused (has_bias 0). */
-__kernel void conv2d_direct(__global const float *x, const int xo, __global const float *wt, const int wo,
-                            __global const float *bias, const int bo, const int has_bias,
-                            __global float *y, const int yo,
-                            const int c, const int h, const int w, const int k, const int r, const int s,
-                            const int p, const int q, const int stride_h, const int stride_w,
-                            const int pad_h, const int pad_w, const int dil_h, const int dil_w, const int groups)
-{
-    const int pix = get_global_id(0), ko = get_global_id(1), b = get_global_id(2);
-    if (pix >= p * q || ko >= k) return;
-    const int oh = pix / q, ow = pix % q;
-    const int cg = c / groups, g = ko / (k / groups);
-    float sum = has_bias ? bias[bo + ko] : 0.0f;
-    for (int ci = 0; ci < cg; ci++) {
-        __global const float *xc = x + xo + ((size_t)b * c + g * cg + ci) * h * w;
-        __global const float *wc = wt + wo + ((size_t)ko * cg + ci) * r * s;
-        /* a tap in the padding multiplies a zero, as im2col's columns do: the same sums (and
-         * the same NaN from 0 * Inf) whichever algorithm runs */
-        for (int kh = 0; kh < r; kh++) {
-            const int ih = oh * stride_h - pad_h + kh * dil_h;
-            const bool row_in = ih >= 0 && ih < h;
-            for (int kw = 0; kw < s; kw++) {
-                const int iw = ow * stride_w - pad_w + kw * dil_w;
-                const bool in = row_in && iw >= 0 && iw < w;
-                const float xv = xc[in ? ih * w + iw : 0];
-                sum = mad(in ? xv : 0.0f, wc[kh * s + kw], sum);
-            }
-        }
-    }
-    y[(size_t)yo + ((size_t)b * k + ko) * p * q + pix] = sum;
-}
-
-/* Activations fused into the relayouts; `act` follows lib/ops/ops.h op_act: 0 linear,
+/* Activations fused into the direct kernels and the relayouts; `act` follows lib/ops/ops.h op_act: 0 linear,
  * 1 relu, 2 sigmoid, 3 tanh, 4 gelu, 5 leaky, 6 gelu_tanh. It is a kernel argument, the same for every
  * work-item, so the branch does not diverge. */
 inline float act_fwd(const int act, const float slope, const float v)
@@ -121,6 +91,42 @@ inline float act_fwd(const int act, const float slope, const float v)
     if (act == 5) return select(slope * v, v, v > 0.0f);
     if (act == 6) return v / (1.0f + exp(-1.5957691216057308f * (v + 0.044715f * v * v * v)));
     return v;
+}
+
+/* Direct forward convolution for small c/groups*r*s (e.g. a first layer with one input
+ * channel), where im2col + GEMM spends more on memory than on arithmetic. One work-item
+ * per output element; global (p*q, k, n). bias may be unused (has_bias 0); activation as
+ * act_fwd, applied before the store (a half y holds the activation's output only). */
+__kernel void conv2d_direct(__global const X_T *x, const int xo, __global const W_T *wt, const int wo,
+                            __global const float *bias, const int bo, const int has_bias,
+                            __global Y_T *y, const int yo,
+                            const int c, const int h, const int w, const int k, const int r, const int s,
+                            const int p, const int q, const int stride_h, const int stride_w,
+                            const int pad_h, const int pad_w, const int dil_h, const int dil_w, const int groups,
+                            const int act, const float slope)
+{
+    const int pix = get_global_id(0), ko = get_global_id(1), b = get_global_id(2);
+    if (pix >= p * q || ko >= k) return;
+    const int oh = pix / q, ow = pix % q;
+    const int cg = c / groups, g = ko / (k / groups);
+    float sum = has_bias ? bias[bo + ko] : 0.0f;
+    for (int ci = 0; ci < cg; ci++) {
+        __global const X_T *xc = x + xo + ((size_t)b * c + g * cg + ci) * h * w;
+        __global const W_T *wc = wt + wo + ((size_t)ko * cg + ci) * r * s;
+        /* a tap in the padding multiplies a zero, as im2col's columns do: the same sums (and
+         * the same NaN from 0 * Inf) whichever algorithm runs */
+        for (int kh = 0; kh < r; kh++) {
+            const int ih = oh * stride_h - pad_h + kh * dil_h;
+            const bool row_in = ih >= 0 && ih < h;
+            for (int kw = 0; kw < s; kw++) {
+                const int iw = ow * stride_w - pad_w + kw * dil_w;
+                const bool in = row_in && iw >= 0 && iw < w;
+                const float xv = LDX(in ? ih * w + iw : 0, xc);
+                sum = mad(in ? xv : 0.0f, LDW(kh * s + kw, wc), sum);
+            }
+        }
+    }
+    STY(act_fwd(act, slope, sum), (size_t)yo + ((size_t)b * k + ko) * p * q + pix, y);
 }
 
 /* The gradient through the activation from its output y (the gelus have no such form and is not
@@ -137,7 +143,7 @@ inline float act_bwd_from_y(const int act, const float slope, const float g, con
 /* y[b][ko][:] = act(t[ko*ld + b*pq + :] (+ bias[ko])): the GEMM's [k][nb*p*q] result (rows
  * ld apart) into NCHW; global (k, nb). A work-item copies one image's plane, contiguous on
  * both sides, in loops LLVM vectorises (the activation is chosen outside them). */
-__kernel void kn_to_nchw(__global const float *restrict t, const int to, __global float *restrict y, const int yo,
+__kernel void kn_to_nchw(__global const float *restrict t, const int to, __global Y_T *restrict y, const int yo,
                          __global const float *bias, const int bo, const int has_bias, const int k, const int pq,
                          const int ld, const int act, const float slope)
 {
@@ -145,13 +151,13 @@ __kernel void kn_to_nchw(__global const float *restrict t, const int to, __globa
     if (ko >= k) return;
     const float add = has_bias ? bias[bo + ko] : 0.0f;
     __global const float *src = t + to + (size_t)ko * ld + (size_t)b * pq;
-    __global float *dst = y + yo + ((size_t)b * k + ko) * pq;
+    __global Y_T *dst = y + yo + ((size_t)b * k + ko) * pq;
     if (act == 0)
-        for (int i = 0; i < pq; i++) dst[i] = src[i] + add;
+        for (int i = 0; i < pq; i++) STY(src[i] + add, i, dst);
     else if (act == 1)
-        for (int i = 0; i < pq; i++) dst[i] = select(src[i] + add, 0.0f, src[i] + add < 0.0f);
+        for (int i = 0; i < pq; i++) STY(select(src[i] + add, 0.0f, src[i] + add < 0.0f), i, dst);
     else
-        for (int i = 0; i < pq; i++) dst[i] = act_fwd(act, slope, src[i] + add);
+        for (int i = 0; i < pq; i++) STY(act_fwd(act, slope, src[i] + add), i, dst);
 }
 
 /* t[ko*ld + b*pq + :] = dy[b][ko][:] * act'(y[b][ko][:]): NCHW gradients into the GEMM's
@@ -182,9 +188,9 @@ __kernel void nchw_to_kn(__global const float *dy, const int dyo, __global const
 
 /* y row oh of channel o, image b (x, y NCHW); bias optional; activation as kn_to_nchw.
  * global (p, k, n) */
-__kernel void dw_forward(__global const float *restrict x, const int xo, __global const float *restrict wt,
+__kernel void dw_forward(__global const X_T *restrict x, const int xo, __global const W_T *restrict wt,
                          const int wo, __global const float *bias, const int bo, const int has_bias,
-                         __global float *restrict y, const int yo, const int c, const int h, const int w,
+                         __global Y_T *restrict y, const int yo, const int c, const int h, const int w,
                          const int k, const int r, const int s, const int p, const int q, const int stride_h,
                          const int stride_w, const int pad_h, const int pad_w, const int dil_h, const int dil_w,
                          const int act, const float slope)
@@ -192,17 +198,35 @@ __kernel void dw_forward(__global const float *restrict x, const int xo, __globa
     const int oh = get_global_id(0), o = get_global_id(1), b = get_global_id(2);
     if (oh >= p || o >= k) return;
     const int m = k / c, ci = o / m;
-    __global const float *xp = x + xo + ((size_t)b * c + ci) * h * w;
-    __global const float *wp = wt + wo + (size_t)o * r * s;
-    __global float *yr = y + yo + (((size_t)b * k + o) * p + oh) * q;
+    __global const X_T *xp = x + xo + ((size_t)b * c + ci) * h * w;
+    __global const W_T *wp = wt + wo + (size_t)o * r * s;
+    __global Y_T *yr = y + yo + (((size_t)b * k + o) * p + oh) * q;
     const float b0 = has_bias ? bias[bo + o] : 0.0f;
+#ifdef Y_HALF
+    /* a half row cannot hold the partial sums (every tap would round them): each output sums
+     * its taps in a register, as conv2d_direct does, and is stored once */
+    for (int ow = 0; ow < q; ow++) {
+        float sum = b0;
+        for (int kh = 0; kh < r; kh++) {
+            const int ih = oh * stride_h - pad_h + kh * dil_h;
+            const bool row_in = ih >= 0 && ih < h;
+            for (int kw = 0; kw < s; kw++) {
+                const int iw = ow * stride_w - pad_w + kw * dil_w;
+                const bool in = row_in && iw >= 0 && iw < w;
+                const float xv = LDX(in ? ih * w + iw : 0, xp);
+                sum = mad(LDW(kh * s + kw, wp), in ? xv : 0.0f, sum);
+            }
+        }
+        STY(act_fwd(act, slope, sum), ow, yr);
+    }
+#else
     for (int ow = 0; ow < q; ow++) yr[ow] = b0;
     for (int kh = 0; kh < r; kh++) {
         const int ih = oh * stride_h - pad_h + kh * dil_h;
         const bool row_in = ih >= 0 && ih < h;
-        __global const float *xr = xp + (row_in ? ih : 0) * w;
+        __global const X_T *xr = xp + (row_in ? ih : 0) * w;
         for (int kw = 0; kw < s; kw++) {
-            const float wv = wp[kh * s + kw];
+            const float wv = LDW(kh * s + kw, wp);
             const int off = kw * dil_w - pad_w; /* input column of output column ow: ow * stride_w + off */
             int lo = off >= 0 ? 0 : (-off + stride_w - 1) / stride_w;
             int hi = w - 1 - off < 0 ? 0 : (w - 1 - off) / stride_w + 1;
@@ -210,9 +234,9 @@ __kernel void dw_forward(__global const float *restrict x, const int xo, __globa
             hi = max(lo, min(hi, q));
             for (int ow = 0; ow < lo; ow++) yr[ow] = mad(wv, 0.0f, yr[ow]);
             if (stride_w == 1)
-                for (int ow = lo; ow < hi; ow++) yr[ow] = mad(wv, xr[ow + off], yr[ow]);
+                for (int ow = lo; ow < hi; ow++) yr[ow] = mad(wv, LDX(ow + off, xr), yr[ow]);
             else
-                for (int ow = lo; ow < hi; ow++) yr[ow] = mad(wv, xr[ow * stride_w + off], yr[ow]);
+                for (int ow = lo; ow < hi; ow++) yr[ow] = mad(wv, LDX(ow * stride_w + off, xr), yr[ow]);
             for (int ow = hi; ow < q; ow++) yr[ow] = mad(wv, 0.0f, yr[ow]);
         }
     }
@@ -220,6 +244,7 @@ __kernel void dw_forward(__global const float *restrict x, const int xo, __globa
         for (int ow = 0; ow < q; ow++) yr[ow] = select(yr[ow], 0.0f, yr[ow] < 0.0f);
     else if (act != 0)
         for (int ow = 0; ow < q; ow++) yr[ow] = act_fwd(act, slope, yr[ow]);
+#endif
 }
 
 /* dx row ih of channel ci, image b of the chunk, from dz in the [k][ld] layout of
@@ -486,15 +511,15 @@ __kernel void fft_crop(__global const float *restrict src, const int so, const i
 
 /* y[b][ko][:] = act(y[b][ko][:] (+ bias[ko])) in place, for outputs the GEMM wrote straight
  * into NCHW (conv.c); global (k, nb), a plane per work-item as in kn_to_nchw. */
-__kernel void bias_act(__global float *y, const int yo, __global const float *bias, const int bo, const int has_bias,
+__kernel void bias_act(__global Y_T *y, const int yo, __global const float *bias, const int bo, const int has_bias,
                        const int k, const int pq, const int act, const float slope)
 {
     const int ko = get_global_id(0), b = get_global_id(1);
     if (ko >= k) return;
     const float add = has_bias ? bias[bo + ko] : 0.0f;
-    __global float *d = y + yo + ((size_t)b * k + ko) * pq;
+    __global Y_T *d = y + yo + ((size_t)b * k + ko) * pq;
     if (act == 1)
-        for (int i = 0; i < pq; i++) d[i] = select(d[i] + add, 0.0f, d[i] + add < 0.0f);
+        for (int i = 0; i < pq; i++) STY(select(LDY(i, d) + add, 0.0f, LDY(i, d) + add < 0.0f), i, d);
     else
-        for (int i = 0; i < pq; i++) d[i] = act_fwd(act, slope, d[i] + add);
+        for (int i = 0; i < pq; i++) STY(act_fwd(act, slope, LDY(i, d) + add), i, d);
 }

@@ -7,7 +7,11 @@
  * which keeps a CPU core's vector units busy from L1/L2. Launched with 1 x 1 work-groups
  * (on a CPU, one work-item per group is one loop iteration: no barrier, no local memory).
  * Tiles that cross the edge of C take a guarded path. Global: (ceil(m/4), ceil(n/16), batch)
- * when rows_first, else (ceil(n/16), ceil(m/4), batch). */
+ * when rows_first, else (ceil(n/16), ceil(m/4), batch).
+ *
+ * The NN kernels and the thin ones (sgemv_*) read A through LDA (storage.clh): built with
+ * -DA_HALF they take a binary16 A (a half net's conv filters) and widen it in registers,
+ * the sums staying float. */
 
 /* fma() where the device has fused multiply-add in hardware (the host adds -DDLCL_FMA,
  * lib/runtime/context.c): PoCL lowers mad() to a multiply and an add, two instructions in
@@ -22,7 +26,7 @@
 #define TN 16
 
 __kernel void sgemm_nn_4x16(const int rows_first, const int m, const int n, const int k, const float alpha,
-                            __global const float *a, const int ao, const int lda, const int sa,
+                            __global const A_T *a, const int ao, const int lda, const int sa,
                             __global const float *b, const int bo, const int ldb, const int pw, const int bps,
                             const int sb,
                             const float beta, __global float *c, const int co, const int ldc, const int sc)
@@ -33,17 +37,17 @@ __kernel void sgemm_nn_4x16(const int rows_first, const int m, const int n, cons
     const int row0 = (rows_first ? g0 : g1) * TM, col0 = (rows_first ? g1 : g0) * TN;
     const int z = get_global_id(2);
     if (row0 >= m || col0 >= n) return;
-    __global const float *A = a + ao + (size_t)z * sa;
+    __global const A_T *A = a + ao + (size_t)z * sa;
     /* B's column j is column j % pw of strip j / pw, bps apart (plain B: pw = bps = 16) */
     __global const float *B = b + bo + (size_t)z * sb + (size_t)(col0 / pw) * bps + col0 % pw;
     __global float *C = c + co + (size_t)z * sc;
 
     if (row0 + TM <= m && col0 + TN <= n) {
         float8 c00 = 0, c01 = 0, c10 = 0, c11 = 0, c20 = 0, c21 = 0, c30 = 0, c31 = 0;
-        __global const float *a0 = A + (size_t)row0 * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
+        __global const A_T *a0 = A + (size_t)row0 * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
         int l = 0;
         for (; l + 4 <= k; l += 4) {
-            const float4 x0 = vload4(0, a0 + l), x1 = vload4(0, a1 + l), x2 = vload4(0, a2 + l), x3 = vload4(0, a3 + l);
+            const float4 x0 = LDA4(0, a0 + l), x1 = LDA4(0, a1 + l), x2 = LDA4(0, a2 + l), x3 = LDA4(0, a3 + l);
 #define STEP(j, s)                                                                           \
             {                                                                                \
                 __global const float *br = B + (size_t)(l + j) * ldb;                        \
@@ -59,10 +63,11 @@ __kernel void sgemm_nn_4x16(const int rows_first, const int m, const int n, cons
         for (; l < k; l++) {
             __global const float *br = B + (size_t)l * ldb;
             const float8 b0 = vload8(0, br), b1 = vload8(1, br);
-            c00 = MADD((float8)a0[l], b0, c00); c01 = MADD((float8)a0[l], b1, c01);
-            c10 = MADD((float8)a1[l], b0, c10); c11 = MADD((float8)a1[l], b1, c11);
-            c20 = MADD((float8)a2[l], b0, c20); c21 = MADD((float8)a2[l], b1, c21);
-            c30 = MADD((float8)a3[l], b0, c30); c31 = MADD((float8)a3[l], b1, c31);
+            const float x0 = LDA(l, a0), x1 = LDA(l, a1), x2 = LDA(l, a2), x3 = LDA(l, a3);
+            c00 = MADD((float8)x0, b0, c00); c01 = MADD((float8)x0, b1, c01);
+            c10 = MADD((float8)x1, b0, c10); c11 = MADD((float8)x1, b1, c11);
+            c20 = MADD((float8)x2, b0, c20); c21 = MADD((float8)x2, b1, c21);
+            c30 = MADD((float8)x3, b0, c30); c31 = MADD((float8)x3, b1, c31);
         }
         __global float *r0 = C + (size_t)row0 * ldc + col0, *r1 = r0 + ldc, *r2 = r1 + ldc, *r3 = r2 + ldc;
         if (beta == 0.0f) { /* C may hold garbage (NaN): never read it */
@@ -86,7 +91,7 @@ __kernel void sgemm_nn_4x16(const int rows_first, const int m, const int n, cons
     const int rows = min(TM, m - row0), cols = min(TN, n - col0);
     for (int l = 0; l < k; l++) {
         float av[TM], bv[TN];
-        for (int i = 0; i < TM; i++) av[i] = A[(size_t)(row0 + (i < rows ? i : 0)) * lda + l];
+        for (int i = 0; i < TM; i++) av[i] = LDA((size_t)(row0 + (i < rows ? i : 0)) * lda + l, A);
         __global const float *br = B + (size_t)l * ldb;
         for (int j = 0; j < TN; j++) bv[j] = j < cols ? br[j] : 0.0f;
         for (int i = 0; i < TM; i++)
@@ -147,14 +152,14 @@ __kernel void transpose(const int rows, const int cols, __global const float *in
  * B's element (l, j) is at b[bo + z*sb + (j/32)*bps + l*ldb + j%32]: bps = 32 reads a plain
  * row-major B, ldb = 32 and bps = 32*k one packed by pack_panels into contiguous strips. */
 __kernel void sgemm_nn_8x32(const int rows_first, const int m, const int n, const int k, const float alpha,
-                            __global const float *a, const int ao, const int lda, const int sa,
+                            __global const A_T *a, const int ao, const int lda, const int sa,
                             __global const float *b, const int bo, const int ldb, const int bps, const int sb,
                             const float beta, __global float *c, const int co, const int ldc, const int sc)
 {
     const int g0 = get_global_id(0), g1 = get_global_id(1);
     const int row0 = (rows_first ? g0 : g1) * 8, col0 = (rows_first ? g1 : g0) * 32;
     const int z = get_global_id(2);
-    __global const float *A = a + ao + (size_t)z * sa + (size_t)row0 * lda;
+    __global const A_T *A = a + ao + (size_t)z * sa + (size_t)row0 * lda;
     __global const float *B = b + bo + (size_t)z * sb + (size_t)(col0 / 32) * bps;
     __global float *C = c + co + (size_t)z * sc + (size_t)row0 * ldc + col0;
     float16 c00 = 0, c01 = 0, c10 = 0, c11 = 0, c20 = 0, c21 = 0, c30 = 0, c31 = 0;
@@ -162,16 +167,16 @@ __kernel void sgemm_nn_8x32(const int rows_first, const int m, const int n, cons
     for (int l = 0; l < k; l++) {
         __global const float *br = B + (size_t)l * ldb;
         const float16 b0 = vload16(0, br), b1 = vload16(1, br);
-        __global const float *ac = A + l;
+        __global const A_T *ac = A + l;
         float x;
-        x = ac[0];       c00 = MADD((float16)x, b0, c00); c01 = MADD((float16)x, b1, c01);
-        x = ac[lda];     c10 = MADD((float16)x, b0, c10); c11 = MADD((float16)x, b1, c11);
-        x = ac[2 * lda]; c20 = MADD((float16)x, b0, c20); c21 = MADD((float16)x, b1, c21);
-        x = ac[3 * lda]; c30 = MADD((float16)x, b0, c30); c31 = MADD((float16)x, b1, c31);
-        x = ac[4 * lda]; c40 = MADD((float16)x, b0, c40); c41 = MADD((float16)x, b1, c41);
-        x = ac[5 * lda]; c50 = MADD((float16)x, b0, c50); c51 = MADD((float16)x, b1, c51);
-        x = ac[6 * lda]; c60 = MADD((float16)x, b0, c60); c61 = MADD((float16)x, b1, c61);
-        x = ac[7 * lda]; c70 = MADD((float16)x, b0, c70); c71 = MADD((float16)x, b1, c71);
+        x = LDA(0, ac);       c00 = MADD((float16)x, b0, c00); c01 = MADD((float16)x, b1, c01);
+        x = LDA(lda, ac);     c10 = MADD((float16)x, b0, c10); c11 = MADD((float16)x, b1, c11);
+        x = LDA(2 * lda, ac); c20 = MADD((float16)x, b0, c20); c21 = MADD((float16)x, b1, c21);
+        x = LDA(3 * lda, ac); c30 = MADD((float16)x, b0, c30); c31 = MADD((float16)x, b1, c31);
+        x = LDA(4 * lda, ac); c40 = MADD((float16)x, b0, c40); c41 = MADD((float16)x, b1, c41);
+        x = LDA(5 * lda, ac); c50 = MADD((float16)x, b0, c50); c51 = MADD((float16)x, b1, c51);
+        x = LDA(6 * lda, ac); c60 = MADD((float16)x, b0, c60); c61 = MADD((float16)x, b1, c61);
+        x = LDA(7 * lda, ac); c70 = MADD((float16)x, b0, c70); c71 = MADD((float16)x, b1, c71);
     }
 #define ST(i, r0, r1)                                                                              \
     {                                                                                              \
@@ -201,7 +206,7 @@ __kernel void sgemm_nn_8x32(const int rows_first, const int m, const int n, cons
  * or blas.c's transposes), the last strip holding columns n-16 .. n-1. */
 #define NN16_ACC(i) float8 c##i##0 = 0, c##i##1 = 0;
 #define NN16_FMA(i)                                                                                 \
-    x = ac[(i) * lda];                                                                              \
+    x = LDA((i) * lda, ac);                                                                         \
     c##i##0 = MADD((float8)x, b0, c##i##0);                                                          \
     c##i##1 = MADD((float8)x, b1, c##i##1);
 #define NN16_STORE(i)                                                                               \
@@ -223,7 +228,7 @@ __kernel void sgemm_nn_8x32(const int rows_first, const int m, const int n, cons
 #define NN16_ROWS6(M) NN16_ROWS4(M) M(4) M(5)
 #define NN16_KERNEL(NAME, R, ROWS)                                                                  \
 __kernel void NAME(const int rows_first, const int m, const int n, const int k, const float alpha,  \
-                   __global const float *a, const int ao, const int lda, const int sa,              \
+                   __global const A_T *a, const int ao, const int lda, const int sa,                \
                    __global const float *b, const int bo, const int ldb, const int bps, const int sb, \
                    const int packed, const float beta, __global float *c, const int co, const int ldc, \
                    const int sc)                                                                    \
@@ -234,14 +239,14 @@ __kernel void NAME(const int rows_first, const int m, const int n, const int k, 
     const int row0 = min(tr * (R), m - (R)), col0 = min(tc * 16, n - 16);                           \
     const int skip_r = tr * (R) - row0, skip_c = tc * 16 - col0;                                    \
     const int z = get_global_id(2);                                                                 \
-    __global const float *A = a + ao + (size_t)z * sa + (size_t)row0 * lda;                         \
+    __global const A_T *A = a + ao + (size_t)z * sa + (size_t)row0 * lda;                           \
     __global const float *B = b + bo + (size_t)z * sb + (packed ? (size_t)tc * bps : (size_t)col0); \
     __global float *C = c + co + (size_t)z * sc + (size_t)row0 * ldc + col0;                        \
     ROWS(NN16_ACC)                                                                                  \
     for (int l = 0; l < k; l++) {                                                                   \
         __global const float *br = B + (size_t)l * ldb;                                             \
         const float8 b0 = vload8(0, br), b1 = vload8(1, br);                                        \
-        __global const float *ac = A + l;                                                           \
+        __global const A_T *ac = A + l;                                                             \
         float x;                                                                                    \
         ROWS(NN16_FMA)                                                                              \
     }                                                                                               \
@@ -288,7 +293,7 @@ __kernel void sum_parts(__global const float *part, const int np, const int m, c
  * C = alpha A B^T + beta C with B stored n x k (nn.Linear's weight, a tied head): a
  * work-item takes GV_ROWS rows of B and dots each with every row of A. Global: ceil(n/4). */
 #define GV_ROWS 4
-__kernel void sgemv_nt(const int m, const int n, const int k, const float alpha, __global const float *a,
+__kernel void sgemv_nt(const int m, const int n, const int k, const float alpha, __global const A_T *a,
                        const int ao, const int lda, __global const float *b, const int bo, const int ldb,
                        const float beta, __global float *c, const int co, const int ldc)
 {
@@ -297,13 +302,13 @@ __kernel void sgemv_nt(const int m, const int n, const int k, const float alpha,
     for (int j = j0; j < j0 + GV_ROWS && j < n; j++) {
         __global const float *B = b + bo + (size_t)j * ldb;
         for (int i = 0; i < m; i++) {
-            __global const float *A = a + ao + (size_t)i * lda;
+            __global const A_T *A = a + ao + (size_t)i * lda;
             float8 acc = (float8)(0.0f);
             int p = 0;
-            for (; p + 8 <= k; p += 8) acc = MADD(vload8(0, A + p), vload8(0, B + p), acc);
+            for (; p + 8 <= k; p += 8) acc = MADD(LDA8(0, A + p), vload8(0, B + p), acc);
             float4 h = acc.lo + acc.hi;
             float s = (h.x + h.y) + (h.z + h.w);
-            for (; p < k; p++) s = MADD(A[p], B[p], s);
+            for (; p < k; p++) s = MADD(LDA(p, A), B[p], s);
             __global float *C = c + co + (size_t)i * ldc + j;
             *C = beta == 0.0f ? alpha * s : MADD(beta, *C, alpha * s);
         }
@@ -315,7 +320,7 @@ __kernel void sgemv_nt(const int m, const int n, const int k, const float alpha,
  * read 64 bytes a row, a stride apart: 3-4 GB/s on the EPYC where this streams at the
  * memory's rate), and adds a[i][p] times row p into its own partial row of C, part
  * [z][i][n], which stays in cache; sum_parts adds the partial rows. Global: chunks. */
-__kernel void sgemv_nn_part(const int m, const int n, const int k, const int kc, __global const float *a,
+__kernel void sgemv_nn_part(const int m, const int n, const int k, const int kc, __global const A_T *a,
                             const int ao, const int lda, __global const float *b, const int bo, const int ldb,
                             __global float *part)
 {
@@ -325,7 +330,7 @@ __kernel void sgemv_nn_part(const int m, const int n, const int k, const int kc,
     for (int p = p0; p < p1; p++) {
         __global const float *B = b + bo + (size_t)p * ldb;
         for (int i = 0; i < m; i++) {
-            const float ai = a[ao + (size_t)i * lda + p];
+            const float ai = LDA(ao + (size_t)i * lda + p, a);
             __global float *Pi = P + (size_t)i * n;
             int j = 0;
             for (; j + 16 <= n; j += 16) vstore16(MADD((float16)(ai), vload16(0, B + j), vload16(0, Pi + j)), 0, Pi + j);

@@ -283,10 +283,11 @@ static dlcl_status gemm_thin(dlcl_ctx *ctx, const blas_gemm_args *g)
 {
     int m = (int)g->m, n = (int)g->n, kk = (int)g->k, ao = (int)g->a_off, lda = (int)g->lda, bo = (int)g->b_off,
         ldb = (int)g->ldb, co = (int)g->c_off, ldc = (int)g->ldc;
+    const char *a_opt = g->a_half ? "-DA_HALF" : "";
     cl_kernel k;
     dlcl_status s;
     if (g->tb) {
-        s = rt_kernel_get(ctx, "gemm", "", "sgemv_nt", &k);
+        s = rt_kernel_get(ctx, "gemm", a_opt, "sgemv_nt", &k);
         if (s == DLCL_OK)
             s = rt_set_args(k, "sgemv_nt", RT_ARG(m), RT_ARG(n), RT_ARG(kk), RT_ARG(g->alpha), RT_ARG(g->a), RT_ARG(ao),
                             RT_ARG(lda), RT_ARG(g->b), RT_ARG(bo), RT_ARG(ldb), RT_ARG(g->beta), RT_ARG(g->c),
@@ -298,7 +299,7 @@ static dlcl_status gemm_thin(dlcl_ctx *ctx, const blas_gemm_args *g)
     size_t kc = (g->k + want - 1) / want, chunks = (g->k + kc - 1) / kc;
     int kci = (int)kc;
     s = scratch(ctx, chunks * g->m * g->n);
-    if (s == DLCL_OK) s = rt_kernel_get(ctx, "gemm", "", "sgemv_nn_part", &k);
+    if (s == DLCL_OK) s = rt_kernel_get(ctx, "gemm", a_opt, "sgemv_nn_part", &k);
     if (s == DLCL_OK)
         s = rt_set_args(k, "sgemv_nn_part", RT_ARG(m), RT_ARG(n), RT_ARG(kk), RT_ARG(kci), RT_ARG(g->a), RT_ARG(ao),
                         RT_ARG(lda), RT_ARG(g->b), RT_ARG(bo), RT_ARG(ldb), RT_ARG(ctx->blas_scratch), RT_ARGS_END);
@@ -380,7 +381,7 @@ static dlcl_status launch_nn(dlcl_ctx *ctx, const char *kname, size_t tm, size_t
                              const blas_gemm_args *h)
 {
     cl_kernel k;
-    dlcl_status s = rt_kernel_get(ctx, "gemm", "", kname, &k);
+    dlcl_status s = rt_kernel_get(ctx, "gemm", h->a_half ? "-DA_HALF" : "", kname, &k);
     int m = (int)h->m, n = (int)h->n, kk = (int)h->k, ao = (int)h->a_off, lda = (int)h->lda, sa = (int)h->a_stride,
         bo = (int)h->b_off, ldb = (int)h->ldb, sb = (int)h->b_stride, co = (int)h->c_off, ldc = (int)h->ldc,
         sc = (int)h->c_stride;
@@ -483,7 +484,7 @@ static dlcl_status launch_nn16(dlcl_ctx *ctx, const char *kname, size_t tm, int 
                                const blas_gemm_args *h)
 {
     cl_kernel k;
-    dlcl_status s = rt_kernel_get(ctx, "gemm", "", kname, &k);
+    dlcl_status s = rt_kernel_get(ctx, "gemm", h->a_half ? "-DA_HALF" : "", kname, &k);
     int m = (int)h->m, n = (int)h->n, kk = (int)h->k, ao = (int)h->a_off, lda = (int)h->lda, sa = (int)h->a_stride,
         bo = (int)h->b_off, ldb = (int)h->ldb, sb = (int)h->b_stride, co = (int)h->c_off, ldc = (int)h->ldc,
         sc = (int)h->c_stride;
@@ -618,7 +619,8 @@ static dlcl_status widen_span(dlcl_ctx *ctx, cl_mem in, size_t io, size_t n, cl_
 }
 
 /* The half-precision operands of g widened into ctx->blas_wide (A first, then B), h the
- * same product over them: the path for backends and kernels that read floats only. */
+ * same product over them: the path for backends and kernels that read floats only (see
+ * reads_half_a). */
 static dlcl_status widen(dlcl_ctx *ctx, const blas_gemm_args *g, blas_gemm_args *h)
 {
     size_t na = g->a_half ? span(g->ta ? g->k : g->m, g->ta ? g->m : g->k, g->lda, g->a_stride, g->batch) : 0;
@@ -640,6 +642,15 @@ static dlcl_status widen(dlcl_ctx *ctx, const blas_gemm_args *g, blas_gemm_args 
     return s;
 }
 
+/* Whether dlcl's kernels take g's half A as it lies (the NN tile and thin kernels, built
+ * with -DA_HALF, an offset counted in halves): an untransposed A beside a float B, outside
+ * wide_nt, which transposes A with a kernel that reads floats. That is a conv's filters,
+ * read every call: widening them first would write 4 bytes per weight and read them back. */
+static bool reads_half_a(const dlcl_ctx *ctx, const blas_gemm_args *g)
+{
+    return g->a_half && !g->b_half && !g->ta && choose_backend(ctx, g) == BLAS_BACKEND_DLCL && !wide_nt(g);
+}
+
 dlcl_status blas_sgemm(dlcl_ctx *ctx, const blas_gemm_args *g)
 {
     if (g->m == 0 || g->n == 0 || g->batch == 0) return DLCL_OK;
@@ -651,7 +662,7 @@ dlcl_status blas_sgemm(dlcl_ctx *ctx, const blas_gemm_args *g)
     if (s == DLCL_OK) s = check_operand("C", g->m, g->n, g->c_off, g->ldc, g->c_stride, g->batch, g->c_size);
     if (s != DLCL_OK) return s;
     blas_gemm_args w;
-    if (g->a_half || g->b_half) {
+    if ((g->a_half && !reads_half_a(ctx, g)) || g->b_half) {
         if ((s = widen(ctx, g, &w)) != DLCL_OK) return s;
         g = &w;
     }

@@ -84,6 +84,7 @@ static dlcl_status conv_alloc(layer *l, dlcl_ctx *ctx, int batch)
     double t0 = rt_now_ms();
     int passes = l->inference ? OP_FIND_FORWARD : l->needs_dx ? OP_FIND_BACKWARD_DX : OP_FIND_BACKWARD;
     if (p->act != OP_ACT_LINEAR && !op_act_needs_input(p->act)) passes |= OP_FIND_ACT; /* GELUs run apart */
+    if (l->half) passes |= OP_FIND_HALF; /* im2col + GEMM or direct, the forwards with a half path */
     dlcl_status st = op_conv2d_find(ctx, &s, passes, &p->choice);
     if (st != DLCL_OK) return dlcl__err_prefix(st, "layer [%s]", l->name);
     if (p->choice.timed == 1)
@@ -105,7 +106,8 @@ static dlcl_status conv_alloc(layer *l, dlcl_ctx *ctx, int batch)
 
 /* The activation is applied in the conv's output relayout and undone from y in the
  * gradient relayout (op_conv2d_forward_act / op_conv2d_backward); the GELUs, whose derivative
- * need its input, keep z and run their own kernels. */
+ * need its input, keep z and run their own kernels (on the float z, then rounded into a
+ * half y). */
 static dlcl_status conv_forward(layer *l, const layer_io *io)
 {
     conv_priv *p = l->priv;
@@ -114,9 +116,12 @@ static dlcl_status conv_forward(layer *l, const layer_io *io)
     op_buf w = layer_weight_buf(l, io, 0), b = layer_bias_buf(l, io, p->bias ? 1 : -1);
     if (!op_act_needs_input(p->act))
         return op_conv2d_forward_act(io->ctx, &s, p->choice.forward, io->x[0], w, b, p->act, p->slope, io->y, io->ws);
+    size_t n = (size_t)io->count * layer_shape_numel(l->out);
     dlcl_status st = op_conv2d_forward_algo(io->ctx, &s, p->choice.forward, io->x[0], w, b, p->z, io->ws);
     if (st != DLCL_OK) return st;
-    return op_activation_forward(io->ctx, p->act, p->slope, p->z, io->y, (size_t)io->count * layer_shape_numel(l->out));
+    if (!io->y.half) return op_activation_forward(io->ctx, p->act, p->slope, p->z, io->y, n);
+    st = op_activation_forward(io->ctx, p->act, p->slope, p->z, p->z, n);
+    return st == DLCL_OK ? op_convert(io->ctx, p->z, io->y, n) : st;
 }
 
 static dlcl_status conv_backward(layer *l, const layer_io *io)
@@ -170,5 +175,5 @@ static void conv_free(layer *l)
     l->priv = NULL;
 }
 
-const layer_type layer_conv = {"conv", conv_keys, 1, 1, 0, conv_parse, conv_shape, conv_alloc,
+const layer_type layer_conv = {"conv", conv_keys, 1, 1, LAYER_HALF, conv_parse, conv_shape, conv_alloc,
                                conv_forward, conv_backward, conv_describe, conv_free, NULL, conv_absorb};

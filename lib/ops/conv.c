@@ -5,7 +5,12 @@
  * nb images the columns are [c*r*s][nb*p*q] and the outputs [k][nb*p*q], so each group is
  * one GEMM with n = nb*p*q: whole tiles of the GEMM kernel instead of one narrow product
  * per image with a ragged edge of p*q % 16 columns (LeNet's conv2: p*q = 196). Small
- * kernels move tensors between NCHW and [k][nb*p*q]; the forward one adds the bias. */
+ * kernels move tensors between NCHW and [k][nb*p*q]; the forward one adds the bias.
+ *
+ * The forward takes x, w and y stored as half (ops.h) on im2col's and the direct path: the
+ * kernels that touch them are built with X_HALF, W_HALF, Y_HALF, dlcl's GEMM reads half
+ * filters itself (blas.c), and the columns and the GEMM's result stay float in the
+ * workspace. Winograd, the FFT, the implicit GEMM and the backward are float only. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -158,12 +163,13 @@ static void geom_options(const op_conv_shape *s, char *buf, size_t cap)
              s->stride_w, s->pad_h, s->pad_w, s->dil_h, s->dil_w);
 }
 
-/* col [c*r*s][ld] at element 0 of col.mem */
+/* col [c*r*s][ld] at element 0 of col.mem (float, whatever x's storage) */
 static dlcl_status im2col(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, int n0, int nb, size_t ldc, op_buf col)
 {
     cl_kernel k;
+    char opt[32];
     int xo = (int)(x.off + (size_t)n0 * s->c * s->h * s->w), pq = s->p * s->q, ld = (int)ldc;
-    dlcl_status st = rt_kernel_get(ctx, "conv", "", "im2col", &k);
+    dlcl_status st = rt_kernel_get(ctx, "conv", op_half_opts(opt, sizeof opt, "X", x, (const char *)NULL), "im2col", &k);
     if (st == DLCL_OK)
         st = rt_set_args(k, "im2col", RT_ARG(x.mem), RT_ARG(xo), RT_ARG(col.mem), RT_ARG(pq), RT_ARG(ld), GEOM(s),
                          RT_ARGS_END);
@@ -197,7 +203,9 @@ static dlcl_status kn_to_nchw(dlcl_ctx *ctx, const op_conv_shape *s, op_buf t, s
                               op_act act, float slope, int n0, int nb)
 {
     cl_kernel k;
-    dlcl_status st = rt_kernel_get(ctx, "conv", "", "kn_to_nchw", &k);
+    char opt[32];
+    dlcl_status st = rt_kernel_get(ctx, "conv", op_half_opts(opt, sizeof opt, "Y", y, (const char *)NULL), "kn_to_nchw",
+                                   &k);
     int pq = s->p * s->q, yo = (int)(y.off + (size_t)n0 * s->k * pq), bo = (int)bias.off, hb = bias.mem != NULL,
         to = (int)t.off, a = (int)act, ld = (int)ldc;
     cl_mem bm = bias.mem ? bias.mem : t.mem;
@@ -302,7 +310,9 @@ static dlcl_status bias_act(dlcl_ctx *ctx, const op_conv_shape *s, op_buf y, op_
                             int n0, int nb)
 {
     cl_kernel k;
-    dlcl_status st = rt_kernel_get(ctx, "conv", "", "bias_act", &k);
+    char opt[32];
+    dlcl_status st = rt_kernel_get(ctx, "conv", op_half_opts(opt, sizeof opt, "Y", y, (const char *)NULL), "bias_act",
+                                   &k);
     int pq = s->p * s->q, yo = (int)(y.off + (size_t)n0 * s->k * pq), bo = (int)bias.off, hb = bias.mem != NULL,
         a = (int)act;
     cl_mem bm = bias.mem ? bias.mem : y.mem;
@@ -313,37 +323,44 @@ static dlcl_status bias_act(dlcl_ctx *ctx, const op_conv_shape *s, op_buf y, op_
     return st == DLCL_OK ? rt_launch(ctx, k, "bias_act", 2, g, NULL) : st;
 }
 
-/* Forward of images n0 .. n0+cnt-1 by im2col + GEMM (see conv_view for what stays in place) */
+/* Forward of images n0 .. n0+cnt-1 by im2col + GEMM (see conv_view for what stays in place).
+ * A half x is never the GEMM's B: im2col converts it into the float columns, as widening
+ * it would, without blas.c's extra buffer. A half y cannot be its C: the product goes to
+ * the workspace and kn_to_nchw rounds it once, bias and activation included. */
 static dlcl_status forward_gemm_chunk(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, op_buf w, op_buf bias,
                                       op_act act, float slope, op_buf y, op_buf ws, int n0, int cnt)
 {
     int kg = s->k / s->groups;
     size_t K = (size_t)(s->c / s->groups) * s->r * s->s, pq = (size_t)s->p * s->q;
     ws_layout l = layout(s, cnt);
-    bool inp = in_place(ctx, s, cnt);
-    conv_view col = inp && cols_are_input(s) ? nchw_view(x, n0, (size_t)s->c, pq) : ws_view(ws.mem, 0, l.ldc, pq);
-    conv_view out = inp ? nchw_view(y, n0, (size_t)s->k, pq) : ws_view(ws.mem, l.t_off, l.ldc, pq);
+    bool inp = in_place(ctx, s, cnt), y_inp = inp && !y.half;
+    conv_view col = inp && cols_are_input(s) && !x.half ? nchw_view(x, n0, (size_t)s->c, pq)
+                                                         : ws_view(ws.mem, 0, l.ldc, pq);
+    conv_view out = y_inp ? nchw_view(y, n0, (size_t)s->k, pq) : ws_view(ws.mem, l.t_off, l.ldc, pq);
     dlcl_status st = col.mem == ws.mem ? im2col(ctx, s, x, n0, cnt, l.ldc, ws) : DLCL_OK;
     for (int g = 0; st == DLCL_OK && g < s->groups; g++)
-        st = gemm_images(ctx, DLCL_NO_TRANS, (size_t)kg, K, op_b(w.mem, w.off + (size_t)g * kg * K), K,
+        st = gemm_images(ctx, DLCL_NO_TRANS, (size_t)kg, K, op_at(w, (size_t)g * kg * K), K,
                          view_rows(col, (size_t)g * K), view_rows(out, (size_t)g * kg), cnt, pq);
     if (st != DLCL_OK) return st;
-    if (!inp) return kn_to_nchw(ctx, s, op_b(ws.mem, l.t_off), l.ldc, y, bias, act, slope, n0, cnt);
+    if (!y_inp) return kn_to_nchw(ctx, s, op_b(ws.mem, l.t_off), l.ldc, y, bias, act, slope, n0, cnt);
     return bias.mem != NULL || act != OP_ACT_LINEAR ? bias_act(ctx, s, y, bias, act, slope, n0, cnt) : DLCL_OK;
 }
 
-static dlcl_status forward_direct(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, op_buf w, op_buf bias, op_buf y)
+static dlcl_status forward_direct(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, op_buf w, op_buf bias, op_act act,
+                                  float slope, op_buf y)
 {
     cl_kernel k;
-    dlcl_status st = rt_kernel_get(ctx, "conv", "", "conv2d_direct", &k);
-    int xo = (int)x.off, wo = (int)w.off, bo = (int)bias.off, yo = (int)y.off, has_bias = bias.mem != NULL;
+    char opt[64];
+    dlcl_status st = rt_kernel_get(ctx, "conv", op_half_opts(opt, sizeof opt, "X", x, "W", w, "Y", y, (const char *)NULL),
+                                   "conv2d_direct", &k);
+    int xo = (int)x.off, wo = (int)w.off, bo = (int)bias.off, yo = (int)y.off, has_bias = bias.mem != NULL, a = (int)act;
     cl_mem bm = bias.mem ? bias.mem : w.mem;
     if (st == DLCL_OK)
         st = rt_set_args(k, "conv2d_direct", RT_ARG(x.mem), RT_ARG(xo), RT_ARG(w.mem), RT_ARG(wo), RT_ARG(bm), RT_ARG(bo),
                          RT_ARG(has_bias), RT_ARG(y.mem), RT_ARG(yo), RT_ARG(s->c), RT_ARG(s->h), RT_ARG(s->w),
                          RT_ARG(s->k), RT_ARG(s->r), RT_ARG(s->s), RT_ARG(s->p), RT_ARG(s->q), RT_ARG(s->stride_h),
                          RT_ARG(s->stride_w), RT_ARG(s->pad_h), RT_ARG(s->pad_w), RT_ARG(s->dil_h), RT_ARG(s->dil_w),
-                         RT_ARG(s->groups), RT_ARGS_END);
+                         RT_ARG(s->groups), RT_ARG(a), RT_ARG(slope), RT_ARGS_END);
     size_t g[3] = {(size_t)s->p * s->q, (size_t)s->k, (size_t)s->n};
     return st == DLCL_OK ? rt_launch(ctx, k, "conv2d_direct", 3, g, NULL) : st;
 }
@@ -361,7 +378,9 @@ static dlcl_status dw_forward(dlcl_ctx *ctx, const op_conv_shape *s, op_buf x, o
                               float slope, op_buf y)
 {
     cl_kernel k;
-    dlcl_status st = rt_kernel_get(ctx, "conv", "", "dw_forward", &k);
+    char opt[64];
+    dlcl_status st = rt_kernel_get(ctx, "conv", op_half_opts(opt, sizeof opt, "X", x, "W", w, "Y", y, (const char *)NULL),
+                                   "dw_forward", &k);
     int xo = (int)x.off, wo = (int)w.off, bo = (int)bias.off, yo = (int)y.off, has_bias = bias.mem != NULL, a = (int)act;
     cl_mem bm = bias.mem ? bias.mem : w.mem;
     if (st == DLCL_OK)
@@ -475,15 +494,16 @@ static dlcl_status check_ws(const dlcl_ctx *ctx, const op_conv_shape *s, int win
 dlcl_status op_conv2d_forward_act(dlcl_ctx *ctx, const op_conv_shape *s, op_conv_algo algo, op_buf x, op_buf w,
                                   op_buf bias, op_act act, float slope, op_buf y, op_buf ws)
 {
-    size_t pq = (size_t)s->p * s->q;
     if ((unsigned)act >= OP_ACT_COUNT) return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_forward: activation %d", (int)act);
+    if (bias.half) return op_require_float("op_conv2d_forward", "the bias", bias);
     if (algo == OP_CONV_AUTO) algo = op_conv2d_heuristic(s);
     if (algo == OP_CONV_DIRECT && depthwise(s)) return dw_forward(ctx, s, x, w, bias, act, slope, y);
-    if (algo == OP_CONV_DIRECT) {
-        dlcl_status st = forward_direct(ctx, s, x, w, bias, y);
-        if (st != DLCL_OK || act == OP_ACT_LINEAR) return st;
-        return op_activation_forward(ctx, act, slope, y, y, (size_t)s->n * s->k * pq);
-    }
+    if (algo == OP_CONV_DIRECT) return forward_direct(ctx, s, x, w, bias, act, slope, y);
+    if (algo != OP_CONV_IM2COL_GEMM && (x.half || w.half || y.half))
+        return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_forward: the %s convolution has no half-precision path "
+                         "(%s is stored as half); im2col + GEMM and the direct kernel have one",
+                         algo == OP_CONV_WINOGRAD ? "Winograd" : algo == OP_CONV_FFT ? "FFT" : "implicit-GEMM",
+                         x.half ? "x" : w.half ? "w" : "y");
     dlcl_status st = check_ws(ctx, s, algo == OP_CONV_WINOGRAD, algo == OP_CONV_FFT, algo == OP_CONV_IMPLICIT, ws,
                               "op_conv2d_forward");
     int nb = chunk_images(ctx, s);
@@ -577,6 +597,10 @@ dlcl_status op_conv2d_backward(dlcl_ctx *ctx, const op_conv_shape *s, op_act act
     size_t K = (size_t)cg * s->r * s->s;
     if ((unsigned)act >= OP_ACT_COUNT || op_act_needs_input(act) || (act != OP_ACT_LINEAR && y.mem == NULL))
         return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_backward: activation %d cannot be fused here", (int)act);
+    const op_buf bufs[] = {y, x, dy, w, dw, db, dx};
+    const char *names[] = {"y", "x", "dy", "w", "dw", "db", "dx"};
+    for (size_t i = 0; i < DLCL__ARRAY_LEN(bufs); i++)
+        if (bufs[i].half) return op_require_float("op_conv2d_backward", names[i], bufs[i]);
     bool wino_dx = dx.mem != NULL && s->winograd_dx, fft = s->fft_bwd && (dx.mem != NULL || dw.mem != NULL);
     /* by implicit GEMM where dz is dy itself (a fused activation's gradient takes im2col's
      * path, nchw_to_kn forming dz) */

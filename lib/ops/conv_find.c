@@ -13,7 +13,9 @@
  * candidate replaces the default only when it takes under FIND_MARGIN of its time: on a shared 2-core VM the same run varies by 10-30%,
  * and with a 5% margin the cached choices for VGG (chunks of 4, 30 and 8 images) were no
  * better than the defaults in alternating dlcl-bench runs (117/102/93 against 102/86/93
- * ms). Large wins (the depthwise kernels, 5x) pass any margin. */
+ * ms). Large wins (the depthwise kernels, 5x) pass any margin. A half-precision layer
+ * (OP_FIND_HALF) chooses between im2col + GEMM and direct only, the algorithms with a half
+ * path. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,22 +54,27 @@ static bool direct_allowed(const op_conv_shape *s) { return (size_t)s->c / s->gr
  * tried, 5x5 (LeNet: 70-96 against 17 ms for conv2's forward), 7x7 (106 against 48) and
  * 9x9 (154 against 77), and timing it added 17 s to LeNet's cold start, most of it clFFT
  * generating and compiling its kernels. */
-static bool fft_allowed(const dlcl_ctx *ctx, const op_conv_shape *s)
+static bool fft_allowed(const dlcl_ctx *ctx, const op_conv_shape *s, int passes)
 {
-    return !ctx->cpu_device && op_conv2d_fft_ok(s) && s->r * s->s >= FIND_FFT_MIN_RS;
+    return !ctx->cpu_device && !(passes & OP_FIND_HALF) && op_conv2d_fft_ok(s) && s->r * s->s >= FIND_FFT_MIN_RS;
+}
+
+static bool winograd_allowed(const op_conv_shape *s, int passes)
+{
+    return !(passes & OP_FIND_HALF) && op_conv2d_winograd_ok(s);
 }
 
 /* CPU devices only: its kernels are the CPU GEMM's tiles. Not where the layer fuses an
  * activation, whose gradient needs dz formed apart (conv.c falls back to im2col there). */
 static bool implicit_allowed(const dlcl_ctx *ctx, const op_conv_shape *s, int passes)
 {
-    return ctx->cpu_device && !(passes & OP_FIND_ACT) && op_conv2d_implicit_ok(s);
+    return ctx->cpu_device && !(passes & (OP_FIND_ACT | OP_FIND_HALF)) && op_conv2d_implicit_ok(s);
 }
 
 /* DLCL_CONV_ALGO=gemm|direct|winograd|fft|implicit (fft, implicit: the gradients too) forces the forward
- * algorithm of every layer whose shape allows it, untimed: for comparing algorithms with
- * dlcl-bench. Unset, empty or "auto": the find as usual. */
-static bool forced_choice(const op_conv_shape *s, op_conv_choice *out)
+ * algorithm of every layer whose shape (and storage) allows it, untimed: for comparing
+ * algorithms with dlcl-bench. Unset, empty or "auto": the find as usual. */
+static bool forced_choice(const op_conv_shape *s, int passes, op_conv_choice *out)
 {
     const char *v = getenv("DLCL_CONV_ALGO");
     if (v == NULL) return false;
@@ -77,7 +84,8 @@ static bool forced_choice(const op_conv_shape *s, op_conv_choice *out)
                      : strcmp(v, "fft") == 0      ? OP_CONV_FFT
                      : strcmp(v, "implicit") == 0 ? OP_CONV_IMPLICIT
                                                   : OP_CONV_AUTO;
-    if (a == OP_CONV_AUTO || (a == OP_CONV_WINOGRAD && !op_conv2d_winograd_ok(s)) ||
+    if (a == OP_CONV_AUTO || ((passes & OP_FIND_HALF) && a != OP_CONV_IM2COL_GEMM && a != OP_CONV_DIRECT) ||
+        (a == OP_CONV_WINOGRAD && !op_conv2d_winograd_ok(s)) ||
         (a == OP_CONV_FFT && !op_conv2d_fft_ok(s)) || (a == OP_CONV_IMPLICIT && !op_conv2d_implicit_ok(s)))
         return false;
     out->forward = a;
@@ -108,8 +116,8 @@ static bool load_choice(dlcl_ctx *ctx, const rt_cache_key *key, const op_conv_sh
          algo != OP_CONV_IMPLICIT) ||
         (ibwd != 0 && ibwd != 1) || ((algo == OP_CONV_IMPLICIT || ibwd) && !implicit_allowed(ctx, s, passes)) ||
         (algo == OP_CONV_DIRECT && !direct_allowed(s)) || (wdx != 0 && wdx != 1) || (fbwd != 0 && fbwd != 1) ||
-        ((algo == OP_CONV_WINOGRAD || wdx) && !op_conv2d_winograd_ok(s)) ||
-        (algo == OP_CONV_FFT && !fft_allowed(ctx, s)) || (fbwd && algo != OP_CONV_FFT))
+        ((algo == OP_CONV_WINOGRAD || wdx) && !winograd_allowed(s, passes)) ||
+        (algo == OP_CONV_FFT && !fft_allowed(ctx, s, passes)) || (fbwd && algo != OP_CONV_FFT))
         return false;
     *out = (op_conv_choice){.forward = (op_conv_algo)algo, .chunk = chunk, .winograd_dx = wdx, .fft_bwd = fbwd,
                             .implicit_bwd = ibwd, .timed = 2, .ms = ms, .candidates = cands};
@@ -119,6 +127,7 @@ static bool load_choice(dlcl_ctx *ctx, const rt_cache_key *key, const op_conv_sh
 typedef struct find_bufs {
     cl_mem x, w, y, dy, dx, dw, db, ws;
     op_act act; /* relu where the layer fuses an activation (OP_FIND_ACT), else linear */
+    int half;   /* x, w and y hold halves (OP_FIND_HALF) */
 } find_bufs;
 
 /* Created and released outside the buffer pool: the pool would keep the timing's buffers
@@ -140,8 +149,8 @@ static dlcl_status run_once(dlcl_ctx *ctx, const op_conv_shape *s, op_conv_algo 
     cl_int err = clFinish(ctx->queue);
     if (err != CL_SUCCESS) return dlcl__cl_err(err, "clFinish");
     double t0 = rt_now_ms();
-    dlcl_status st = op_conv2d_forward_act(ctx, s, algo, op_b(b->x, 0), op_b(b->w, 0), op_b(b->db, 0), b->act, 0.0f,
-                                           op_b(b->y, 0), op_b(b->ws, 0));
+    op_buf x = {b->x, 0, b->half}, w = {b->w, 0, b->half}, y = {b->y, 0, b->half};
+    dlcl_status st = op_conv2d_forward_act(ctx, s, algo, x, w, op_b(b->db, 0), b->act, 0.0f, y, op_b(b->ws, 0));
     if (st == DLCL_OK && backward)
         st = op_conv2d_backward(ctx, s, b->act, 0.0f, op_b(b->y, 0), op_b(b->x, 0), op_b(b->dy, 0),
                                 op_b(b->w, 0), op_b(b->dw, 0), op_b(b->db, 0),
@@ -181,7 +190,7 @@ static dlcl_status try_whole(dlcl_ctx *ctx, op_conv_shape t, op_conv_algo algo, 
 
 static dlcl_status time_all(dlcl_ctx *ctx, const op_conv_shape *s, int passes, op_conv_choice *out)
 {
-    int what = passes & ~OP_FIND_ACT, backward = what != OP_FIND_FORWARD, need_dx = what == OP_FIND_BACKWARD_DX;
+    int what = passes & ~(OP_FIND_ACT | OP_FIND_HALF), backward = what != OP_FIND_FORWARD, need_dx = what == OP_FIND_BACKWARD_DX;
     bool impl = implicit_allowed(ctx, s, passes);
     op_conv_shape t = *s;
     t.chunk = 0;
@@ -196,14 +205,14 @@ static dlcl_status time_all(dlcl_ctx *ctx, const op_conv_shape *s, int passes, o
            ny = (size_t)s->n * s->k * s->p * s->q, nws = 0;
     for (int i = 0; i < nc; i++) { /* room for every candidate, Winograd's and the FFT's included */
         t.chunk = uniq[i];
-        t.winograd = t.winograd_dx = op_conv2d_winograd_ok(s);
-        t.fft = t.fft_bwd = fft_allowed(ctx, s);
+        t.winograd = t.winograd_dx = winograd_allowed(s, passes);
+        t.fft = t.fft_bwd = fft_allowed(ctx, s, passes);
         t.implicit = t.implicit_bwd = impl;
         size_t f = op_conv2d_workspace(ctx, &t);
         if (f > nws) nws = f;
     }
     t.winograd = t.winograd_dx = t.fft = t.fft_bwd = t.implicit = t.implicit_bwd = 0;
-    find_bufs b = {.act = passes & OP_FIND_ACT ? OP_ACT_RELU : OP_ACT_LINEAR};
+    find_bufs b = {.act = passes & OP_FIND_ACT ? OP_ACT_RELU : OP_ACT_LINEAR, .half = (passes & OP_FIND_HALF) != 0};
     dlcl_status st = scratch(ctx, nx, 0.5f, &b.x);
     if (st == DLCL_OK) st = scratch(ctx, nw, 0.01f, &b.w);
     if (st == DLCL_OK) st = scratch(ctx, ny, 0.0f, &b.y);
@@ -239,9 +248,9 @@ static dlcl_status time_all(dlcl_ctx *ctx, const op_conv_shape *s, int passes, o
     /* then Winograd (forward and data gradient) and the FFT forward (gradients by im2col +
      * GEMM, or by FFT), each against the best so far as a whole */
     t.chunk = best_chunk;
-    if (st == DLCL_OK && op_conv2d_winograd_ok(s))
+    if (st == DLCL_OK && winograd_allowed(s, passes))
         st = try_whole(ctx, t, OP_CONV_WINOGRAD, need_dx, 0, 0, backward, need_dx, &b, out);
-    for (int fbwd = 0; st == DLCL_OK && fft_allowed(ctx, s) && fbwd <= backward; fbwd++)
+    for (int fbwd = 0; st == DLCL_OK && fft_allowed(ctx, s, passes) && fbwd <= backward; fbwd++)
         st = try_whole(ctx, t, OP_CONV_FFT, 0, fbwd, 0, backward, need_dx, &b, out);
     /* the implicit forward with its gradients, and with im2col's: on the quiet EPYC the
      * implicit forward of ResNet's 56x56 layers beat im2col's by 20% and its gradients lost
@@ -260,7 +269,7 @@ dlcl_status op_conv2d_find(dlcl_ctx *ctx, const op_conv_shape *s, int passes, op
     op_conv_shape t = *s;
     t.chunk = 0;
     *out = (op_conv_choice){.forward = OP_CONV_AUTO, .chunk = op_conv2d_chunk(ctx, &t)};
-    if (forced_choice(s, out) || !find_enabled(ctx)) return DLCL_OK;
+    if (forced_choice(s, passes, out) || !find_enabled(ctx)) return DLCL_OK;
     char opts[256], platform_version[128] = "";
     key_options(s, passes, opts, sizeof opts);
     clGetPlatformInfo(ctx->platform, CL_PLATFORM_VERSION, sizeof platform_version - 1, platform_version, NULL);

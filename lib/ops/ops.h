@@ -196,8 +196,10 @@ typedef struct op_conv_choice {
 } op_conv_choice;
 /* What op_conv2d_find times: the forward alone (inference), or with the backward, without
  * or with the data gradient (a first layer has none); OP_FIND_ACT added when the layer fuses
- * an activation into the convolution (timed with relu; without it, linear). */
-enum { OP_FIND_FORWARD, OP_FIND_BACKWARD, OP_FIND_BACKWARD_DX, OP_FIND_ACT = 4 };
+ * an activation into the convolution (timed with relu; without it, linear); OP_FIND_HALF
+ * when x, w and y are stored as half (a forward only): then only the algorithms with a
+ * half path, im2col + GEMM and direct, are candidates, timed on half buffers. */
+enum { OP_FIND_FORWARD, OP_FIND_BACKWARD, OP_FIND_BACKWARD_DX, OP_FIND_ACT = 4, OP_FIND_HALF = 8 };
 /* cuDNN-style find: times the candidates (chunks of half, the default and twice the default
  * images; the direct forward kernel where the reduction is small) on scratch buffers for a
  * batch of s->n, the passes given, and keeps the fastest in the cache directory per device,
