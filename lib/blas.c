@@ -177,6 +177,7 @@ dlcl_status blas_init(dlcl_ctx *ctx)
     ctx->gemm_backend = BLAS_BACKEND_AUTO;
     if (clGetDeviceInfo(ctx->device, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof vw, &vw, NULL) != CL_SUCCESS) vw = 0;
     ctx->gemm_vector_width = (int)vw;
+    ctx->gemm_half_native = !ctx->cpu_device; /* see reads_half_a */
     if (v == NULL || v[0] == '\0') return DLCL_OK;
     for (int i = 0; i < BLAS_BACKEND_COUNT; i++)
         if (strcmp(v, blas_backend_names[i]) == 0) {
@@ -645,10 +646,15 @@ static dlcl_status widen(dlcl_ctx *ctx, const blas_gemm_args *g, blas_gemm_args 
 /* Whether dlcl's kernels take g's half A as it lies (the NN tile and thin kernels, built
  * with -DA_HALF, an offset counted in halves): an untransposed A beside a float B, outside
  * wide_nt, which transposes A with a kernel that reads floats. That is a conv's filters,
- * read every call: widening them first would write 4 bytes per weight and read them back. */
+ * read every call: widening them first writes 4 bytes per weight and reads them back. But
+ * on PoCL's CPU device a vload_half in the tile kernels' inner loop costs more than that:
+ * `conv-bench --half` on the 2-core EPYC, 3x3 64->64 at 56x56: 13.7 ms read as it lies,
+ * 4.1 ms widened first (float weights 6.9-7.3 ms, a loaded machine); 1x1 256->256 at 14x14:
+ * 1.19 against 0.55 ms. So CPU devices widen (ctx->gemm_half_native, blas_init). */
 static bool reads_half_a(const dlcl_ctx *ctx, const blas_gemm_args *g)
 {
-    return g->a_half && !g->b_half && !g->ta && choose_backend(ctx, g) == BLAS_BACKEND_DLCL && !wide_nt(g);
+    return g->a_half && !g->b_half && !g->ta && ctx->gemm_half_native && choose_backend(ctx, g) == BLAS_BACKEND_DLCL &&
+           !wide_nt(g);
 }
 
 dlcl_status blas_sgemm(dlcl_ctx *ctx, const blas_gemm_args *g)

@@ -121,6 +121,7 @@ struct dlcl_ctx {
     cl_mem blas_pack;    /* B packed into strips for the GEMM kernels (blas.c) */
     size_t blas_pack_bytes;
     cl_mem blas_wide;    /* half-precision operands widened to float (blas.c) */
+    int gemm_half_native; /* dlcl's GEMM kernels read a half A as it lies (GPUs), else it is widened first (blas.c) */
     size_t blas_wide_bytes;
     struct fft_plan *fft_plans; /* baked clFFT plans, one per size, batch and direction (fft.c) */
     size_t n_fft_plans, cap_fft_plans;
