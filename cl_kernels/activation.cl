@@ -2,19 +2,19 @@
  * branch-free and vectorises on CPU devices. In the expressions, X is the input element,
  * Y the output element, G the incoming gradient and slope the leaky slope. */
 
-#define X x[xo + i]
-#define Y y[yo + i]
+#define X LDX(xo + i, x)
+#define Y LDY(yo + i, y)
 #define G dy[dyo + i]
 
 #define ACT_KERNELS(NAME, FWD, BWD)                                                              \
-    __kernel void NAME##_forward(const int n, __global const float *x, const int xo,             \
-                                 __global float *y, const int yo, const float slope)             \
+    __kernel void NAME##_forward(const int n, __global const X_T *x, const int xo,               \
+                                 __global Y_T *y, const int yo, const float slope)               \
     {                                                                                            \
         const int i = get_global_id(0);                                                          \
-        if (i < n) y[yo + i] = (FWD);                                                            \
+        if (i < n) STY((FWD), yo + i, y);                                                        \
     }                                                                                            \
-    __kernel void NAME##_backward(const int n, __global const float *x, const int xo,            \
-                                  __global const float *y, const int yo,                         \
+    __kernel void NAME##_backward(const int n, __global const X_T *x, const int xo,              \
+                                  __global const Y_T *y, const int yo,                           \
                                   __global const float *dy, const int dyo,                       \
                                   __global float *dx, const int dxo, const float slope)          \
     {                                                                                            \

@@ -1,11 +1,11 @@
 /* Per-channel bias over [outer][channels][inner] tensors. */
 
 /* y[o][c][i] += b[c]; one work-item per element of y. */
-__kernel void bias_add(__global float *y, const int yo, __global const float *b, const int bo,
+__kernel void bias_add(__global Y_T *y, const int yo, __global const B_T *b, const int bo,
                        const int n, const int channels, const int inner)
 {
     const int i = get_global_id(0);
-    if (i < n) y[yo + i] += b[bo + (i / inner) % channels];
+    if (i < n) STY(LDY(yo + i, y) + LDB(bo + (i / inner) % channels, b), yo + i, y);
 }
 
 /* db[c] = sum over o, i of dy[o][c][i] (accumulate: added to db[c]), the rows of inner values

@@ -280,19 +280,19 @@ inline float relu_keep_nan(const float v) { return v < 0.0f ? 0.0f : v; }
 
 /* y = (x - mean) * scale + shift (batchnorm_coef), then relu when relu is set; a work-item
  * per value, for GPUs. y may alias x. global (outer * channels * inner). */
-__kernel void batchnorm_apply(__global const float *x, const int xo, __global float *y, const int yo, const int outer,
+__kernel void batchnorm_apply(__global const X_T *x, const int xo, __global Y_T *y, const int yo, const int outer,
                               const int channels, const int inner, __global const float *restrict coef,
                               const int relu)
 {
     const int e = get_global_id(0);
     if (e >= outer * channels * inner) return;
     const int c = (e / inner) % channels;
-    const float v = ((x + xo)[e] - coef[c]) * coef[channels + c] + coef[2 * channels + c];
-    (y + yo)[e] = relu ? relu_keep_nan(v) : v;
+    const float v = (LDX(e, x + xo) - coef[c]) * coef[channels + c] + coef[2 * channels + c];
+    STY(relu ? relu_keep_nan(v) : v, e, y + yo);
 }
 
 /* The same by tiles for CPU devices. y may alias x. global and local as batchnorm_stats_tile. */
-__kernel void batchnorm_apply_tile(__global const float *x, const int xo, __global float *y, const int yo,
+__kernel void batchnorm_apply_tile(__global const X_T *x, const int xo, __global Y_T *y, const int yo,
                                    const int outer, const int channels, const int inner, const int q, const int cb,
                                    __global const float *restrict coef, const int relu)
 {
@@ -301,24 +301,24 @@ __kernel void batchnorm_apply_tile(__global const float *x, const int xo, __glob
     __global const float *mean = coef, *scale = coef + channels, *shift = coef + 2 * channels;
     if (inner == 1) {
         for (int o = e0; o < e1; o++) {
-            __global const float *xr = x + xo + (size_t)o * channels;
-            __global float *yr = y + yo + (size_t)o * channels;
+            __global const X_T *xr = x + xo + (size_t)o * channels;
+            __global Y_T *yr = y + yo + (size_t)o * channels;
             if (relu)
-                for (int c = c0; c < c1; c++) yr[c] = relu_keep_nan((xr[c] - mean[c]) * scale[c] + shift[c]);
+                for (int c = c0; c < c1; c++) STY(relu_keep_nan((LDX(c, xr) - mean[c]) * scale[c] + shift[c]), c, yr);
             else
-                for (int c = c0; c < c1; c++) yr[c] = (xr[c] - mean[c]) * scale[c] + shift[c];
+                for (int c = c0; c < c1; c++) STY((LDX(c, xr) - mean[c]) * scale[c] + shift[c], c, yr);
         }
         return;
     }
     FOR_PIECES(e0, e1, c0, c1)
     {
-        __global const float *xp = x + xo + PIECE_AT;
-        __global float *yp = y + yo + PIECE_AT;
+        __global const X_T *xp = x + xo + PIECE_AT;
+        __global Y_T *yp = y + yo + PIECE_AT;
         const float mu = mean[c], s = scale[c], b = shift[c];
         if (relu)
-            for (int i = 0; i < len; i++) yp[i] = relu_keep_nan((xp[i] - mu) * s + b);
+            for (int i = 0; i < len; i++) STY(relu_keep_nan((LDX(i, xp) - mu) * s + b), i, yp);
         else
-            for (int i = 0; i < len; i++) yp[i] = (xp[i] - mu) * s + b;
+            for (int i = 0; i < len; i++) STY((LDX(i, xp) - mu) * s + b, i, yp);
     }
 }
 

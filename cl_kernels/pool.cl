@@ -10,7 +10,7 @@
 #endif
 
 /* global (p*q, n*c) */
-__kernel void maxpool_forward(__global const float *x, const int xo, __global float *y, const int yo,
+__kernel void maxpool_forward(__global const X_T *x, const int xo, __global Y_T *y, const int yo,
                               __global int *idx, const int h, const int w, const int p, const int q,
                               const int size_h, const int size_w, const int stride_h, const int stride_w,
                               const int pad_h, const int pad_w)
@@ -18,7 +18,7 @@ __kernel void maxpool_forward(__global const float *x, const int xo, __global fl
     const int pix = get_global_id(0), plane = get_global_id(1);
     if (pix >= p * q) return;
     const int oh = pix / q, ow = pix % q;
-    __global const float *xp = x + xo + (size_t)plane * h * w;
+    __global const X_T *xp = x + xo + (size_t)plane * h * w;
     float best = -INFINITY;
     int arg = -1;
     for (int kh = 0; kh < size_h; kh++) {
@@ -27,7 +27,7 @@ __kernel void maxpool_forward(__global const float *x, const int xo, __global fl
         for (int kw = 0; kw < size_w; kw++) {
             const int iw = ow * stride_w - pad_w + kw;
             if (iw < 0 || iw >= w) continue;
-            const float v = xp[ih * w + iw];
+            const float v = LDX(ih * w + iw, xp);
             if (v > best || arg < 0 || isnan(v)) { /* NaN propagates, as in PyTorch */
                 best = v;
                 arg = ih * w + iw;
@@ -35,7 +35,7 @@ __kernel void maxpool_forward(__global const float *x, const int xo, __global fl
         }
     }
     const size_t o = (size_t)plane * p * q + pix;
-    y[yo + o] = best;
+    STY(best, yo + o, y);
     KEEP_ARG(idx[o] = arg)
 }
 
@@ -52,21 +52,21 @@ inline void max_take(const float v, const int i, float *best, int *arg)
  * loops have uniform bounds and the running max is a select, with no branch: PoCL
  * vectorises it across work-items (VGG's 2x2 pools took 4.5 ms each with the general
  * kernel). Ties keep the first, a NaN wins and stays, as in PyTorch. global (p*q, n*c) */
-__kernel void maxpool_forward_nopad(__global const float *x, const int xo, __global float *y, const int yo,
+__kernel void maxpool_forward_nopad(__global const X_T *x, const int xo, __global Y_T *y, const int yo,
                                     __global int *idx, const int h, const int w, const int p, const int q,
                                     const int size_h, const int size_w, const int stride_h, const int stride_w)
 {
     const int pix = get_global_id(0), plane = get_global_id(1);
     if (pix >= p * q) return;
     const int oh = pix / q, ow = pix % q;
-    __global const float *xp = x + xo + (size_t)plane * h * w;
+    __global const X_T *xp = x + xo + (size_t)plane * h * w;
     const int first = oh * stride_h * w + ow * stride_w;
-    float best = xp[first];
+    float best = LDX(first, xp);
     int arg = first;
     for (int kh = 0; kh < size_h; kh++)
-        for (int kw = 0; kw < size_w; kw++) max_take(xp[first + kh * w + kw], first + kh * w + kw, &best, &arg);
+        for (int kw = 0; kw < size_w; kw++) max_take(LDX(first + kh * w + kw, xp), first + kh * w + kw, &best, &arg);
     const size_t o = (size_t)plane * p * q + pix;
-    y[yo + o] = best;
+    STY(best, yo + o, y);
     KEEP_ARG(idx[o] = arg)
 }
 
@@ -74,23 +74,23 @@ __kernel void maxpool_forward_nopad(__global const float *x, const int xo, __glo
  * global (p, n*c), whose loop along the row has no inner loop, so LLVM vectorises it (PoCL
  * does not vectorise across work-items whose body loops). The same candidates in the same
  * order as maxpool_forward_nopad: ties keep the first, a NaN wins and stays. */
-__kernel void maxpool_forward_2x2(__global const float *restrict x, const int xo, __global float *restrict y,
+__kernel void maxpool_forward_2x2(__global const X_T *restrict x, const int xo, __global Y_T *restrict y,
                                   const int yo, __global int *restrict idx, const int h, const int w, const int p,
                                   const int q)
 {
     const int oh = get_global_id(0), plane = get_global_id(1);
     if (oh >= p) return;
-    __global const float *xp = x + xo + (size_t)plane * h * w;
+    __global const X_T *xp = x + xo + (size_t)plane * h * w;
     const size_t o = (size_t)plane * p * q + (size_t)oh * q;
     const int top = 2 * oh * w;
     for (int ow = 0; ow < q; ow++) {
         const int i = top + 2 * ow;
-        float best = xp[i];
+        float best = LDX(i, xp);
         int arg = i;
-        max_take(xp[i + 1], i + 1, &best, &arg);
-        max_take(xp[i + w], i + w, &best, &arg);
-        max_take(xp[i + w + 1], i + w + 1, &best, &arg);
-        y[yo + o + ow] = best;
+        max_take(LDX(i + 1, xp), i + 1, &best, &arg);
+        max_take(LDX(i + w, xp), i + w, &best, &arg);
+        max_take(LDX(i + w + 1, xp), i + w + 1, &best, &arg);
+        STY(best, yo + o + ow, y);
         KEEP_ARG(idx[o + ow] = arg)
     }
 }
@@ -131,7 +131,7 @@ __kernel void maxpool_backward_scatter(__global const float *dy, const int dyo, 
 }
 
 /* global (p*q, n*c) */
-__kernel void avgpool_forward(__global const float *x, const int xo, __global float *y, const int yo,
+__kernel void avgpool_forward(__global const X_T *x, const int xo, __global Y_T *y, const int yo,
                               const int h, const int w, const int p, const int q, const int size_h,
                               const int size_w, const int stride_h, const int stride_w, const int pad_h,
                               const int pad_w)
@@ -139,15 +139,15 @@ __kernel void avgpool_forward(__global const float *x, const int xo, __global fl
     const int pix = get_global_id(0), plane = get_global_id(1);
     if (pix >= p * q) return;
     const int oh = pix / q, ow = pix % q;
-    __global const float *xp = x + xo + (size_t)plane * h * w;
+    __global const X_T *xp = x + xo + (size_t)plane * h * w;
     const int h0 = oh * stride_h - pad_h, w0 = ow * stride_w - pad_w;
     /* the divisor counts padding but not the part of the window past the padded edge */
     const int hend = min(h0 + size_h, h + pad_h), wend = min(w0 + size_w, w + pad_w);
     const float div = (float)((hend - h0) * (wend - w0));
     float sum = 0.0f;
     for (int ih = max(h0, 0); ih < min(hend, h); ih++)
-        for (int iw = max(w0, 0); iw < min(wend, w); iw++) sum += xp[ih * w + iw];
-    y[yo + (size_t)plane * p * q + pix] = sum / div;
+        for (int iw = max(w0, 0); iw < min(wend, w); iw++) sum += LDX(ih * w + iw, xp);
+    STY(sum / div, yo + (size_t)plane * p * q + pix, y);
 }
 
 /* global (h*w, n*c) */
@@ -200,35 +200,35 @@ inline void pool_cols(const int off, const int stride, const int w, const int q,
 #define MAX_TAPS(lo, hi, base, stride)                                                       \
     for (int ow = lo; ow < hi; ow++) {                                                      \
         const int i = base + ow * (stride);                                                 \
-        const float v = xp[i], best = yr[ow];                                               \
+        const float v = LDX(i, xp), best = LDY(ow, yr);                                     \
         const int arg = ir[ow], take = (v > best) | (arg < 0) | isnan(v);                   \
-        yr[ow] = select(best, v, take);                                                     \
+        STY(select(best, v, take), ow, yr);                                                 \
         ir[ow] = select(arg, i, take);                                                      \
     }
 
 #else /* the same values without the index: the first tap's test (arg < 0) is v > -inf or a NaN */
 #define MAX_TAPS(lo, hi, base, stride)                                                       \
     for (int ow = lo; ow < hi; ow++) {                                                      \
-        const float v = xp[base + ow * (stride)], best = yr[ow];                            \
-        yr[ow] = select(best, v, (v > best) | isnan(v));                                    \
+        const float v = LDX(base + ow * (stride), xp), best = LDY(ow, yr);                  \
+        STY(select(best, v, (v > best) | isnan(v)), ow, yr);                               \
     }
 #endif
 
 /* maxpool_forward's result for output row oh: the same candidates in the same (kh, kw)
  * order for each output, the same rule (first maximum, a NaN wins), kept in y and idx. */
-__kernel void maxpool_forward_rows(__global const float *restrict x, const int xo, __global float *restrict y,
+__kernel void maxpool_forward_rows(__global const X_T *restrict x, const int xo, __global Y_T *restrict y,
                                    const int yo, __global int *restrict idx, const int h, const int w, const int p,
                                    const int q, const int size_h, const int size_w, const int stride_h,
                                    const int stride_w, const int pad_h, const int pad_w)
 {
     const int oh = get_global_id(0), plane = get_global_id(1);
     if (oh >= p) return;
-    __global const float *xp = x + xo + (size_t)plane * h * w;
+    __global const X_T *xp = x + xo + (size_t)plane * h * w;
     const size_t o = ((size_t)plane * p + oh) * q;
-    __global float *yr = y + yo + o;
+    __global Y_T *yr = y + yo + o;
     __global int *ir = idx + o;
     for (int ow = 0; ow < q; ow++) {
-        yr[ow] = -INFINITY;
+        STY(-INFINITY, ow, yr);
         KEEP_ARG(ir[ow] = -1)
     }
     for (int kh = 0; kh < size_h; kh++) {
@@ -277,16 +277,16 @@ inline float pool_div(const int oh, const int ow, const int h, const int w, cons
 }
 
 /* avgpool_forward for output row oh, the taps summed in the same order */
-__kernel void avgpool_forward_rows(__global const float *restrict x, const int xo, __global float *restrict y,
+__kernel void avgpool_forward_rows(__global const X_T *restrict x, const int xo, __global Y_T *restrict y,
                                    const int yo, const int h, const int w, const int p, const int q, const int size_h,
                                    const int size_w, const int stride_h, const int stride_w, const int pad_h,
                                    const int pad_w)
 {
     const int oh = get_global_id(0), plane = get_global_id(1);
     if (oh >= p) return;
-    __global const float *xp = x + xo + (size_t)plane * h * w;
-    __global float *yr = y + yo + ((size_t)plane * p + oh) * q;
-    for (int ow = 0; ow < q; ow++) yr[ow] = 0.0f;
+    __global const X_T *xp = x + xo + (size_t)plane * h * w;
+    __global Y_T *yr = y + yo + ((size_t)plane * p + oh) * q;
+    for (int ow = 0; ow < q; ow++) STY(0.0f, ow, yr);
     for (int kh = 0; kh < size_h; kh++) {
         const int ih = oh * stride_h - pad_h + kh;
         if (ih < 0 || ih >= h) continue;
@@ -294,17 +294,17 @@ __kernel void avgpool_forward_rows(__global const float *restrict x, const int x
             const int off = kw - pad_w;
             int lo, hi;
             pool_cols(off, stride_w, w, q, &lo, &hi);
-            __global const float *xr = xp + ih * w + off;
+            __global const X_T *xr = xp + ih * w + off;
             if (stride_w == 1)
-                for (int ow = lo; ow < hi; ow++) yr[ow] += xr[ow];
+                for (int ow = lo; ow < hi; ow++) STY(LDY(ow, yr) + LDX(ow, xr), ow, yr);
             else if (stride_w == 2)
-                for (int ow = lo; ow < hi; ow++) yr[ow] += xr[ow * 2];
+                for (int ow = lo; ow < hi; ow++) STY(LDY(ow, yr) + LDX(ow * 2, xr), ow, yr);
             else
-                for (int ow = lo; ow < hi; ow++) yr[ow] += xr[ow * stride_w];
+                for (int ow = lo; ow < hi; ow++) STY(LDY(ow, yr) + LDX(ow * stride_w, xr), ow, yr);
         }
     }
     for (int ow = 0; ow < q; ow++)
-        yr[ow] /= pool_div(oh, ow, h, w, size_h, size_w, stride_h, stride_w, pad_h, pad_w);
+        STY(LDY(ow, yr) / pool_div(oh, ow, h, w, size_h, size_w, stride_h, stride_w, pad_h, pad_w), ow, yr);
 }
 
 /* avgpool_backward for input row ih: every output row whose window covers it spreads
@@ -333,15 +333,15 @@ __kernel void avgpool_backward_rows(__global const float *restrict dy, const int
 }
 
 /* y[plane] = mean of the plane; one work-item per plane. */
-__kernel void global_avgpool_forward(__global const float *x, const int xo, __global float *y, const int yo,
+__kernel void global_avgpool_forward(__global const X_T *x, const int xo, __global Y_T *y, const int yo,
                                      const int planes, const int hw)
 {
     const int plane = get_global_id(0);
     if (plane >= planes) return;
-    __global const float *xp = x + xo + (size_t)plane * hw;
+    __global const X_T *xp = x + xo + (size_t)plane * hw;
     float sum = 0.0f;
-    for (int i = 0; i < hw; i++) sum += xp[i];
-    y[yo + plane] = sum / (float)hw;
+    for (int i = 0; i < hw; i++) sum += LDX(i, xp);
+    STY(sum / (float)hw, yo + plane, y);
 }
 
 /* dx[plane][i] = dy[plane] / hw; one work-item per input element. */

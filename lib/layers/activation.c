@@ -64,5 +64,5 @@ static void act_free(layer *l)
     l->priv = NULL;
 }
 
-const layer_type layer_activation = {"activation", act_keys, 1, 1, LAYER_STEPS, act_parse, act_shape, NULL,
-                                     act_forward, act_backward, act_describe, act_free, act_eval_affine, NULL};
+const layer_type layer_activation = {"activation", act_keys, 1, 1, LAYER_STEPS | LAYER_HALF, act_parse, act_shape,
+                                     NULL, act_forward, act_backward, act_describe, act_free, act_eval_affine, NULL};

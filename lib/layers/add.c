@@ -72,5 +72,5 @@ static void add_free(layer *l)
     l->priv = NULL;
 }
 
-const layer_type layer_add = {"add", add_keys, 2, LAYER_MAX_INPUTS, LAYER_STEPS, add_parse, add_shape, NULL,
-                              add_forward, add_backward, add_describe, add_free, NULL, NULL};
+const layer_type layer_add = {"add", add_keys, 2, LAYER_MAX_INPUTS, LAYER_STEPS | LAYER_HALF, add_parse, add_shape,
+                              NULL, add_forward, add_backward, add_describe, add_free, NULL, NULL};

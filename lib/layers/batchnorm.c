@@ -267,5 +267,5 @@ static void bn_free(layer *l)
     l->priv = NULL;
 }
 
-const layer_type layer_batchnorm = {"batchnorm", bn_keys, 1, 1, LAYER_COLLECTIVE, bn_parse, bn_shape, bn_alloc,
-                                    bn_forward, bn_backward, bn_describe, bn_free, bn_eval_affine, NULL};
+const layer_type layer_batchnorm = {"batchnorm", bn_keys, 1, 1, LAYER_COLLECTIVE | LAYER_HALF, bn_parse, bn_shape,
+                                    bn_alloc, bn_forward, bn_backward, bn_describe, bn_free, bn_eval_affine, NULL};

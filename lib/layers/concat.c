@@ -39,7 +39,7 @@ static dlcl_status concat_forward(layer *l, const layer_io *io)
     dlcl_status st = DLCL_OK;
     for (int k = 0; st == DLCL_OK && k < l->n_in; k++) {
         size_t inner = layer_shape_numel(l->in[k]);
-        st = op_copy_rows(io->ctx, io->x[k], inner, op_b(io->y.mem, io->y.off + at), total, (size_t)io->count, inner);
+        st = op_copy_rows(io->ctx, io->x[k], inner, op_at(io->y, at), total, (size_t)io->count, inner);
         at += inner;
     }
     return st;
@@ -61,5 +61,5 @@ static dlcl_status concat_backward(layer *l, const layer_io *io)
 
 static void concat_describe(const layer *l, char *buf, size_t cap) { snprintf(buf, cap, "%d inputs", l->n_in); }
 
-const layer_type layer_concat = {"concat", concat_keys, 2, LAYER_MAX_INPUTS, 0, concat_parse, concat_shape, NULL,
-                                 concat_forward, concat_backward, concat_describe, NULL, NULL, NULL};
+const layer_type layer_concat = {"concat", concat_keys, 2, LAYER_MAX_INPUTS, LAYER_HALF, concat_parse, concat_shape,
+                                 NULL, concat_forward, concat_backward, concat_describe, NULL, NULL, NULL};

@@ -96,10 +96,10 @@ static void pool_free(layer *l)
     l->priv = NULL;
 }
 
-const layer_type layer_maxpool = {"maxpool", pool_keys, 1, 1, 0, maxpool_parse, pool_shape, pool_alloc,
-                                  pool_forward, pool_backward, pool_describe, pool_free, NULL, NULL};
-const layer_type layer_avgpool = {"avgpool", pool_keys, 1, 1, 0, avgpool_parse, pool_shape, pool_alloc,
-                                  pool_forward, pool_backward, pool_describe, pool_free, NULL, NULL};
+const layer_type layer_maxpool = {"maxpool", pool_keys, 1, 1, LAYER_HALF, maxpool_parse, pool_shape,
+                                  pool_alloc, pool_forward, pool_backward, pool_describe, pool_free, NULL, NULL};
+const layer_type layer_avgpool = {"avgpool", pool_keys, 1, 1, LAYER_HALF, avgpool_parse, pool_shape,
+                                  pool_alloc, pool_forward, pool_backward, pool_describe, pool_free, NULL, NULL};
 
 /* ------------------------------------------------------------------ global average pooling */
 
@@ -134,5 +134,5 @@ static dlcl_status gap_backward(layer *l, const layer_io *io)
     return op_global_avgpool_backward(io->ctx, io->count, l->in[0].dims[0], gap_hw(l), io->dy, io->dx[0]);
 }
 
-const layer_type layer_global_avgpool = {"global_avgpool", gap_keys, 1, 1, 0, gap_parse, gap_shape, NULL,
-                                         gap_forward, gap_backward, NULL, NULL, NULL, NULL};
+const layer_type layer_global_avgpool = {"global_avgpool", gap_keys, 1, 1, LAYER_HALF, gap_parse, gap_shape,
+                                         NULL, gap_forward, gap_backward, NULL, NULL, NULL, NULL};

@@ -57,5 +57,5 @@ static void upsample_free(layer *l)
     l->priv = NULL;
 }
 
-const layer_type layer_upsample = {"upsample", upsample_keys, 1, 1, 0, upsample_parse, upsample_shape, NULL,
+const layer_type layer_upsample = {"upsample", upsample_keys, 1, 1, LAYER_HALF, upsample_parse, upsample_shape, NULL,
                                    upsample_forward, upsample_backward, upsample_describe, upsample_free, NULL, NULL};

@@ -21,10 +21,11 @@ dlcl_status op_activation_forward(dlcl_ctx *ctx, op_act act, float slope, op_buf
 {
     dlcl_status s = check(act, n, "op_activation_forward");
     if (s != DLCL_OK || n == 0) return s;
-    char name[64];
+    char name[64], opt[32];
     snprintf(name, sizeof name, "%s_forward", op_act_names[act]);
     cl_kernel k;
-    if ((s = rt_kernel_get(ctx, "activation", "", name, &k)) != DLCL_OK) return s;
+    op_half_opts(opt, sizeof opt, "X", x, "Y", y, (const char *)NULL);
+    if ((s = rt_kernel_get(ctx, "activation", opt, name, &k)) != DLCL_OK) return s;
     int ni = (int)n, xo = (int)x.off, yo = (int)y.off;
     s = rt_set_args(k, name, RT_ARG(ni), RT_ARG(x.mem), RT_ARG(xo), RT_ARG(y.mem), RT_ARG(yo), RT_ARG(slope),
                     RT_ARGS_END);
@@ -35,6 +36,10 @@ dlcl_status op_activation_backward(dlcl_ctx *ctx, op_act act, float slope, op_bu
                                    size_t n)
 {
     dlcl_status s = check(act, n, "op_activation_backward");
+    const op_buf bufs[] = {x, y, dy, dx};
+    static const char *const what[] = {"x", "y", "dy", "dx"};
+    for (size_t i = 0; s == DLCL_OK && i < DLCL__ARRAY_LEN(bufs); i++)
+        s = op_require_float("op_activation_backward", what[i], bufs[i]);
     if (s != DLCL_OK || n == 0) return s;
     char name[64];
     snprintf(name, sizeof name, "%s_backward", op_act_names[act]);

@@ -10,7 +10,9 @@ dlcl_status op_bias_add(dlcl_ctx *ctx, op_buf y, op_buf b, int outer, int channe
         return dlcl__err(DLCL_ERR_INVALID_ARG, "op_bias_add: bad shape %d x %d x %d", outer, channels, inner);
     if (n == 0) return DLCL_OK;
     cl_kernel k;
-    dlcl_status s = rt_kernel_get(ctx, "bias", "", "bias_add", &k);
+    char opt[32];
+    dlcl_status s = rt_kernel_get(ctx, "bias", op_half_opts(opt, sizeof opt, "Y", y, "B", b, (const char *)NULL),
+                                  "bias_add", &k);
     int yo = (int)y.off, bo = (int)b.off, ni = (int)n;
     if (s == DLCL_OK)
         s = rt_set_args(k, "bias_add", RT_ARG(y.mem), RT_ARG(yo), RT_ARG(b.mem), RT_ARG(bo), RT_ARG(ni),
@@ -30,6 +32,8 @@ dlcl_status op_bias_grad_acc(dlcl_ctx *ctx, op_buf dy, op_buf db, int outer, int
 {
     if (outer < 0 || channels < 1 || inner < 1 || ld < inner || (size_t)outer * channels * ld > INT32_MAX)
         return dlcl__err(DLCL_ERR_INVALID_ARG, "op_bias_grad: bad shape %d x %d x %d", outer, channels, inner);
+    dlcl_status hs = op_require_float("op_bias_grad", "dy", dy);
+    if (hs != DLCL_OK) return hs;
     /* A work-item per channel; on CPU devices with long rows, bias_grad_rows, which sums a
      * row with vector loads: LeNet's conv1 gradient (32 channels x 64 images x 784) took
      * 2.3 ms with the scalar kernel on PoCL. On other devices with many values per channel,

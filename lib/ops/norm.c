@@ -24,18 +24,24 @@ typedef struct bn_geom {
 
 static cl_mem or_dummy(op_buf b, cl_mem dummy) { return b.mem ? b.mem : dummy; }
 
+/* half_xy: bufs[0] and bufs[1], x and y of an evaluation forward, may be stored as half;
+ * the statistics, parameters and every tensor of training stay float. */
 static dlcl_status check(const char *fn, int outer, int c, int inner, op_act act, const op_buf *bufs, size_t nbufs,
-                         bn_geom *g)
+                         bool half_xy, bn_geom *g)
 {
     if (outer < 1 || c < 1 || inner < 1 || (double)outer * c * inner > INT32_MAX)
         return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: bad shape %d x %d x %d (outer x channels x inner, each >= 1, "
                          "at most 2^31 - 1 values)", fn, outer, c, inner);
     if (act != OP_ACT_LINEAR && act != OP_ACT_RELU)
         return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: activation %d cannot be fused (linear or relu)", fn, (int)act);
-    for (size_t i = 0; i < nbufs; i++)
+    for (size_t i = 0; i < nbufs; i++) {
         if (bufs[i].off > INT32_MAX)
             return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: buffer offset %zu exceeds the kernels' int range", fn,
                              bufs[i].off);
+        if (bufs[i].half && (!half_xy || i >= 2))
+            return op_require_float(fn, half_xy ? "gamma, beta or a statistic" : i == 0 ? "x" : "a tensor other than x",
+                                    bufs[i]);
+    }
     *g = (bn_geom){.outer = outer, .c = c, .inner = inner, .m = outer * inner, .n = outer * c * inner};
     if (inner >= BN_RUN) {
         g->cb = 1;
@@ -107,15 +113,17 @@ static dlcl_status apply(dlcl_ctx *ctx, const bn_geom *g, op_buf x, op_buf y, op
     if (s == DLCL_OK) s = rt_launch_1d(ctx, k, name, (size_t)g->c);
     if (s != DLCL_OK) return s;
     int xo = (int)x.off, yo = (int)y.off;
+    char opt[32];
+    op_half_opts(opt, sizeof opt, "X", x, "Y", y, (const char *)NULL);
     if (!ctx->cpu_device) {
         name = "batchnorm_apply";
-        if ((s = rt_kernel_get(ctx, "norm", "", name, &k)) == DLCL_OK)
+        if ((s = rt_kernel_get(ctx, "norm", opt, name, &k)) == DLCL_OK)
             s = rt_set_args(k, name, RT_ARG(x.mem), RT_ARG(xo), RT_ARG(y.mem), RT_ARG(yo), RT_ARG(g->outer),
                             RT_ARG(g->c), RT_ARG(g->inner), RT_ARG(coef), RT_ARG(relu), RT_ARGS_END);
         return s == DLCL_OK ? rt_launch_1d(ctx, k, name, (size_t)g->n) : s;
     }
     name = "batchnorm_apply_tile";
-    if ((s = rt_kernel_get(ctx, "norm", "", name, &k)) == DLCL_OK)
+    if ((s = rt_kernel_get(ctx, "norm", opt, name, &k)) == DLCL_OK)
         s = rt_set_args(k, name, RT_ARG(x.mem), RT_ARG(xo), RT_ARG(y.mem), RT_ARG(yo), RT_ARG(g->outer), RT_ARG(g->c),
                         RT_ARG(g->inner), RT_ARG(g->q), RT_ARG(g->cb), RT_ARG(coef), RT_ARG(relu), RT_ARGS_END);
     return s == DLCL_OK ? launch_tiles(ctx, k, name, g) : s;
@@ -159,7 +167,7 @@ dlcl_status op_batchnorm_forward_train(dlcl_ctx *ctx, op_buf x, op_buf y, int ou
 {
     const op_buf bufs[] = {x, y, gamma, beta, running_mean, running_var, save_mean, save_invstd};
     bn_geom g;
-    dlcl_status s = check("op_batchnorm_forward_train", outer, c, inner, act, bufs, DLCL__ARRAY_LEN(bufs), &g);
+    dlcl_status s = check("op_batchnorm_forward_train", outer, c, inner, act, bufs, DLCL__ARRAY_LEN(bufs), false, &g);
     if (s != DLCL_OK) return s;
     if (x.mem == NULL || y.mem == NULL)
         return dlcl__err(DLCL_ERR_INVALID_ARG, "op_batchnorm_forward_train: x and y are required");
@@ -186,7 +194,7 @@ dlcl_status op_batchnorm_forward_eval(dlcl_ctx *ctx, op_buf x, op_buf y, int out
 {
     const op_buf bufs[] = {x, y, gamma, beta, running_mean, running_var};
     bn_geom g;
-    dlcl_status s = check("op_batchnorm_forward_eval", outer, c, inner, act, bufs, DLCL__ARRAY_LEN(bufs), &g);
+    dlcl_status s = check("op_batchnorm_forward_eval", outer, c, inner, act, bufs, DLCL__ARRAY_LEN(bufs), true, &g);
     if (s != DLCL_OK) return s;
     if (x.mem == NULL || y.mem == NULL || running_mean.mem == NULL || running_var.mem == NULL)
         return dlcl__err(DLCL_ERR_INVALID_ARG, "op_batchnorm_forward_eval: x, y, running_mean and running_var are "
@@ -264,7 +272,7 @@ dlcl_status op_batchnorm_backward(dlcl_ctx *ctx, op_buf x, op_buf y, op_buf dy, 
 {
     const op_buf bufs[] = {x, y, dy, dx, gamma, save_mean, save_invstd, dgamma, dbeta};
     bn_geom g;
-    dlcl_status s = check("op_batchnorm_backward", outer, c, inner, act, bufs, DLCL__ARRAY_LEN(bufs), &g);
+    dlcl_status s = check("op_batchnorm_backward", outer, c, inner, act, bufs, DLCL__ARRAY_LEN(bufs), false, &g);
     if (s != DLCL_OK) return s;
     if (x.mem == NULL || dy.mem == NULL || save_mean.mem == NULL || save_invstd.mem == NULL ||
         (act == OP_ACT_RELU && y.mem == NULL))
@@ -286,7 +294,7 @@ dlcl_status op_batchnorm_stats(dlcl_ctx *ctx, op_buf x, int outer, int c, int in
 {
     const op_buf bufs[] = {x, mean, invstd};
     bn_geom g;
-    dlcl_status s = check("op_batchnorm_stats", outer, c, inner, OP_ACT_LINEAR, bufs, DLCL__ARRAY_LEN(bufs), &g);
+    dlcl_status s = check("op_batchnorm_stats", outer, c, inner, OP_ACT_LINEAR, bufs, DLCL__ARRAY_LEN(bufs), false, &g);
     if (s != DLCL_OK) return s;
     if (x.mem == NULL || mean.mem == NULL || invstd.mem == NULL)
         return dlcl__err(DLCL_ERR_INVALID_ARG, "op_batchnorm_stats: x, mean and invstd are required");
@@ -302,7 +310,7 @@ dlcl_status op_batchnorm_apply(dlcl_ctx *ctx, op_buf x, op_buf y, int outer, int
 {
     const op_buf bufs[] = {x, y, gamma, beta, mean, invstd};
     bn_geom g;
-    dlcl_status s = check("op_batchnorm_apply", outer, c, inner, act, bufs, DLCL__ARRAY_LEN(bufs), &g);
+    dlcl_status s = check("op_batchnorm_apply", outer, c, inner, act, bufs, DLCL__ARRAY_LEN(bufs), true, &g);
     if (s != DLCL_OK) return s;
     if (x.mem == NULL || y.mem == NULL || mean.mem == NULL || invstd.mem == NULL)
         return dlcl__err(DLCL_ERR_INVALID_ARG, "op_batchnorm_apply: x, y, mean and invstd are required");
@@ -318,7 +326,7 @@ dlcl_status op_batchnorm_grad_sums(dlcl_ctx *ctx, op_buf x, op_buf y, op_buf dy,
 {
     const op_buf bufs[] = {x, y, dy, mean, sums};
     bn_geom g;
-    dlcl_status s = check("op_batchnorm_grad_sums", outer, c, inner, act, bufs, DLCL__ARRAY_LEN(bufs), &g);
+    dlcl_status s = check("op_batchnorm_grad_sums", outer, c, inner, act, bufs, DLCL__ARRAY_LEN(bufs), false, &g);
     if (s != DLCL_OK) return s;
     if (x.mem == NULL || dy.mem == NULL || mean.mem == NULL || sums.mem == NULL || (act == OP_ACT_RELU && !y.mem))
         return dlcl__err(DLCL_ERR_INVALID_ARG, "op_batchnorm_grad_sums: x, dy, mean and sums are required, and y "
@@ -342,7 +350,7 @@ dlcl_status op_batchnorm_backward_data(dlcl_ctx *ctx, op_buf x, op_buf y, op_buf
 {
     const op_buf bufs[] = {x, y, dy, dx, mean};
     bn_geom g;
-    dlcl_status s = check("op_batchnorm_backward_data", outer, c, inner, act, bufs, DLCL__ARRAY_LEN(bufs), &g);
+    dlcl_status s = check("op_batchnorm_backward_data", outer, c, inner, act, bufs, DLCL__ARRAY_LEN(bufs), false, &g);
     if (s != DLCL_OK) return s;
     if (x.mem == NULL || dy.mem == NULL || dx.mem == NULL || mean.mem == NULL || coef == NULL ||
         (act == OP_ACT_RELU && y.mem == NULL))

@@ -106,14 +106,15 @@ dlcl_status op_bias_grad_acc(dlcl_ctx *ctx, op_buf dy, op_buf db, int outer, int
 
 /* ---------------------------------------------------------------- combining (combine.c) */
 
-/* y += x over n elements. */
+/* y += x over n elements (y rounded to its storage: a half y rounds each partial sum). */
 dlcl_status op_add_into(dlcl_ctx *ctx, op_buf x, op_buf y, size_t n);
 /* y = sum of the n_in (>= 2) inputs, then max(0, .) if relu; y may alias none of them but
  * the first two. */
 dlcl_status op_add(dlcl_ctx *ctx, const op_buf *xs, int n_in, op_buf y, size_t n, bool relu);
 /* dz = y > 0 ? dy : 0, the gradient through a relu from its output; dz may alias dy. */
 dlcl_status op_relu_grad(dlcl_ctx *ctx, op_buf y, op_buf dy, op_buf dz, size_t n);
-/* rows blocks of cols floats, src_ld apart in src, to dst_ld apart in dst (concatenation). */
+/* rows blocks of cols values, src_ld apart in src, to dst_ld apart in dst (concatenation),
+ * converted where src and dst differ in storage (float or half). */
 dlcl_status op_copy_rows(dlcl_ctx *ctx, op_buf src, size_t src_ld, op_buf dst, size_t dst_ld, size_t rows,
                          size_t cols);
 /* y[p][i][j] = x[p][i/s][j/s] over planes of h x w inputs; the backward sums each s x s block. */

@@ -1,4 +1,5 @@
 /* Pooling launchers (pool.cl). */
+#include <stdio.h>
 #include <string.h>
 
 #include "ops.h"
@@ -32,8 +33,18 @@ static dlcl_status launch(dlcl_ctx *ctx, cl_kernel k, const char *name, size_t p
     return rt_launch(ctx, k, name, 2, g, NULL);
 }
 
-/* The max forwards' build options: idx NULL (a net that never runs backward) keeps no argmax */
-static const char *max_options(cl_mem idx) { return idx ? "" : "-DPOOL_NO_ARGMAX"; }
+/* The forwards' build options: x's and y's storage, and for a max, idx NULL (a net that
+ * never runs backward) keeps no argmax. Float storage gives the options of old, so the
+ * float programs stay the same binaries. */
+#define POOL_OPTS 64
+static const char *forward_options(char *buf, op_buf x, op_buf y, bool max, cl_mem idx)
+{
+    char half[32];
+    op_half_opts(half, sizeof half, "X", x, "Y", y, (const char *)NULL);
+    const char *arg = max && idx == NULL ? "-DPOOL_NO_ARGMAX" : "";
+    snprintf(buf, POOL_OPTS, "%s%s%s", half, *half && *arg ? " " : "", arg);
+    return buf;
+}
 
 /* On CPU devices the row kernels (pool.cl) run the forward passes but the 2x2/2 max, which
  * has its own row kernel, and the average's gradient, launched over (rows, planes): rows
@@ -42,9 +53,11 @@ static dlcl_status launch_rows(dlcl_ctx *ctx, const char *name, bool backward, o
                                const op_pool_shape *s)
 {
     cl_kernel k;
+    char opts[POOL_OPTS];
     int io = (int)in.off, oo = (int)out.off;
     bool max = strcmp(name, "maxpool_forward_rows") == 0;
-    dlcl_status st = rt_kernel_get(ctx, "pool", max ? max_options(idx) : "", name, &k);
+    const char *o = backward ? "" : forward_options(opts, in, out, max, idx);
+    dlcl_status st = rt_kernel_get(ctx, "pool", o, name, &k);
     if (st == DLCL_OK && max)
         st = rt_set_args(k, name, RT_ARG(in.mem), RT_ARG(io), RT_ARG(out.mem), RT_ARG(oo), RT_ARG(idx), POOL_GEOM(s),
                          RT_ARGS_END);
@@ -59,13 +72,22 @@ static bool is_2x2(const op_pool_shape *s)
     return s->pad_h == 0 && s->pad_w == 0 && s->size_h == 2 && s->size_w == 2 && s->stride_h == 2 && s->stride_w == 2;
 }
 
+/* The backwards have no half path (half storage is for inference). */
+static dlcl_status float_grads(const char *fn, op_buf dy, op_buf dx)
+{
+    dlcl_status st = op_require_float(fn, "dy", dy);
+    return st == DLCL_OK ? op_require_float(fn, "dx", dx) : st;
+}
+
 /* idx NULL: no argmax is kept (evaluation only) */
 dlcl_status op_maxpool_forward(dlcl_ctx *ctx, const op_pool_shape *s, op_buf x, op_buf y, cl_mem idx)
 {
     cl_kernel k;
+    char opts[POOL_OPTS];
+    forward_options(opts, x, y, true, idx);
     if (ctx->cpu_device && !is_2x2(s)) return launch_rows(ctx, "maxpool_forward_rows", false, x, y, idx, s);
     if (is_2x2(s)) {
-        dlcl_status st = rt_kernel_get(ctx, "pool", max_options(idx), "maxpool_forward_2x2", &k);
+        dlcl_status st = rt_kernel_get(ctx, "pool", opts, "maxpool_forward_2x2", &k);
         int xo = (int)x.off, yo = (int)y.off;
         if (st == DLCL_OK)
             st = rt_set_args(k, "maxpool_forward_2x2", RT_ARG(x.mem), RT_ARG(xo), RT_ARG(y.mem), RT_ARG(yo), RT_ARG(idx),
@@ -73,7 +95,7 @@ dlcl_status op_maxpool_forward(dlcl_ctx *ctx, const op_pool_shape *s, op_buf x, 
         return st == DLCL_OK ? launch(ctx, k, "maxpool_forward_2x2", (size_t)s->p, s) : st;
     }
     if (s->pad_h == 0 && s->pad_w == 0) {
-        dlcl_status st = rt_kernel_get(ctx, "pool", max_options(idx), "maxpool_forward_nopad", &k);
+        dlcl_status st = rt_kernel_get(ctx, "pool", opts, "maxpool_forward_nopad", &k);
         int xo = (int)x.off, yo = (int)y.off;
         if (st == DLCL_OK)
             st = rt_set_args(k, "maxpool_forward_nopad", RT_ARG(x.mem), RT_ARG(xo), RT_ARG(y.mem), RT_ARG(yo),
@@ -81,7 +103,7 @@ dlcl_status op_maxpool_forward(dlcl_ctx *ctx, const op_pool_shape *s, op_buf x, 
                              RT_ARG(s->size_w), RT_ARG(s->stride_h), RT_ARG(s->stride_w), RT_ARGS_END);
         return st == DLCL_OK ? launch(ctx, k, "maxpool_forward_nopad", (size_t)s->p * s->q, s) : st;
     }
-    dlcl_status st = rt_kernel_get(ctx, "pool", max_options(idx), "maxpool_forward", &k);
+    dlcl_status st = rt_kernel_get(ctx, "pool", opts, "maxpool_forward", &k);
     int xo = (int)x.off, yo = (int)y.off;
     if (st == DLCL_OK)
         st = rt_set_args(k, "maxpool_forward", RT_ARG(x.mem), RT_ARG(xo), RT_ARG(y.mem), RT_ARG(yo), RT_ARG(idx),
@@ -91,6 +113,8 @@ dlcl_status op_maxpool_forward(dlcl_ctx *ctx, const op_pool_shape *s, op_buf x, 
 
 dlcl_status op_maxpool_backward(dlcl_ctx *ctx, const op_pool_shape *s, op_buf dy, cl_mem idx, op_buf dx)
 {
+    dlcl_status hs = float_grads("maxpool_backward", dy, dx);
+    if (hs != DLCL_OK) return hs;
     cl_kernel k;
     if (ctx->cpu_device) { /* a work-item per plane, eight to a work-group */
         int dyo = (int)dy.off, dxo = (int)dx.off, planes = s->n * s->c, hw = s->h * s->w, pq = s->p * s->q;
@@ -124,9 +148,11 @@ dlcl_status op_maxpool_backward(dlcl_ctx *ctx, const op_pool_shape *s, op_buf dy
 
 dlcl_status op_avgpool_forward(dlcl_ctx *ctx, const op_pool_shape *s, op_buf x, op_buf y)
 {
-    if (ctx->cpu_device) return launch_rows(ctx, "avgpool_forward_rows", false, x, y, NULL, s);
+    /* the row kernel sums in y itself, which would round every partial sum to a half */
+    if (ctx->cpu_device && !y.half) return launch_rows(ctx, "avgpool_forward_rows", false, x, y, NULL, s);
     cl_kernel k;
-    dlcl_status st = rt_kernel_get(ctx, "pool", "", "avgpool_forward", &k);
+    char opts[POOL_OPTS];
+    dlcl_status st = rt_kernel_get(ctx, "pool", forward_options(opts, x, y, false, NULL), "avgpool_forward", &k);
     int xo = (int)x.off, yo = (int)y.off;
     if (st == DLCL_OK)
         st = rt_set_args(k, "avgpool_forward", RT_ARG(x.mem), RT_ARG(xo), RT_ARG(y.mem), RT_ARG(yo), POOL_GEOM(s),
@@ -136,6 +162,8 @@ dlcl_status op_avgpool_forward(dlcl_ctx *ctx, const op_pool_shape *s, op_buf x, 
 
 dlcl_status op_avgpool_backward(dlcl_ctx *ctx, const op_pool_shape *s, op_buf dy, op_buf dx)
 {
+    dlcl_status hs = float_grads("avgpool_backward", dy, dx);
+    if (hs != DLCL_OK) return hs;
     if (ctx->cpu_device) return launch_rows(ctx, "avgpool_backward_rows", true, dy, dx, NULL, s);
     cl_kernel k;
     dlcl_status st = rt_kernel_get(ctx, "pool", "", "avgpool_backward", &k);
@@ -151,7 +179,8 @@ dlcl_status op_global_avgpool_forward(dlcl_ctx *ctx, int n, int c, int hw, op_bu
     if (n < 1 || c < 1 || hw < 1 || (double)n * c * hw > INT32_MAX)
         return dlcl__err(DLCL_ERR_SHAPE, "global_avgpool: bad shape %d x %d x %d", n, c, hw);
     cl_kernel k;
-    dlcl_status st = rt_kernel_get(ctx, "pool", "", "global_avgpool_forward", &k);
+    char opts[POOL_OPTS];
+    dlcl_status st = rt_kernel_get(ctx, "pool", forward_options(opts, x, y, false, NULL), "global_avgpool_forward", &k);
     int xo = (int)x.off, yo = (int)y.off, planes = n * c;
     if (st == DLCL_OK)
         st = rt_set_args(k, "global_avgpool_forward", RT_ARG(x.mem), RT_ARG(xo), RT_ARG(y.mem), RT_ARG(yo),
@@ -163,8 +192,10 @@ dlcl_status op_global_avgpool_backward(dlcl_ctx *ctx, int n, int c, int hw, op_b
 {
     if (n < 1 || c < 1 || hw < 1 || (double)n * c * hw > INT32_MAX)
         return dlcl__err(DLCL_ERR_SHAPE, "global_avgpool: bad shape %d x %d x %d", n, c, hw);
+    dlcl_status st = float_grads("global_avgpool_backward", dy, dx);
+    if (st != DLCL_OK) return st;
     cl_kernel k;
-    dlcl_status st = rt_kernel_get(ctx, "pool", "", "global_avgpool_backward", &k);
+    st = rt_kernel_get(ctx, "pool", "", "global_avgpool_backward", &k);
     int dyo = (int)dy.off, dxo = (int)dx.off, total = n * c * hw;
     if (st == DLCL_OK)
         st = rt_set_args(k, "global_avgpool_backward", RT_ARG(dy.mem), RT_ARG(dyo), RT_ARG(dx.mem), RT_ARG(dxo),

@@ -192,6 +192,8 @@ dlcl_status op_layernorm_forward(dlcl_ctx *ctx, op_buf x, op_buf y, int rows, in
     const op_buf bufs[] = {x, y, gamma, beta, save_mean, save_rstd};
     dlcl_status s = check_rows(fn, rows, dim);
     if (s == DLCL_OK) s = check_offsets(fn, bufs, DLCL__ARRAY_LEN(bufs));
+    if (s == DLCL_OK) s = op_require_float(fn, "x", x); /* the row kernels read floats */
+    if (s == DLCL_OK) s = op_require_float(fn, "y", y);
     if (s != DLCL_OK) return s;
     if (x.mem == NULL || y.mem == NULL) return dlcl__err(DLCL_ERR_INVALID_ARG, "%s: x and y are required", fn);
     if ((gamma.mem == NULL) != (beta.mem == NULL) || (save_mean.mem == NULL) != (save_rstd.mem == NULL))
