@@ -34,9 +34,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tap import report  # noqa: E402
 
 # binary16 keeps 11 significant bits (relative rounding 2^-11 = 4.9e-4 per stored value); a
-# ResNet-18 stores some 40 tensors on the way, whose errors add up partly: measured 1.7e-3 of the
-# logits' scale on the model below, bounded here with room for other CPUs' summation orders
-TOL = 1e-2
+# ResNet-18 stores some 40 tensors on the way, whose errors partly cancel: measured 6.0e-4 of the
+# logits' scale on the model below (4.2e-4 on the small net), bounded here at about 7 times that
+TOL = 4e-3
 
 
 def run(args):

@@ -475,7 +475,78 @@ static void ops_without_half_path_refuse_half_buffers(void)
     T_CHECK(ln && act && bn, "an op without a half path took a half buffer");
 }
 
+/* ------------------------------------------------------------------ the conversions themselves */
+
+/* n raw elements of `bytes` each between the host and a fresh buffer */
+static cl_mem raw_buffer(const void *host, size_t bytes)
+{
+    cl_int err = CL_SUCCESS;
+    cl_mem m = clCreateBuffer(t_ctx()->context, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (err == CL_SUCCESS && host)
+        err = clEnqueueWriteBuffer(t_ctx()->queue, m, CL_TRUE, 0, bytes, host, 0, NULL, NULL);
+    if (err != CL_SUCCESS && m) clReleaseMemObject(m), m = NULL;
+    return m;
+}
+
+/* op_convert both ways, against the host's conversions (checked against the compiler's
+ * _Float16 when they were written): every one of the 65,536 halves to float, and to half
+ * the floats around every half's rounding boundary (the halfway points and their
+ * neighbours, where round-to-nearest-even decides), the overflow edge, subnormals, zeros,
+ * infinities, NaN and a spread of random bit patterns: the device's vload_half and
+ * vstore_half must give the same bits. */
+static void conversions_match_ieee_binary16_bit_for_bit(void)
+{
+    dlcl_ctx *ctx = t_ctx();
+    size_t nh = 65536, nf = 0, cap = 65536 * 6 + 4096;
+    uint16_t *h = malloc(nh * sizeof *h), *h2 = malloc(cap * sizeof *h2);
+    float *f = malloc(cap * sizeof *f), *f2 = malloc(nh * sizeof *f2);
+    bool ok = ctx && h && h2 && f && f2;
+    for (size_t i = 0; ok && i < nh; i++) h[i] = (uint16_t)i;
+    for (size_t i = 0; ok && i + 1 < nh; i++) { /* the boundary between half i and i + 1, and its neighbours */
+        if ((i & 0x7c00u) == 0x7c00u || i == 0x7fffu) continue;
+        float a = dlcl__float_from_half((uint16_t)i), b = dlcl__float_from_half((uint16_t)(i + 1));
+        float mid = a + (b - a) * 0.5f;
+        f[nf++] = mid, f[nf++] = nextafterf(mid, -INFINITY), f[nf++] = nextafterf(mid, INFINITY);
+    }
+    static const float special[] = {0.0f, -0.0f, 65504.0f, 65519.99f, 65520.0f, 1e6f, -1e6f, 6.1e-5f, 5.96e-8f,
+                                    2.98e-8f, 2.99e-8f, 1e-10f, 1e-40f, INFINITY, -INFINITY, NAN};
+    for (size_t i = 0; ok && i < T_COUNT(special); i++) f[nf++] = special[i];
+    uint64_t s = t_seed();
+    while (ok && nf < cap) {
+        uint32_t bits = (uint32_t)(dlcl__splitmix64(&s) >> 32);
+        memcpy(&f[nf++], &bits, sizeof bits);
+    }
+    cl_mem dh = ok ? raw_buffer(h, nh * 2) : NULL, df = ok ? raw_buffer(NULL, nh * 4) : NULL;
+    cl_mem sf = ok ? raw_buffer(f, nf * 4) : NULL, sh = ok ? raw_buffer(NULL, nf * 2) : NULL;
+    ok = ok && dh && df && sf && sh;
+    ok = ok && op_ok(op_convert(ctx, (op_buf){dh, 0, 1}, op_b(df, 0), nh)) &&
+         op_ok(op_convert(ctx, op_b(sf, 0), (op_buf){sh, 0, 1}, nf));
+    ok = ok && clEnqueueReadBuffer(ctx->queue, df, CL_TRUE, 0, nh * 4, f2, 0, NULL, NULL) == CL_SUCCESS &&
+         clEnqueueReadBuffer(ctx->queue, sh, CL_TRUE, 0, nf * 2, h2, 0, NULL, NULL) == CL_SUCCESS;
+    size_t bad = 0;
+    for (size_t i = 0; ok && i < nh; i++) {
+        float want = dlcl__float_from_half(h[i]);
+        if (isnan(want) ? !isnan(f2[i]) : memcmp(&want, &f2[i], 4) != 0) {
+            if (bad++ < 5) printf("# half %04zx: device %a, want %a\n", i, (double)f2[i], (double)want);
+        }
+    }
+    for (size_t i = 0; ok && i < nf; i++) {
+        uint16_t want = dlcl__half_from_float(f[i]);
+        bool nan = (want & 0x7c00u) == 0x7c00u && (want & 0x3ffu);
+        bool got_nan = (h2[i] & 0x7c00u) == 0x7c00u && (h2[i] & 0x3ffu);
+        if (nan ? !got_nan : h2[i] != want) {
+            if (bad++ < 10) printf("# float %a: device %04x, want %04x\n", (double)f[i], h2[i], want);
+        }
+    }
+    printf("# %zu halves to float, %zu floats to half, %zu differ\n", nh, nf, bad);
+    T_CHECK(ok && bad == 0, "conversions differ from IEEE binary16 round to nearest even");
+    for (cl_mem *m = (cl_mem[]){dh, df, sf, sh}, *e = m + 4; m < e; m++)
+        if (*m) clReleaseMemObject(*m);
+    free(h), free(h2), free(f), free(f2);
+}
+
 static const t_case cases[] = {
+    T_CASE(conversions_match_ieee_binary16_bit_for_bit),
     T_CASE(pool_forwards_match_ref_with_half_storage),
     T_CASE(global_avgpool_matches_ref_with_half_storage),
     T_CASE(add_matches_ref_with_half_storage),
