@@ -3,7 +3,8 @@
 weights are stored as binary16 and computed in float, so the outputs move by the rounding of
 every stored tensor; this test states how far and checks it:
 - torchvision's ResNet-18 (random weights, batch norm statistics perturbed; exported by
-  torch.onnx.export) and a small net with every imported operator: dlcl fp16 against torch
+  torch.onnx.export), a small net with the imported image operators and an MLP with
+  LayerNormalization and Gelu (opset 17): dlcl fp16 against torch
   fp32, |error| <= TOL of the logits' scale, and every sample whose fp32 top-2 margin exceeds
   twice the error keeps its top-1 (the fp32 run must match torch within 1e-4 as before);
 - a LeNet trained here on Fashion-MNIST for one short epoch: dlcl-eval fp32 and fp16 on the
@@ -44,10 +45,10 @@ def run(args):
     return p.returncode, p.stdout[-3000:] + p.stderr[-3000:]
 
 
-def export(model, x, name):
+def export(model, x, name, opset):
     path = f"{tmp}/{name}.onnx"
     model.eval()
-    torch.onnx.export(model, x, path, opset_version=13, input_names=["x"], output_names=["y"],
+    torch.onnx.export(model, x, path, opset_version=opset, input_names=["x"], output_names=["y"],
                       dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
     return path
 
@@ -70,8 +71,8 @@ def agreement(got, want):
     return float(same.mean()), bool(same[clear].all()), int(clear.sum())
 
 
-def check_fp16(name, model, x):
-    path = export(model, x[:1], name)
+def check_fp16(name, model, x, opset=13):
+    path = export(model, x[:1], name, opset)
     with torch.no_grad():
         want = model(x).numpy()
     scale = float(np.abs(want).max())
@@ -115,6 +116,17 @@ class AllOps(nn.Module):
         return self.f2(torch.relu(self.f1(y)))
 
 
+class MlpLn(nn.Module):
+    """Gemm, LayerNormalization, Gelu, Gemm (a transformer's MLP block on vectors)."""
+
+    def __init__(self):
+        super().__init__()
+        self.f1, self.ln, self.f2 = nn.Linear(16, 32), nn.LayerNorm(32), nn.Linear(32, 10)
+
+    def forward(self, x):
+        return self.f2(nn.functional.gelu(self.ln(self.f1(x))))
+
+
 def imported_models():
     torch.manual_seed(5)
     m = torchvision.models.resnet18()
@@ -130,6 +142,12 @@ def imported_models():
         m.b1.running_mean.uniform_(-0.1, 0.1)
         m.b1.running_var.uniform_(0.5, 2.0)
     check_fp16("all_ops", m.eval(), torch.randn(8, 3, 16, 16))
+    torch.manual_seed(7)
+    m = MlpLn()
+    with torch.no_grad():
+        m.ln.weight.uniform_(0.5, 1.5)
+        m.ln.bias.uniform_(-0.2, 0.2)
+    check_fp16("mlp_layernorm", m.eval(), torch.randn(8, 16), opset=17)
 
 
 def trained_lenet():

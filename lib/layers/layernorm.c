@@ -1,7 +1,9 @@
 /* [name] type=layernorm [eps=1e-5] [affine=1]: torch.nn.LayerNorm over the last dimension
  * of its input (each position of a T,D sequence, or a whole D vector), biased variance.
  * Tensors weight (ones) and bias (zeros) of [D] when affine (elementwise_affine). The
- * training forward keeps each row's mean and 1/std for the backward. */
+ * training forward keeps each row's mean and 1/std for the backward. With half-precision
+ * storage ([net] precision = fp16) the forward widens its input into a float buffer of its
+ * own, normalises there and stores the result: the row kernels (seq.cl) read floats. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -13,6 +15,7 @@ typedef struct ln_priv {
     int dim, rows; /* rows of dim values per sample */
     dlcl_ctx *ctx;
     op_buf save_mean, save_rstd;
+    op_buf wide; /* half storage: the rows as floats */
 } ln_priv;
 
 static const char *const ln_keys[] = {"eps", "affine", NULL};
@@ -53,8 +56,9 @@ static dlcl_status ln_alloc(layer *l, dlcl_ctx *ctx, int batch)
 {
     ln_priv *p = l->priv;
     p->ctx = ctx;
-    if (l->inference) return DLCL_OK;
     size_t n = (size_t)batch * (size_t)p->rows;
+    if (l->half) return layer_buf_alloc(ctx, n * (size_t)p->dim, l, "rows widened from half precision", &p->wide);
+    if (l->inference) return DLCL_OK;
     dlcl_status st = layer_buf_alloc(ctx, n, l, "row means", &p->save_mean);
     return st == DLCL_OK ? layer_buf_alloc(ctx, n, l, "row inverse deviations", &p->save_rstd) : st;
 }
@@ -64,9 +68,15 @@ static dlcl_status ln_forward(layer *l, const layer_io *io)
     ln_priv *p = l->priv;
     op_buf g = p->affine ? layer_param_buf(l, io, 0) : op_b(NULL, 0),
            b = p->affine ? layer_param_buf(l, io, 1) : op_b(NULL, 0);
-    int rows = (int)(layer_io_numel(io, l->in[0]) / (size_t)p->dim);
-    return op_layernorm_forward(io->ctx, io->x[0], io->y, rows, p->dim, g, b, p->eps, p->save_mean,
-                                p->save_rstd);
+    size_t n = layer_io_numel(io, l->in[0]);
+    int rows = (int)(n / (size_t)p->dim);
+    if (!io->x[0].half && !io->y.half)
+        return op_layernorm_forward(io->ctx, io->x[0], io->y, rows, p->dim, g, b, p->eps, p->save_mean,
+                                    p->save_rstd);
+    dlcl_status st = op_convert(io->ctx, io->x[0], p->wide, n);
+    if (st == DLCL_OK) st = op_layernorm_forward(io->ctx, p->wide, p->wide, rows, p->dim, g, b, p->eps, p->save_mean,
+                                                 p->save_rstd);
+    return st == DLCL_OK ? op_convert(io->ctx, p->wide, io->y, n) : st;
 }
 
 static dlcl_status ln_backward(layer *l, const layer_io *io)
@@ -92,10 +102,11 @@ static void ln_free(layer *l)
     if (p->ctx) {
         layer_buf_free(p->ctx, &p->save_mean);
         layer_buf_free(p->ctx, &p->save_rstd);
+        layer_buf_free(p->ctx, &p->wide);
     }
     free(p);
     l->priv = NULL;
 }
 
-const layer_type layer_layernorm = {"layernorm", ln_keys, 1, 1, LAYER_STEPS, ln_parse, ln_shape, ln_alloc,
+const layer_type layer_layernorm = {"layernorm", ln_keys, 1, 1, LAYER_STEPS | LAYER_HALF, ln_parse, ln_shape, ln_alloc,
                                     ln_forward, ln_backward, ln_describe, ln_free, NULL, NULL};
