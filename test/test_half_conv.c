@@ -2,7 +2,7 @@
  * IEEE binary16 (alone and mixed with float) against the float reference computed on the
  * same half-rounded inputs, so what is left to differ is the output's own rounding and the
  * order of the sums; the GEMM's kernels reading a half A natively, each tile kernel in
- * turn. Half buffers carry guard regions of sentinel halves, as dbuf does for floats. */
+ * turn. Half buffers are dbufs of halves, between guards. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,49 +13,7 @@
 #include "dbuf.h"
 #include "test.h"
 
-/* ---------------------------------------------------------------- buffers of either storage */
-
-#define HALF_SENTINEL 0x7bffu /* 65504, the largest finite half: no kernel here writes it */
-
-/* host[n] on the device between guards, as halves when half (host already half-rounded)
- * or floats; host may be NULL (zeros) */
-static bool sbuf_new(dbuf *d, const float *host, size_t n, int half)
-{
-    if (!half) return dbuf_new(d, host, n);
-    dlcl_ctx *ctx = t_ctx();
-    d->mem = NULL;
-    if (ctx == NULL) return false;
-    d->n = n;
-    d->bytes = (n + 2 * GUARD) * sizeof(uint16_t);
-    uint16_t *tmp = malloc(d->bytes);
-    if (tmp == NULL) return false;
-    for (size_t i = 0; i < n + 2 * GUARD; i++) tmp[i] = HALF_SENTINEL;
-    for (size_t i = 0; i < n; i++) tmp[GUARD + i] = dlcl__half_from_float(host ? host[i] : 0.0f);
-    cl_int err = CL_SUCCESS;
-    d->mem = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, d->bytes, NULL, &err);
-    bool ok = err == CL_SUCCESS &&
-              clEnqueueWriteBuffer(ctx->queue, d->mem, CL_TRUE, 0, d->bytes, tmp, 0, NULL, NULL) == CL_SUCCESS;
-    free(tmp);
-    return ok;
-}
-
-/* d's data as floats into host; false when a guard was overwritten */
-static bool sbuf_read(const dbuf *d, int half, float *host, const char *label)
-{
-    if (!half) return dbuf_read(d, host, label);
-    uint16_t *tmp = malloc(d->bytes);
-    bool ok = tmp && clEnqueueReadBuffer(t_ctx()->queue, d->mem, CL_TRUE, 0, d->bytes, tmp, 0, NULL, NULL) == CL_SUCCESS;
-    for (size_t i = 0; ok && i < GUARD; i++)
-        if (tmp[i] != HALF_SENTINEL || tmp[GUARD + d->n + i] != HALF_SENTINEL) {
-            printf("# %s: guard half %zu overwritten\n", label, i);
-            ok = false;
-        }
-    for (size_t i = 0; ok && i < d->n; i++) host[i] = dlcl__float_from_half(tmp[GUARD + i]);
-    free(tmp);
-    return ok;
-}
-
-static op_buf sb(const dbuf *d, int half) { return (op_buf){d->mem, GUARD, half}; }
+/* ---------------------------------------------------------------- helpers */
 
 static float *rnd_half(size_t n, uint64_t *rng)
 {
@@ -124,16 +82,16 @@ static bool half_conv_case(op_conv_shape s, int with_bias, op_act act)
     for (size_t m = 0; ok && m < T_COUNT(mixes); m++) {
         int xh = mixes[m][0], wh = mixes[m][1], yh = mixes[m][2];
         dbuf X = {0}, W = {0}, Y = {0};
-        ok = sbuf_new(&X, x, nx, xh) && sbuf_new(&W, w, nw, wh) && sbuf_new(&Y, NULL, ny, yh);
+        ok = dbuf_new_as(&X, x, nx, xh) && dbuf_new_as(&W, w, nw, wh) && dbuf_new_as(&Y, NULL, ny, yh);
         for (size_t a = 0; ok && a < T_COUNT(algos); a++) {
             char label[96];
             snprintf(label, sizeof label, "%s x %s w %s y %s", algos[a] == OP_CONV_DIRECT ? "direct" : "im2col+gemm",
                      xh ? "half" : "float", wh ? "half" : "float", yh ? "half" : "float");
             forget_widened(ctx);
-            dlcl_status st = op_conv2d_forward_act(ctx, &s, algos[a], sb(&X, xh), sb(&W, wh), bias, act, slope,
-                                                   sb(&Y, yh), op_b(ws, 0));
+            dlcl_status st = op_conv2d_forward_act(ctx, &s, algos[a], ob(&X), ob(&W), bias, act, slope,
+                                                   ob(&Y), op_b(ws, 0));
             if (st != DLCL_OK) printf("# %s: %s\n", label, dlcl_last_error());
-            ok = st == DLCL_OK && sbuf_read(&Y, yh, got, label) && t_close(label, got, want, ny, 1e-3f, 1e-3f * scale);
+            ok = st == DLCL_OK && dbuf_read(&Y, got, label) && t_close(label, got, want, ny, 1e-3f, 1e-3f * scale);
             /* the filters are the GEMM's A: read as they lie where the device does so (GPUs;
              * CPU devices widen them, see blas.c's reads_half_a), never widened otherwise (an
              * x is B: im2col converts it into the float columns) */
@@ -213,12 +171,12 @@ static void half_conv_rejected_by_float_only_algorithms(void)
     size_t nx = (size_t)s.c * s.h * s.w, nw = (size_t)s.k * s.c * 9, ny = (size_t)s.k * s.p * s.q;
     dbuf X = {0}, W = {0}, Y = {0};
     cl_mem ws = NULL;
-    bool ok = sbuf_new(&X, NULL, nx, 1) && sbuf_new(&W, NULL, nw, 0) && sbuf_new(&Y, NULL, ny, 0) &&
+    bool ok = dbuf_new_as(&X, NULL, nx, 1) && dbuf_new_as(&W, NULL, nw, 0) && dbuf_new_as(&Y, NULL, ny, 0) &&
               rt_buffer_acquire(ctx, op_conv2d_workspace(ctx, &s) * sizeof(float), "ws", &ws) == DLCL_OK;
     static const op_conv_algo algos[] = {OP_CONV_WINOGRAD, OP_CONV_FFT, OP_CONV_IMPLICIT};
     for (size_t a = 0; ok && a < T_COUNT(algos); a++)
-        ok = t_err_matches(op_conv2d_forward_act(ctx, &s, algos[a], sb(&X, 1), sb(&W, 0), op_b(NULL, 0), OP_ACT_RELU,
-                                                 0.0f, sb(&Y, 0), op_b(ws, 0)),
+        ok = t_err_matches(op_conv2d_forward_act(ctx, &s, algos[a], ob(&X), ob(&W), op_b(NULL, 0), OP_ACT_RELU,
+                                                 0.0f, ob(&Y), op_b(ws, 0)),
                            DLCL_ERR_INVALID_ARG, "has no half-precision path (x is stored as half)");
     if (!ok) printf("# last error: %s\n", dlcl_last_error());
     dbuf_free(&X), dbuf_free(&W), dbuf_free(&Y);
@@ -240,13 +198,13 @@ static bool half_gemm_case(size_t m, size_t n, size_t k, int tb, float beta, int
     uint64_t rng = t_seed() ^ (m * 1000003 + n * 1009 + k);
     float *a = rnd_half(na, &rng), *b = rnd_half(nb, &rng), *c = rnd_half(nc, &rng), *got = malloc(nc * 4);
     dbuf A = {0}, B = {0}, C = {0};
-    bool ok = a && b && c && got && sbuf_new(&A, a, na, 1) && dbuf_new(&B, b, nb) && dbuf_new(&C, c, nc);
+    bool ok = a && b && c && got && dbuf_new_as(&A, a, na, 1) && dbuf_new(&B, b, nb) && dbuf_new(&C, c, nc);
     blas_backend backend = ctx->gemm_backend;
     int width = ctx->gemm_vector_width, native = ctx->gemm_half_native;
     /* the kernels' half A path, which CPU devices do not take by default (blas.c) */
     ctx->gemm_backend = BLAS_BACKEND_DLCL, ctx->gemm_vector_width = vw, ctx->gemm_half_native = 1;
     forget_widened(ctx);
-    dlcl_status st = ok ? op_gemm(ctx, DLCL_NO_TRANS, tb ? DLCL_TRANS : DLCL_NO_TRANS, m, n, k, sb(&A, 1), lda, ob(&B),
+    dlcl_status st = ok ? op_gemm(ctx, DLCL_NO_TRANS, tb ? DLCL_TRANS : DLCL_NO_TRANS, m, n, k, ob(&A), lda, ob(&B),
                                   ldb, beta, ob(&C), ldc)
                         : DLCL_ERR_OPENCL;
     bool widened = ctx->blas_wide != NULL;
