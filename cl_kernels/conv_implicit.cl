@@ -32,19 +32,28 @@
 
 /* Stores row i of a tile (two float8 of grid columns col0 .. col0+15, the first skip_c
  * owned by another tile) into an NCHW output plane out of IM_QV-wide rows, dropping junk
- * columns; beta 0: out not read. A tile inside one row's valid part stores two vectors. */
+ * columns; beta 0: out not read. Then, on the last block of input channels, the epilogue:
+ * plus the row's bias badd, and relu (NaN stays NaN, as in PyTorch), which saves the
+ * output a second pass (conv.c's bias_act). A tile inside one row's valid part stores two
+ * vectors. */
+inline float8 epilogue8(const float8 v, const float badd, const int relu)
+{
+    const float8 r = v + badd;
+    return relu ? select(r, (float8)0.0f, r < 0.0f) : r;
+}
+
 inline void grid_store(__global float *out, const float8 v0, const float8 v1, const int col0, const int skip_c,
-                       const float beta)
+                       const float beta, const float badd, const int relu)
 {
     const int oh = col0 / IM_WP, ow = col0 - oh * IM_WP;
     __global float *o = out + oh * IM_QV + ow;
     if (skip_c == 0 && ow + 16 <= IM_QV) {
         if (beta == 0.0f) {
-            vstore8(v0, 0, o);
-            vstore8(v1, 1, o);
+            vstore8(epilogue8(v0, badd, relu), 0, o);
+            vstore8(epilogue8(v1, badd, relu), 1, o);
         } else {
-            vstore8(MADD(beta, vload8(0, o), v0), 0, o);
-            vstore8(MADD(beta, vload8(1, o), v1), 1, o);
+            vstore8(epilogue8(MADD(beta, vload8(0, o), v0), badd, relu), 0, o);
+            vstore8(epilogue8(MADD(beta, vload8(1, o), v1), badd, relu), 1, o);
         }
         return;
     }
@@ -55,7 +64,8 @@ inline void grid_store(__global float *out, const float8 v0, const float8 v1, co
         const int g = col0 + j, gh = g / IM_WP, gw = g - gh * IM_WP;
         if (gw >= IM_QV) continue;
         __global float *d = out + gh * IM_QV + gw;
-        *d = beta == 0.0f ? v[j] : MADD(beta, *d, v[j]);
+        const float r = (beta == 0.0f ? v[j] : MADD(beta, *d, v[j])) + badd;
+        *d = relu ? select(r, 0.0f, r < 0.0f) : r;
     }
 }
 
@@ -63,7 +73,8 @@ inline void grid_store(__global float *out, const float8 v0, const float8 v1, co
  * g < n = rows * IM_WP, reduced over the input channels ci0 .. ci0+cin-1 of the padded
  * planes (image z at b + bo + z*sb) and their taps; filters a [m][lda] from ao (row o's
  * taps of channel ci at ci * IM_RS); outputs NCHW, image z at c + co + z*sc, planes of
- * plane_out floats. Ragged edges as NN16_KERNEL in gemm.cl (the last tile of rows moved up,
+ * plane_out floats; then bias[bo_bias + o] (has_bias) and relu, set on the last block of
+ * channels only. Ragged edges as NN16_KERNEL in gemm.cl (the last tile of rows moved up,
  * of columns left, storing only what no other tile owns). global as sgemm_nn_6x16. */
 #define IF_ACC(i) float8 c##i##0 = 0, c##i##1 = 0;
 #define IF_FMA(i)                                                                                   \
@@ -71,14 +82,18 @@ inline void grid_store(__global float *out, const float8 v0, const float8 v1, co
     c##i##0 = MADD((float8)x, b0, c##i##0);                                                          \
     c##i##1 = MADD((float8)x, b1, c##i##1);
 #define IF_STORE(i)                                                                                 \
-    if ((i) >= skip_r) grid_store(C + (size_t)(i) * plane_out, c##i##0, c##i##1, col0, skip_c, beta);
+    if ((i) >= skip_r)                                                                              \
+        grid_store(C + (size_t)(i) * plane_out, c##i##0, c##i##1, col0, skip_c, beta,               \
+                   has_bias ? bias[bo_bias + row0 + (i)] : 0.0f, relu);
 #define IF_ROWS4(M) M(0) M(1) M(2) M(3)
 #define IF_ROWS6(M) IF_ROWS4(M) M(4) M(5)
 #define IMPLICIT_FORWARD(NAME, R, ROWS)                                                             \
 __kernel void NAME(const int rows_first, const int m, const int n, const int cin,                   \
                    __global const float *restrict a, const int ao, const int lda,                   \
                    __global const float *restrict b, const int bo, const int sb, const float beta,  \
-                   __global float *restrict c, const int co, const int sc, const int plane_out)     \
+                   __global float *restrict c, const int co, const int sc, const int plane_out,     \
+                   __global const float *restrict bias, const int bo_bias, const int has_bias,      \
+                   const int relu)                                                                  \
 {                                                                                                   \
     const int g0 = get_global_id(0), g1 = get_global_id(1), z = get_global_id(2);                   \
     const int tr = rows_first ? g0 : g1, tc = rows_first ? g1 : g0;                                 \

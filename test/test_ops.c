@@ -268,6 +268,12 @@ static void conv_matches_ref_implicit_gemm(void)
              .pad_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1, .chunk = 1),
     };
     for (size_t i = 0; i < T_COUNT(shapes); i++) T_CHECK(conv_case(shapes[i], (int)(i % 2)), "shape %zu: mismatch", i);
+    /* several blocks of input channels with a bias and relu, which the last block's store
+     * adds and applies (the blocks before it must not) */
+    T_CHECK(conv_case(CONV(.n = 2, .c = 150, .h = 6, .w = 5, .k = 22, .r = 3, .s = 3, .stride_h = 1, .stride_w = 1,
+                           .pad_h = 1, .pad_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1),
+                      1),
+            "blocks with a bias and relu: mismatch");
 }
 
 /* Images in chunks of a given size (what op_conv2d_find picks): 2 + 2 + 1 images, the

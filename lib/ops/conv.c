@@ -512,9 +512,13 @@ dlcl_status op_conv2d_forward_act(dlcl_ctx *ctx, const op_conv_shape *s, op_conv
             return dlcl__err(DLCL_ERR_INVALID_ARG, "op_conv2d_forward: the implicit GEMM needs stride 1, no dilation, "
                              "one group, 16 or more channels and filters, and a padding below the kernel size");
         conv_implicit_layout il = conv_implicit_plan(s, nb, alt_base(s, nb));
+        /* the bias and a relu in the kernel's store (other activations after it) */
+        bool fuse = act == OP_ACT_LINEAR || act == OP_ACT_RELU;
+        op_buf fb = fuse ? bias : op_b(NULL, 0);
         for (int n0 = 0; st == DLCL_OK && n0 < s->n; n0 += nb)
-            st = conv_implicit_forward_chunk(ctx, s, &il, x, w, n0, s->n - n0 < nb ? s->n - n0 : nb, y, ws.mem);
-        if (st != DLCL_OK || (bias.mem == NULL && act == OP_ACT_LINEAR)) return st;
+            st = conv_implicit_forward_chunk(ctx, s, &il, x, w, fb, fuse && act == OP_ACT_RELU, n0,
+                                             s->n - n0 < nb ? s->n - n0 : nb, y, ws.mem);
+        if (st != DLCL_OK || fuse) return st;
         return bias_act(ctx, s, y, bias, act, slope, 0, s->n);
     }
     if (algo == OP_CONV_FFT) {

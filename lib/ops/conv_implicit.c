@@ -103,8 +103,10 @@ static dlcl_status launch_tiles(dlcl_ctx *ctx, cl_kernel k, const char *name, in
 /* out (NCHW, m planes of g.rows x g.qv per image, from oo) = filters a [m][cin*r*s] from
  * ao times the implicit columns of cin padded planes per image at ws + src, nb images; the
  * reduction cut into blocks of input channels, each a launch adding to the last. */
+/* out = A times the implicit columns, then + bias (bias.mem may be NULL) and relu: the
+ * epilogue of the last block of input channels (IMPLICIT_FORWARD) */
 static dlcl_status implicit_gemm(dlcl_ctx *ctx, grid g, int m, int cin, cl_mem a, size_t ao, cl_mem ws, size_t src,
-                                 cl_mem out, size_t oo, int nb)
+                                 cl_mem out, size_t oo, int nb, op_buf bias, int relu)
 {
     int tm = tile_rows((size_t)m), n = g.rows * g.wp, rs = g.r * g.s, lda = cin * rs, sb = cin * (int)plane(g),
         sc = m * g.rows * g.qv, po = g.rows * g.qv, co = (int)oo, rows_first = m < n;
@@ -116,9 +118,11 @@ static dlcl_status implicit_gemm(dlcl_ctx *ctx, grid g, int m, int cin, cl_mem a
         int cnt = cin - c0 < cb + cb / 2 ? cin - c0 : cb; /* no short last block */
         int ab = (int)ao + c0 * rs, bo = (int)(src + (size_t)c0 * plane(g));
         float beta = c0 > 0 ? 1.0f : 0.0f;
+        int last = c0 + cnt == cin, has_bias = last && bias.mem != NULL, r = last && relu, bb = (int)bias.off;
+        cl_mem bm = bias.mem ? bias.mem : out;
         st = rt_set_args(k, name, RT_ARG(rows_first), RT_ARG(m), RT_ARG(n), RT_ARG(cnt), RT_ARG(a), RT_ARG(ab),
                          RT_ARG(lda), RT_ARG(ws), RT_ARG(bo), RT_ARG(sb), RT_ARG(beta), RT_ARG(out), RT_ARG(co),
-                         RT_ARG(sc), RT_ARG(po), RT_ARGS_END);
+                         RT_ARG(sc), RT_ARG(po), RT_ARG(bm), RT_ARG(bb), RT_ARG(has_bias), RT_ARG(r), RT_ARGS_END);
         if (st == DLCL_OK) st = launch_tiles(ctx, k, name, rows_first, (size_t)m, (size_t)n, tm, (size_t)nb);
         c0 += cnt;
     }
@@ -126,14 +130,14 @@ static dlcl_status implicit_gemm(dlcl_ctx *ctx, grid g, int m, int cin, cl_mem a
 }
 
 dlcl_status conv_implicit_forward_chunk(dlcl_ctx *ctx, const op_conv_shape *s, const conv_implicit_layout *l, op_buf x,
-                                        op_buf w, int n0, int nb, op_buf y, cl_mem ws)
+                                        op_buf w, op_buf bias, int relu, int n0, int nb, op_buf y, cl_mem ws)
 {
     grid g = forward_grid(s);
     dlcl_status st = pad(ctx, x.mem, x.off + (size_t)n0 * s->c * s->h * s->w, s->c, s->h, s->w, s->pad_h, s->pad_w, g,
                          nb, ws, l->xpad);
     if (st != DLCL_OK) return st;
     return implicit_gemm(ctx, g, s->k, s->c, w.mem, w.off, ws, l->xpad, y.mem, y.off + (size_t)n0 * s->k * s->p * s->q,
-                         nb);
+                         nb, bias, relu);
 }
 
 dlcl_status conv_implicit_flip(dlcl_ctx *ctx, const op_conv_shape *s, const conv_implicit_layout *l, op_buf w,
@@ -200,5 +204,5 @@ dlcl_status conv_implicit_backward_chunk(dlcl_ctx *ctx, const op_conv_shape *s, 
     st = pad(ctx, dy.mem, dyo, s->k, s->p, s->q, s->r - 1 - s->pad_h, s->s - 1 - s->pad_w, g, nb, ws, l->r2);
     if (st != DLCL_OK) return st;
     return implicit_gemm(ctx, g, s->c, s->k, ws, l->wf, ws, l->r2, dx.mem, dx.off + (size_t)n0 * s->c * s->h * s->w,
-                         nb);
+                         nb, op_b(NULL, 0), 0);
 }

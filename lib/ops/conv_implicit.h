@@ -14,9 +14,10 @@ typedef struct conv_implicit_layout {
 } conv_implicit_layout;
 
 conv_implicit_layout conv_implicit_plan(const op_conv_shape *s, int nb, size_t base);
-/* y = conv(x, w) (NCHW, overwritten) for images n0 .. n0+nb-1 */
+/* y = conv(x, w) + bias (bias.mem may be NULL), then relu if set (NCHW, overwritten), for
+ * images n0 .. n0+nb-1 */
 dlcl_status conv_implicit_forward_chunk(dlcl_ctx *ctx, const op_conv_shape *s, const conv_implicit_layout *l, op_buf x,
-                                        op_buf w, int n0, int nb, op_buf y, cl_mem ws);
+                                        op_buf w, op_buf bias, int relu, int n0, int nb, op_buf y, cl_mem ws);
 /* The data gradient's filters (w rotated, channels swapped) at l->wf: once per backward. */
 dlcl_status conv_implicit_flip(dlcl_ctx *ctx, const op_conv_shape *s, const conv_implicit_layout *l, op_buf w,
                                cl_mem ws);
