@@ -64,11 +64,14 @@ static bool winograd_allowed(const op_conv_shape *s, int passes)
     return !(passes & OP_FIND_HALF) && op_conv2d_winograd_ok(s);
 }
 
-/* CPU devices only: its kernels are the CPU GEMM's tiles. Not where the layer fuses an
- * activation, whose gradient needs dz formed apart (conv.c falls back to im2col there). */
+/* CPU devices only: its kernels are the CPU GEMM's tiles. In training not where the layer
+ * fuses an activation, whose gradient needs dz formed apart (conv.c falls back to im2col
+ * there); an inference forward adds the bias and a relu in its store. */
 static bool implicit_allowed(const dlcl_ctx *ctx, const op_conv_shape *s, int passes)
 {
-    return ctx->cpu_device && !(passes & (OP_FIND_ACT | OP_FIND_HALF)) && op_conv2d_implicit_ok(s);
+    bool forward_only = (passes & ~(OP_FIND_ACT | OP_FIND_HALF)) == OP_FIND_FORWARD;
+    return ctx->cpu_device && !(passes & OP_FIND_HALF) && (forward_only || !(passes & OP_FIND_ACT)) &&
+           op_conv2d_implicit_ok(s);
 }
 
 /* DLCL_CONV_ALGO=gemm|direct|winograd|fft|implicit (fft, implicit: the gradients too) forces the forward
