@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "ops/ops.h" /* op_convert, for half-precision operands */
 
 static dlcl_status clblast_err(CLBlastStatusCode c, const dlcl_ctx *ctx, const blas_gemm_args *g)
 {
@@ -606,19 +607,6 @@ static size_t span(size_t rows, size_t cols, size_t ld, size_t stride, size_t ba
     return (batch - 1) * stride + (rows - 1) * ld + cols;
 }
 
-/* n halves at in[io] -> floats at out[oo] (elementwise.cl convert) */
-static dlcl_status widen_span(dlcl_ctx *ctx, cl_mem in, size_t io, size_t n, cl_mem out, size_t oo)
-{
-    if (n > INT32_MAX || io > (size_t)INT32_MAX - n || oo > (size_t)INT32_MAX - n)
-        return dlcl__err(DLCL_ERR_INVALID_ARG, "SGEMM: a half-precision operand of %zu values exceeds int range", n);
-    cl_kernel k;
-    dlcl_status s = rt_kernel_get(ctx, "elementwise", "-DX_HALF", "convert", &k);
-    int ni = (int)n, ioi = (int)io, ooi = (int)oo;
-    if (s == DLCL_OK)
-        s = rt_set_args(k, "convert", RT_ARG(ni), RT_ARG(in), RT_ARG(ioi), RT_ARG(out), RT_ARG(ooi), RT_ARGS_END);
-    return s == DLCL_OK ? rt_launch_1d(ctx, k, "convert", n) : s;
-}
-
 /* The half-precision operands of g widened into ctx->blas_wide (A first, then B), h the
  * same product over them: the path for backends and kernels that read floats only (see
  * reads_half_a). */
@@ -636,8 +624,8 @@ static dlcl_status widen(dlcl_ctx *ctx, const blas_gemm_args *g, blas_gemm_args 
         ctx->blas_wide_bytes = bytes;
     }
     *h = *g;
-    if (na > 0) s = widen_span(ctx, g->a, g->a_off, na, ctx->blas_wide, 0);
-    if (s == DLCL_OK && nb > 0) s = widen_span(ctx, g->b, g->b_off, nb, ctx->blas_wide, na);
+    if (na > 0) s = op_convert(ctx, (op_buf){g->a, g->a_off, 1}, op_b(ctx->blas_wide, 0), na);
+    if (s == DLCL_OK && nb > 0) s = op_convert(ctx, (op_buf){g->b, g->b_off, 1}, op_b(ctx->blas_wide, na), nb);
     if (na > 0) h->a = ctx->blas_wide, h->a_off = 0, h->a_half = 0, h->a_size = na;
     if (nb > 0) h->b = ctx->blas_wide, h->b_off = na, h->b_half = 0, h->b_size = na + nb;
     return s;

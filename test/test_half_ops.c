@@ -488,6 +488,17 @@ static void conversions_match_ieee_binary16_bit_for_bit(void)
             if (bad++ < 10) printf("# float %a: device %04x, want %04x\n", (double)f[i], h2[i], want);
         }
     }
+    /* eight values a work-item: a ragged count between odd offsets, the floats around it kept */
+    size_t off_h = 37, off_f = 5, nr = 1003;
+    for (size_t i = 0; ok && i < nh; i++) f2[i] = -1.0f;
+    ok = ok && clEnqueueWriteBuffer(ctx->queue, df, CL_TRUE, 0, nh * 4, f2, 0, NULL, NULL) == CL_SUCCESS &&
+         op_ok(op_convert(ctx, (op_buf){dh, off_h, 1}, op_b(df, off_f), nr)) &&
+         clEnqueueReadBuffer(ctx->queue, df, CL_TRUE, 0, nh * 4, f2, 0, NULL, NULL) == CL_SUCCESS;
+    for (size_t i = 0; ok && i < off_f + nr + 64; i++) {
+        bool in = i >= off_f && i < off_f + nr;
+        float want = in ? dlcl__float_from_half(h[off_h + i - off_f]) : -1.0f;
+        if (memcmp(&want, &f2[i], 4) != 0 && bad++ < 15) printf("# ragged: float %zu is %a, want %a\n", i, (double)f2[i], (double)want);
+    }
     printf("# %zu halves to float, %zu floats to half, %zu differ\n", nh, nf, bad);
     T_CHECK(ok && bad == 0, "conversions differ from IEEE binary16 round to nearest even");
     for (cl_mem *m = (cl_mem[]){dh, df, sf, sh}, *e = m + 4; m < e; m++)

@@ -45,7 +45,7 @@ dlcl_status op_convert(dlcl_ctx *ctx, op_buf x, op_buf y, size_t n)
     int ni = (int)n, xo = (int)x.off, yo = (int)y.off;
     if (st == DLCL_OK)
         st = rt_set_args(k, "convert", RT_ARG(ni), RT_ARG(x.mem), RT_ARG(xo), RT_ARG(y.mem), RT_ARG(yo), RT_ARGS_END);
-    return st == DLCL_OK ? rt_launch_1d(ctx, k, "convert", n) : st;
+    return st == DLCL_OK ? rt_launch_1d(ctx, k, "convert", (n + 7) / 8) : st;
 }
 
 dlcl_status op_flag_nonfinite(dlcl_ctx *ctx, op_buf x, size_t n, cl_mem flags, int slot)
