@@ -446,10 +446,13 @@ dlcl_status onnx_weights_apply(dlcl_net *net)
                            net->cfg.path, x->section, x->suffix, x->n);
             break;
         }
-        cl_mem mem = p->region == LAYER_PARAM ? net->params : net->buffers;
-        cl_int err = clEnqueueWriteBuffer(net->ctx->queue, mem, CL_TRUE, p->off * sizeof(float), x->n * sizeof(float),
-                                          x->data, 0, NULL, NULL);
-        if (err != CL_SUCCESS) st = dlcl__cl_err(err, "clEnqueueWriteBuffer (ONNX weights)");
+        if (p->region == LAYER_PARAM) {
+            st = net_params_io(net, true, p->off, x->data, x->n, "clEnqueueWriteBuffer (ONNX weights)");
+        } else {
+            cl_int err = clEnqueueWriteBuffer(net->ctx->queue, net->buffers, CL_TRUE, p->off * sizeof(float),
+                                              x->n * sizeof(float), x->data, 0, NULL, NULL);
+            if (err != CL_SUCCESS) st = dlcl__cl_err(err, "clEnqueueWriteBuffer (ONNX weights)");
+        }
     }
     onnx_weights_free(w);
     net->cfg.model = NULL;

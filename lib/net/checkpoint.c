@@ -153,7 +153,7 @@ dlcl_status dlcl_net_save_progress(dlcl_net *net, const char *path, const dlcl_t
     const char *keys[] = {"format", "producer", "epochs_done", "step", "seed",
                           "batches_done", "loss_sum", "correct", "images", "micro"};
     const char *vals[] = {"pt", "dlcl " DLCL_VERSION_STRING, epochs, step, seed, batches, loss, correct, images, micro};
-    if ((st = transfer(net, false, net->params, h.params, net->n_params, "clEnqueueReadBuffer (checkpoint)")) != DLCL_OK ||
+    if ((st = net_params_io(net, false, 0, h.params, net->n_params, "clEnqueueReadBuffer (checkpoint)")) != DLCL_OK ||
         (st = transfer(net, false, net->buffers, h.buffers, net->n_buffers, "clEnqueueReadBuffer (checkpoint)")) !=
             DLCL_OK ||
         (st = transfer(net, false, net->state, h.state, net->n_params * (size_t)net->n_state,
@@ -329,7 +329,7 @@ static dlcl_status scatter(dlcl_net *net, const st_file *f, const char *path, co
     char (*names)[NAME_CAP] = calloc(cap_t, sizeof *names);
     if (!tensors || !names) st = dlcl__err(DLCL_ERR_OUT_OF_MEMORY, "out of host memory");
     if (st == DLCL_OK && (what & LOAD_PARTIAL)) { /* start from the values the file does not replace */
-        st = transfer(net, false, net->params, h.params, net->n_params, "clEnqueueReadBuffer (checkpoint)");
+        st = net_params_io(net, false, 0, h.params, net->n_params, "clEnqueueReadBuffer (checkpoint)");
         if (st == DLCL_OK)
             st = transfer(net, false, net->buffers, h.buffers, net->n_buffers, "clEnqueueReadBuffer (checkpoint)");
         if (st == DLCL_OK) memcpy(h.counters, net->counters, net->n_counters * sizeof *net->counters);
@@ -341,7 +341,7 @@ static dlcl_status scatter(dlcl_net *net, const st_file *f, const char *path, co
     match_opts so = {.alt_prefix = "momentum."};
     if (st == DLCL_OK && state) st = match(net, f, path, tensors + nt, n - nt, "state.", &so);
     if (st == DLCL_OK && tensors_too)
-        st = transfer(net, true, net->params, h.params, net->n_params, "clEnqueueWriteBuffer (checkpoint)");
+        st = net_params_io(net, true, 0, h.params, net->n_params, "clEnqueueWriteBuffer (checkpoint)");
     if (st == DLCL_OK && tensors_too)
         st = transfer(net, true, net->buffers, h.buffers, net->n_buffers, "clEnqueueWriteBuffer (checkpoint)");
     if (st == DLCL_OK && state)

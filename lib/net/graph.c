@@ -442,18 +442,21 @@ static dlcl_status plan_gradients(dlcl_net *net)
 }
 
 /* Offsets in the regions: decayed parameters first, then those [optimizer] no_decay exempts
- * (so that each range is one optimizer launch), buffers and counters in layer order. */
+ * (so that each range is one optimizer launch), buffers and counters in layer order. With
+ * [net] precision = fp16 the conv and dense weights come last, after n_params_dev: the
+ * device holds them as binary16 only. */
 static void assign_offsets(dlcl_net *net)
 {
     size_t off[LAYER_REGION_COUNT] = {0};
-    for (int pass = 0; pass < 2; pass++)
+    for (int pass = 0; pass < 3; pass++) {
+        if (pass == 2) net->n_params_dev = off[LAYER_PARAM];
         for (size_t i = 0; i < net->n_layers; i++) {
             layer *l = &net->layers[i];
             for (int p = 0; p < l->n_params; p++) {
                 layer_param *lp = &l->params[p];
-                bool decay = !net_param_no_decay(net, l, lp);
+                bool decay = !net_param_no_decay(net, l, lp), last = net_param_half_only(net, l, p);
                 if (lp->tie) continue; /* tie_tensors points it at the other's */
-                if (lp->region == LAYER_PARAM && decay == (pass == 0)) {
+                if (lp->region == LAYER_PARAM && (last ? pass == 2 : pass < 2 && decay == (pass == 0))) {
                     lp->off = off[LAYER_PARAM];
                     off[LAYER_PARAM] += lp->numel;
                 } else if (lp->region != LAYER_PARAM && pass == 0) {
@@ -463,6 +466,7 @@ static void assign_offsets(dlcl_net *net)
             }
             if (pass == 0) net->n_decay = off[LAYER_PARAM];
         }
+    }
     net->n_params = off[LAYER_PARAM];
     net->n_buffers = off[LAYER_BUFFER];
     net->n_counters = off[LAYER_COUNTER];

@@ -103,6 +103,24 @@ static float normal01(uint64_t *state)
     return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
 }
 
+dlcl_status net_params_io(dlcl_net *net, bool write, size_t off, float *h, size_t n, const char *what)
+{
+    if (net->params_host) {
+        if (!write) {
+            memcpy(h, net->params_host + off, n * sizeof *h);
+            return DLCL_OK;
+        }
+        memcpy(net->params_host + off, h, n * sizeof *h);
+        n = off >= net->n_params_dev ? 0 : off + n <= net->n_params_dev ? n : net->n_params_dev - off;
+    }
+    if (n == 0) return DLCL_OK;
+    cl_command_queue q = net->ctx->queue;
+    size_t at = off * sizeof(float), bytes = n * sizeof(float);
+    cl_int err = write ? clEnqueueWriteBuffer(q, net->params, CL_TRUE, at, bytes, h, 0, NULL, NULL)
+                       : clEnqueueReadBuffer(q, net->params, CL_TRUE, at, bytes, h, 0, NULL, NULL);
+    return err == CL_SUCCESS ? DLCL_OK : dlcl__cl_err(err, what);
+}
+
 /* Writes n floats of one region, initialised tensor by tensor. */
 static dlcl_status init_region(dlcl_net *net, layer_region region, size_t n, cl_mem mem, uint64_t *state)
 {
@@ -127,9 +145,16 @@ static dlcl_status init_region(dlcl_net *net, layer_region region, size_t n, cl_
             }
         }
     }
-    cl_int err = clEnqueueWriteBuffer(net->ctx->queue, mem, CL_TRUE, 0, n * sizeof(float), h, 0, NULL, NULL);
+    const char *what = "clEnqueueWriteBuffer (initial weights)";
+    dlcl_status st = DLCL_OK;
+    if (region == LAYER_PARAM) {
+        st = net_params_io(net, true, 0, h, n, what);
+    } else {
+        cl_int err = clEnqueueWriteBuffer(net->ctx->queue, mem, CL_TRUE, 0, n * sizeof(float), h, 0, NULL, NULL);
+        if (err != CL_SUCCESS) st = dlcl__cl_err(err, what);
+    }
     free(h);
-    return err == CL_SUCCESS ? DLCL_OK : dlcl__cl_err(err, "clEnqueueWriteBuffer (initial weights)");
+    return st;
 }
 
 /* PyTorch's defaults: Conv2d and Linear take kaiming_uniform_(a=sqrt(5)) for the weight and

@@ -81,6 +81,10 @@ struct dlcl_net {
 
     /* regions */
     size_t n_params, n_decay; /* trainable floats; the first n_decay get weight decay */
+    size_t n_params_dev;      /* of them on the device: n_params, or with half those before the conv and dense
+                               * weights (net_param_half_only), whose device copy is the binary16 one in half_w */
+    float *params_host;       /* with half: the whole parameter region on the host, which loads, init_from and
+                               * the refold read and write (net_params_io) */
     size_t n_buffers, n_counters;
     int n_state;              /* optimizer state slots per parameter (optim_state_slots) */
     cl_mem params, grads, buffers, state;
@@ -124,6 +128,19 @@ struct dlcl_net {
 };
 
 static inline bool net_is_alias(const dlcl_net *net, size_t i) { return net->source[i] != (int)i; }
+
+/* Whether tensor p of layer l is one that [net] precision = fp16 keeps as binary16 on the
+ * device (in half_w) and as float on the host only: the weight of a conv or dense. */
+static inline bool net_param_half_only(const dlcl_net *net, const layer *l, int p)
+{
+    return net->half && net->inference && p == 0 && l->type->absorb != NULL && l->params[0].region == LAYER_PARAM &&
+           l->params[0].tie == NULL;
+}
+
+/* net.c: n floats of the parameter region from element off, host to device (write) or back.
+ * With a host mirror (params_host) it holds every value, reads come from it, and writes also
+ * reach the device for the part of the span below n_params_dev. */
+dlcl_status net_params_io(dlcl_net *net, bool write, size_t off, float *h, size_t n, const char *what);
 
 /* Whether node i's output is stored as half: every node of a precision = fp16 net but the one
  * the loss and the logits read, which stays float for them (and for the caller). */

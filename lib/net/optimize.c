@@ -112,12 +112,14 @@ dlcl_status net_check_half(dlcl_net *net)
     return DLCL_OK;
 }
 
-/* A conv or dense whose weight precision = fp16 stores as binary16: a layer that can absorb
- * a per-channel map (whose params[0] is its weight, out.dims[0] rows) and is not an alias. */
+/* A conv or dense whose weight precision = fp16 stores as binary16 (net_param_half_only: a
+ * layer that can absorb a per-channel map, whose params[0] is its weight); graph.c placed
+ * those weights past the device's part of the parameter region, so each must get its half
+ * copy: a conv or dense is never made an alias. */
 static bool half_weight(const dlcl_net *net, size_t i)
 {
     const layer *t = &net->layers[i];
-    return net->half && t->type->absorb != NULL && t->n_params > 0 && !net_is_alias(net, i);
+    return t->n_params > 0 && net_param_half_only(net, t, 0);
 }
 
 static dlcl_status acquire(dlcl_net *net, size_t n, size_t elem, const char *what, cl_mem *out)
@@ -216,9 +218,8 @@ dlcl_status net_refold(dlcl_net *net)
     dlcl_status st = hp && hb && out && coef && (net->n_half_w == 0 || (wtmp && halves)) ? DLCL_OK : oom();
     cl_command_queue q = net->ctx->queue;
     cl_int err = CL_SUCCESS;
-    if (st == DLCL_OK && net->n_params)
-        err = clEnqueueReadBuffer(q, net->params, CL_TRUE, 0, net->n_params * sizeof *hp, hp, 0, NULL, NULL);
-    if (st == DLCL_OK && err == CL_SUCCESS && net->n_buffers)
+    if (st == DLCL_OK) st = net_params_io(net, false, 0, hp, net->n_params, "clEnqueueReadBuffer (weights to fold)");
+    if (st == DLCL_OK && net->n_buffers)
         err = clEnqueueReadBuffer(q, net->buffers, CL_TRUE, 0, net->n_buffers * sizeof *hb, hb, 0, NULL, NULL);
     if (err != CL_SUCCESS) st = dlcl__cl_err(err, "clEnqueueReadBuffer (weights to fold)");
     for (size_t i = 0; st == DLCL_OK && i < net->n_layers; i++) {
