@@ -320,14 +320,15 @@ static void training_reduces_loss_on_a_fixed_batch(void)
 }
 
 /* Poisons one weight of layer `name` with +Inf, through the net's flat parameter buffer. */
+/* An infinite first weight in layer `name`, through the region and the refold (an inference
+ * net runs a copy of its conv and dense weights) */
 static bool poison_weight(dlcl_net *net, const char *name)
 {
     for (size_t i = 0; i < net->n_layers; i++)
         if (strcmp(net->layers[i].name, name) == 0) {
             float inf = INFINITY;
-            return clEnqueueWriteBuffer(net->ctx->queue, net->params, CL_TRUE,
-                                        net->layers[i].params[0].off * sizeof(float), sizeof inf, &inf, 0, NULL,
-                                        NULL) == CL_SUCCESS;
+            return net_params_io(net, true, net->layers[i].params[0].off, &inf, 1, "poison") == DLCL_OK &&
+                   net_refold(net) == DLCL_OK;
         }
     return false;
 }

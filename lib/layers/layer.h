@@ -174,8 +174,10 @@ typedef struct layer_type {
 } layer_type;
 
 /* What the inference optimiser folded into a conv or dense (from: layer indices, in order):
- * w and b hold W' = W * scale[o] and b' = b * scale[o] + shift[o] of the composed maps,
- * refolded whenever the weights change; the net's own tensors keep the original values. */
+ * w and b hold W' = W * scale[o] and b' = b * scale[o] + shift[o] of the composed maps (W and
+ * b where n is 0: the device copy of a weight kept on the host, net_param_host_only),
+ * refolded whenever the weights change; the net's own tensors keep the original values.
+ * mem NULL: no such copy, the forward reads the net's tensors. */
 typedef struct layer_fold {
     int n, from[LAYER_MAX_FOLD];
     op_buf w, b;
@@ -204,7 +206,7 @@ struct layer {
     unsigned accumulate; /* set by the net, handed over as layer_io.accumulate */
     int token_limit; /* LAYER_TOKEN_INPUT: set by shape, the ids input 0 may hold are below this (the vocab) */
     void *priv;    /* type-specific */
-    layer_fold fold;  /* inference with [net] optimize: the layers folded into this one (fold.n > 0) */
+    layer_fold fold;  /* inference with [net] optimize or precision = fp16: what folded into this one, and copies */
     int folded_into;  /* inference with [net] optimize: 1 + the index of the layer this one was folded into; 0: none */
     int removed;      /* inference with [net] optimize: an identity in evaluation, now an alias of its input */
 };
@@ -232,11 +234,11 @@ static inline op_buf layer_param_buf(const layer *l, const layer_io *io, int i)
 static inline op_buf layer_weight_buf(const layer *l, const layer_io *io, int w)
 {
     if (l->fold.wh.mem != NULL) return l->fold.wh;
-    return l->fold.n > 0 ? l->fold.w : layer_param_buf(l, io, w);
+    return l->fold.w.mem != NULL ? l->fold.w : layer_param_buf(l, io, w);
 }
 static inline op_buf layer_bias_buf(const layer *l, const layer_io *io, int b)
 {
-    if (l->fold.n > 0) return l->fold.b;
+    if (l->fold.b.mem != NULL) return l->fold.b;
     return b < 0 ? op_b(NULL, 0) : layer_param_buf(l, io, b);
 }
 static inline op_buf layer_grad_buf(const layer *l, const layer_io *io, int i) { return op_b(io->grads, l->params[i].off); }

@@ -442,9 +442,9 @@ static dlcl_status plan_gradients(dlcl_net *net)
 }
 
 /* Offsets in the regions: decayed parameters first, then those [optimizer] no_decay exempts
- * (so that each range is one optimizer launch), buffers and counters in layer order. With
- * [net] precision = fp16 the conv and dense weights come last, after n_params_dev: the
- * device holds them as binary16 only. */
+ * (so that each range is one optimizer launch), buffers and counters in layer order. In an
+ * optimised or fp16 inference net the conv and dense weights come last, after n_params_dev:
+ * the device holds only their folded or binary16 copies (net_param_host_only). */
 static void assign_offsets(dlcl_net *net)
 {
     size_t off[LAYER_REGION_COUNT] = {0};
@@ -454,7 +454,7 @@ static void assign_offsets(dlcl_net *net)
             layer *l = &net->layers[i];
             for (int p = 0; p < l->n_params; p++) {
                 layer_param *lp = &l->params[p];
-                bool decay = !net_param_no_decay(net, l, lp), last = net_param_half_only(net, l, p);
+                bool decay = !net_param_no_decay(net, l, lp), last = net_param_host_only(net, l, p);
                 if (lp->tie) continue; /* tie_tensors points it at the other's */
                 if (lp->region == LAYER_PARAM && (last ? pass == 2 : pass < 2 && decay == (pass == 0))) {
                     lp->off = off[LAYER_PARAM];

@@ -194,7 +194,8 @@ static dlcl_status alloc_regions(dlcl_net *net)
 {
     size_t n = net->n_layers;
     dlcl_status st = alloc_floats(net, net->n_params_dev, "parameters", &net->params);
-    if (st == DLCL_OK && net->half && (net->params_host = calloc(net->n_params ? net->n_params : 1, sizeof(float))) == NULL)
+    if (st == DLCL_OK && net->n_params_dev < net->n_params &&
+        (net->params_host = calloc(net->n_params, sizeof(float))) == NULL)
         st = oom();
     if (st == DLCL_OK) st = alloc_floats(net, net->n_buffers, "buffers (running statistics)", &net->buffers);
     if (st == DLCL_OK) st = alloc_buf(net, (size_t)net->batch * layer_shape_numel(net->input), "network input", &net->in);

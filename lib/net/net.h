@@ -81,10 +81,11 @@ struct dlcl_net {
 
     /* regions */
     size_t n_params, n_decay; /* trainable floats; the first n_decay get weight decay */
-    size_t n_params_dev;      /* of them on the device: n_params, or with half those before the conv and dense
-                               * weights (net_param_half_only), whose device copy is the binary16 one in half_w */
-    float *params_host;       /* with half: the whole parameter region on the host, which loads, init_from and
-                               * the refold read and write (net_params_io) */
+    size_t n_params_dev;      /* of them on the device: n_params, or in an optimised inference net those before
+                               * the conv and dense weights (net_param_host_only), whose device copies are the
+                               * folded ones (optimize.c) */
+    float *params_host;       /* with n_params_dev < n_params: the whole parameter region on the host, which
+                               * loads, init_from and the refold read and write (net_params_io) */
     size_t n_buffers, n_counters;
     int n_state;              /* optimizer state slots per parameter (optim_state_slots) */
     cl_mem params, grads, buffers, state;
@@ -129,12 +130,14 @@ struct dlcl_net {
 
 static inline bool net_is_alias(const dlcl_net *net, size_t i) { return net->source[i] != (int)i; }
 
-/* Whether tensor p of layer l is one that [net] precision = fp16 keeps as binary16 on the
- * device (in half_w) and as float on the host only: the weight of a conv or dense. */
-static inline bool net_param_half_only(const dlcl_net *net, const layer *l, int p)
+/* Whether tensor p of layer l lives on the host only: the weight of a conv or dense in an
+ * inference net that copies every such weight to the device as it runs it, folded (W', float,
+ * with [net] optimize) or as binary16 (half_w, [net] precision = fp16), so the device holds
+ * one copy of each weight rather than the original beside the folded one. */
+static inline bool net_param_host_only(const dlcl_net *net, const layer *l, int p)
 {
-    return net->half && net->inference && p == 0 && l->type->absorb != NULL && l->params[0].region == LAYER_PARAM &&
-           l->params[0].tie == NULL;
+    return net->inference && (net->optimize || net->half) && p == 0 && l->type->absorb != NULL &&
+           l->params[0].region == LAYER_PARAM && l->params[0].tie == NULL;
 }
 
 /* net.c: n floats of the parameter region from element off, host to device (write) or back.

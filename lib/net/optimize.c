@@ -15,12 +15,15 @@
  * load reads them back, and the names and values are those of the file), and the folded
  * weight and bias of each conv or dense live in one extra device buffer, written by
  * net_refold whenever the regions change (initialisation, dlcl_net_load, dlcl_net_init_from).
- * The cost is a second copy of the folded layers' weights (ResNet-18: its conv weights,
- * 45 MiB) and one read of the regions per load, against recomputing nothing per batch.
+ * Every conv and dense gets such a copy, W' = W where nothing folded into it, and their
+ * original weights live on the host only (net_param_host_only, graph.c's offsets): the
+ * device holds each weight once (ResNet-18 at batch 1: 60.4 MiB, against 103.0 with the
+ * originals beside the folded copies, `dlcl-bench --inference`), at the cost of one host copy of the weights
+ * and a pass over them per load, against recomputing nothing per batch.
  *
  * [net] precision = fp16: every layer must have a half-precision forward (LAYER_HALF), and
  * every conv's and dense's weight, folded or not, lives as binary16 in a second buffer
- * (half_w) instead, written by the same refold; the biases stay float in `folded`. */
+ * (half_w) instead, written by the same refold; the folded biases stay float in `folded`. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,14 +115,23 @@ dlcl_status net_check_half(dlcl_net *net)
     return DLCL_OK;
 }
 
-/* A conv or dense whose weight precision = fp16 stores as binary16 (net_param_half_only: a
- * layer that can absorb a per-channel map, whose params[0] is its weight); graph.c placed
- * those weights past the device's part of the parameter region, so each must get its half
- * copy: a conv or dense is never made an alias. */
-static bool half_weight(const dlcl_net *net, size_t i)
+/* A conv or dense whose weight graph.c placed on the host only (net_param_host_only): each
+ * must get its device copy, binary16 in half_w with precision = fp16, else folded (W' = W
+ * when nothing folded into it). A conv or dense is never made an alias. */
+static bool host_weight(const dlcl_net *net, size_t i)
 {
     const layer *t = &net->layers[i];
-    return t->n_params > 0 && net_param_half_only(net, t, 0);
+    return t->n_params > 0 && net_param_host_only(net, t, 0);
+}
+
+static bool half_weight(const dlcl_net *net, size_t i) { return net->half && host_weight(net, i); }
+
+/* A float32 net's device copy of a host-only weight into which nothing folded: W as it is,
+ * the bias read from the region as usual (folding's per-channel layout may not even apply:
+ * a sequence's dense, a Conv1D-layout weight). */
+static bool copy_only(const dlcl_net *net, size_t i)
+{
+    return net->layers[i].fold.n == 0 && !net->half && host_weight(net, i);
 }
 
 static dlcl_status acquire(dlcl_net *net, size_t n, size_t elem, const char *what, cl_mem *out)
@@ -139,23 +151,24 @@ dlcl_status net_alloc_folds(dlcl_net *net)
             t->fold.wh = (op_buf){NULL, halves, 1};
             halves += t->params[0].numel;
         }
-        if (t->fold.n == 0) continue;
+        if (t->fold.n == 0 && !copy_only(net, i)) continue;
         t->fold.w = op_b(NULL, floats);
         if (!half_weight(net, i)) floats += t->params[0].numel; /* with half_w only the bias is float */
+        if (copy_only(net, i)) continue;
         t->fold.b = op_b(NULL, floats);
         floats += (size_t)t->out.dims[0];
     }
     net->n_folded = floats, net->n_half_w = halves;
     dlcl_status st = DLCL_OK;
-    if (floats > 0) st = acquire(net, floats, sizeof(float), "folded weights (batch norm in conv/dense)", &net->folded);
+    if (floats > 0) st = acquire(net, floats, sizeof(float), "conv and dense weights (batch norm folded in)", &net->folded);
     if (st == DLCL_OK && halves > 0)
         st = acquire(net, halves, sizeof(uint16_t), "conv and dense weights in half precision", &net->half_w);
     for (size_t i = 0; st == DLCL_OK && i < net->n_layers; i++) {
         layer *t = &net->layers[i];
         if (t->fold.wh.half) t->fold.wh.mem = net->half_w;
-        if (t->fold.n == 0) continue;
+        if (t->fold.n == 0 && !copy_only(net, i)) continue;
         t->fold.w.mem = half_weight(net, i) ? NULL : net->folded;
-        t->fold.b.mem = net->folded;
+        t->fold.b.mem = copy_only(net, i) ? NULL : net->folded;
     }
     return st;
 }
@@ -225,7 +238,9 @@ dlcl_status net_refold(dlcl_net *net)
     for (size_t i = 0; st == DLCL_OK && i < net->n_layers; i++) {
         const layer *t = &net->layers[i];
         bool wh = t->fold.wh.mem != NULL;
-        if (t->fold.n > 0)
+        if (copy_only(net, i))
+            memcpy(out + t->fold.w.off, hp + t->params[0].off, t->params[0].numel * sizeof *out);
+        else if (t->fold.n > 0)
             fold_layer(net, t, hp, hb, coef, coef + C, coef + 2 * C, coef + 3 * C, wh ? wtmp : out + t->fold.w.off,
                        out + t->fold.b.off);
         if (wh) st = halve_weight(net, i, t->fold.n > 0 ? wtmp : NULL, hp, hb, halves + t->fold.wh.off);
