@@ -21,7 +21,6 @@ note, if that fails or with --no-ort). PoCL gets POCL_CPU_MAX_CU_COUNT = threads
 """
 import argparse
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -72,17 +71,6 @@ torch.onnx.export(m, torch.randn(1, 3, size, size), sys.argv[1], input_names=["x
 """
 
 
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def run(cmd, env=None):
     p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if p.returncode != 0:
@@ -129,6 +117,7 @@ def main():
     if len(iters) != len(batches):
         raise SystemExit("give one --iters value, or one per batch size")
     import torch
+    from resnet_vs_torch import cpu_name
     env = None if a.no_ort else ort_env(a.build)
     tmp = tempfile.mkdtemp(prefix="dlcl-infer-")
     onnx = os.path.join(tmp, "resnet18.onnx")

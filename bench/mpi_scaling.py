@@ -18,7 +18,6 @@ holds the median of each figure over the rounds.
 """
 import argparse
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -108,12 +107,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=1)
     a = ap.parse_args()
     configs = a.config or [os.path.join(ROOT, "examples", c) for c in ("fashion_lenet.ini", "fashion_resnet.ini")]
-    cpu = platform.processor() or "cpu"
-    try:
-        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    print(f"# {cpu}, {os.cpu_count()} cores; 1 rank x 1 core vs {a.ranks} ranks x 1 core, the config's global batch")
+    from resnet_vs_torch import cpu_name
+    print(f"# {cpu_name()}, {os.cpu_count()} cores; 1 rank x 1 core vs {a.ranks} ranks x 1 core, the config's global batch")
     print(f"{'network':<16} {'peer':<6} {'1 rank img/s':>13} {f'{a.ranks} ranks img/s':>14} {'efficiency':>10} "
           f"{'allreduce wait ms/step':>23} {'busbw GB/s':>10}")
     port = 29500 + os.getpid() % 1000

@@ -34,6 +34,7 @@ ENV = dict(os.environ, DLCL_AUTOTUNE="0")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tap  # noqa: E402
 from tap import report  # noqa: E402
+from torch_models import resnet18_perturbed  # noqa: E402
 
 
 def run(args):
@@ -131,14 +132,7 @@ def make_png(path, size, seed):
 
 
 def resnet18():
-    torch.manual_seed(3)
-    m = torchvision.models.resnet18()
-    with torch.no_grad():
-        for mod in m.modules():
-            if isinstance(mod, nn.BatchNorm2d):
-                mod.running_mean.uniform_(-0.1, 0.1)
-                mod.running_var.uniform_(0.5, 2.0)
-    m.eval()
+    m = resnet18_perturbed(3)
     path = export(m, torch.zeros(1, 3, 224, 224), "resnet18", 13)
     # a config naming the model, dlcl-eval on two PNGs
     os.makedirs(f"{tmp}/imgs/a", exist_ok=True)
